@@ -1,0 +1,226 @@
+"""One cell: tune a candidate on the inner split, refit it, and score it on the outer test fold.
+
+A cell is dataset x task x candidate x (repeat, outer fold). Its Optuna study sees only the outer
+training part (split again by group into inner training and validation tracks); the outer test
+fold is predicted once, by the model refitted with the best parameters.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from merbench.candidates import Candidate
+from merbench.cv import Fold, inner_split
+from merbench.data import REGRESSION_TARGETS, Tracks
+from merbench.features import FeatureStore
+from merbench.metrics import compute_metrics, majority_chance
+from merbench.specs import FrontEndSpec, ModelSpec
+from merbench.store import CellKey, CellResult
+from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
+from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
+
+if TYPE_CHECKING:
+    import optuna
+
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellPlan:
+    """Everything one cell needs."""
+
+    key: CellKey
+    tracks: Tracks
+    candidate: Candidate
+    model: ModelSpec
+    frontends: tuple[FrontEndSpec, ...]
+    fold: Fold
+    problem: Problem
+    seed: int
+
+
+def cell_seed(run_seed: int, key: CellKey) -> int:
+    """A seed for one cell, derived from the run seed and the cell's identity."""
+    from numpy.random import SeedSequence
+
+    parts = [key.dataset, key.task, key.candidate]
+    entropy = [run_seed, *(zlib.crc32(p.encode()) for p in parts), key.repeat, key.fold]
+    return int(SeedSequence(entropy).generate_state(1)[0])
+
+
+def run_cell(
+    plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
+) -> CellResult:
+    """Tune, refit and test one cell; return what the store keeps."""
+    started = time.perf_counter()
+    y = plan.tracks.targets(plan.key.task)
+    groups = plan.tracks.table["group"].to_numpy()
+    train, test = plan.fold.train, plan.fold.test
+    inner_train, inner_valid = inner_split(
+        groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
+    )
+    inner_train, inner_valid = train[inner_train], train[inner_valid]
+
+    def objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
+        def report(epoch: int, value: float) -> None:
+            import optuna
+
+            trial.report(value, epoch)
+            trial.set_user_attr("epochs", epoch)
+            if on_epoch is not None:
+                on_epoch(epoch, value)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
+        trial.set_user_attr("best_epoch", fitted.best_epoch)
+        return score(
+            plan.problem, y[inner_valid], _predict(plan, features, fitted, params, inner_valid)
+        )
+
+    tuned = _tune(plan, objective)
+    tuned_at = time.perf_counter()
+    epochs = int(tuned.best_attrs.get("best_epoch", 0)) or None
+    fitted = _fit(plan, features, tuned.best_params, train, y, None, epochs=epochs)
+    refit_at = time.perf_counter()
+    y_pred = _predict(plan, features, fitted, tuned.best_params, test)
+    predicted_at = time.perf_counter()
+    return CellResult(
+        metrics=_metrics(plan, y, y_pred, train, test),
+        best_params=tuned.best_params,
+        timings={
+            "tune_s": tuned_at - started,
+            "refit_s": refit_at - tuned_at,
+            "predict_s": predicted_at - refit_at,
+            "per_clip_ms": 1000 * (predicted_at - refit_at) / max(len(test), 1),
+            "total_s": predicted_at - started,
+        },
+        info={
+            "n_train": len(train),
+            "n_valid": len(inner_valid),
+            "n_test": len(test),
+            "n_params": fitted.n_params,
+            "best_value": tuned.best_value,
+            "best_epoch": fitted.best_epoch,
+            "device": pick_device() if plan.model.family == "torch" else "cpu",
+            "seed": plan.seed,
+            "is_baseline": plan.model.is_baseline,
+            "plugins": _plugins(plan),
+        },
+        predictions=_prediction_rows(plan, y, y_pred, test),
+        trials=tuned.trials,
+    )
+
+
+def _plugins(plan: CellPlan) -> list[str]:
+    """``distribution version`` of the plugins that gave the candidate's model and front-ends."""
+    records = [plan.model, *plan.frontends]
+    return sorted(
+        {f"{r.provenance.distribution} {r.provenance.version}" for r in records if r.provenance}
+    )
+
+
+def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], float]) -> Any:
+    space = candidate_space(plan.model, plan.frontends)
+    builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
+    builders |= {f"{f.name}.": f.build for f in plan.frontends}
+    return tune(
+        make_study(plan.seed),
+        space,
+        n_trials=plan.problem.budget.trials,
+        objective=objective,
+        defaults=default_params(space, builders),
+        suggest=plan.model.suggest,
+    )
+
+
+def _inputs(
+    plan: CellPlan, features: FeatureStore, params: Mapping[str, Any]
+) -> tuple[list[np.ndarray], list[Trainable | None]]:
+    """Every track's model inputs for these parameters, and the in-graph front-ends."""
+    _, per_frontend = split_params(params, plan.frontends)
+    arrays: list[np.ndarray] = []
+    trainables: list[Trainable | None] = []
+    for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
+        if frontend.trainable:
+            arrays.append(features.waveforms(plan.tracks))
+            trainables.append(Trainable(spec=frontend, params=frontend_params))
+        else:
+            arrays.append(features.features(plan.tracks, frontend, frontend_params))
+            trainables.append(None)
+    return arrays, trainables
+
+
+def _fit(
+    plan: CellPlan,
+    features: FeatureStore,
+    params: Mapping[str, Any],
+    train: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray | None,
+    *,
+    report: Callable[[int, float], None] | None = None,
+    epochs: int | None = None,
+) -> Fitted:
+    model_params, _ = split_params(params, plan.frontends)
+    arrays, trainables = _inputs(plan, features, params)
+    train_inputs = [a[train] for a in arrays]
+    if plan.model.family == "sklearn":
+        return fit_sklearn(plan.model, model_params, train_inputs, y[train], plan.problem)
+    from merbench.torch_train import fit_torch
+
+    return fit_torch(
+        plan.model,
+        model_params,
+        (train_inputs, y[train]),
+        plan.problem,
+        seed=plan.seed,
+        trainables=trainables,
+        valid=None if valid is None else ([a[valid] for a in arrays], y[valid]),
+        epochs=epochs,
+        report=report,
+    )
+
+
+def _predict(
+    plan: CellPlan,
+    features: FeatureStore,
+    fitted: Fitted,
+    params: Mapping[str, Any],
+    rows: np.ndarray,
+) -> np.ndarray:
+    arrays, _ = _inputs(plan, features, params)
+    return fitted.predict([a[rows] for a in arrays], len(rows))
+
+
+def _metrics(
+    plan: CellPlan, y: np.ndarray, y_pred: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> dict[str, Any]:
+    task = plan.key.task
+    if plan.problem.is_regression:
+        return compute_metrics(task, y[test], y_pred)
+    metrics = compute_metrics(task, y[test], y_pred, labels=list(plan.problem.labels))
+    metrics["majority_chance"] = majority_chance(y[train], y[test])
+    return metrics
+
+
+def _prediction_rows(
+    plan: CellPlan, y: np.ndarray, y_pred: np.ndarray, test: np.ndarray
+) -> list[tuple[str, str, float, float]]:
+    ids: Sequence[str] = plan.tracks.table["track_id"].to_numpy()[test].tolist()
+    if plan.problem.is_regression:
+        return [
+            (track, target, float(y[i, d]), float(y_pred[n, d]))
+            for n, (track, i) in enumerate(zip(ids, test, strict=True))
+            for d, target in enumerate(REGRESSION_TARGETS)
+        ]
+    return [
+        (track, "class", float(y[i]), float(y_pred[n]))
+        for n, (track, i) in enumerate(zip(ids, test, strict=True))
+    ]

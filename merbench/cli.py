@@ -1,0 +1,235 @@
+"""The ``merbench`` command line: thin click commands over the library.
+
+Exit codes: 0 everything ran; 1 the run finished but a cell failed or a requested candidate or
+dataset could not run; 2 nothing ran (a bad command line, ``datasets.toml`` or plugin name);
+130 interrupted (finished cells are kept: run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from merbench import __version__
+from merbench.budgets import BUDGETS
+from merbench.errors import MerbenchError
+from merbench.specs import TASKS
+
+EXIT_FAILED_CELLS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class MerbenchClickError(click.ClickException):
+    """A ``MerbenchError`` shown as one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _fail(exc: MerbenchError) -> NoReturn:
+    raise MerbenchClickError(str(exc)) from None
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Accept repeated options and comma-separated lists alike."""
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="merbench")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug and Optuna).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option(
+    "--strict-plugins",
+    is_flag=True,
+    envvar="MERBENCH_STRICT_PLUGINS",
+    help="Stop on the first broken plugin instead of skipping it (for plugin authors).",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, strict_plugins: bool) -> None:
+    """Benchmark music emotion recognition models: tuned, grouped, cross-validated, published.
+
+    Start with 'merbench run --models all' (the embedded synth dataset, default budget), then
+    open the leaderboard it prints. Plugins add datasets, front-ends, augmentations and models.
+    """
+    from merbench.console import setup_logging
+
+    setup_logging(-1 if quiet else verbose)
+    ctx.obj = {"strict": strict_plugins}
+
+
+def _registry(ctx: click.Context) -> Any:
+    from merbench.registry import load_registry
+
+    try:
+        return load_registry(strict=ctx.obj["strict"])
+    except MerbenchError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option(
+    "--models",
+    "-m",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="'all', model names (their default front-ends) or candidates like 'cnn2d@mel'; "
+    "comma-separated or repeated.",
+)
+@click.option(
+    "--datasets",
+    "-d",
+    multiple=True,
+    help="Dataset names from datasets.toml (default: every enabled one).",
+)
+@click.option(
+    "--tasks",
+    "-t",
+    multiple=True,
+    help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's first task).",
+)
+@click.option(
+    "--budget",
+    type=click.Choice(sorted(BUDGETS)),
+    default="default",
+    show_default=True,
+    help="Folds, trials and epochs; see docs/protocol.md.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds and tuning.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="datasets.toml to read (default: ./datasets.toml, else the packaged one).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Run directory for results and logs (default: runs/NAME).",
+)
+@click.option("--name", help="Run name (default: the datasets' names joined by '+').")
+@click.option(
+    "--leaderboard",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the leaderboard site (default: leaderboards/NAME).",
+)
+@click.option(
+    "--storage", help="SQLAlchemy URL of the results store (default: SQLite in the run directory)."
+)
+@click.option("--fresh", is_flag=True, help="Delete the run directory's results and start over.")
+@click.option("--no-progress", is_flag=True, help="Print one line per cell instead of bars.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    models: tuple[str, ...],
+    datasets: tuple[str, ...],
+    tasks: tuple[str, ...],
+    budget: str,
+    seed: int,
+    config: Path | None,
+    out: Path | None,
+    name: str | None,
+    leaderboard: Path | None,
+    storage: str | None,
+    fresh: bool,
+    no_progress: bool,
+) -> None:
+    """Tune and compare models with nested, grouped cross-validation; render the leaderboard.
+
+    Re-running the same command resumes: finished cells are kept, the rest are (re)done.
+    """
+    from merbench.commands import run_command
+
+    settings = dict(
+        models=_split(models),
+        datasets=_split(datasets),
+        tasks=_split(tasks),
+        budget=budget,
+        seed=seed,
+        config=config,
+        out=out,
+        name=name,
+        leaderboard=leaderboard,
+        storage=storage,
+    )
+    code = _guard(
+        lambda: run_command(_registry(ctx), settings, fresh=fresh, progress=not no_progress)
+    )
+    sys.exit(code)
+
+
+@main.command("list")
+@click.argument(
+    "what",
+    type=click.Choice(
+        ["models", "candidates", "frontends", "augmentations", "datasets", "budgets", "tasks"]
+    ),
+    default="candidates",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--config", type=click.Path(path_type=Path), help="datasets.toml for 'datasets'.")
+@click.pass_context
+def list_(ctx: click.Context, what: str, as_json: bool, config: Path | None) -> None:
+    """List models, candidates, front-ends, augmentations, datasets, budgets or tasks."""
+    from merbench.commands import list_command
+
+    _guard(lambda: list_command(_registry(ctx), what, as_json=as_json, config=config))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List every plugin with its distribution, version and records, and every failure."""
+    from merbench.commands import plugins_command
+
+    registry = _registry(ctx)
+    sys.exit(_guard(lambda: plugins_command(registry, as_json=as_json)))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--storage", help="SQLAlchemy URL of the store, if not the run directory's SQLite.")
+def status(run_dir: Path, storage: str | None) -> None:
+    """Show how far a run has got: cells by status, and the failures."""
+    from merbench.commands import status_command
+
+    _guard(lambda: status_command(run_dir, storage))
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write the site into.",
+)
+@click.option("--title", default="merbench leaderboard", show_default=True, help="Site title.")
+def leaderboard(runs: tuple[Path, ...], out: Path, title: str) -> None:
+    """Render one leaderboard site from one or more run directories (results merge)."""
+    from merbench.commands import leaderboard_command
+
+    _guard(lambda: leaderboard_command(runs, out, title))
+
+
+def _guard(action: Any) -> int:
+    """Run a command body: MerbenchError -> one line; Ctrl-C -> exit 130."""
+    try:
+        result = action()
+    except MerbenchError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo(
+            "Interrupted; finished cells are kept. Run the same command to resume.", err=True
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    return int(result or 0)
+
+
+def _json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))

@@ -1,0 +1,243 @@
+"""What the CLI commands do and print: the bodies behind ``merbench.cli``'s click functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from merbench.console import LineReporter, RichReporter, console, out, wants_progress
+from merbench.registry import Registry
+
+KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
+
+
+def _emit_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))
+
+
+def run_command(
+    registry: Registry, settings: Mapping[str, Any], *, fresh: bool, progress: bool
+) -> int:
+    """``merbench run``: run or resume, print the leaders and where the site is."""
+    from merbench.runner import RunSettings, plan_run, run
+
+    run_settings = RunSettings(**settings)
+    plan = plan_run(run_settings, registry)
+    if fresh:
+        for name in ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm", "run.log"):
+            (plan.run_dir / name).unlink(missing_ok=True)
+    reporter = RichReporter() if wants_progress(progress) else LineReporter()
+    with reporter:
+        outcome = run(run_settings, registry=registry, reporter=reporter)
+    _print_leaders(outcome.store_url)
+    counts = outcome.counts
+    console.print(
+        f"{counts.get('done', 0)} cells run, {counts.get('resumed', 0)} kept from before, "
+        f"{counts.get('failed', 0)} failed. Results: {escape(str(outcome.run_dir))}",
+        highlight=False,
+    )
+    for problem in outcome.problems:
+        console.print(f"[red]problem:[/red] {escape(problem)}")
+    if outcome.leaderboard_dir is not None:
+        index = (outcome.leaderboard_dir / "index.html").resolve()
+        console.print(f"Leaderboard: {escape(str(index))}", highlight=False)
+    return 0 if outcome.ok else 1
+
+
+def _print_leaders(url: str) -> None:
+    from merbench.results import cells_frame, read_tables, summarize
+
+    summary = summarize(cells_frame(read_tables([url])["cells"]))
+    if summary.empty:
+        return
+    for (dataset, task), group in summary.groupby(["dataset", "task"], sort=True):
+        primary = str(group["primary"].iloc[0])
+        table = Table(title=f"{dataset} / {task} ({primary}, mean [95% CI] over folds)")
+        for column in ("#", "candidate", primary, "tier"):
+            table.add_column(column, justify="right" if column != "candidate" else "left")
+        for row in group.to_dict("records"):
+            if row.get("status") != "done":
+                table.add_row("", escape(str(row["candidate"])), "failed", "")
+                continue
+            value = (
+                f"{row[primary]:.3f} [{row[primary + '_low']:.3f}, {row[primary + '_high']:.3f}]"
+            )
+            table.add_row(str(row["rank"]), escape(str(row["candidate"])), value, str(row["tier"]))
+        console.print(table)
+
+
+def list_command(registry: Registry, what: str, *, as_json: bool, config: Path | None) -> None:
+    """``merbench list``: one table (or JSON) of one kind of thing."""
+    rows = _list_rows(registry, what, config)
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        console.print(f"No {what} registered.")
+        return
+    table = Table(title=what)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(escape(_cell(v)) for v in row.values()))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[str, Any]]:
+    from merbench.budgets import BUDGETS
+    from merbench.specs import TASKS
+
+    if what in KIND_OF_LIST:
+        return [_spec_row(r) for r in registry.records[KIND_OF_LIST[what]].values()]
+    if what == "candidates":
+        return _candidate_rows(registry)
+    if what == "datasets":
+        return _dataset_rows(registry, config)
+    if what == "budgets":
+        return [{f.name: getattr(b, f.name) for f in fields(b)} for b in BUDGETS.values()]
+    return [{"task": t} for t in TASKS]
+
+
+def _spec_row(record: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": record.name}
+    for attr in ("accepts", "output", "stage", "labels", "family", "trainable"):
+        if hasattr(record, attr):
+            row[attr] = getattr(record, attr)
+    if hasattr(record, "search_space"):
+        row["tunes"] = sorted(record.search_space)
+    if hasattr(record, "default_frontends"):
+        row["default front-ends"] = list(record.default_frontends)
+    provenance = record.provenance
+    row["plugin"] = f"{provenance.distribution} {provenance.version}" if provenance else ""
+    row["summary"] = record.summary
+    return row
+
+
+def _candidate_rows(registry: Registry) -> list[dict[str, Any]]:
+    from merbench.candidates import check_candidate, default_candidates
+
+    rows = []
+    for name in registry.names("model"):
+        model = registry.models[name]
+        for candidate in default_candidates(model):
+            reason = check_candidate(candidate, registry)
+            rows.append(
+                {
+                    "candidate": candidate.name,
+                    "model": name,
+                    "tasks": list(model.tasks),
+                    "status": f"unavailable: {reason}" if reason else "ok",
+                }
+            )
+    return rows
+
+
+def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any]]:
+    from merbench.config import default_config_path, load_config
+
+    rows = [
+        {
+            "plugin": spec.name,
+            "tasks": list(spec.tasks),
+            "scale": f"{spec.label_scale.low:g}..{spec.label_scale.high:g}"
+            if spec.label_scale
+            else "",
+            "needs path": spec.requires_path,
+            "plugin version": spec.provenance.version if spec.provenance else "",
+            "summary": spec.summary,
+        }
+        for spec in registry.datasets.values()
+    ]
+    path = config or default_config_path()
+    declared = load_config(path, registry.datasets)
+    enabled = {d.plugin: d.name for d in declared.enabled()}
+    for row in rows:
+        row["enabled in " + path.name] = enabled.get(row["plugin"], "")
+    return rows
+
+
+def plugins_command(registry: Registry, *, as_json: bool) -> int:
+    """``merbench plugins``: every plugin and every failure; exit 1 if any plugin failed."""
+    from merbench.hookspecs import PLUGIN_API
+
+    if as_json:
+        _emit_json(
+            {
+                "plugin_api": PLUGIN_API,
+                "plugins": [_plugin_row(p) for p in registry.plugins],
+                "failures": [
+                    {f.name: getattr(x, f.name) for f in fields(x)} for x in registry.failures
+                ],
+            }
+        )
+        return 1 if registry.failures else 0
+    table = Table(title=f"merbench plugins (plugin API {PLUGIN_API})")
+    for column in ("plugin", "distribution", "version", "api", "provides"):
+        table.add_column(column)
+    for plugin in registry.plugins:
+        row = _plugin_row(plugin)
+        table.add_row(
+            *(escape(_cell(row[c])) for c in ("name", "distribution", "version", "api", "provides"))
+        )
+    out.print(table)
+    for failure in registry.failures:
+        console.print(f"[red]refused[/red] {escape(failure.message)}")
+    return 1 if registry.failures else 0
+
+
+def _plugin_row(plugin: Any) -> dict[str, Any]:
+    return {
+        "name": plugin.name,
+        "module": plugin.module,
+        "distribution": plugin.distribution,
+        "version": plugin.version,
+        "api": plugin.api,
+        "first_party": plugin.first_party,
+        "provides": [f"{kind} {name}" for kind, name in plugin.records],
+    }
+
+
+def status_command(run_dir: Path, storage: str | None) -> None:
+    """``merbench status``: cells by status per dataset and task, then the failures."""
+    from merbench.results import read_tables, store_url
+
+    cells = read_tables([storage or store_url(run_dir)])["cells"]
+    if cells.empty:
+        console.print("No cells yet.")
+        return
+    counts = cells.groupby(["dataset", "task", "status"]).size().unstack(fill_value=0)
+    table = Table(title=f"{run_dir}")
+    table.add_column("dataset / task")
+    statuses = list(counts.columns)
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for (dataset, task), row in counts.iterrows():
+        table.add_row(escape(f"{dataset} / {task}"), *(str(int(row[s])) for s in statuses))
+    out.print(table)
+    failed = cells[cells["status"] == "failed"]
+    for cell in failed.to_dict("records"):
+        label = (
+            f"{cell['dataset']}/{cell['task']}/{cell['candidate']} r{cell['repeat']}f{cell['fold']}"
+        )
+        out.print(f"[red]failed[/red] {escape(label)}: {escape(str(cell['error']))}")
+
+
+def leaderboard_command(runs: Sequence[Path], target: Path, title: str) -> None:
+    """``merbench leaderboard``: render one site from several runs."""
+    from merbench.leaderboard.render import render_site
+    from merbench.results import store_url
+
+    index = render_site([store_url(r) for r in runs], target, title=title)
+    console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)

@@ -1,0 +1,149 @@
+"""Terminal output: one rich Console shared by logs and the progress display.
+
+Library code logs through ``logging``; this module gives the ``merbench`` logger one handler
+on the same Console as the progress bars, so bars never tear. Progress is drawn with
+``rich.progress`` on a terminal, and as plain lines when output is redirected, under CI, or
+with ``--no-progress``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from merbench.store import CellKey
+
+console = Console(stderr=True)
+out = Console()
+
+
+def setup_logging(verbosity: int) -> None:
+    """Send merbench's logs to the shared console; quiet Optuna unless ``-v``."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+    handler.setLevel(level)
+    root = logging.getLogger("merbench")
+    root.handlers = [h for h in root.handlers if not isinstance(h, RichHandler)]
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.set_verbosity(logging.WARNING if verbosity < 2 else logging.INFO)
+
+
+def wants_progress(enabled: bool) -> bool:
+    """Draw live bars only on a terminal, outside CI, unless turned off."""
+    return enabled and console.is_terminal and not os.environ.get("CI")
+
+
+class RichReporter:
+    """Live progress bars for ``merbench run``."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+        )
+        self.task: TaskID | None = None
+        self.failed = 0
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.progress.stop()
+
+    def run_started(self, total: int, done: int) -> None:
+        self.task = self.progress.add_task("cells", total=total, completed=done, detail="")
+
+    def cell_started(self, key: CellKey) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, detail=escape(key.label()))
+
+    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, detail=escape(f"{key.label()} epoch {epoch}"))
+
+    def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
+        if status == "failed":
+            self.failed += 1
+            self.progress.console.print(
+                f"[red]failed[/red] {escape(key.label())}: {escape(summary)}"
+            )
+        if self.task is not None:
+            self.progress.advance(self.task)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(escape(text))
+
+
+class LineReporter:
+    """One line per finished cell, for logs and CI."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> LineReporter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        pass
+
+    def run_started(self, total: int, done: int) -> None:
+        self.total, self.count = total, done
+        console.print(f"{total} cells, {done} already finished", highlight=False)
+
+    def cell_started(self, key: CellKey) -> None:
+        pass
+
+    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+        pass
+
+    def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
+        self.count += 1
+        elapsed = time.monotonic() - self.started
+        console.print(
+            f"[{self.count}/{self.total} {elapsed:6.0f}s] {status} {key.label()} {summary}",
+            highlight=False,
+            markup=False,
+        )
+
+    def message(self, text: str) -> None:
+        console.print(text, highlight=False, markup=False)

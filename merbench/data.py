@@ -1,0 +1,190 @@
+"""Tracks: a dataset plugin's table checked, cleaned of bad tracks, and turned into targets.
+
+Bad tracks (a missing or unreadable audio file, a NaN or out-of-range label) are skipped and
+recorded (``on_bad_tracks = "skip"``, the default) or stop the run before any training
+(``"fail"``). Either way the message names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from merbench.config import DatasetConfig
+from merbench.errors import DatasetError, MerbenchError
+from merbench.metrics import TASK_LABELS, derive_classes
+from merbench.specs import DatasetSpec, LabelScale
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("track_id", "group", "audio_path")
+REGRESSION_TARGETS = ("arousal", "valence")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tracks:
+    """The usable tracks of one configured dataset.
+
+    Attributes:
+        name: the dataset's name in ``datasets.toml``.
+        spec: the dataset plugin's record.
+        table: one row per usable track (``track_id``, ``group``, ``audio_path``, labels).
+        skipped: ``track_id -> reason`` for every track left out.
+    """
+
+    name: str
+    spec: DatasetSpec
+    table: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> LabelScale:
+        """The label scale (``0..1`` when the plugin declares none)."""
+        return self.spec.label_scale or LabelScale(low=0.0, high=1.0)
+
+    def fingerprint(self) -> str:
+        """A hash of the track list, audio files and labels: the key of derived caches."""
+        digest = hashlib.sha256()
+        for row in self.table.itertuples(index=False):
+            path = Path(str(row.audio_path))
+            stat = path.stat() if path.exists() else None
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
+            digest.update(f"{row.track_id}|{path}|{stamp}\n".encode())
+        return digest.hexdigest()[:20]
+
+    def targets(self, task: str) -> np.ndarray:
+        """Return the targets of ``task``: ``[N, 2]`` float (arousal, valence) or ``[N]`` int."""
+        table = self.table
+        if task == "av-regression":
+            return table[list(REGRESSION_TARGETS)].to_numpy(dtype=np.float64)
+        if "quadrant" in table and not set(REGRESSION_TARGETS) <= set(table.columns):
+            return _classes_from_quadrant(task, table["quadrant"].to_numpy(dtype=np.int64))
+        arousal = table["arousal"].to_numpy(dtype=np.float64)
+        valence = table["valence"].to_numpy(dtype=np.float64)
+        return derive_classes(task, arousal, valence, self.scale.midpoint)
+
+    def labels(self, task: str) -> tuple[int, ...]:
+        """The class labels of a classification task, in order."""
+        return tuple(TASK_LABELS[task])
+
+
+def _classes_from_quadrant(task: str, quadrant: np.ndarray) -> np.ndarray:
+    """Quadrant labels also give high/low arousal (Q1, Q2) and valence (Q1, Q4)."""
+    if task == "quadrant":
+        return quadrant
+    high = (1, 2) if task == "arousal-binary" else (1, 4)
+    return np.isin(quadrant, high).astype(np.int64)
+
+
+def load_tracks(
+    config: DatasetConfig,
+    spec: DatasetSpec,
+    tasks: Sequence[str],
+    *,
+    check_audio: Callable[[str], None] | None = None,
+) -> Tracks:
+    """Load one configured dataset through its plugin and keep the usable tracks.
+
+    Args:
+        config: the dataset's ``datasets.toml`` entry.
+        spec: its plugin's record.
+        tasks: the tasks the run asks of it (decides which labels must be present).
+        check_audio: called with each audio path; raises ``DatasetError`` for unusable audio.
+
+    Raises:
+        DatasetError: the plugin fails, required columns are missing, track ids repeat, or a
+            bad track is found while ``on_bad_tracks = "fail"``.
+    """
+    where = f"dataset '{config.name}' (plugin '{spec.name}')"
+    try:
+        table = spec.load(config.path, **dict(config.options))
+    except MerbenchError:
+        raise
+    except Exception as exc:
+        raise DatasetError(
+            f"{where}: loading failed ({type(exc).__name__}: {exc}). "
+            f"Run 'merbench verify {config.name}' to check the local copy."
+        ) from exc
+    table = _check_columns(where, table, tasks)
+    problems = _bad_tracks(table, tasks, spec.label_scale, check_audio)
+    if problems and config.on_bad_tracks == "fail":
+        first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
+        raise DatasetError(
+            f"{where}: {len(problems)} unusable track(s) ({first}). Fix them, or set "
+            f'on_bad_tracks = "skip" in [datasets.{config.name}] to leave them out.'
+        )
+    for track_id, reason in problems.items():
+        log.warning("%s: skipped track %s: %s", where, track_id, reason)
+    kept = table[~table["track_id"].isin(list(problems))].reset_index(drop=True)
+    return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
+
+
+def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise DatasetError(f"{where}: load() returned {type(table).__name__}, not a DataFrame.")
+    needed = list(REQUIRED_COLUMNS)
+    for task in tasks:
+        has_quadrant = task != "av-regression" and "quadrant" in table
+        needed += [] if has_quadrant else list(REGRESSION_TARGETS)
+    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
+    if missing:
+        raise DatasetError(
+            f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
+            f"{', '.join(map(str, table.columns))}. The plugin must return them."
+        )
+    duplicated = table["track_id"][table["track_id"].duplicated()].astype(str).tolist()
+    if duplicated:
+        raise DatasetError(
+            f"{where}: track id(s) {', '.join(duplicated[:5])} appear more than once. "
+            "Remove the duplicate rows from the dataset's annotation file."
+        )
+    table = table.copy()
+    table["track_id"] = table["track_id"].astype(str)
+    # A track without a known artist or album is its own group (documented in docs/protocol.md).
+    table["group"] = table["group"].where(table["group"].notna(), table["track_id"]).astype(str)
+    return table
+
+
+def _bad_tracks(
+    table: pd.DataFrame,
+    tasks: Sequence[str],
+    scale: LabelScale | None,
+    check_audio: Callable[[str], None] | None,
+) -> dict[str, str]:
+    label_columns = [c for c in (*REGRESSION_TARGETS, "quadrant") if c in table.columns]
+    if not any(t == "av-regression" for t in tasks) and "quadrant" in table:
+        label_columns = ["quadrant"]
+    problems: dict[str, str] = {}
+    for row in table.itertuples(index=False):
+        reason = _label_problem(row, label_columns, scale)
+        if not reason and check_audio is not None:
+            try:
+                check_audio(str(row.audio_path))
+            except DatasetError as exc:
+                reason = str(exc)
+        if reason:
+            problems[str(row.track_id)] = reason
+    return problems
+
+
+def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -> str:
+    for column in columns:
+        value = float(getattr(row, column))
+        if not np.isfinite(value):
+            return f"label '{column}' is missing (NaN)"
+        if column == "quadrant" and value not in (1, 2, 3, 4):
+            return f"quadrant {value:g} is not one of 1, 2, 3, 4"
+        if column != "quadrant" and scale and not scale.low <= value <= scale.high:
+            return f"{column} {value:g} is outside the scale {scale.low:g}..{scale.high:g}"
+    return ""

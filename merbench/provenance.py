@@ -1,0 +1,81 @@
+"""Provenance: what produced a run's numbers (versions, plugins, machine, settings)."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from merbench.budgets import Budget
+from merbench.config import Config
+from merbench.registry import Registry
+
+LIBRARIES = ("torch", "torchaudio", "nnAudio", "numpy", "scikit-learn", "optuna", "pandas")
+
+
+def collect_provenance(
+    registry: Registry, config: Config, seed: int, budget: Budget
+) -> dict[str, Any]:
+    """Describe the software, plugins, configuration and machine of a run."""
+    from merbench import __version__
+
+    return {
+        "merbench": __version__,
+        "git_sha": git_sha(Path(__file__).resolve().parent),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "seed": seed,
+        "budget": {k: getattr(budget, k) for k in budget.__dataclass_fields__},
+        "config": {
+            "path": str(config.source) if config.source else None,
+            "sha256": _file_hash(config.source),
+        },
+        "plugins": [
+            {
+                "name": p.name,
+                "distribution": p.distribution,
+                "version": p.version,
+                "api": p.api,
+                "first_party": p.first_party,
+                "records": [f"{kind}:{name}" for kind, name in p.records],
+            }
+            for p in registry.plugins
+        ],
+        "plugin_failures": [f.message for f in registry.failures],
+        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
+    }
+
+
+def git_sha(folder: Path) -> str | None:
+    """The commit of the git checkout ``folder`` is in, or ``None``."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _file_hash(path: Path | None) -> str | None:
+    if path is None or not path.exists():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,396 @@
+"""Runs: build every cell of a comparison, run each in isolation, keep every finished result.
+
+The runner loads plugins and datasets, makes the shared folds, and walks the cells. A cell that
+raises is stored as failed with a one-line reason (the traceback goes to the run's log) and the
+run goes on; finished cells are committed one by one, so an interrupted run resumes where it
+stopped. It reports progress through a ``Reporter``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from merbench.audio import AudioSettings, AudioStore
+from merbench.budgets import Budget, get_budget
+from merbench.candidates import Candidate, Unavailable, expand_candidates
+from merbench.cell import CellPlan, cell_seed, run_cell
+from merbench.config import Config, DatasetConfig, default_config_path, load_config
+from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, official_folds
+from merbench.data import Tracks, load_tracks
+from merbench.errors import ConfigError, DatasetError, MerbenchError, RunError, did_you_mean
+from merbench.features import FeatureStore
+from merbench.provenance import collect_provenance
+from merbench.registry import Registry, load_registry
+from merbench.stats import leakage_share
+from merbench.store import CellKey, Store, sqlite_url
+from merbench.train import Problem, set_threads
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+class Reporter(Protocol):
+    """What a run tells its user while it works (the CLI draws it with rich)."""
+
+    def run_started(self, total: int, done: int) -> None: ...
+
+    def cell_started(self, key: CellKey) -> None: ...
+
+    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None: ...
+
+    def cell_finished(self, key: CellKey, status: str, summary: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class SilentReporter:
+    """A reporter that reports nothing (the Python API's default)."""
+
+    def run_started(self, total: int, done: int) -> None:
+        pass
+
+    def cell_started(self, key: CellKey) -> None:
+        pass
+
+    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+        pass
+
+    def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        log.info("%s", text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """What ``merbench run`` was asked to do."""
+
+    models: tuple[str, ...] = ("all",)
+    datasets: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    budget: str = "default"
+    seed: int = 0
+    config: Path | None = None
+    name: str | None = None
+    out: Path | None = None
+    leaderboard: Path | None = None
+    storage: str | None = None
+    render: bool = True
+
+
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a run did."""
+
+    name: str
+    run_dir: Path
+    store_url: str
+    leaderboard_dir: Path | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    unavailable: list[Unavailable] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no cell failed and every requested candidate and dataset could run."""
+        return not self.counts.get("failed") and not self.unavailable and not self.problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """A checked run: datasets, candidates and where results go."""
+
+    name: str
+    run_dir: Path
+    budget: Budget
+    config: Config
+    datasets: tuple[DatasetConfig, ...]
+    candidates: tuple[Candidate, ...]
+    unavailable: tuple[Unavailable, ...]
+
+
+def plan_run(settings: RunSettings, registry: Registry) -> _Plan:
+    """Check the settings against the plugins and the configuration, before any work.
+
+    Raises:
+        MerbenchError: an unknown budget, model, dataset or task, or a bad ``datasets.toml``.
+    """
+    budget = get_budget(settings.budget)
+    config = load_config(settings.config or default_config_path(), registry.datasets)
+    datasets = _select_datasets(config, settings.datasets)
+    candidates, unavailable = expand_candidates(settings.models, registry)
+    if not candidates:
+        reasons = "; ".join(f"{u.name}: {u.reason}" for u in unavailable) or "none registered"
+        raise ConfigError(f"No runnable candidate ({reasons}). Run 'merbench list candidates'.")
+    name = settings.name or "+".join(d.name for d in datasets)
+    run_dir = settings.out or Path("runs") / name
+    return _Plan(
+        name=name,
+        run_dir=run_dir,
+        budget=budget,
+        config=config,
+        datasets=datasets,
+        candidates=tuple(candidates),
+        unavailable=tuple(unavailable),
+    )
+
+
+def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfig, ...]:
+    where = str(config.source or "datasets.toml")
+    if not names:
+        enabled = config.enabled()
+        if not enabled:
+            raise ConfigError(f"{where}: no dataset is enabled. Set enabled = true on one.")
+        return enabled
+    chosen = []
+    for name in names:
+        known = [d.name for d in config.datasets]
+        if name not in known:
+            raise ConfigError(
+                f"{where}: no dataset '{name}'.{did_you_mean(name, known)} "
+                f"Declared: {', '.join(known)}. Add a [datasets.{name}] table to use it."
+            )
+        chosen.append(config.get(name))
+    return tuple(chosen)
+
+
+def run(
+    settings: RunSettings, *, registry: Registry | None = None, reporter: Reporter | None = None
+) -> RunOutcome:
+    """Run (or resume) a comparison and render its leaderboard.
+
+    Raises:
+        MerbenchError: the run cannot start (bad settings, configuration or run directory).
+    """
+    registry = registry or load_registry()
+    reporter = reporter or SilentReporter()
+    plan = plan_run(settings, registry)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.storage or sqlite_url(plan.run_dir)
+    outcome = RunOutcome(
+        name=plan.name, run_dir=plan.run_dir, store_url=url, unavailable=list(plan.unavailable)
+    )
+    for item in plan.unavailable:
+        reporter.message(f"Skipped candidate {item.name}: {item.reason}.")
+    handler = _log_to(plan.run_dir / "run.log")
+    store = Store(url)
+    audio = AudioStore(AudioSettings(sample_rate=SAMPLE_RATE, seconds=plan.budget.clip_seconds))
+    try:
+        store.start_run(
+            plan.name,
+            {"budget": plan.budget.name, "seed": settings.seed},
+            collect_provenance(registry, plan.config, settings.seed, plan.budget),
+        )
+        cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
+        _run_cells(cells, store, FeatureStore(audio), outcome, reporter)
+    finally:
+        logging.getLogger("merbench").removeHandler(handler)
+        handler.close()
+        store.close()
+    if settings.render:
+        from merbench.leaderboard.render import render_site
+
+        outcome.leaderboard_dir = settings.leaderboard or Path("leaderboards") / plan.name
+        render_site([url], outcome.leaderboard_dir, title=plan.name)
+    return outcome
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("merbench")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _prepare_cells(
+    plan: _Plan,
+    settings: RunSettings,
+    registry: Registry,
+    store: Store,
+    audio: AudioStore,
+    outcome: RunOutcome,
+    reporter: Reporter,
+) -> list[CellPlan]:
+    """Load every dataset, make and store its folds, and list the cells to run."""
+    cells: list[CellPlan] = []
+    for dataset in plan.datasets:
+        spec = registry.dataset(dataset.plugin)
+        tasks = _tasks_for(spec.tasks, settings.tasks, dataset.name)
+        reporter.message(f"Loading dataset {dataset.name} ...")
+        try:
+            tracks = load_tracks(dataset, spec, tasks, check_audio=audio.load)
+        except DatasetError as exc:
+            outcome.problems.append(str(exc))
+            reporter.message(f"Skipped dataset {dataset.name}: {exc}")
+            continue
+        store.record_skipped_tracks(dataset.name, tracks.skipped)
+        if tracks.skipped:
+            reporter.message(
+                f"{dataset.name}: left out {len(tracks.skipped)} unusable track(s) "
+                f"(listed in {plan.run_dir / 'run.log'})."
+            )
+        for task in tasks:
+            folds = _folds(tracks, task, dataset, plan.budget, settings.seed, store)
+            cells += _cells_for(plan, registry, tracks, task, folds, settings.seed)
+    store.add_cells(c.key for c in cells)
+    return cells
+
+
+def _tasks_for(supported: Sequence[str], asked: Sequence[str], dataset: str) -> list[str]:
+    if not asked:
+        return [supported[0]]
+    if "all" in asked:
+        return list(supported)
+    tasks = [t for t in asked if t in supported]
+    if not tasks:
+        raise ConfigError(
+            f"Dataset '{dataset}' supports {', '.join(supported)}; none of {', '.join(asked)}."
+        )
+    return tasks
+
+
+def _folds(
+    tracks: Tracks, task: str, dataset: DatasetConfig, budget: Budget, seed: int, store: Store
+) -> list[Fold]:
+    table = tracks.table
+    if dataset.split == "official":
+        if "split" not in table:
+            raise ConfigError(
+                f"[datasets.{dataset.name}]: split = 'official', but dataset plugin "
+                f"'{dataset.plugin}' has no official split. Use split = 'grouped'."
+            )
+        folds = official_folds(table["split"].astype(str).tolist())
+    else:
+        classes = None if task == "av-regression" else tracks.targets(task)
+        folds = make_outer_folds(
+            table["group"].tolist(),
+            n_folds=budget.outer_folds,
+            repeats=budget.repeats,
+            seed=seed,
+            classes=classes,
+        )
+    content = manifest(table["track_id"].tolist(), folds)
+    digest = manifest_hash(content)
+    groups = table["group"].to_numpy()
+    audit = {
+        "protocol": dataset.split,
+        "n_folds": len({f.fold for f in folds}),
+        "repeats": len({f.repeat for f in folds}),
+        "leakage": max(leakage_share(groups[f.train], groups[f.test]) for f in folds),
+        "n_tracks": len(table),
+        "n_groups": int(table["group"].nunique()),
+        "n_skipped": len(tracks.skipped),
+    }
+    stored = store.save_split(dataset.name, task, digest, content, audit)
+    if stored != digest:
+        raise RunError(
+            f"Dataset '{dataset.name}' changed since this run started (its folds differ). "
+            "Start another run with --out, or --fresh to replace this one."
+        )
+    return folds
+
+
+def _cells_for(
+    plan: _Plan,
+    registry: Registry,
+    tracks: Tracks,
+    task: str,
+    folds: Sequence[Fold],
+    seed: int,
+) -> list[CellPlan]:
+    problem = Problem(
+        task=task,
+        labels=() if task == "av-regression" else tracks.labels(task),
+        budget=plan.budget,
+        sample_rate=SAMPLE_RATE,
+    )
+    cells = []
+    for candidate in plan.candidates:
+        model = registry.model(candidate.model)
+        if task not in model.tasks:
+            continue
+        frontends = tuple(registry.frontend(f) for f in candidate.frontends)
+        for fold in folds:
+            key = CellKey(
+                dataset=tracks.name,
+                task=task,
+                candidate=candidate.name,
+                repeat=fold.repeat,
+                fold=fold.fold,
+            )
+            cells.append(
+                CellPlan(
+                    key=key,
+                    tracks=tracks,
+                    candidate=candidate,
+                    model=model,
+                    frontends=frontends,
+                    fold=fold,
+                    problem=problem,
+                    seed=cell_seed(seed, key),
+                )
+            )
+    return cells
+
+
+def _run_cells(
+    cells: Sequence[CellPlan],
+    store: Store,
+    features: FeatureStore,
+    outcome: RunOutcome,
+    reporter: Reporter,
+) -> None:
+    store.reset_interrupted()
+    done = sum(1 for c in cells if store.status(c.key) == "done")
+    counts = {"done": 0, "failed": 0, "resumed": done}
+    reporter.run_started(len(cells), done)
+    if len(cells) > done:
+        set_threads()
+    for cell in cells:
+        if store.status(cell.key) == "done":
+            continue
+        reporter.cell_started(cell.key)
+        store.mark(cell.key, "running")
+        try:
+            result = run_cell(
+                cell, features, lambda e, v, k=cell.key: reporter.epoch_ended(k, e, v)
+            )
+        except KeyboardInterrupt:
+            store.mark(cell.key, "pending")
+            raise
+        except Exception as exc:
+            reason = _one_line(exc)
+            log.error("cell %s failed: %s\n%s", cell.key.label(), reason, traceback.format_exc())
+            store.mark(cell.key, "failed", reason)
+            counts["failed"] += 1
+            reporter.cell_finished(cell.key, "failed", reason)
+            continue
+        store.finish(cell.key, result)
+        counts["done"] += 1
+        reporter.cell_finished(cell.key, "done", _summary(result.metrics, cell.key.task))
+    outcome.counts = counts
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = "" if isinstance(exc, MerbenchError) else f"{type(exc).__name__}: "
+    return f"{kind}{text}"[:300]
+
+
+def _summary(metrics: dict[str, object] | object, task: str) -> str:
+    from merbench.metrics import primary_metric
+
+    name = primary_metric(task)
+    value = metrics.get(name) if isinstance(metrics, dict) else None
+    return f"{name}={value:.3f}" if isinstance(value, float) else ""

@@ -1,0 +1,169 @@
+"""The frozen records that plugins yield from their hooks, and the shapes the core passes them.
+
+Plugins *describe* pieces with these records; the core composes them. Every record is a frozen,
+keyword-only dataclass whose first field is ``name``. The registry fills ``provenance``; plugins
+never set it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+InputKind = Literal["waveform", "spectrogram", "sequence", "vector"]
+"""What a front-end produces and a model accepts: ``waveform`` [B, C, T], ``spectrogram``
+[B, C, F, T], ``sequence`` [B, T, D], ``vector`` [B, D]."""
+
+Task = Literal["av-regression", "quadrant", "arousal-binary", "valence-binary"]
+Family = Literal["torch", "sklearn"]
+Stage = Literal["waveform", "spectrogram", "batch"]
+LabelEffect = Literal["preserve", "mix"]
+Kind = Literal["dataset", "frontend", "augmentation", "model"]
+
+INPUT_KINDS: tuple[str, ...] = get_args(InputKind)
+TASKS: tuple[str, ...] = get_args(Task)
+KINDS: tuple[str, ...] = get_args(Kind)
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+SearchSpace = Mapping[str, "BaseDistribution"]
+Suggest = Callable[["optuna.Trial"], dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InputShape:
+    """The shape of one model input, without the batch axis.
+
+    Attributes:
+        kind: the input kind.
+        shape: ``(C, T)`` for waveforms, ``(C, F, T)`` for spectrograms, ``(T, D)`` for sequences,
+            ``(D,)`` for vectors.
+    """
+
+    kind: InputKind
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Provenance:
+    """Where a record came from: filled in by the registry, shown on leaderboards."""
+
+    entry_point: str
+    module: str
+    distribution: str
+    version: str
+    first_party: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LabelScale:
+    """The range of a dataset's continuous labels, e.g. ``LabelScale(low=1, high=9)``."""
+
+    low: float
+    high: float
+
+    @property
+    def midpoint(self) -> float:
+        """The value that splits high from low arousal or valence."""
+        return (self.low + self.high) / 2
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatasetSpec:
+    """A dataset: where tracks come from and what can be asked of them.
+
+    ``load(root, **options)`` returns a DataFrame with the columns ``track_id``, ``group`` (artist,
+    album or track, for grouped splits), ``audio_path`` and the label columns (``arousal`` and
+    ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
+    ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
+    human-readable problems with a local copy (empty when the copy is usable).
+    """
+
+    name: str
+    load: Callable[..., Any]
+    tasks: tuple[Task, ...]
+    label_scale: LabelScale | None = None
+    verify: Callable[..., list[str]] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    requires_path: bool = True
+    version: str = ""
+    citation: str = ""
+    license: str = ""
+    homepage: str = ""
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FrontEndSpec:
+    """A transform from waveforms ``[B, C, T]`` to a representation of kind ``output``.
+
+    ``build(sample_rate, **params)`` returns a callable (usually a ``torch.nn.Module``) mapping a
+    float32 waveform tensor ``[B, C, T]`` to the output kind. Fixed front-ends
+    (``trainable=False``) are computed once per dataset and parameters and cached by the core.
+    """
+
+    name: str
+    output: InputKind
+    build: Callable[..., Any]
+    trainable: bool = False
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AugmentationSpec:
+    """A training-time transform at one stage, and what it does to labels.
+
+    ``build(sample_rate, **params)`` returns a callable: for ``waveform`` and ``spectrogram``
+    stages ``f(x, rng) -> x`` on one example, for ``batch`` ``f(x, y, rng) -> (x, y)``.
+    """
+
+    name: str
+    stage: Stage
+    labels: LabelEffect
+    build: Callable[..., Any]
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSpec:
+    """A model: which inputs it accepts, how to build it, and what to tune.
+
+    Torch models: ``build(inputs: tuple[InputShape, ...], n_outputs, **params) -> nn.Module`` whose
+    ``forward(*xs)`` takes the inputs in ``accepts`` order and returns ``[B, n_outputs]``.
+    Scikit-learn models: ``build(**params)`` returns an unfitted estimator; the core picks a
+    regressor or classifier through ``task`` when the builder accepts a ``task`` keyword.
+    """
+
+    name: str
+    accepts: tuple[InputKind, ...]
+    build: Callable[..., Any]
+    family: Family = "torch"
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    default_frontends: tuple[str, ...] = ()
+    tasks: tuple[Task, ...] = TASKS  # type: ignore[assignment]
+    is_baseline: bool = False
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+Spec = DatasetSpec | FrontEndSpec | AugmentationSpec | ModelSpec
+
+SPEC_TYPES: dict[str, type[Any]] = {
+    "dataset": DatasetSpec,
+    "frontend": FrontEndSpec,
+    "augmentation": AugmentationSpec,
+    "model": ModelSpec,
+}

@@ -1,0 +1,208 @@
+"""The training loop every torch model shares: AdamW, cosine schedule, clipping, early stopping.
+
+Imported only when a torch model is fitted, so that listing plugins never imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from merbench.specs import InputKind, InputShape, ModelSpec
+from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
+from merbench.train import (
+    Fitted,
+    NonFiniteLoss,
+    Problem,
+    Report,
+    TargetScaler,
+    Trainable,
+    pick_device,
+    score,
+)
+
+
+def _network(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    inputs: Sequence[np.ndarray],
+    trainables: Sequence[Trainable | None],
+    problem: Problem,
+) -> torch.nn.Module:
+    """Build trainable front-ends and the model, joined into one module."""
+    frontends = torch.nn.ModuleList()
+    shapes = []
+    for x, trainable in zip(inputs, trainables, strict=True):
+        sample = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32)
+        if trainable is None:
+            frontends.append(torch.nn.Identity())
+        else:
+            frontends.append(trainable.spec.build(problem.sample_rate, **trainable.params))
+            with torch.no_grad():
+                sample = frontends[-1](sample)
+        shapes.append(InputShape(kind=_kind_of(sample.ndim), shape=tuple(sample.shape[1:])))
+    body = model.build(tuple(shapes), problem.n_outputs, **params)
+    return Joined(frontends, body)
+
+
+def _kind_of(ndim: int) -> InputKind:
+    kinds: dict[int, InputKind] = {3: "waveform", 4: "spectrogram", 2: "vector"}
+    return kinds.get(ndim, "sequence")
+
+
+class Joined(torch.nn.Module):
+    """Front-ends (identity for precomputed inputs) followed by the model."""
+
+    def __init__(self, frontends: torch.nn.ModuleList, body: torch.nn.Module) -> None:
+        super().__init__()
+        self.frontends = frontends
+        self.body = body
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(*(f(x) for f, x in zip(self.frontends, xs, strict=True)))
+        return out
+
+
+def fit_torch(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    train: tuple[Sequence[np.ndarray], np.ndarray],
+    problem: Problem,
+    *,
+    seed: int,
+    trainables: Sequence[Trainable | None],
+    valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+    epochs: int | None = None,
+    report: Report | None = None,
+) -> Fitted:
+    """Train a torch model with AdamW, a cosine schedule, clipping and early stopping.
+
+    Args:
+        model: the model record.
+        params: model build arguments plus ``lr`` and ``weight_decay``.
+        train: inputs (one array per model input, aligned) and targets.
+        problem: task, classes, budget and sample rate.
+        seed: seeds torch and the batch order.
+        trainables: per input, the trainable front-end to run in the graph, or ``None``.
+        valid: validation data for early stopping and ``report``; none for a refit.
+        epochs: epochs to train (default: the budget's cap).
+        report: per-epoch callback with the validation score (may raise ``TrialPruned``).
+
+    Raises:
+        NonFiniteLoss: the loss became NaN or infinite.
+    """
+    torch.manual_seed(seed)
+    device = pick_device()
+    x_train, y_train = train
+    scaler = TargetScaler(y_train) if problem.is_regression else None
+    build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
+    net = _network(model, build_params, x_train, trainables, problem).to(device)
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
+    )
+    n_epochs = epochs or problem.budget.epochs
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(n_epochs, 1))
+    tensors = _tensors(x_train, device)
+    target = _target_tensor(scaler.forward(y_train) if scaler else y_train, problem, device)
+    rng = np.random.default_rng(seed)
+    history: list[float] = []
+    best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
+    for epoch in range(1, n_epochs + 1):
+        _train_epoch(net, optimiser, tensors, target, problem, rng)
+        schedule.step()
+        if valid is None:
+            continue
+        value = score(problem, valid[1], _predict(net, valid[0], scaler, problem, device))
+        history.append(value)
+        if value > best[0]:
+            best = (value, epoch, copy.deepcopy(net.state_dict()))
+        if report is not None:
+            report(epoch, value)
+        if epoch - best[1] >= problem.budget.patience:
+            break
+    if valid is not None:
+        net.load_state_dict(best[2])
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    return Fitted(
+        predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
+        best_epoch=best[1] if valid is not None else n_epochs,
+        n_params=int(n_params),
+        history=history,
+    )
+
+
+def _tensors(inputs: Sequence[np.ndarray], device: str) -> list[torch.Tensor]:
+    return [torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device) for x in inputs]
+
+
+def _target_tensor(y: np.ndarray, problem: Problem, device: str) -> torch.Tensor:
+    if problem.is_regression:
+        return torch.as_tensor(y, dtype=torch.float32, device=device)
+    index = {label: i for i, label in enumerate(problem.labels)}
+    return torch.as_tensor([index[int(v)] for v in y], dtype=torch.long, device=device)
+
+
+def _train_epoch(
+    net: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    tensors: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    problem: Problem,
+    rng: np.random.Generator,
+) -> None:
+    net.train()
+    n = len(target)
+    order = torch.as_tensor(rng.permutation(n), device=target.device)
+    size = problem.budget.batch_size
+    # A last batch of one breaks batch norm; fold it into the previous batch.
+    stops = [s for s in range(size, n, size) if n - s > 1] + [n]
+    start = 0
+    for stop in stops:
+        index = order[start:stop]
+        start = stop
+        output = net(*(t[index] for t in tensors))
+        if problem.is_regression:
+            loss = torch.nn.functional.mse_loss(output, target[index])
+        else:
+            loss = torch.nn.functional.cross_entropy(output, target[index])
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"training loss became {loss.item()}; lower the learning rate")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
+        optimiser.step()
+
+
+def _predict(
+    net: torch.nn.Module,
+    inputs: Sequence[np.ndarray],
+    scaler: TargetScaler | None,
+    problem: Problem,
+    device: str,
+) -> np.ndarray:
+    net.eval()
+    outputs = []
+    n = len(inputs[0])
+    with torch.inference_mode():
+        for start in range(0, n, 64):
+            batch = [
+                torch.as_tensor(np.asarray(x[start : start + 64]), dtype=torch.float32).to(device)
+                for x in inputs
+            ]
+            outputs.append(net(*batch).float().cpu().numpy())
+    output = np.concatenate(outputs)
+    if scaler is not None:
+        return scaler.inverse(output.astype(np.float64))
+    return np.asarray(problem.labels)[output.argmax(axis=1)]
+
+
+def set_threads() -> None:
+    """Use every core for intra-op work, one thread for inter-op (no oversubscription)."""
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, threads or 1))

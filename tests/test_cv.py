@@ -1,0 +1,67 @@
+"""Outer folds are grouped, seeded and identical for every candidate; inner splits are grouped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from merbench.cv import inner_split, make_outer_folds, manifest, manifest_hash, official_folds
+from merbench.errors import ConfigError
+
+
+def _groups(n=60, n_groups=12):
+    return [f"artist-{i % n_groups}" for i in range(n)]
+
+
+def test_outer_folds_are_grouped_and_cover_every_track_once():
+    groups = np.asarray(_groups())
+    folds = make_outer_folds(groups, n_folds=5, repeats=2, seed=3)
+    assert len(folds) == 10
+    for repeat in (0, 1):
+        tests = np.concatenate([f.test for f in folds if f.repeat == repeat])
+        assert sorted(tests.tolist()) == list(range(60))
+    for fold in folds:
+        assert not set(groups[fold.train]) & set(groups[fold.test])
+
+
+def test_folds_depend_on_the_seed_only():
+    groups = _groups()
+    first = manifest(
+        [str(i) for i in range(60)], make_outer_folds(groups, n_folds=5, repeats=1, seed=0)
+    )
+    again = manifest(
+        [str(i) for i in range(60)], make_outer_folds(groups, n_folds=5, repeats=1, seed=0)
+    )
+    other = manifest(
+        [str(i) for i in range(60)], make_outer_folds(groups, n_folds=5, repeats=1, seed=1)
+    )
+    assert manifest_hash(first) == manifest_hash(again)
+    assert manifest_hash(first) != manifest_hash(other)
+
+
+def test_stratified_folds_for_classes_stay_grouped():
+    groups = np.asarray(_groups())
+    classes = np.arange(60) % 4 + 1
+    for fold in make_outer_folds(groups, n_folds=3, repeats=1, seed=0, classes=classes):
+        assert not set(groups[fold.train]) & set(groups[fold.test])
+        assert set(classes[fold.test]) == {1, 2, 3, 4}
+
+
+def test_fewer_groups_than_folds_lowers_k_and_one_group_fails():
+    assert len(make_outer_folds(_groups(12, 3), n_folds=5, repeats=1, seed=0)) == 3
+    with pytest.raises(ConfigError, match="at least 2 groups"):
+        make_outer_folds(["a"] * 10, n_folds=5, repeats=1, seed=0)
+
+
+def test_inner_split_is_grouped():
+    groups = np.asarray(_groups())
+    train, valid = inner_split(groups, valid_fraction=0.25, seed=0)
+    assert len(valid) > 0 and not set(groups[train]) & set(groups[valid])
+    assert sorted(np.concatenate([train, valid]).tolist()) == list(range(60))
+
+
+def test_official_split():
+    [fold] = official_folds(["train", "valid", "test", "train", "test"])
+    assert fold.train.tolist() == [0, 1, 3] and fold.test.tolist() == [2, 4]
+    with pytest.raises(ConfigError, match="needs 'train' and 'test'"):
+        official_folds(["train", "train"])
