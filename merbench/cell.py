@@ -120,10 +120,9 @@ def run_cell(
 
 def _plugins(plan: CellPlan) -> list[str]:
     """``distribution version`` of the plugins that gave the candidate's model and front-ends."""
-    records = [plan.model, *plan.frontends]
-    return sorted(
-        {f"{r.provenance.distribution} {r.provenance.version}" for r in records if r.provenance}
-    )
+    records: list[ModelSpec | FrontEndSpec] = [plan.model, *plan.frontends]
+    provenances = [r.provenance for r in records if r.provenance]
+    return sorted({f"{p.distribution} {p.version}" for p in provenances})
 
 
 def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], float]) -> Any:

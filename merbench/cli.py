@@ -217,6 +217,18 @@ def leaderboard(runs: tuple[Path, ...], out: Path, title: str) -> None:
     _guard(lambda: leaderboard_command(runs, out, title))
 
 
+@main.command()
+@click.argument("dataset")
+@click.option("--config", type=click.Path(path_type=Path), help="datasets.toml to read.")
+@click.pass_context
+def verify(ctx: click.Context, dataset: str, config: Path | None) -> None:
+    """Check a dataset's local copy: files, labels and audio; exit 1 if it cannot be used."""
+    from merbench.commands import verify_command
+
+    registry = _registry(ctx)
+    sys.exit(_guard(lambda: verify_command(registry, dataset, config)))
+
+
 def _guard(action: Any) -> int:
     """Run a command body: MerbenchError -> one line; Ctrl-C -> exit 130."""
     try:

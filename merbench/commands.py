@@ -162,9 +162,9 @@ def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any
     ]
     path = config or default_config_path()
     declared = load_config(path, registry.datasets)
-    enabled = {d.plugin: d.name for d in declared.enabled()}
+    enabled: dict[str, str] = {d.plugin: d.name for d in declared.enabled()}
     for row in rows:
-        row["enabled in " + path.name] = enabled.get(row["plugin"], "")
+        row["enabled in " + path.name] = enabled.get(str(row["plugin"]), "")
     return rows
 
 
@@ -223,8 +223,9 @@ def status_command(run_dir: Path, storage: str | None) -> None:
     statuses = list(counts.columns)
     for status in statuses:
         table.add_column(status, justify="right")
-    for (dataset, task), row in counts.iterrows():
-        table.add_row(escape(f"{dataset} / {task}"), *(str(int(row[s])) for s in statuses))
+    for index, row in counts.iterrows():
+        label = " / ".join(map(str, index)) if isinstance(index, tuple) else str(index)
+        table.add_row(escape(label), *(str(int(row[s])) for s in statuses))
     out.print(table)
     failed = cells[cells["status"] == "failed"]
     for cell in failed.to_dict("records"):
@@ -241,3 +242,31 @@ def leaderboard_command(runs: Sequence[Path], target: Path, title: str) -> None:
 
     index = render_site([store_url(r) for r in runs], target, title=title)
     console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
+
+
+def verify_command(registry: Registry, name: str, config: Path | None) -> int:
+    """``merbench verify``: check a local dataset copy; exit 1 when it cannot be used."""
+    from merbench.audio import AudioSettings, AudioStore
+    from merbench.config import default_config_path, load_config
+    from merbench.data import load_tracks
+    from merbench.errors import DatasetError
+
+    declared = load_config(config or default_config_path(), registry.datasets).get(name)
+    spec = registry.dataset(declared.plugin)
+    problems = list(spec.verify(declared.path, **dict(declared.options))) if spec.verify else []
+    usable = 0
+    try:
+        audio = AudioStore(AudioSettings())
+        tracks = load_tracks(declared, spec, spec.tasks[:1], check_audio=audio.load)
+        problems += [f"{track}: {reason}" for track, reason in tracks.skipped.items()]
+        usable = len(tracks.table)
+    except DatasetError as exc:
+        problems.append(str(exc))
+    table = Table(title=f"merbench verify {name} ({spec.name})")
+    table.add_column("problem")
+    for problem in problems:
+        table.add_row(escape(problem))
+    if problems:
+        out.print(table)
+    console.print(f"{name}: {usable} usable track(s), {len(problems)} problem(s).", highlight=False)
+    return 0 if usable else 1

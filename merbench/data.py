@@ -90,7 +90,7 @@ def load_tracks(
     spec: DatasetSpec,
     tasks: Sequence[str],
     *,
-    check_audio: Callable[[str], None] | None = None,
+    check_audio: Callable[[str], object] | None = None,
 ) -> Tracks:
     """Load one configured dataset through its plugin and keep the usable tracks.
 
@@ -149,18 +149,20 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame
             f"{where}: track id(s) {', '.join(duplicated[:5])} appear more than once. "
             "Remove the duplicate rows from the dataset's annotation file."
         )
-    table = table.copy()
+    table = pd.DataFrame(table).copy()
     table["track_id"] = table["track_id"].astype(str)
+    cleaned: pd.DataFrame = table
     # A track without a known artist or album is its own group (documented in docs/protocol.md).
-    table["group"] = table["group"].where(table["group"].notna(), table["track_id"]).astype(str)
-    return table
+    cleaned["group"] = cleaned["group"].where(cleaned["group"].notna(), cleaned["track_id"])
+    cleaned["group"] = cleaned["group"].astype(str)
+    return cleaned
 
 
 def _bad_tracks(
     table: pd.DataFrame,
     tasks: Sequence[str],
     scale: LabelScale | None,
-    check_audio: Callable[[str], None] | None,
+    check_audio: Callable[[str], object] | None,
 ) -> dict[str, str]:
     label_columns = [c for c in (*REGRESSION_TARGETS, "quadrant") if c in table.columns]
     if not any(t == "av-regression" for t in tasks) and "quadrant" in table:

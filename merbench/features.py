@@ -102,7 +102,7 @@ class FeatureStore:
         if not path.exists():
             return None
         try:
-            return np.load(path)
+            return np.asarray(np.load(path))
         except (OSError, ValueError) as exc:
             log.warning("%s: unreadable cache entry (%s); recomputing it", path, exc)
             return None

@@ -87,7 +87,7 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     if cells.empty:
         return pd.DataFrame()
     parts = [
-        _summarize_task(dataset, task, group)
+        _summarize_task(str(dataset), str(task), group)
         for (dataset, task), group in cells.groupby(["dataset", "task"], sort=True)
     ]
     return pd.concat(parts, ignore_index=True)

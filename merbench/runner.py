@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,7 @@ from merbench.provenance import collect_provenance
 from merbench.registry import Registry, load_registry
 from merbench.stats import leakage_share
 from merbench.store import CellKey, Store, sqlite_url
-from merbench.train import Problem, set_threads
+from merbench.train import Problem
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,13 @@ def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfi
                 f"{where}: no dataset '{name}'.{did_you_mean(name, known)} "
                 f"Declared: {', '.join(known)}. Add a [datasets.{name}] table to use it."
             )
-        chosen.append(config.get(name))
+        dataset = config.get(name)
+        if not dataset.enabled:
+            raise ConfigError(
+                f"{where} [datasets.{name}]: the dataset is disabled. "
+                "Set enabled = true in that table to run it."
+            )
+        chosen.append(dataset)
     return tuple(chosen)
 
 
@@ -355,7 +361,9 @@ def _run_cells(
     done = sum(1 for c in cells if store.status(c.key) == "done")
     counts = {"done": 0, "failed": 0, "resumed": done}
     reporter.run_started(len(cells), done)
-    if len(cells) > done:
+    if any(c.model.family == "torch" for c in cells):
+        from merbench.torch_train import set_threads
+
         set_threads()
     for cell in cells:
         if store.status(cell.key) == "done":
@@ -363,9 +371,7 @@ def _run_cells(
         reporter.cell_started(cell.key)
         store.mark(cell.key, "running")
         try:
-            result = run_cell(
-                cell, features, lambda e, v, k=cell.key: reporter.epoch_ended(k, e, v)
-            )
+            result = run_cell(cell, features, _epoch_callback(reporter, cell.key))
         except KeyboardInterrupt:
             store.mark(cell.key, "pending")
             raise
@@ -380,6 +386,13 @@ def _run_cells(
         counts["done"] += 1
         reporter.cell_finished(cell.key, "done", _summary(result.metrics, cell.key.task))
     outcome.counts = counts
+
+
+def _epoch_callback(reporter: Reporter, key: CellKey) -> Callable[[int, float], None]:
+    def on_epoch(epoch: int, value: float) -> None:
+        reporter.epoch_ended(key, epoch, value)
+
+    return on_epoch
 
 
 def _one_line(exc: BaseException) -> str:

@@ -174,7 +174,7 @@ def _train_epoch(
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()}; lower the learning rate")
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
         optimiser.step()
 
@@ -199,7 +199,7 @@ def _predict(
     output = np.concatenate(outputs)
     if scaler is not None:
         return scaler.inverse(output.astype(np.float64))
-    return np.asarray(problem.labels)[output.argmax(axis=1)]
+    return np.asarray(np.asarray(problem.labels)[output.argmax(axis=1)])
 
 
 def set_threads() -> None:

@@ -83,10 +83,10 @@ class TargetScaler:
         self.std = np.where(y.std(axis=0) > 1e-12, y.std(axis=0), 1.0)
 
     def forward(self, y: np.ndarray) -> np.ndarray:
-        return (y - self.mean) / self.std
+        return np.asarray((y - self.mean) / self.std)
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        return z * self.std + self.mean
+        return np.asarray(z * self.std + self.mean)
 
 
 def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -85,8 +85,8 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     tables = read_tables(urls)
     cells = cells_frame(tables["cells"])
     summary = summarize(cells)
-    provenance = [r for r in tables["runs"].to_dict("records")]
-    audits = {(r["dataset"], r["task"]): r["audit"] for r in tables["splits"].to_dict("records")}
+    provenance = _records(tables["runs"])
+    audits = {(r["dataset"], r["task"]): r["audit"] for r in _records(tables["splits"])}
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
     pages = _task_pages(summary, audits)
@@ -119,7 +119,7 @@ def _task_pages(summary: pd.DataFrame, audits: dict[tuple[str, str], Any]) -> li
                 "rows": [r for r in rows if r.get("status") == "done"],
                 "failed": [r for r in rows if r.get("status") != "done"],
                 "leader": leader,
-                "audit": audits.get((dataset, task), {}),
+                "audit": audits.get((str(dataset), str(task)), {}),
             }
         )
     return pages
@@ -128,7 +128,7 @@ def _task_pages(summary: pd.DataFrame, audits: dict[tuple[str, str], Any]) -> li
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame rows as plain dicts with NaN turned into None (templates and JSON)."""
     clean = frame.astype(object).where(frame.notna(), None)
-    return [dict(r) for r in clean.to_dict("records")]
+    return [{str(k): v for k, v in r.items()} for r in clean.to_dict("records")]
 
 
 def _write_data(

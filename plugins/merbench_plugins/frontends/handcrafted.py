@@ -12,9 +12,9 @@ normalisation. Frame features, each summarised by its mean and standard deviatio
   from 200 Hz (up to 7 bands, fewer at low sample rates).
 
 and, with their 10th and 90th percentiles too: ``centroid``, ``bandwidth`` and ``rolloff``
-(85 % of the energy) in kHz, ``flatness`` (log10 of the Wiener entropy), ``flux`` (positive
-half-wave rectified log-mel difference, mean over bands, dB), ``rms`` (dB) and ``zcr``
-(crossings per sample). Clip-level: ``onset_rate`` (peaks of the flux envelope per second,
+(85 % of the energy) in kHz, ``flatness`` (log10 of geometric over arithmetic mean power),
+``flux`` (half-wave rectified log-mel difference, mean over bands, dB), ``rms`` (dB) and
+``zcr`` (crossings per sample). Clip-level: ``onset_rate`` (peaks of the flux envelope per second,
 above a moving-average threshold), ``tempo`` (BPM in 40-240 from the envelope's autocorrelation
 under a log-Gaussian prior around 120 BPM; 120 when nothing is periodic) and ``pulse_clarity``
 (the autocorrelation at that tempo over its value at lag 0).
@@ -62,10 +62,17 @@ def contrast_bands(sample_rate: int, n_fft: int) -> list[tuple[int, int]]:
 
     Band edges are ``0, 200, 400, ... 6400 Hz`` (those below Nyquist), then Nyquist; each band
     holds at least one bin.
+
+    Args:
+        sample_rate: the sample rate in Hz.
+        n_fft: FFT size in samples.
+
+    Returns:
+        One ``(start, stop)`` bin range per band, low to high.
     """
     n_bins = n_fft // 2 + 1
     nyquist = sample_rate / 2
-    edges = [0.0] + [CONTRAST_FMIN * 2**k for k in range(CONTRAST_MAX_EDGES + 1)]
+    edges = [0.0] + [CONTRAST_FMIN * 2**k for k in range(CONTRAST_MAX_EDGES)]
     edges = [e for e in edges if e < nyquist] + [nyquist]
     step = sample_rate / n_fft
     bands = []
@@ -105,6 +112,13 @@ def chroma_filterbank(sample_rate: int, n_fft: int) -> np.ndarray:
     Gaussian (s.d. half a semitone, or half the bin's width in semitones when wider), weights sum
     to one per bin, and a Gaussian over pitch (centre C5, s.d. two octaves) favours the
     mid-register. The DC bin gets no weight.
+
+    Args:
+        sample_rate: the sample rate in Hz.
+        n_fft: FFT size in samples.
+
+    Returns:
+        Float64 weights, rows ``c, cs, ..., b`` (``PITCH_CLASSES``), one column per STFT bin.
     """
     bins = np.arange(1, n_fft // 2 + 1, dtype=np.float64)
     midi = 69.0 + 12.0 * np.log2(bins * sample_rate / n_fft / 440.0)
@@ -214,6 +228,11 @@ def _buffers(sample_rate: int, n_mfcc: int, n_fft: int, n_mels: int) -> dict[str
 
 
 def _extract(frontend: Any, waveform: torch.Tensor) -> torch.Tensor:
+    """Compute ``frontend``'s features (a ``HandcraftedFeatures``): ``[B, C, T]`` -> ``[B, D]``.
+
+    Clips shorter than one window are zero-padded to ``n_fft`` samples; rates still use the
+    original duration.
+    """
     import torch
 
     mono = waveform.to(torch.float32).mean(dim=1)  # [B, T]
@@ -234,9 +253,8 @@ def _extract(frontend: Any, waveform: torch.Tensor) -> torch.Tensor:
     power = spectrum.real.square() + spectrum.imag.square()  # [B, F, N]
     log_mel = _log_mel(power, frontend.mel_t)  # [B, M, N]
     flux = _flux(log_mel)  # [B, N]
-    frames = _frames(mono, frontend.n_fft, frontend.hop_length)  # [B, N', n_fft]
     shape = _spectral_shape(power, frontend.freqs)  # [B, 4, N]
-    level = torch.stack([_rms_db(frames), _zero_crossings(frames)], dim=1)  # [B, 2, N']
+    level = _level(mono, frontend.n_fft, frontend.hop_length)  # [B, 2, N]
     fps = frontend.sample_rate / frontend.hop_length
     pieces = [
         _mean_std(frontend.dct_t @ log_mel),
@@ -259,33 +277,30 @@ def _log_mel(power: torch.Tensor, mel_t: torch.Tensor) -> torch.Tensor:
 
 def _flux(log_mel: torch.Tensor) -> torch.Tensor:
     """Positive log-mel differences, mean over bands, 0 for the first frame: ``[B, N]``."""
+    import torch.nn.functional as F
+
     rise = (log_mel[..., 1:] - log_mel[..., :-1]).clamp(min=0.0).mean(dim=1)
-    return torch.nn.functional.pad(rise, (1, 0))
-
-
-def _frames(mono: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
-    """Centred, reflect-padded frames of the waveform: ``[B, N, n_fft]`` (a view)."""
-    half = n_fft // 2
-    padded = torch.nn.functional.pad(mono.unsqueeze(1), (half, half), mode="reflect")
-    return padded.squeeze(1).unfold(-1, n_fft, hop_length)
+    return F.pad(rise, (1, 0))
 
 
 def _spectral_shape(power: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Centroid, bandwidth, rolloff (kHz) and log10 flatness per frame: ``[B, 4, N]``."""
+    """Centroid, bandwidth, rolloff (kHz) and log10 flatness per frame: ``[B, 4, N]``.
+
+    Centroid and bandwidth weight frequencies by magnitude, rolloff and flatness use power.
+    """
     import torch
 
     magnitude = power.sqrt()
-    weights = magnitude / (magnitude.sum(dim=1, keepdim=True) + EPS)
-    hz = freqs[None, :, None]
-    centroid = (weights * hz).sum(dim=1)
-    bandwidth = (weights * (hz - centroid.unsqueeze(1)).square()).sum(dim=1).sqrt()
+    khz = freqs / 1000.0
+    total = magnitude.sum(dim=1) + EPS  # [B, N]
+    centroid = (khz @ magnitude) / total
+    bandwidth = ((khz.square() @ magnitude) / total - centroid.square()).clamp(min=0.0).sqrt()
     cumulative = power.cumsum(dim=1)
     below = (cumulative < ROLLOFF * cumulative[:, -1:, :]).sum(dim=1)
-    rolloff = freqs[below.clamp(max=freqs.numel() - 1)]
+    rolloff = khz[below.clamp(max=khz.numel() - 1)]
     floored = power.clamp(min=POWER_FLOOR)
-    flatness = floored.log().mean(dim=1) - floored.mean(dim=1).log()
-    khz = torch.stack([centroid, bandwidth, rolloff], dim=1) / 1000.0
-    return torch.cat([khz, (flatness / math.log(10.0)).unsqueeze(1)], dim=1)
+    flatness = (floored.log().mean(dim=1) - floored.mean(dim=1).log()) / math.log(10.0)
+    return torch.stack([centroid, bandwidth, rolloff, flatness], dim=1)
 
 
 def _chroma(power: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
@@ -300,24 +315,40 @@ def _contrast(power: torch.Tensor, bands: list[tuple[int, int]]) -> torch.Tensor
 
     contrasts = []
     for start, stop in bands:
-        ordered = power[:, start:stop].sort(dim=1).values
-        count = max(1, round(CONTRAST_QUANTILE * (stop - start)))
-        valley = ordered[:, :count].mean(dim=1).clamp(min=POWER_FLOOR)
-        peak = ordered[:, -count:].mean(dim=1).clamp(min=POWER_FLOOR)
+        peak, valley = _band_extremes(power[:, start:stop])
         contrasts.append(10.0 * (peak.log10() - valley.log10()))
     return torch.stack(contrasts, dim=1)
 
 
-def _rms_db(frames: torch.Tensor) -> torch.Tensor:
-    """Frame RMS in dB re full scale, floored at -100 dB: ``[B, N]``."""
-    return 10.0 * frames.square().mean(dim=-1).clamp(min=POWER_FLOOR).log10()
+def _band_extremes(band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of the top and of the bottom ``CONTRAST_QUANTILE`` of each frame's bins, floored."""
+    count = max(1, round(CONTRAST_QUANTILE * band.shape[1]))
+    if count == 1:  # max and min are much faster than a top-1 search
+        peak, valley = band.amax(dim=1), band.amin(dim=1)
+    else:
+        peak = band.topk(count, dim=1).values.mean(dim=1)
+        valley = band.topk(count, dim=1, largest=False).values.mean(dim=1)
+    return peak.clamp(min=POWER_FLOOR), valley.clamp(min=POWER_FLOOR)
 
 
-def _zero_crossings(frames: torch.Tensor) -> torch.Tensor:
-    """Sign changes per sample pair in each frame, zero counted as positive: ``[B, N]``."""
-    positive = frames >= 0
-    changes = positive[..., 1:] != positive[..., :-1]
-    return changes.to(frames.dtype).mean(dim=-1)
+def _level(mono: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """RMS (dB re full scale, -100 dB floor) and zero-crossing rate per frame: ``[B, 2, N]``.
+
+    Frames are centred and reflect-padded as in the STFT; frame sums are strided average pools,
+    which avoids materialising ``[B, N, n_fft]`` frames. Zero counts as positive; the crossing
+    rate is sign changes per adjacent sample pair in the frame.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    half = n_fft // 2
+    padded = F.pad(mono.unsqueeze(1), (half, half), mode="reflect")  # [B, 1, L]
+    mean_square = F.avg_pool1d(padded.square(), n_fft, stride=hop_length).squeeze(1)
+    rms_db = 10.0 * mean_square.clamp(min=POWER_FLOOR).log10()
+    positive = padded >= 0
+    changes = (positive[..., 1:] != positive[..., :-1]).to(mono.dtype)
+    crossings = F.avg_pool1d(changes, n_fft - 1, stride=hop_length).squeeze(1)
+    return torch.stack([rms_db, crossings], dim=1)
 
 
 def _mean_std(values: torch.Tensor) -> torch.Tensor:
