@@ -1,0 +1,127 @@
+"""The runner end to end on a small tone dataset: cells, failures, resume, leaderboard."""
+
+from __future__ import annotations
+
+import pytest
+
+from merbench.errors import ConfigError, RunError
+from merbench.registry import load_registry
+from merbench.results import load_results
+from merbench.runner import RunSettings, run
+
+TONES = """
+from pathlib import Path
+import pandas as pd
+import merbench
+from merbench.testing import write_tone_dataset
+from optuna.distributions import FloatDistribution
+
+MERBENCH_PLUGIN_API = 1
+
+def load(root, *, n_tracks=24):
+    return pd.DataFrame(write_tone_dataset(Path(root) / "audio", n_tracks=n_tracks))
+
+def build_broken(*, alpha=1.0):
+    raise RuntimeError("this model is broken on purpose")
+
+@merbench.hookimpl
+def merbench_datasets():
+    yield merbench.DatasetSpec(name="tones", load=load, tasks=("av-regression", "quadrant"),
+                               label_scale=merbench.LabelScale(low=1, high=9),
+                               options={"n_tracks": 24})
+
+@merbench.hookimpl
+def merbench_models():
+    yield merbench.ModelSpec(name="broken", accepts=("vector",), family="sklearn",
+                             build=build_broken, default_frontends=("handcrafted",),
+                             search_space={"alpha": FloatDistribution(0.1, 1.0)})
+"""
+
+
+@pytest.fixture
+def tones(distributions, tmp_path, monkeypatch):
+    distributions.install(
+        "merbench-tones", "0.1", {"tones": "merbench_tones"}, {"merbench_tones": TONES}
+    )
+    config = tmp_path / "datasets.toml"
+    config.write_text(f'[datasets.tones]\npath = "{tmp_path / "data"}"\n')
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return config
+
+
+def _settings(config, tmp_path, **changes):
+    values = dict(
+        models=("mean", "ridge", "broken"),
+        budget="smoke",
+        config=config,
+        out=tmp_path / "run",
+        leaderboard=tmp_path / "site",
+    )
+    return RunSettings(**(values | changes))
+
+
+def test_run_stores_every_cell_isolates_failures_and_renders(tones, tmp_path):
+    outcome = run(_settings(tones, tmp_path))
+    results = load_results(tmp_path / "run")
+    assert set(results["candidate"]) == {"mean", "ridge@handcrafted", "broken@handcrafted"}
+    assert len(results) == 9  # 3 candidates x 3 folds
+    ok = results[results["status"] == "done"]
+    assert set(ok["candidate"]) == {"mean", "ridge@handcrafted"}
+    failed = results[results["status"] == "failed"]
+    assert len(failed) == 3
+    assert failed["error"].str.contains("RuntimeError: this model is broken on purpose").all()
+    assert outcome.counts["failed"] == 3 and not outcome.ok
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert "Traceback" in log and "build_broken" in log
+    ridge = ok[ok["candidate"] == "ridge@handcrafted"]["r2_mean"].mean()
+    mean = ok[ok["candidate"] == "mean"]["r2_mean"].mean()
+    assert ridge > mean + 0.2, (ridge, mean)
+    page = (tmp_path / "site" / "tones-av-regression.html").read_text()
+    assert "ridge@handcrafted" in page and "this model is broken on purpose" in page
+    assert (tmp_path / "site" / "results.csv").exists()
+    assert (tmp_path / "site" / "provenance.json").exists()
+
+
+def test_resume_skips_finished_cells_and_matches_an_uninterrupted_run(tones, tmp_path):
+    first = run(_settings(tones, tmp_path, models=("ridge",)))
+    assert first.counts == {"done": 3, "failed": 0, "resumed": 0}
+    again = run(_settings(tones, tmp_path, models=("ridge",)))
+    assert again.counts == {"done": 0, "failed": 0, "resumed": 3}
+    fresh = run(_settings(tones, tmp_path, models=("ridge",), out=tmp_path / "other"))
+    a = load_results(tmp_path / "run").sort_values("fold")["r2_mean"].to_numpy()
+    b = load_results(tmp_path / "other").sort_values("fold")["r2_mean"].to_numpy()
+    assert fresh.counts["done"] == 3
+    assert a.tolist() == b.tolist()
+
+
+def test_adding_a_model_to_a_run_reuses_the_same_folds(tones, tmp_path):
+    run(_settings(tones, tmp_path, models=("mean",)))
+    outcome = run(_settings(tones, tmp_path, models=("mean", "ridge")))
+    assert outcome.counts == {"done": 3, "failed": 0, "resumed": 3}
+
+
+def test_other_budget_on_the_same_run_is_refused(tones, tmp_path):
+    run(_settings(tones, tmp_path, models=("mean",)))
+    with pytest.raises(RunError, match="budget='smoke'; this command asks for budget='default'"):
+        run(_settings(tones, tmp_path, models=("mean",), budget="default"))
+
+
+def test_classification_task_uses_majority_baseline(tones, tmp_path):
+    run(_settings(tones, tmp_path, models=("all",), tasks=("quadrant",)))
+    results = load_results(tmp_path / "run")
+    assert "majority" in set(results["candidate"]) and "mean" not in set(results["candidate"])
+    assert {"macro_f1", "balanced_accuracy", "majority_chance"} <= set(results.columns)
+
+
+def test_unknown_dataset_and_task_are_config_errors(tones, tmp_path):
+    with pytest.raises(ConfigError, match="no dataset 'tone'. Did you mean 'tones'?"):
+        run(_settings(tones, tmp_path, datasets=("tone",)))
+    with pytest.raises(ConfigError, match="supports av-regression, quadrant; none of valence"):
+        run(_settings(tones, tmp_path, tasks=("valence",)))
+
+
+def test_registry_is_passed_through(tones, tmp_path):
+    registry = load_registry()
+    outcome = run(_settings(tones, tmp_path, models=("mean",)), registry=registry)
+    assert outcome.ok
