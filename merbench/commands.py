@@ -82,10 +82,12 @@ def list_command(registry: Registry, what: str, *, as_json: bool, config: Path |
         console.print(f"No {what} registered.")
         return
     table = Table(title=what)
-    for column in rows[0]:
-        table.add_column(column)
+    # Summaries are long prose: --json has them, the table stays readable in 80 columns.
+    columns = [c for c in rows[0] if c != "summary"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(escape(_cell(v)) for v in row.values()))
+        table.add_row(*(escape(_cell(row[c])) for c in columns))
     out.print(table)
 
 

@@ -116,6 +116,9 @@ def _summarize_task(dataset: str, task: str, cells: pd.DataFrame) -> pd.DataFram
                      "status": str(group["status"].iloc[0]),
                      "error": str(errors.iloc[0]) if len(errors) else ""})  # fmt: skip
     table = pd.DataFrame(rows)
+    for column in ("rank", "status", "is_leader", "tier"):
+        if column not in table:
+            table[column] = None
     table["primary"] = primary
     return table.sort_values(["rank", "candidate"], na_position="last").reset_index(drop=True)
 

@@ -377,7 +377,8 @@ def _run_cells(
             raise
         except Exception as exc:
             reason = _one_line(exc)
-            log.error("cell %s failed: %s\n%s", cell.key.label(), reason, traceback.format_exc())
+            # The traceback goes to run.log (INFO); the console shows the one-line reason.
+            log.info("cell %s failed: %s\n%s", cell.key.label(), reason, traceback.format_exc())
             store.mark(cell.key, "failed", reason)
             counts["failed"] += 1
             reporter.cell_finished(cell.key, "failed", reason)
