@@ -5,7 +5,11 @@ Plugin authors can build small fixtures with these in their own tests, without d
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,3 +87,220 @@ def write_tone_dataset(
             }
         )
     return rows
+
+
+# --- the contract kit -------------------------------------------------------------------------
+
+EXAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
+    "waveform": (1, 16000),
+    "spectrogram": (1, 48, 64),
+    "sequence": (40, 24),
+    "vector": (32,),
+}
+"""Input shapes (without batch) the contract kit feeds to models."""
+OUTPUT_DIMS = {"waveform": 3, "spectrogram": 4, "sequence": 3, "vector": 2}
+RESERVED_KEYS = ("lr", "weight_decay", "task")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Check:
+    """The outcome of one contract check."""
+
+    name: str
+    passed: bool
+    message: str = ""
+
+
+class ContractError(AssertionError):
+    """A plugin failed the contract kit; the message lists every failed check and its fix."""
+
+
+def check_plugin(plugin: object, *, seeds: Sequence[int] = (0, 1)) -> list[Check]:
+    """Run every contract check on a plugin module and raise if one fails.
+
+    The checks: the module loads as a plugin (API version, hook names, valid records); every
+    search-space key is a ``build`` keyword; models and front-ends build with their defaults
+    and with parameters sampled from their search spaces; outputs have the declared shape;
+    one training step of a torch model runs with finite gradients; trainable front-ends have
+    trainable parameters and fixed ones do not.
+
+    Args:
+        plugin: the plugin module (or any object with hook implementations).
+        seeds: seeds of the sampled parameter sets.
+
+    Returns:
+        Every check, passed or not (when all passed).
+
+    Raises:
+        ContractError: one or more checks failed.
+    """
+    checks = run_checks(plugin, seeds=seeds)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        lines = "\n".join(f"- {c.name}: {c.message}" for c in failed)
+        raise ContractError(f"{len(failed)} of {len(checks)} contract checks failed:\n{lines}")
+    return checks
+
+
+def run_checks(plugin: object, *, seeds: Sequence[int] = (0, 1)) -> list[Check]:
+    """Run the contract checks and return them all, without raising."""
+    from merbench.registry import load_registry
+
+    registry = load_registry(plugins=[plugin], entry_points=False, strict=False)
+    checks = [
+        Check(name=f"loads: {f.stage}", passed=False, message=f.message) for f in registry.failures
+    ]
+    if not registry.failures:
+        checks.append(Check(name="loads", passed=True))
+    for model in registry.models.values():
+        checks += _checked(f"model {model.name}", partial(_check_model, model, seeds))
+    for frontend in registry.frontends.values():
+        checks += _checked(f"front-end {frontend.name}", partial(_check_frontend, frontend, seeds))
+    for augmentation in registry.augmentations.values():
+        checks += _checked(
+            f"augmentation {augmentation.name}",
+            partial(_check_augmentation, augmentation, seeds),
+        )
+    for dataset in registry.datasets.values():
+        checks += _checked(f"dataset {dataset.name}", partial(_check_dataset, dataset))
+    return checks
+
+
+def _checked(prefix: str, run: Callable[[], list[tuple[str, str]]]) -> list[Check]:
+    """Turn ``(check, problem)`` pairs into checks; an exception fails the whole record."""
+    try:
+        results = run()
+    except Exception as exc:
+        return [Check(name=prefix, passed=False, message=f"{type(exc).__name__}: {exc}")]
+    return [Check(name=f"{prefix}: {n}", passed=not p, message=p) for n, p in results]
+
+
+def _space_problems(record: Any, build: Callable[..., Any], reserved: Sequence[str]) -> str:
+    import inspect
+
+    parameters = inspect.signature(build).parameters
+    has_var = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    missing = [k for k in record.search_space if k not in parameters and not has_var]
+    if missing:
+        return f"search-space key(s) {missing} are not keywords of build(); rename or add them"
+    clashes = [k for k in record.search_space if k in reserved]
+    if clashes:
+        return f"search-space key(s) {clashes} are reserved by merbench; rename them"
+    return ""
+
+
+def _sampled(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Default parameters, then one parameter set per seed from the search space."""
+    import optuna
+
+    sets: list[dict[str, Any]] = [{}]
+    for seed in seeds if record.search_space else ():
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        sets.append(dict(study.ask(fixed_distributions=dict(record.search_space)).params))
+    return sets
+
+
+def _check_model(model: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
+    results = [("search space", _space_problems(model, model.build, RESERVED_KEYS))]
+    if results[0][1]:
+        return results
+    for params in _sampled(model, seeds):
+        label = "defaults" if not params else f"params {params}"
+        if model.family == "sklearn":
+            results.append((f"fits with {label}", _fit_sklearn_once(model, params)))
+        else:
+            results.append((f"trains with {label}", _train_torch_once(model, params)))
+    return results
+
+
+def _fit_sklearn_once(model: Any, params: dict[str, Any]) -> str:
+    from merbench.budgets import BUDGETS
+    from merbench.train import Problem, fit_sklearn
+
+    rng = np.random.default_rng(0)
+    n = 40
+    inputs = [rng.normal(size=(n, *EXAMPLE_SHAPES[k])) for k in model.accepts]
+    for task in model.tasks:
+        labels: tuple[int, ...] = () if task == "av-regression" else (1, 2, 3, 4)
+        if task in ("arousal-binary", "valence-binary"):
+            labels = (0, 1)
+        y = rng.normal(size=(n, 2)) if not labels else np.resize(np.asarray(labels), n)
+        problem = Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=16000)
+        prediction = fit_sklearn(model, params, inputs, y, problem).predict(inputs, n)
+        expected = (n, 2) if not labels else (n,)
+        if prediction.shape != expected:
+            return f"{task}: predictions have shape {prediction.shape}, expected {expected}"
+    return ""
+
+
+def _train_torch_once(model: Any, params: dict[str, Any]) -> str:
+    import torch
+
+    from merbench.specs import InputShape
+
+    torch.manual_seed(0)
+    shapes = tuple(InputShape(kind=k, shape=EXAMPLE_SHAPES[k]) for k in model.accepts)
+    for n_outputs in (2, 4):
+        net = model.build(shapes, n_outputs, **params)
+        xs = [torch.randn(3, *EXAMPLE_SHAPES[k]) for k in model.accepts]
+        net.train()
+        output = net(*xs)
+        if tuple(output.shape) != (3, n_outputs):
+            return f"output shape {tuple(output.shape)}, expected (3, {n_outputs})"
+        optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        loss = output.pow(2).mean()
+        loss.backward()
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        if not grads or not all(bool(torch.isfinite(g).all()) for g in grads):
+            return "one training step gave no or non-finite gradients"
+        optimiser.step()
+        net.eval()
+        with torch.no_grad():
+            if tuple(net(*[x[:1] for x in xs]).shape) != (1, n_outputs):
+                return "eval mode with a batch of one fails to give [1, n_outputs]"
+    return ""
+
+
+def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
+    import torch
+
+    results = [("search space", _space_problems(frontend, frontend.build, ("sample_rate",)))]
+    if results[0][1]:
+        return results
+    waveform = torch.from_numpy(tone(1.0, 16000)).reshape(1, 1, -1).repeat(2, 1, 1)
+    for params in _sampled(frontend, seeds):
+        label = "defaults" if not params else f"params {params}"
+        module = frontend.build(16000, **params)
+        output = module(waveform)
+        problem = ""
+        if output.ndim != OUTPUT_DIMS[frontend.output] or output.shape[0] != 2:
+            problem = f"output shape {tuple(output.shape)} is not a batch of {frontend.output}"
+        elif not bool(torch.isfinite(output).all()):
+            problem = "output has NaN or infinite values"
+        trainable = [p for p in getattr(module, "parameters", list)() if p.requires_grad]
+        if frontend.trainable and not trainable:
+            problem = problem or "declared trainable but has no trainable parameters"
+        if not frontend.trainable and trainable:
+            problem = problem or "declared fixed but has trainable parameters"
+        results.append((f"builds with {label}", problem))
+    return results
+
+
+def _check_augmentation(augmentation: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
+    results = [
+        ("search space", _space_problems(augmentation, augmentation.build, ("sample_rate",)))
+    ]
+    for params in _sampled(augmentation, seeds):
+        augmentation.build(16000, **params)
+        results.append((f"builds with {params or 'defaults'}", ""))
+    return results
+
+
+def _check_dataset(dataset: Any) -> list[tuple[str, str]]:
+    import inspect
+
+    parameters = inspect.signature(dataset.load).parameters
+    has_var = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    missing = [k for k in dataset.options if k not in parameters and not has_var]
+    problem = f"options {missing} are not keywords of load()" if missing else ""
+    return [("options are load() keywords", problem)]
