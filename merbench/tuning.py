@@ -80,14 +80,20 @@ def default_params(
     return defaults
 
 
-def make_study(seed: int, *, storage: str | None = None, name: str | None = None) -> optuna.Study:
-    """A maximising study with a seeded TPE sampler and a median pruner."""
+def make_study(
+    seed: int,
+    *,
+    storage: str | None = None,
+    name: str | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """A maximising study with a seeded TPE sampler and (by default) a median pruner."""
     import optuna
 
     return optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
         storage=storage,
         study_name=name,
         load_if_exists=storage is not None,
