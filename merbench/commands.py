@@ -27,6 +27,7 @@ def run_command(
     """``merbench run``: run or resume, print the leaders and where the site is."""
     from merbench.runner import RunSettings, plan_run, run
 
+    _warn_failures(registry)
     run_settings = RunSettings(**settings)
     plan = plan_run(run_settings, registry)
     if fresh:
@@ -48,6 +49,11 @@ def run_command(
         index = (outcome.leaderboard_dir / "index.html").resolve()
         console.print(f"Leaderboard: {escape(str(index))}", highlight=False)
     return 0 if outcome.ok else 1
+
+
+def _warn_failures(registry: Registry) -> None:
+    for failure in registry.failures:
+        console.print(f"[yellow]plugin refused:[/yellow] {escape(failure.message)}")
 
 
 def _print_leaders(url: str) -> None:
@@ -74,6 +80,7 @@ def _print_leaders(url: str) -> None:
 
 def list_command(registry: Registry, what: str, *, as_json: bool, config: Path | None) -> None:
     """``merbench list``: one table (or JSON) of one kind of thing."""
+    _warn_failures(registry)
     rows = _list_rows(registry, what, config)
     if as_json:
         _emit_json(rows)

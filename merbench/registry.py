@@ -224,7 +224,8 @@ def _fail(registry: Registry, source: _Source, stage: str, message: str) -> None
             message=message,
         )
     )
-    log.warning("%s", message)
+    # Commands show failures themselves (merbench plugins, run, list); the log keeps a record.
+    log.info("%s", message)
 
 
 def _load_plugin(source: _Source, registry: Registry) -> object | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 
 import pytest
@@ -88,7 +89,7 @@ def test_wrong_number_of_frontends():
 
 def test_unknown_model_suggests():
     registry = _plugin()
-    with pytest.raises(PluginError, match="Unknown model 'nett'. Did you mean 'net'?"):
+    with pytest.raises(PluginError, match=re.escape("Unknown model 'nett'. Did you mean 'net'?")):
         expand_candidates(["nett"], registry)
 
 

@@ -61,8 +61,11 @@ def test_a_task_where_every_cell_failed_still_renders(distributions, tmp_path, m
     config = tmp_path / "datasets.toml"
     config.write_text(f'[datasets.tones]\npath = "{tmp_path / "data"}"\n')
     monkeypatch.chdir(tmp_path)
-    outcome = run(RunSettings(models=("broken",), budget="smoke", config=config, out=tmp_path / "run",
-                              leaderboard=tmp_path / "site"))  # fmt: skip
+    settings = RunSettings(
+        models=("broken",), budget="smoke", config=config, out=tmp_path / "run",
+        leaderboard=tmp_path / "site",
+    )  # fmt: skip
+    outcome = run(settings)
     assert outcome.counts["failed"] == 3
     page = (tmp_path / "site" / "tones-av-regression.html").read_text()
     assert "broken on purpose" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from merbench.errors import ConfigError, RunError
@@ -115,7 +117,7 @@ def test_classification_task_uses_majority_baseline(tones, tmp_path):
 
 
 def test_unknown_dataset_and_task_are_config_errors(tones, tmp_path):
-    with pytest.raises(ConfigError, match="no dataset 'tone'. Did you mean 'tones'?"):
+    with pytest.raises(ConfigError, match=re.escape("no dataset 'tone'. Did you mean 'tones'?")):
         run(_settings(tones, tmp_path, datasets=("tone",)))
     with pytest.raises(ConfigError, match="supports av-regression, quadrant; none of valence"):
         run(_settings(tones, tmp_path, tasks=("valence",)))

@@ -74,7 +74,7 @@ def test_diverging_trials_fail_and_all_failed_is_a_cell_error():
     def objective(trial, params):
         raise NonFiniteLoss("training loss became nan; lower the learning rate")
 
-    with pytest.raises(CellError, match="no trial finished .training loss became nan"):
+    with pytest.raises(CellError, match=r"no trial finished \(training loss became nan"):
         tune(make_study(0), {"x": FloatDistribution(0, 1)}, n_trials=2, objective=objective)
 
 
