@@ -176,7 +176,14 @@ def leaders(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["is_leader"].fillna(False).astype(bool)].reset_index(drop=True)
 
 
+TABLE_METRICS = {
+    "av-regression": ["r2_mean", "ccc_mean", "pearson_mean", "rmse_mean", "r2_arousal",
+                      "r2_valence"],
+    "classification": ["macro_f1", "balanced_accuracy", "accuracy", "majority_chance"],
+}  # fmt: skip
+
+
 def metric_columns(summary: pd.DataFrame, task: str) -> Sequence[str]:
-    """The metrics of ``task`` present in ``summary``, primary first."""
-    names = SUMMARY_METRICS["av-regression" if task == "av-regression" else "classification"]
+    """The metrics a leaderboard table shows for ``task`` (primary first); files have all."""
+    names = TABLE_METRICS["av-regression" if task == "av-regression" else "classification"]
     return [m for m in names if m in summary.columns]

@@ -48,7 +48,10 @@ def environment() -> Environment:
 
 
 def _format_metric(value: Any) -> str:
-    return MISSING if _missing(value) else f"{float(value):.3f}"
+    if _missing(value):
+        return MISSING
+    rounded = round(float(value), 3)
+    return f"{rounded + 0.0 if rounded else 0.0:.3f}"  # never "-0.000"
 
 
 def _format_seconds(value: Any) -> str:
