@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from merbench.audio import AudioSettings, AudioStore
 from merbench.budgets import Budget, get_budget
@@ -26,9 +26,12 @@ from merbench.errors import ConfigError, DatasetError, MerbenchError, RunError, 
 from merbench.features import FeatureStore
 from merbench.provenance import collect_provenance
 from merbench.registry import Registry, load_registry
-from merbench.stats import leakage_share
+from merbench.stats import leakage_share, noise_ceiling_r2
 from merbench.store import CellKey, Store, sqlite_url
 from merbench.train import Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +301,10 @@ def _folds(
         "n_groups": int(table["group"].nunique()),
         "n_skipped": len(tracks.skipped),
     }
+    if task == "av-regression":
+        ceiling = _noise_ceiling(table)
+        if ceiling is not None:
+            audit["noise_ceiling_r2"] = ceiling
     stored = store.save_split(dataset.name, task, digest, content, audit)
     if stored != digest:
         raise RunError(
@@ -305,6 +312,23 @@ def _folds(
             "Start another run with --out, or --fresh to replace this one."
         )
     return folds
+
+
+def _noise_ceiling(table: pd.DataFrame) -> float | None:
+    """The best mean R² the labels allow, when the dataset publishes the raters' spread."""
+    columns = ["arousal_std", "valence_std"]
+    if not set(columns) <= set(table.columns):
+        return None
+    n_raters = int(table["n_raters"].median()) if "n_raters" in table else None
+    try:
+        return noise_ceiling_r2(
+            table[columns].to_numpy(dtype=float),
+            table[["arousal", "valence"]].to_numpy(dtype=float),
+            n_raters,
+        )
+    except ValueError as exc:
+        log.info("no noise ceiling: %s", exc)
+        return None
 
 
 def _cells_for(

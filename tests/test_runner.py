@@ -127,3 +127,18 @@ def test_registry_is_passed_through(tones, tmp_path):
     registry = load_registry()
     outcome = run(_settings(tones, tmp_path, models=("mean",)), registry=registry)
     assert outcome.ok
+
+
+def test_noise_ceiling_is_in_the_audit_when_raters_spread_is_known(tiny_config, tmp_path):
+    from merbench.store import Store, sqlite_url
+
+    run(
+        RunSettings(
+            models=("mean",), budget="smoke", config=tiny_config, out=tmp_path / "run", render=False
+        )
+    )
+    store = Store(sqlite_url(tmp_path / "run"))
+    [split] = store.table("splits")
+    store.close()
+    assert 0.8 < split["audit"]["noise_ceiling_r2"] < 1.0
+    assert split["audit"]["leakage"] == 0.0

@@ -253,6 +253,8 @@ def load(
     table = pd.read_csv(folder / LABELS_FILE)
     table["audio_path"] = [str(folder / f) for f in table.pop("file")]
     table["quadrant"] = quadrants_of(table["arousal"], table["valence"])
+    # The label noise is the spread of a single rating: the noise ceiling follows from it.
+    table["arousal_std"] = table["valence_std"] = noise
     return table
 
 
