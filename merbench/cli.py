@@ -180,15 +180,56 @@ def list_(ctx: click.Context, what: str, as_json: bool, config: Path | None) -> 
     _guard(lambda: list_command(_registry(ctx), what, as_json=as_json, config=config))
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List every plugin with its distribution, version and records, and every failure."""
+    """List every plugin with its distribution, version and records, and every failure.
+
+    'merbench plugins check TARGET' runs the contract kit on one plugin.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from merbench.commands import plugins_command
 
     registry = _registry(ctx)
     sys.exit(_guard(lambda: plugins_command(registry, as_json=as_json)))
+
+
+@plugins.command("check")
+@click.argument("target")
+def plugins_check(target: str) -> None:
+    """Run the contract kit on a plugin module or an installed distribution's plugins.
+
+    TARGET is an importable module (merbench_tinycnn) or a distribution (merbench-tinycnn).
+    """
+    from merbench.commands import check_command
+
+    sys.exit(_guard(lambda: check_command(target)))
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["model", "frontend", "augmentation", "dataset"]),
+    default="model",
+    show_default=True,
+    help="What the plugin provides.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Folder to create the package folder in.",
+)
+def new_plugin(name: str, kind: str, out: Path) -> None:
+    """Write a working plugin package skeleton (pyproject, module, test) named merbench-NAME."""
+    from merbench.scaffold import write_plugin
+
+    folder = _guard(lambda: write_plugin(name, kind, out))
+    click.echo(f"Created {folder}. Next: pip install -e {folder} && merbench plugins check {name}")
 
 
 @main.command()
@@ -229,7 +270,7 @@ def verify(ctx: click.Context, dataset: str, config: Path | None) -> None:
     sys.exit(_guard(lambda: verify_command(registry, dataset, config)))
 
 
-def _guard(action: Any) -> int:
+def _guard(action: Any) -> Any:
     """Run a command body: MerbenchError -> one line; Ctrl-C -> exit 130."""
     try:
         result = action()
@@ -240,7 +281,7 @@ def _guard(action: Any) -> int:
             "Interrupted; finished cells are kept. Run the same command to resume.", err=True
         )
         sys.exit(EXIT_INTERRUPTED)
-    return int(result or 0)
+    return result
 
 
 def _json(value: Any) -> None:

@@ -279,3 +279,36 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
         out.print(table)
     console.print(f"{name}: {usable} usable track(s), {len(problems)} problem(s).", highlight=False)
     return 0 if usable else 1
+
+
+def check_command(target: str) -> int:
+    """``merbench plugins check``: the contract kit on one plugin; exit 1 if a check fails."""
+    import importlib
+    from importlib import metadata
+
+    from merbench.errors import PluginError
+    from merbench.registry import ENTRY_POINT_GROUP
+    from merbench.testing import run_checks
+
+    modules = [
+        ep.value
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None and target in (ep.dist.name, ep.name)
+    ] or [target]
+    failed = 0
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            raise PluginError(
+                f"'{target}': cannot import {name} ({type(exc).__name__}: {exc}). Pass an "
+                "importable module or an installed distribution with merbench entry points."
+            ) from exc
+        console.print(f"[bold]{escape(name)}[/bold]")
+        for check in run_checks(module):
+            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+            detail = f": {escape(check.message)}" if check.message else ""
+            console.print(f"  {mark} {escape(check.name)}{detail}", highlight=False)
+            failed += not check.passed
+    console.print(f"{failed} check(s) failed." if failed else "All checks passed.")
+    return 1 if failed else 0
