@@ -57,7 +57,9 @@ def main(ctx: click.Context, verbose: int, quiet: bool, strict_plugins: bool) ->
     open the leaderboard it prints. Plugins add datasets, front-ends, augmentations and models.
     """
     from merbench.console import setup_logging
+    from merbench.speed import configure_allocator
 
+    configure_allocator()  # before torch allocates anything
     setup_logging(-1 if quiet else verbose)
     ctx.obj = {"strict": strict_plugins}
 

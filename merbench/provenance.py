@@ -13,6 +13,7 @@ from typing import Any
 from merbench.budgets import Budget
 from merbench.config import Config
 from merbench.registry import Registry
+from merbench.speed import allocator_setting
 
 LIBRARIES = ("torch", "torchaudio", "nnAudio", "numpy", "scikit-learn", "optuna", "pandas")
 
@@ -48,8 +49,18 @@ def collect_provenance(
             for p in registry.plugins
         ],
         "plugin_failures": [f.message for f in registry.failures],
+        "allocator": allocator_setting(),
+        "device": _device(),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
     }
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 def git_sha(folder: Path) -> str | None:
