@@ -249,6 +249,8 @@ def test_an_option_out_of_range_is_a_config_error(monkeypatch, tmp_path):
         synth.load(None, **(TINY | {"n_clips": 0}))
     with pytest.raises(ConfigError, match=r"option 'noise' is -1\.0, below 0\.0\."):
         synth.verify(None, noise=-1.0)
+    with pytest.raises(ConfigError, match=r"unknown option 'n_clip'\. Did you mean 'n_clips'\?"):
+        synth.verify(None, n_clip=10)
 
 
 def test_onset_rate_loudness_and_brightness_follow_arousal(cues):

@@ -412,10 +412,6 @@ def load(
     Raises:
         ConfigError: an option out of range.
     """
-    import pandas as pd
-
-    from merbench.metrics import derive_classes
-
     options = _options(
         n_clips=n_clips,
         seconds=seconds,
@@ -427,6 +423,15 @@ def load(
     folder = cache_folder(options)
     if not folder.is_dir():
         _generate_atomically(folder, options)
+    return _read_table(folder, options)
+
+
+def _read_table(folder: Path, options: SynthOptions) -> pd.DataFrame:
+    """Read ``labels.csv`` of a generated set and add the paths, quadrants and label spread."""
+    import pandas as pd
+
+    from merbench.metrics import derive_classes
+
     table = pd.read_csv(folder / LABELS_FILE, dtype={"track_id": str, "group": str})
     table.insert(2, "audio_path", [str(folder / f"{t}.wav") for t in table["track_id"]])
     a, v = table["arousal"].to_numpy(), table["valence"].to_numpy()
