@@ -52,3 +52,18 @@ def test_every_hook_is_documented_with_an_example():
 def test_docs_links_resolve():
     for target in re.findall(r"\]\(((?:docs/)[^)#]+)\)", README):
         assert (ROOT / target).exists(), target
+
+
+def test_every_spec_field_is_documented_in_the_plugin_guide():
+    from dataclasses import fields
+
+    from merbench.specs import SPEC_TYPES
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    for record in SPEC_TYPES.values():
+        section = guide.split(f"### `{record.__name__}`", 1)
+        assert len(section) == 2, f"docs/plugins.md has no section for {record.__name__}"
+        body = section[1].split("\n### ", 1)[0]
+        for field in fields(record):
+            if field.name != "provenance":
+                assert f"`{field.name}`" in body, f"{record.__name__}.{field.name} is undocumented"
