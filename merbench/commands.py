@@ -91,8 +91,8 @@ def list_command(registry: Registry, what: str, *, as_json: bool, config: Path |
     table = Table(title=what)
     # Summaries are long prose: --json has them, the table stays readable in 80 columns.
     columns = [c for c in rows[0] if c != "summary"]
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
         table.add_row(*(escape(_cell(row[c])) for c in columns))
     out.print(table)
@@ -100,7 +100,7 @@ def list_command(registry: Registry, what: str, *, as_json: bool, config: Path |
 
 def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
+        return "\n".join(map(str, value))
     return "" if value is None else str(value)
 
 
@@ -158,13 +158,16 @@ def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any
 
     rows = [
         {
-            "plugin": spec.name,
+            "dataset": spec.name,
             "tasks": list(spec.tasks),
             "scale": f"{spec.label_scale.low:g}..{spec.label_scale.high:g}"
             if spec.label_scale
             else "",
             "needs path": spec.requires_path,
-            "plugin version": spec.provenance.version if spec.provenance else "",
+            "version": spec.version,
+            "plugin": f"{spec.provenance.distribution} {spec.provenance.version}"
+            if spec.provenance
+            else "",
             "summary": spec.summary,
         }
         for spec in registry.datasets.values()
@@ -173,7 +176,7 @@ def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any
     declared = load_config(path, registry.datasets)
     enabled: dict[str, str] = {d.plugin: d.name for d in declared.enabled()}
     for row in rows:
-        row["enabled in " + path.name] = enabled.get(str(row["plugin"]), "")
+        row["enabled as"] = enabled.get(str(row["dataset"]), "")
     return rows
 
 
