@@ -91,8 +91,12 @@ def run_cell(
     refit_at = time.perf_counter()
     y_pred = _predict(plan, features, fitted, tuned.best_params, test)
     predicted_at = time.perf_counter()
+    scores = None
+    if plan.problem.top_k and fitted.scores is not None:
+        arrays, _ = _inputs(plan, features, tuned.best_params)
+        scores = fitted.scores([a[test] for a in arrays], len(test))
     return CellResult(
-        metrics=_metrics(plan, y, y_pred, train, test),
+        metrics=_metrics(plan, y, y_pred, train, test, scores),
         best_params=tuned.best_params,
         timings={
             "tune_s": tuned_at - started,
@@ -199,12 +203,21 @@ def _predict(
 
 
 def _metrics(
-    plan: CellPlan, y: np.ndarray, y_pred: np.ndarray, train: np.ndarray, test: np.ndarray
+    plan: CellPlan,
+    y: np.ndarray,
+    y_pred: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    scores: np.ndarray | None,
 ) -> dict[str, Any]:
     task = plan.key.task
     if plan.problem.is_regression:
         return compute_metrics(task, y[test], y_pred)
-    metrics = compute_metrics(task, y[test], y_pred, labels=list(plan.problem.labels))
+    labels = list(plan.problem.labels)
+    top_k = plan.problem.top_k if scores is not None else None
+    if top_k is not None and top_k >= len(labels):
+        top_k = None  # top-k of k >= classes is always 1: not a measurement
+    metrics = compute_metrics(task, y[test], y_pred, labels=labels, proba=scores, top_k=top_k)
     metrics["majority_chance"] = majority_chance(y[train], y[test])
     return metrics
 

@@ -122,6 +122,11 @@ def _registry(ctx: click.Context) -> Any:
 @click.option(
     "--storage", help="SQLAlchemy URL of the results store (default: SQLite in the run directory)."
 )
+@click.option(
+    "--top-k",
+    type=click.IntRange(1),
+    help="Also report top-k accuracy of classification tasks, beside its chance level k/classes.",
+)
 @click.option("--fresh", is_flag=True, help="Delete the run directory's results and start over.")
 @click.option("--no-progress", is_flag=True, help="Print one line per cell instead of bars.")
 @click.pass_context
@@ -137,6 +142,7 @@ def run(
     name: str | None,
     leaderboard: Path | None,
     storage: str | None,
+    top_k: int | None,
     fresh: bool,
     no_progress: bool,
 ) -> None:
@@ -157,6 +163,7 @@ def run(
         name=name,
         leaderboard=leaderboard,
         storage=storage,
+        top_k=top_k,
     )
     code = _guard(
         lambda: run_command(_registry(ctx), settings, fresh=fresh, progress=not no_progress)

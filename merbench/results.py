@@ -100,6 +100,7 @@ def _summarize_task(dataset: str, task: str, cells: pd.DataFrame) -> pd.DataFram
     if not done.empty:
         tiers = _tiers(done, primary)
         metrics = SUMMARY_METRICS["av-regression" if task == "av-regression" else "classification"]
+        metrics = metrics + sorted(c for c in done.columns if c.startswith("top"))
         for candidate, group in done.groupby("candidate", sort=False):
             row: dict[str, Any] = {"dataset": dataset, "task": task, "candidate": candidate}
             row |= tiers.get(str(candidate), {})
@@ -186,4 +187,5 @@ TABLE_METRICS = {
 def metric_columns(summary: pd.DataFrame, task: str) -> Sequence[str]:
     """The metrics a leaderboard table shows for ``task`` (primary first); files have all."""
     names = TABLE_METRICS["av-regression" if task == "av-regression" else "classification"]
-    return [m for m in names if m in summary.columns]
+    top_k = sorted(c for c in summary.columns if c.startswith("top") and c.count("_") == 1)
+    return [m for m in [*names, *top_k] if m in summary.columns]

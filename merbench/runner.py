@@ -86,6 +86,7 @@ class RunSettings:
     leaderboard: Path | None = None
     storage: str | None = None
     render: bool = True
+    top_k: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -194,7 +195,7 @@ def run(
     try:
         store.start_run(
             plan.name,
-            {"budget": plan.budget.name, "seed": settings.seed},
+            {"budget": plan.budget.name, "seed": settings.seed, "top_k": settings.top_k},
             collect_provenance(registry, plan.config, settings.seed, plan.budget),
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
@@ -251,7 +252,7 @@ def _prepare_cells(
             )
         for task in tasks:
             folds = _folds(tracks, task, dataset, plan.budget, settings.seed, store)
-            cells += _cells_for(plan, registry, tracks, task, folds, settings.seed)
+            cells += _cells_for(plan, registry, tracks, task, folds, settings)
     store.add_cells(c.key for c in cells)
     return cells
 
@@ -337,13 +338,14 @@ def _cells_for(
     tracks: Tracks,
     task: str,
     folds: Sequence[Fold],
-    seed: int,
+    settings: RunSettings,
 ) -> list[CellPlan]:
     problem = Problem(
         task=task,
         labels=() if task == "av-regression" else tracks.labels(task),
         budget=plan.budget,
         sample_rate=SAMPLE_RATE,
+        top_k=settings.top_k,
     )
     cells = []
     for candidate in plan.candidates:
@@ -368,7 +370,7 @@ def _cells_for(
                     frontends=frontends,
                     fold=fold,
                     problem=problem,
-                    seed=cell_seed(seed, key),
+                    seed=cell_seed(settings.seed, key),
                 )
             )
     return cells

@@ -131,6 +131,7 @@ def fit_torch(
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     return Fitted(
         predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
+        scores=None if problem.is_regression else lambda xs, n: _logits(net, xs, device),
         best_epoch=best[1] if valid is not None else n_epochs,
         n_params=int(n_params),
         history=history,
@@ -177,6 +178,13 @@ def _train_epoch(
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
         optimiser.step()
+
+
+def _logits(net: torch.nn.Module, inputs: Sequence[np.ndarray], device: str) -> np.ndarray:
+    net.eval()
+    with torch.inference_mode():
+        batch = [torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device) for x in inputs]
+        return np.asarray(net(*batch).float().cpu().numpy(), dtype=np.float64)
 
 
 def _predict(

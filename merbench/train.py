@@ -36,6 +36,7 @@ class Problem:
     labels: tuple[int, ...]
     budget: Budget
     sample_rate: int
+    top_k: int | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -62,6 +63,8 @@ class Fitted:
     best_epoch: int
     n_params: int
     history: list[float]
+    scores: Callable[[Sequence[np.ndarray], int], np.ndarray] | None = None
+    """Class scores ``[N, C]`` in ``Problem.labels`` order (classification; for top-k)."""
 
 
 class NonFiniteLoss(CellError):
@@ -143,7 +146,30 @@ def fit_sklearn(
         prediction = np.asarray(estimator.predict(_as_matrix(test_inputs, n)))
         return scaler.inverse(prediction) if scaler else prediction
 
-    return Fitted(predict=predict, best_epoch=0, n_params=_count_sklearn(estimator), history=[])
+    def scores(test_inputs: Sequence[np.ndarray], n: int) -> np.ndarray:
+        return _class_scores(estimator, _as_matrix(test_inputs, n), problem.labels)
+
+    return Fitted(
+        predict=predict,
+        best_epoch=0,
+        n_params=_count_sklearn(estimator),
+        history=[],
+        scores=None if problem.is_regression else scores,
+    )
+
+
+def _class_scores(estimator: Any, x: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
+    """Probabilities (or decision scores) in ``labels`` order; unseen classes score lowest."""
+    if hasattr(estimator, "predict_proba"):
+        raw = np.asarray(estimator.predict_proba(x), dtype=np.float64)
+    else:
+        raw = np.asarray(estimator.decision_function(x), dtype=np.float64)
+        if raw.ndim == 1:  # binary decision function: the score of the second class
+            raw = np.stack([-raw, raw], axis=1)
+    out = np.full((len(x), len(labels)), -np.inf if raw.min() < 0 else 0.0)
+    for column, label in enumerate(estimator.classes_):
+        out[:, labels.index(int(label))] = raw[:, column]
+    return out
 
 
 def _count_sklearn(estimator: Any) -> int:

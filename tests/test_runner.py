@@ -142,3 +142,21 @@ def test_noise_ceiling_is_in_the_audit_when_raters_spread_is_known(tiny_config, 
     store.close()
     assert 0.8 < split["audit"]["noise_ceiling_r2"] < 1.0
     assert split["audit"]["leakage"] == 0.0
+
+
+def test_top_k_is_reported_on_request_beside_its_chance_level(tones, tmp_path):
+    run(
+        _settings(
+            tones, tmp_path, models=("svr", "ridge", "majority"), tasks=("quadrant",), top_k=2
+        )
+    )
+    results = load_results(tmp_path / "run")
+    assert set(results["status"]) == {"done"}
+    assert (results["top2_chance"] == 0.5).all()
+    assert results["top2_accuracy"].between(0, 1).all()
+    assert (results["top2_accuracy"] >= results["accuracy"] - 1e-9).all()
+
+
+def test_top_k_is_absent_unless_asked(tones, tmp_path):
+    run(_settings(tones, tmp_path, models=("ridge",), tasks=("quadrant",)))
+    assert not any(c.startswith("top") for c in load_results(tmp_path / "run").columns)
