@@ -55,6 +55,54 @@ def distributions(tmp_path, monkeypatch):
     dists.cleanup()
 
 
+TONES = """
+from pathlib import Path
+import pandas as pd
+import merbench
+from merbench.testing import write_tone_dataset
+from optuna.distributions import FloatDistribution
+
+MERBENCH_PLUGIN_API = 1
+
+def load(root, *, n_tracks=24):
+    return pd.DataFrame(write_tone_dataset(Path(root) / "audio", n_tracks=n_tracks))
+
+def build_broken(*, alpha=1.0):
+    raise RuntimeError("this model is broken on purpose")
+
+@merbench.hookimpl
+def merbench_datasets():
+    yield merbench.DatasetSpec(name="tones", load=load, tasks=("av-regression", "quadrant"),
+                               label_scale=merbench.LabelScale(low=1, high=9),
+                               options={"n_tracks": 24})
+
+@merbench.hookimpl
+def merbench_models():
+    yield merbench.ModelSpec(name="broken", accepts=("vector",), family="sklearn",
+                             build=build_broken, default_frontends=("handcrafted",),
+                             search_space={"alpha": FloatDistribution(0.1, 1.0)})
+"""
+"""A tiny installable dataset plugin (tones whose loudness and pulse carry the labels) and a
+model plugin that always raises, for runner, CLI and leaderboard tests."""
+
+
+@pytest.fixture
+def install_tones(distributions, tmp_path, monkeypatch):
+    """Install the tones plugin (or a variant of its source) and return a datasets.toml."""
+
+    def install(source: str = TONES) -> Path:
+        distributions.install(
+            "merbench-tones", "0.1", {"tones": "merbench_tones"}, {"merbench_tones": source}
+        )
+        (tmp_path / "data").mkdir()
+        config = tmp_path / "datasets.toml"
+        config.write_text(f'[datasets.tones]\npath = "{tmp_path / "data"}"\n')
+        monkeypatch.chdir(tmp_path)
+        return config
+
+    return install
+
+
 SYNTH_TOML = """
 [datasets.synth]
 plugin = "synth"

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from merbench.cli import main
-from tests.test_runner import TONES
 
 
 @pytest.fixture
@@ -19,15 +18,8 @@ def cli():
 
 
 @pytest.fixture
-def tones_config(distributions, tmp_path, monkeypatch):
-    distributions.install(
-        "merbench-tones", "0.1", {"tones": "merbench_tones"}, {"merbench_tones": TONES}
-    )
-    (tmp_path / "data").mkdir()
-    config = tmp_path / "datasets.toml"
-    config.write_text(f'[datasets.tones]\npath = "{tmp_path / "data"}"\n')
-    monkeypatch.chdir(tmp_path)
-    return config
+def tones_config(install_tones):
+    return install_tones()
 
 
 @pytest.mark.parametrize(

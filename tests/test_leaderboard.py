@@ -46,7 +46,7 @@ def test_site_pages_and_data(evil_run, tmp_path):
     names = {row["candidate"] for row in data["summary"]}
     assert names == {"mean", "ridge@handcrafted", "broken@handcrafted"}
     provenance = json.loads((tmp_path / "site" / "provenance.json").read_text())
-    assert provenance[0]["settings"] == {"budget": "smoke", "seed": 0}
+    assert provenance[0]["settings"] == {"budget": "smoke", "seed": 0, "top_k": None}
     assert any(
         p["distribution"] == "merbench-tones" for p in provenance[0]["provenance"]["plugins"]
     )

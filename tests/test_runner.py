@@ -10,46 +10,12 @@ from merbench.errors import ConfigError, RunError
 from merbench.registry import load_registry
 from merbench.results import load_results
 from merbench.runner import RunSettings, run
-
-TONES = """
-from pathlib import Path
-import pandas as pd
-import merbench
-from merbench.testing import write_tone_dataset
-from optuna.distributions import FloatDistribution
-
-MERBENCH_PLUGIN_API = 1
-
-def load(root, *, n_tracks=24):
-    return pd.DataFrame(write_tone_dataset(Path(root) / "audio", n_tracks=n_tracks))
-
-def build_broken(*, alpha=1.0):
-    raise RuntimeError("this model is broken on purpose")
-
-@merbench.hookimpl
-def merbench_datasets():
-    yield merbench.DatasetSpec(name="tones", load=load, tasks=("av-regression", "quadrant"),
-                               label_scale=merbench.LabelScale(low=1, high=9),
-                               options={"n_tracks": 24})
-
-@merbench.hookimpl
-def merbench_models():
-    yield merbench.ModelSpec(name="broken", accepts=("vector",), family="sklearn",
-                             build=build_broken, default_frontends=("handcrafted",),
-                             search_space={"alpha": FloatDistribution(0.1, 1.0)})
-"""
+from tests.conftest import TONES  # noqa: F401  (re-exported for other test modules)
 
 
 @pytest.fixture
-def tones(distributions, tmp_path, monkeypatch):
-    distributions.install(
-        "merbench-tones", "0.1", {"tones": "merbench_tones"}, {"merbench_tones": TONES}
-    )
-    config = tmp_path / "datasets.toml"
-    config.write_text(f'[datasets.tones]\npath = "{tmp_path / "data"}"\n')
-    (tmp_path / "data").mkdir()
-    monkeypatch.chdir(tmp_path)
-    return config
+def tones(install_tones):
+    return install_tones()
 
 
 def _settings(config, tmp_path, **changes):
