@@ -194,9 +194,14 @@ def _sampled(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
     import optuna
 
     sets: list[dict[str, Any]] = [{}]
-    for seed in seeds if record.search_space else ():
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        sets.append(dict(study.ask(fixed_distributions=dict(record.search_space)).params))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" lines per check
+    try:
+        for seed in seeds if record.search_space else ():
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+            sets.append(dict(study.ask(fixed_distributions=dict(record.search_space)).params))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return sets
 
 
