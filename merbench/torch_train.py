@@ -103,6 +103,9 @@ def fit_torch(
     scaler = TargetScaler(y_train) if problem.is_regression else None
     build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
     net = _network(model, build_params, x_train, trainables, problem).to(device)
+    # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
+    # (benchmarks/bench_training.py); it changes memory layout, not results.
+    net = net.to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
     )
@@ -138,6 +141,11 @@ def fit_torch(
     )
 
 
+def _layout(tensor: torch.Tensor) -> torch.Tensor:
+    """Spectrogram batches ``[B, C, F, T]`` in channels-last memory; others unchanged."""
+    return tensor.contiguous(memory_format=torch.channels_last) if tensor.ndim == 4 else tensor
+
+
 def _tensors(inputs: Sequence[np.ndarray], device: str) -> list[torch.Tensor]:
     return [torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device) for x in inputs]
 
@@ -167,7 +175,7 @@ def _train_epoch(
     for stop in stops:
         index = order[start:stop]
         start = stop
-        output = net(*(t[index] for t in tensors))
+        output = net(*(_layout(t[index]) for t in tensors))
         if problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, target[index])
         else:
@@ -183,7 +191,9 @@ def _train_epoch(
 def _logits(net: torch.nn.Module, inputs: Sequence[np.ndarray], device: str) -> np.ndarray:
     net.eval()
     with torch.inference_mode():
-        batch = [torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device) for x in inputs]
+        batch = [
+            _layout(torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)) for x in inputs
+        ]
         return np.asarray(net(*batch).float().cpu().numpy(), dtype=np.float64)
 
 
@@ -200,7 +210,11 @@ def _predict(
     with torch.inference_mode():
         for start in range(0, n, 64):
             batch = [
-                torch.as_tensor(np.asarray(x[start : start + 64]), dtype=torch.float32).to(device)
+                _layout(
+                    torch.as_tensor(np.asarray(x[start : start + 64]), dtype=torch.float32).to(
+                        device
+                    )
+                )
                 for x in inputs
             ]
             outputs.append(net(*batch).float().cpu().numpy())
