@@ -1,17 +1,19 @@
 """Render results stores into a static leaderboard site (Jinja, no server, no CDN).
 
-The site is written beside the data it was rendered from: ``results.csv`` and ``results.json``
-(per-candidate summaries and per-cell rows) and ``provenance.json``. Templates autoescape
-everything and fail on undefined names, so names chosen by third-party plugins render as text.
+The site has an index (every dataset x task with its leader, and the mean ranks of candidates
+across them), one page per dataset, per dataset x task and per candidate on it, and SVG plots
+drawn at build time (``plots/``, also inlined in the pages). It is written beside the data it was
+rendered from: ``results.csv`` and ``results.json`` (schema in ``docs/leaderboard.md``) and
+``provenance.json``. Templates autoescape everything and fail on undefined names, so names and
+messages from third-party plugins render as text.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +21,39 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from merbench import __version__
-from merbench.results import cells_frame, metric_columns, read_tables, summarize
+from merbench.leaderboard.candidate import candidate_pages
+from merbench.leaderboard.collect import Collected, collect
+from merbench.leaderboard.dataset import dataset_pages
+from merbench.leaderboard.pages import (
+    METRIC_LABELS,
+    as_float,
+    index_rows,
+    is_missing,
+    metric_label,
+    records,
+    slug,
+    split_candidate,
+    task_pages,
+)
+from merbench.leaderboard.plots import rank_plot
+from merbench.leaderboard.ranks import RankComparison, compare_ranks
+from merbench.leaderboard.svg import Plot
+from merbench.results import cells_frame, summarize
+
+__all__ = ["METRIC_LABELS", "RESULTS_SCHEMA", "environment", "render_site", "slug"]
 
 RESULTS_SCHEMA = 1
+"""Version of ``results.json`` and ``provenance.json``; bumped when a field changes meaning or
+disappears (new fields keep it)."""
 MISSING = "\N{EN DASH}"
-METRIC_LABELS = {
-    "r2_mean": "R² (mean)", "ccc_mean": "CCC (mean)", "pearson_mean": "Pearson r (mean)",
-    "rmse_mean": "RMSE (mean)", "r2_arousal": "R² arousal", "r2_valence": "R² valence",
-    "ccc_arousal": "CCC arousal", "ccc_valence": "CCC valence", "rmse_arousal": "RMSE arousal",
-    "rmse_valence": "RMSE valence", "macro_f1": "Macro-F1", "balanced_accuracy": "Balanced acc.",
-    "accuracy": "Accuracy", "majority_chance": "Majority-class acc.",
-}  # fmt: skip
+STATIC = ("style.css", "sort.js")
 
 
 def environment() -> Environment:
     """The Jinja environment: autoescaped, strict about undefined names."""
     env = Environment(
         loader=PackageLoader("merbench.leaderboard"),
-        autoescape=select_autoescape(["html"], default=True),
+        autoescape=select_autoescape(["html", "svg"], default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -44,107 +61,237 @@ def environment() -> Environment:
     env.filters["metric"] = _format_metric
     env.filters["seconds"] = _format_seconds
     env.filters["count"] = _format_count
+    env.filters["clip_ms"] = _format_clip_ms
+    env.filters["param"] = _format_param
+    env.filters["label"] = metric_label
+    env.filters["half"] = _half_width
     return env
 
 
 def _format_metric(value: Any) -> str:
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     rounded = round(float(value), 3)
-    return f"{rounded + 0.0 if rounded else 0.0:.3f}"  # never "-0.000"
+    text = f"{rounded + 0.0 if rounded else 0.0:.3f}"  # never "-0.000"
+    return text.replace("-", "\N{MINUS SIGN}")
 
 
 def _format_seconds(value: Any) -> str:
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     value = float(value)
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+    if value < 1:
+        return f"{value * 1000:.0f} ms" if value >= 0.0005 else "< 1 ms"
+    return f"{value:.1f} s" if value < 600 else f"{value / 60:.0f} min"
+
+
+def _format_clip_ms(value: Any) -> str:
+    if is_missing(value):
+        return MISSING
+    value = float(value)
+    return f"{value:.2f} ms" if value >= 0.01 else "< 0.01 ms"
 
 
 def _format_count(value: Any) -> str:
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     value = float(value)
-    return (
-        f"{value / 1e6:.2f} M"
-        if value >= 1e6
-        else f"{value / 1e3:.1f} k"
-        if value >= 1e4
-        else f"{value:.0f}"
-    )
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    return f"{value / 1e3:.1f} k" if value >= 1e4 else f"{value:.0f}"
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+def _half_width(row: Mapping[str, Any], metric: str) -> str:
+    """The half-width of a row's 95 % interval of ``metric`` (intervals are symmetric)."""
+    low, high = as_float(row.get(f"{metric}_low")), as_float(row.get(f"{metric}_high"))
+    if low is None or high is None:
+        return MISSING
+    return f"{(high - low) / 2:.3f}"
 
 
-def slug(*parts: str) -> str:
-    """A file-name-safe slug of dataset and task names."""
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-") or "page"
+def _format_param(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str | int | bool):
+        return str(value)
+    return json.dumps(value, default=str)
 
 
 def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leaderboard") -> Path:
-    """Render the site of one or more results stores into ``out``; return the index path."""
-    tables = read_tables(urls)
-    cells = cells_frame(tables["cells"])
+    """Render the site of one or more results stores into ``out``; return the index path.
+
+    Stores merge: a cell found in several keeps its finished, most recent copy, and
+    ``provenance.json`` lists every such choice.
+    """
+    collected = collect(urls)
+    cells = _cells(collected)
     summary = summarize(cells)
-    provenance = _records(tables["runs"])
-    audits = {(r["dataset"], r["task"]): r["audit"] for r in _records(tables["splits"])}
+    pages = task_pages(summary, cells, collected)
+    datasets = dataset_pages(pages, collected)
+    ranks = compare_ranks(summary)
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
-    pages = _task_pages(summary, audits)
-    common = {"title": title, "version": __version__, "runs": provenance, "labels": METRIC_LABELS}
+    common = {"title": title, "version": __version__, "runs": collected.runs}
     for page in pages:
-        html = env.get_template("task.html").render(page=page, **common)
-        (out / page["file"]).write_text(html, encoding="utf-8")
-    index = out / "index.html"
-    index.write_text(env.get_template("index.html").render(pages=pages, **common), encoding="utf-8")
-    _write_data(out, summary, cells, provenance)
-    for asset in ("style.css", "sort.js"):
+        _write_task(env, out, page, cells, collected, common)
+    for dataset in datasets:
+        html = env.get_template("dataset.html").render(dataset=dataset, **common)
+        _write(out, dataset["file"], html)
+        _write_plot(env, out, dataset["label_plot"])
+    rank_figure = rank_plot(ranks, plot_id="ranks") if ranks else None
+    _write_plot(env, out, rank_figure)
+    index = env.get_template("index.html").render(
+        rows=index_rows(pages), datasets=datasets, ranks=ranks, rank_plot=rank_figure,
+        collected=collected, **common,
+    )  # fmt: skip
+    _write(out, "index.html", index)
+    _write_data(out, summary, cells, collected, pages, ranks)
+    for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
-    return index
+    return out / "index.html"
 
 
-def _task_pages(summary: pd.DataFrame, audits: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
-    if summary.empty:
-        return []
-    pages = []
-    for (dataset, task), group in summary.groupby(["dataset", "task"], sort=True):
-        rows = _records(group)
-        leader = next((r for r in rows if r.get("is_leader")), None)
-        pages.append(
-            {
-                "dataset": dataset,
-                "task": task,
-                "file": slug(str(dataset), str(task)) + ".html",
-                "primary": str(group["primary"].iloc[0]),
-                "metrics": list(metric_columns(group, str(task))),
-                "rows": [r for r in rows if r.get("status") == "done"],
-                "failed": [r for r in rows if r.get("status") != "done"],
-                "leader": leader,
-                "audit": audits.get((str(dataset), str(task)), {}),
-            }
-        )
-    return pages
+def _write_task(
+    env: Environment,
+    out: Path,
+    page: dict[str, Any],
+    cells: pd.DataFrame,
+    collected: Collected,
+    common: dict[str, Any],
+) -> None:
+    """Write a dataset x task page, its candidates' pages and their plots."""
+    _write(out, page["file"], env.get_template("task.html").render(page=page, **common))
+    _write_plot(env, out, page["plot"])
+    mine = cells[(cells["dataset"] == page["dataset"]) & (cells["task"] == page["task"])]
+    for candidate in candidate_pages(page, mine, collected):
+        html = env.get_template("candidate.html").render(page=page, c=candidate, **common)
+        _write(out, candidate["file"], html)
+        for plot in [candidate["tuning"], *candidate["scatter"]]:
+            _write_plot(env, out, plot)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as plain dicts with NaN turned into None (templates and JSON)."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{str(k): v for k, v in r.items()} for r in clean.to_dict("records")]
+def _cells(collected: Collected) -> pd.DataFrame:
+    """``results.cells_frame`` of the kept cells, with ``run_index`` and ``uid`` beside."""
+    frame = cells_frame(collected.cells)
+    for column in ("run_index", "uid"):
+        frame[column] = collected.cells[column].to_numpy() if len(frame) else []
+    return frame
+
+
+def _write(out: Path, name: str, content: str) -> None:
+    path = out / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+
+
+def _write_plot(env: Environment, out: Path, plot: Plot | None) -> None:
+    """Write ``plot`` as a standalone ``plots/<id>.svg``, from the macro the pages inline."""
+    if plot is not None:
+        svg = env.get_template("_svg.html").module.svg(plot)  # type: ignore[attr-defined]
+        _write(out, f"plots/{plot.id}.svg", f'<?xml version="1.0" encoding="UTF-8"?>\n{svg}')
 
 
 def _write_data(
-    out: Path, summary: pd.DataFrame, cells: pd.DataFrame, provenance: list[dict[str, Any]]
+    out: Path,
+    summary: pd.DataFrame,
+    cells: pd.DataFrame,
+    collected: Collected,
+    pages: Sequence[Mapping[str, Any]],
+    ranks: RankComparison | None,
 ) -> None:
-    summary.to_csv(out / "results.csv", index=False)
+    files = _summary_columns(summary)
+    files.to_csv(out / "results.csv", index=False)
+    run_names = {r["index"]: r["name"] for r in collected.runs}
+    cell_rows = cells.drop(columns=["uid"]).assign(run=cells["run_index"].map(run_names))
     payload = {
         "schema": RESULTS_SCHEMA,
         "merbench": __version__,
-        "summary": _records(summary),
-        "cells": _records(cells),
+        "pages": [_page_record(p) for p in pages],
+        "summary": records(files),
+        "cells": records(cell_rows),
+        "rank_comparison": _rank_record(ranks),
+        "skipped_tracks": records(collected.skipped),
     }
-    (out / "results.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
-    (out / "provenance.json").write_text(
-        json.dumps(provenance, indent=1, default=str), encoding="utf-8"
+    _write(out, "results.json", _dumps(payload))
+    provenance = {
+        "schema": RESULTS_SCHEMA,
+        "merbench": __version__,
+        "runs": collected.runs,
+        "merge": {
+            "stores": len(collected.runs),
+            "rule": "per cell: done before other statuses, then latest finished_at, then the "
+            "store named last",
+            "duplicates": collected.duplicates,
+            "split_conflicts": collected.split_conflicts,
+        },
+    }
+    _write(out, "provenance.json", _dumps(provenance))
+
+
+def _summary_columns(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the candidate's parts beside its name (``results.csv``)."""
+    if summary.empty:
+        return summary
+    parts = [split_candidate(str(c)) for c in summary["candidate"]]
+    front = summary[["dataset", "task", "candidate"]].assign(
+        model=[p[0] for p in parts],
+        frontends=[p[1] for p in parts],
+        augmentation=[p[2] for p in parts],
     )
+    rest = summary.drop(columns=["dataset", "task", "candidate"])
+    for column in ("rank", "n_folds"):
+        if column in rest:
+            rest[column] = rest[column].astype("Int64")  # whole numbers, even beside failures
+    return pd.concat([front, rest], axis=1)
+
+
+def _page_record(page: Mapping[str, Any]) -> dict[str, Any]:
+    leader = page["leader"]
+    return {
+        "dataset": page["dataset"],
+        "task": page["task"],
+        "file": page["file"],
+        "primary": page["primary"],
+        "higher_is_better": page["higher_is_better"],
+        "leader": leader["candidate"] if leader else None,
+        "n_candidates": page["n_candidates"],
+        "split_hash": page["split_hash"],
+        "audit": page["audit"],
+    }
+
+
+def _rank_record(ranks: RankComparison | None) -> dict[str, Any] | None:
+    if ranks is None:
+        return None
+    return {
+        "candidates": [
+            {"candidate": c, "mean_rank": r}
+            for c, r in zip(ranks.candidates, ranks.mean_ranks, strict=True)
+        ],
+        "pages": [{"dataset": d, "task": t} for d, t in ranks.blocks],
+        "critical_difference": ranks.critical_difference,
+        "friedman_p": ranks.friedman_p,
+        "groups": [list(ranks.candidates[a : b + 1]) for a, b in ranks.groups],
+        "left_out": [{"candidate": c, "pages": n} for c, n in ranks.left_out],
+    }
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(_plain(payload), indent=1, allow_nan=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready values: numpy scalars as Python ones, NaN and infinities as ``null``."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

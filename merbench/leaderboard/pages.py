@@ -1,0 +1,284 @@
+"""The contents of the index, dataset and dataset x task pages, as plain dicts for the templates.
+
+Everything a template shows is decided here (which rows, in which order, which file links to
+which); templates only lay it out. File names are built from slugs of the names, and candidate
+pages add a short hash of the full name, so ``cnn2d@mel`` and ``cnn2d-mel`` never share a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from merbench.leaderboard.collect import Collected
+from merbench.leaderboard.plots import CiRow, ci_plot, score_bar
+from merbench.leaderboard.svg import Plot
+from merbench.metrics import metric_direction
+from merbench.results import metric_columns
+
+METRIC_LABELS = {
+    "r2_mean": "R² (mean)", "ccc_mean": "CCC (mean)", "pearson_mean": "Pearson r (mean)",
+    "rmse_mean": "RMSE (mean)", "r2_arousal": "R² arousal", "r2_valence": "R² valence",
+    "ccc_arousal": "CCC arousal", "ccc_valence": "CCC valence", "rmse_arousal": "RMSE arousal",
+    "rmse_valence": "RMSE valence", "pearson_arousal": "Pearson r arousal",
+    "pearson_valence": "Pearson r valence", "macro_f1": "Macro-F1",
+    "balanced_accuracy": "Balanced acc.", "accuracy": "Accuracy",
+    "majority_chance": "Majority-class acc.",
+}  # fmt: skip
+AUDIT_LABELS = {
+    "protocol": "Split protocol", "n_folds": "Outer folds", "repeats": "Repeats",
+    "leakage": "Group leakage",
+    "n_tracks": "Tracks", "n_groups": "Groups (artists)", "n_skipped": "Skipped tracks",
+    "noise_ceiling_r2": "Noise ceiling (R²)",
+}  # fmt: skip
+NO_AUGMENTATION = "none"
+
+
+def slug(*parts: str) -> str:
+    """A file-name-safe slug of names (lower case letters, digits and hyphens)."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-") or "page"
+
+
+def task_file(dataset: str, task: str) -> str:
+    """The page of one dataset x task comparison."""
+    return slug(dataset, task) + ".html"
+
+
+def dataset_file(dataset: str) -> str:
+    """The page of one dataset (``_`` never occurs in a slug, so no task page can clash)."""
+    return f"dataset_{slug(dataset)}.html"
+
+
+def candidate_file(dataset: str, task: str, candidate: str) -> str:
+    """The page of one candidate on one dataset x task: a slug and a hash of the exact names."""
+    digest = hashlib.sha256(f"{dataset}\0{task}\0{candidate}".encode()).hexdigest()[:10]
+    return f"{slug(dataset, task)}_{slug(candidate)[:48]}_{digest}.html"
+
+
+def split_candidate(name: str) -> tuple[str, str, str]:
+    """``model@frontend+frontend:augmentation`` -> (model, front-ends, augmentation policy)."""
+    head, _, augmentation = name.partition(":")
+    model, _, frontends = head.partition("@")
+    return model, frontends, augmentation or NO_AUGMENTATION
+
+
+def metric_label(name: str) -> str:
+    """The human name of a metric column."""
+    match = re.fullmatch(r"top(\d+)_(accuracy|chance)", name)
+    if match:
+        return f"Top-{match[1]} {'acc.' if match[2] == 'accuracy' else 'chance'}"
+    return METRIC_LABELS.get(name, name)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or the empty string."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def as_float(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` when it is missing."""
+    return None if is_missing(value) else float(value)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as plain dicts with NaN turned into None (templates and JSON)."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): v for k, v in r.items()} for r in clean.to_dict("records")]
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    """A one-line description of a run: name, budget, date, merbench version and commit."""
+    settings, provenance = run.get("settings") or {}, run.get("provenance") or {}
+    parts = [str(run.get("name"))]
+    if settings.get("budget"):
+        parts.append(f"{settings['budget']} budget")
+    if run.get("created_at"):
+        parts.append(str(run["created_at"])[:10])
+    version = f"merbench {provenance.get('merbench', '?')}"
+    if provenance.get("git_sha"):
+        version += f" ({str(provenance['git_sha'])[:7]})"
+    return " · ".join([*parts, version])
+
+
+def task_pages(
+    summary: pd.DataFrame, cells: pd.DataFrame, collected: Collected
+) -> list[dict[str, Any]]:
+    """One page per dataset x task: ranked rows, failures, plot, protocol and provenance."""
+    if summary.empty:
+        return []
+    pages = []
+    for (dataset, task), group in summary.groupby(["dataset", "task"], sort=True):
+        mask = (cells["dataset"] == dataset) & (cells["task"] == task)
+        pages.append(_task_page(str(dataset), str(task), group, cells[mask], collected))
+    return pages
+
+
+def _task_page(
+    dataset: str, task: str, group: pd.DataFrame, cells: pd.DataFrame, collected: Collected
+) -> dict[str, Any]:
+    primary = str(group["primary"].iloc[0])
+    rows = [_row(r, cells, dataset, task) for r in records(group)]
+    done = [r for r in rows if r["status"] == "done"]
+    split = collected.splits.get((dataset, task), {})
+    audit = split.get("audit") or {}
+    page = {
+        "dataset": dataset,
+        "task": task,
+        "file": task_file(dataset, task),
+        "dataset_file": dataset_file(dataset),
+        "stem": task_file(dataset, task).removesuffix(".html"),
+        "primary": primary,
+        "higher_is_better": metric_direction(primary) == "maximize",
+        "metrics": list(metric_columns(group, task)),
+        "first_order": {
+            m: "ascending" if m.startswith("rmse") else "descending"
+            for m in metric_columns(group, task)
+        },
+        "rows": done,
+        "failures": _failures(cells, dataset, task),
+        "leader": next((r for r in done if r.get("is_leader")), None),
+        "baseline": next((r for r in done if r.get("is_baseline")), None),
+        "n_candidates": len(rows),
+        "audit": audit,
+        "audit_items": audit_items(audit),
+        "split_hash": split.get("hash"),
+        "conflict": any(
+            c["dataset"] == dataset and c["task"] == task for c in collected.split_conflicts
+        ),
+        "runs": _runs_of(cells, collected),
+    }
+    page["plot"] = _ci_plot(page, cells) if done else None
+    return page
+
+
+def _row(row: dict[str, Any], cells: pd.DataFrame, dataset: str, task: str) -> dict[str, Any]:
+    candidate = str(row["candidate"])
+    mine = cells[cells["candidate"] == candidate]
+    model, frontends, augmentation = split_candidate(candidate)
+    is_leader, is_baseline = bool(row.get("is_leader")), bool(row.get("is_baseline"))
+    tier = "leader" if is_leader else str(row.get("tier") or "")
+    counts = {k: int(row[k]) for k in ("rank", "n_folds") if not is_missing(row.get(k))}
+    return (
+        row
+        | counts
+        | {
+            "status": row.get("status") or "failed",
+            "file": candidate_file(dataset, task, candidate),
+            "model": model,
+            "frontends": frontends,
+            "augmentation": augmentation,
+            "is_leader": is_leader,
+            "is_baseline": is_baseline,
+            "tier_key": tier,
+            "folds_total": len(mine),
+            "folds_failed": int((mine["status"] != "done").sum()),
+        }
+    )
+
+
+def _failures(cells: pd.DataFrame, dataset: str, task: str) -> list[dict[str, Any]]:
+    """Failed, skipped or unfinished cells, grouped by candidate, status and reason."""
+    bad = cells[cells["status"] != "done"]
+    out = []
+    for (candidate, status), group in bad.groupby(["candidate", "status"], sort=True):
+        errors = group["error"].dropna().astype(str)
+        out.append(
+            {
+                "candidate": str(candidate),
+                "file": candidate_file(dataset, task, str(candidate)),
+                "status": str(status),
+                "folds": ", ".join(
+                    f"r{r} f{f}" for r, f in zip(group["repeat"], group["fold"], strict=True)
+                ),
+                "n": len(group),
+                "of": int((cells["candidate"] == candidate).sum()),
+                "reason": errors.iloc[0] if len(errors) else "",
+                "n_reasons": int(errors.nunique()),
+            }
+        )
+    return out
+
+
+def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The split audit as (label, formatted value) pairs, known keys first."""
+    items = []
+    for key in [*AUDIT_LABELS, *(k for k in audit if k not in AUDIT_LABELS)]:
+        if key not in audit:
+            continue
+        value = audit[key]
+        if key == "leakage" and isinstance(value, int | float):
+            text = "none (0 %)" if value == 0 else f"{100 * value:.1f} %"
+        elif isinstance(value, float):
+            text = f"{value:.3f}"
+        else:
+            text = str(value)
+        items.append((AUDIT_LABELS.get(key, key.replace("_", " ")), text))
+    return items
+
+
+def _runs_of(cells: pd.DataFrame, collected: Collected) -> list[str]:
+    indices = sorted({int(i) for i in cells["run_index"].dropna()}) if "run_index" in cells else []
+    return [run_label(collected.runs[i]) for i in indices]
+
+
+def _ci_plot(page: dict[str, Any], cells: pd.DataFrame) -> Plot:
+    primary = page["primary"]
+    rows = []
+    for row in page["rows"]:
+        mine = cells[(cells["candidate"] == row["candidate"]) & (cells["status"] == "done")]
+        folds = tuple(float(v) for v in mine.get(primary, pd.Series(dtype=float)).dropna())
+        tier = "baseline" if row["is_baseline"] else row["tier_key"]
+        rows.append(
+            CiRow(
+                name=row["candidate"],
+                mean=float(row[primary]),
+                low=as_float(row.get(f"{primary}_low")),
+                high=as_float(row.get(f"{primary}_high")),
+                tier=tier,
+                folds=folds,
+            )
+        )
+    references = []
+    ceiling = page["audit"].get("noise_ceiling_r2")
+    if primary == "r2_mean" and isinstance(ceiling, int | float):
+        references.append(("noise ceiling", float(ceiling)))
+    return ci_plot(
+        rows,
+        plot_id=f"ci-{page['stem']}",
+        metric=metric_label(primary),
+        higher_is_better=page["higher_is_better"],
+        references=references,
+    )
+
+
+def index_rows(pages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The index table: one row per dataset x task with its leader and its baseline."""
+    return [
+        {
+            "page": p,
+            "leader": p["leader"],
+            "baseline": p["baseline"],
+            "bar": _score_bar(p),
+            "n_done": len(p["rows"]),
+            "n_failed": p["n_candidates"] - len(p["rows"]),
+        }
+        for p in pages
+    ]
+
+
+def _score_bar(page: Mapping[str, Any]) -> Plot | None:
+    leader, baseline, primary = page["leader"], page["baseline"], page["primary"]
+    if leader is None or is_missing(leader.get(primary)):
+        return None
+    return score_bar(
+        float(leader[primary]),
+        as_float(leader.get(f"{primary}_low")),
+        as_float(leader.get(f"{primary}_high")),
+        None if baseline is None else as_float(baseline.get(primary)),
+        plot_id=f"bar-{page['stem']}",
+    )

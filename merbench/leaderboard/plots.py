@@ -1,0 +1,387 @@
+"""SVG plots of the leaderboard, drawn at build time: no JavaScript, readable in print.
+
+Each function returns a ``svg.Plot`` (shapes the ``_svg.html`` macro writes out): confidence
+intervals per candidate, tuning curves, predicted-against-true scatter plots, the labels of a
+dataset, a critical-difference diagram of mean ranks, and a one-line glyph for table cells. Names
+from plugins only reach the SVG as text the template escapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from merbench.leaderboard.ranks import RankComparison
+from merbench.leaderboard.svg import (
+    CHAR_WIDTH,
+    FOLD_COLORS,
+    GRID,
+    INK,
+    MONO,
+    MUTED,
+    TIER_COLORS,
+    Plot,
+    Scale,
+    Shape,
+    circle,
+    diamond,
+    domain,
+    line,
+    text,
+    x_axis,
+    y_axis,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiRow:
+    """One candidate of a confidence-interval plot."""
+
+    name: str
+    mean: float
+    low: float | None
+    high: float | None
+    tier: str  # leader, best, worse or baseline
+    folds: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Series:
+    """One fold's points, ``(x, y)`` pairs, in a tuning or scatter plot."""
+
+    label: str
+    points: tuple[tuple[float, float], ...]
+    pruned: tuple[tuple[float, float], ...] = ()
+
+
+def ci_plot(
+    rows: Sequence[CiRow],
+    *,
+    plot_id: str,
+    metric: str,
+    higher_is_better: bool,
+    references: Sequence[tuple[str, float]] = (),
+) -> Plot:
+    """Mean and 95 % CI of one metric per candidate (best first), with per-fold scores.
+
+    Args:
+        rows: candidates in rank order.
+        plot_id: a document-unique id (not from plugin data).
+        metric: the metric's label, for the axis.
+        higher_is_better: the metric's direction, shown beside the axis label.
+        references: labelled vertical lines, e.g. ``("noise ceiling", 0.95)``.
+    """
+    left = max(max((len(r.name) for r in rows), default=8) * CHAR_WIDTH + 24, 120.0)
+    top, row_height, width = 52.0, 30.0, max(900.0, left + 520.0)
+    bottom = top + row_height * len(rows)
+    values = [v for r in rows for v in (r.mean, r.low, r.high, *r.folds) if v is not None]
+    scale = Scale(*domain([*values, *(v for _, v in references)]), left, width - 70.0)
+    arrow = "higher is better \N{RIGHTWARDS ARROW}" if higher_is_better else "lower is better"
+    shapes = x_axis(scale, top - 8, bottom, f"{metric}   ({arrow})")
+    shapes += _references(scale, references, top - 8, bottom)
+    for i, row in enumerate(rows):
+        shapes += _ci_row(row, scale, top + row_height * (i + 0.5), left)
+    shapes += _ci_legend(left)
+    return Plot(
+        id=plot_id,
+        width=width,
+        height=bottom + 52,
+        title=f"{metric}: mean and 95 % confidence interval over outer folds, per candidate",
+        description="; ".join(f"{r.name}: {r.mean:.3f}" for r in rows),
+        shapes=shapes,
+    )
+
+
+def _references(
+    scale: Scale, references: Sequence[tuple[str, float]], top: float, bottom: float
+) -> list[Shape]:
+    shapes = []
+    for name, value in references:
+        x = scale(value)
+        shapes.append(line(x, top, x, bottom, MUTED, dash="4 3"))
+        shapes.append(text(x + 4, top + 10, name, size=11, fill=MUTED))
+    return shapes
+
+
+def _ci_row(row: CiRow, scale: Scale, y: float, left: float) -> list[Shape]:
+    color = TIER_COLORS[row.tier]
+    is_baseline = row.tier == "baseline"
+    shapes = [
+        text(
+            left - 12,
+            y + 4,
+            row.name,
+            anchor="end",
+            size=12.5,
+            family=MONO,
+            fill=MUTED if is_baseline else INK,
+            style="italic" if is_baseline else "",
+        ),
+    ]
+    shapes += [
+        circle(scale(v), y, 3.0, MUTED, opacity=0.4, tip=f"one outer fold: {v:.3f}")
+        for v in row.folds
+    ]
+    if row.low is not None and row.high is not None:
+        x1, x2 = scale(row.low), scale(row.high)
+        interval = f"95 % CI [{row.low:.3f}, {row.high:.3f}]"
+        shapes += [line(x1, y, x2, y, color, width=2.5, tip=interval)]
+        shapes += [line(x, y - 5, x, y + 5, color, width=2) for x in (x1, x2)]
+    x = scale(row.mean)
+    tip = f"{row.name}: {row.mean:.3f}"
+    if is_baseline:
+        shapes.append(diamond(x, y, 6, color, tip))
+    elif row.tier == "worse":
+        shapes.append(circle(x, y, 4.5, "#ffffff", stroke=color, width=2.2, tip=tip))
+    else:
+        shapes.append(circle(x, y, 5.5 if row.tier == "leader" else 4.5, color, tip=tip))
+    value = f"{row.mean:.3f}".replace("-", "\N{MINUS SIGN}")
+    shapes.append(text(scale.end + 10, y + 4, value, size=12.5, family=MONO, fill=color))
+    return shapes
+
+
+def _ci_legend(left: float) -> list[Shape]:
+    entries = [
+        ("leader", "leader"),
+        ("best", "≈ best"),
+        ("worse", "worse"),
+        ("baseline", "baseline"),
+    ]
+    shapes: list[Shape] = []
+    x = left
+    for tier, name in entries:
+        color = TIER_COLORS[tier]
+        if tier == "baseline":
+            shapes.append(diamond(x, 14, 5, color, name))
+        elif tier == "worse":
+            shapes.append(circle(x, 14, 4, "#ffffff", stroke=color, width=2))
+        else:
+            shapes.append(circle(x, 14, 4.5, color))
+        shapes.append(text(x + 9, 18, name, size=12, fill=MUTED))
+        x += 24 + len(name) * 7
+    shapes.append(circle(x, 14, 3.0, MUTED, opacity=0.4))
+    shapes.append(text(x + 8, 18, "one outer fold", size=12, fill=MUTED))
+    return shapes
+
+
+def tuning_plot(series: Sequence[Series], *, plot_id: str, metric: str) -> Plot:
+    """Best validation value so far against Optuna trial number, one line per outer fold.
+
+    ``series`` points are ``(trial number, value)`` of complete trials (maximised); ``pruned``
+    ones are drawn as crosses at their last reported value.
+    """
+    left, right, top, bottom, width, height = 60.0, 110.0, 16.0, 44.0, 620.0, 300.0
+    xs = [p[0] for s in series for p in (*s.points, *s.pruned)]
+    ys = [p[1] for s in series for p in (*s.points, *s.pruned)]
+    x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    x_scale = Scale(x_low - 0.3, max(x_high, x_low + 1) + 0.3, left, width - right)
+    y_scale = Scale(*domain(ys), height - bottom, top)
+    step = max(1, math.ceil((x_high - x_low) / 8))
+    trials = [float(t) for t in range(int(x_low), int(x_high) + 1, step)]
+    shapes = x_axis(x_scale, top, height - bottom, "trial", trials)
+    shapes += y_axis(y_scale, left, width - right, f"validation {metric}")
+    for i, one in enumerate(series):
+        color = FOLD_COLORS[i % len(FOLD_COLORS)]
+        shapes += _tuning_series(one, x_scale, y_scale, color)
+        y = top + 10 + 18 * i
+        shapes += [line(width - right + 12, y, width - right + 30, y, color, width=2)]
+        shapes += [text(width - right + 36, y + 4, one.label, size=12, fill=INK)]
+    return Plot(
+        id=plot_id,
+        width=width,
+        height=height,
+        title=f"Tuning: best validation {metric} so far against trial number, per outer fold",
+        description=f"{len(series)} folds, {len(xs)} trials",
+        shapes=shapes,
+    )
+
+
+def _tuning_series(one: Series, x: Scale, y: Scale, color: str) -> list[Shape]:
+    shapes: list[Shape] = []
+    best = -math.inf
+    steps: list[tuple[float, float]] = []
+    for number, value in sorted(one.points):
+        shapes.append(
+            circle(
+                x(number),
+                y(value),
+                2.6,
+                color,
+                opacity=0.45,
+                tip=f"{one.label}, trial {number:.0f}: {value:.4f}",
+            )
+        )
+        if value > best:
+            if steps:
+                steps.append((x(number), y(best)))
+            best = value
+        steps.append((x(number), y(best)))
+    if steps:
+        points = " ".join(f"{a},{b}" for a, b in steps)
+        shapes.append({"kind": "polyline", "points": points, "stroke": color, "width": 2})
+    for number, value in one.pruned:
+        cx, cy, r = x(number), y(value), 3.0
+        d = f"M{cx - r},{cy - r}L{cx + r},{cy + r}M{cx - r},{cy + r}L{cx + r},{cy - r}"
+        shapes.append(
+            {
+                "kind": "path",
+                "d": d,
+                "stroke": color,
+                "width": 1.4,
+                "tip": f"{one.label}, trial {number:.0f}: pruned",
+            }
+        )
+    return shapes
+
+
+def scatter_plot(
+    series: Sequence[Series],
+    *,
+    plot_id: str,
+    target: str,
+    scale: tuple[float, float] | None = None,
+    note: str = "",
+) -> Plot:
+    """Predicted against true values of one target, one colour per outer fold, with y = x."""
+    left, top, size = 56.0, 28.0, 300.0
+    width, height = left + size + 16, top + size + 48
+    values = [v for s in series for p in s.points for v in p]
+    low, high = domain([*values, *(scale or ())], pad=0.04)
+    x_scale = Scale(low, high, left, left + size)
+    y_scale = Scale(low, high, top + size, top)
+    shapes = x_axis(x_scale, top, top + size, f"true {target}")
+    shapes += y_axis(y_scale, left, left + size, f"predicted {target}")
+    shapes.append(line(x_scale(low), y_scale(low), x_scale(high), y_scale(high), MUTED, dash="5 4"))
+    shapes.append(text(left, 16, target.capitalize(), size=14, weight="600"))
+    if note:
+        shapes.append(text(left + size, 16, note, anchor="end", size=11, fill=MUTED))
+    for i, one in enumerate(series):
+        color = FOLD_COLORS[i % len(FOLD_COLORS)]
+        shapes += [circle(x_scale(a), y_scale(b), 2.4, color, opacity=0.6) for a, b in one.points]
+    return Plot(
+        id=plot_id,
+        width=width,
+        height=height,
+        title=f"{target.capitalize()}: predicted against true value on the outer test folds",
+        description=f"{sum(len(s.points) for s in series)} test predictions; dashed line: y = x",
+        shapes=shapes,
+    )
+
+
+def rank_plot(comparison: RankComparison, *, plot_id: str) -> Plot:
+    """Demšar's critical-difference diagram: mean ranks on an axis; bars join the undistinct."""
+    k = len(comparison.candidates)
+    label_width = (max(len(c) for c in comparison.candidates) + 6) * CHAR_WIDTH + 40
+    width = max(760.0, 2 * label_width + 260)
+    axis_y, half = 64.0, math.ceil(k / 2)
+    scale = Scale(1.0, float(max(k, 2)), label_width, width - label_width)
+    shapes = _rank_axis(scale, axis_y, k, comparison.critical_difference)
+    ranked = list(zip(comparison.candidates, comparison.mean_ranks, strict=True))
+    for i, (name, rank) in enumerate(ranked):
+        level = i if i < half else k - 1 - i
+        side = (label_width - 20) if i < half else (width - label_width + 20)
+        shapes += _rank_label(name, rank, scale(rank), axis_y, axis_y + 41 + 22 * level, side)
+    for j, (first, last) in enumerate(comparison.groups):
+        x1 = scale(comparison.mean_ranks[first]) - 4
+        x2 = scale(comparison.mean_ranks[last]) + 4
+        shapes.append(line(x1, axis_y + 10 + 7 * j, x2, axis_y + 10 + 7 * j,
+                           TIER_COLORS["best"], width=4))  # fmt: skip
+    return Plot(
+        id=plot_id,
+        width=width,
+        height=axis_y + 30 + 22 * half + 10,
+        title="Mean rank of each candidate over the compared pages (1 = best)",
+        description="; ".join(f"{c}: {r:.2f}" for c, r in ranked),
+        shapes=shapes,
+    )
+
+
+def _rank_label(
+    name: str, rank: float, x: float, axis_y: float, y: float, end: float
+) -> list[Shape]:
+    """An elbow from the axis at ``x`` down to ``y`` and out to ``end``, with the label."""
+    is_left = end < x
+    label = f"{name}  {rank:.2f}" if is_left else f"{rank:.2f}  {name}"
+    elbow = f"{x},{axis_y} {x},{y} {end},{y}"
+    return [
+        {"kind": "polyline", "points": elbow, "stroke": INK, "width": 1},
+        text(end + (-6 if is_left else 6), y + 4, label, size=12.5, family=MONO,
+             anchor="end" if is_left else "start"),
+    ]  # fmt: skip
+
+
+def _rank_axis(scale: Scale, y: float, k: int, cd: float) -> list[Shape]:
+    shapes = [line(scale.start, y, scale.end, y, INK, width=1.2)]
+    for rank in range(1, max(k, 2) + 1):
+        shapes.append(line(scale(rank), y - 5, scale(rank), y, INK))
+        shapes.append(text(scale(rank), y - 9, str(rank), anchor="middle", size=12, fill=MUTED))
+    x2 = min(scale(1 + cd), scale.end)
+    shapes.append(line(scale(1), 18, x2, 18, INK, width=2))
+    shapes += [line(x, 13, x, 23, INK, width=1.5) for x in (scale(1), x2)]
+    shapes.append(text(x2 + 6, 22, f"CD = {cd:.2f}", size=12, fill=INK))
+    return shapes
+
+
+def score_bar(
+    mean: float, low: float | None, high: float | None, baseline: float | None, *, plot_id: str
+) -> Plot:
+    """A one-line glyph for a table cell: the leader's interval and the baseline on 0..1."""
+    values = [v for v in (mean, low, high, baseline) if v is not None and math.isfinite(v)]
+    scale = Scale(min(0.0, *values), max(1.0, *values), 6.0, 154.0)
+    y = 11.0
+    shapes = [line(scale.start, y, scale.end, y, GRID, width=4)]
+    shapes.append(line(scale(0.0), y - 6, scale(0.0), y + 6, MUTED))
+    if baseline is not None and math.isfinite(baseline):
+        shapes.append(diamond(scale(baseline), y, 5, TIER_COLORS["baseline"], "baseline"))
+    if low is not None and high is not None:
+        shapes.append(line(scale(low), y, scale(high), y, TIER_COLORS["leader"], width=4))
+    shapes.append(circle(scale(mean), y, 4.5, TIER_COLORS["leader"], tip=f"leader: {mean:.3f}"))
+    return Plot(
+        id=plot_id,
+        width=160,
+        height=22,
+        title="Leader (green, with its 95 % interval) and baseline (grey diamond), 0 to 1",
+        description=f"leader {mean:.3f}" + (f", baseline {baseline:.3f}" if baseline else ""),
+        shapes=shapes,
+    )
+
+
+def label_plot(
+    points: Sequence[tuple[float, float]],
+    *,
+    plot_id: str,
+    scale: tuple[float, float] | None = None,
+) -> Plot:
+    """Tracks in the valence-arousal plane; with a known scale, its midlines and quadrants."""
+    left, top, size = 56.0, 20.0, 320.0
+    width, height = left + size + 16, top + size + 48
+    values = [v for p in points for v in p]
+    low, high = scale if scale else domain(values, pad=0.04)
+    x_scale = Scale(low, high, left, left + size)
+    y_scale = Scale(low, high, top + size, top)
+    shapes = x_axis(x_scale, top, top + size, "valence")
+    shapes += y_axis(y_scale, left, left + size, "arousal")
+    if scale:
+        mid = (low + high) / 2
+        shapes.append(line(x_scale(mid), top, x_scale(mid), top + size, MUTED, dash="4 3"))
+        shapes.append(line(left, y_scale(mid), left + size, y_scale(mid), MUTED, dash="4 3"))
+        right, upper, lower = left + size - 8, top + 16, top + size - 8
+        corners = [
+            ("Q1", right, upper),
+            ("Q2", left + 8, upper),
+            ("Q3", left + 8, lower),
+            ("Q4", right, lower),
+        ]
+        for name, x, y in corners:
+            anchor = "end" if x == right else "start"
+            shapes.append(text(x, y, name, anchor=anchor, size=12, fill=MUTED))
+    shapes += [circle(x_scale(v), y_scale(a), 2.6, FOLD_COLORS[0], opacity=0.45) for v, a in points]
+    return Plot(
+        id=plot_id,
+        width=width,
+        height=height,
+        title="True valence and arousal of every track",
+        description=f"{len(points)} tracks",
+        shapes=shapes,
+    )
