@@ -1,33 +1,48 @@
-// Click a column header of a table.sortable to sort by it; click again to reverse.
-// Cells may carry data-sort with the raw value; numbers sort numerically, empty cells last.
+// Sortable tables: click (or press Enter on) a header of a table.sortable to sort by that column,
+// again to reverse. Without JavaScript the rows keep their rendered order (by rank).
+// A cell's data-sort holds its raw value: numbers sort numerically, empty cells always last.
+// A header with data-first="descending" sorts high-to-low first (scores where higher is better).
 (function () {
   "use strict";
+  var NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
   function value(cell) {
-    var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
-    var number = parseFloat(raw);
-    return raw === "" ? null : (isNaN(number) || !/^[-+]?[0-9.eE+-]+$/.test(raw) ? raw.toLowerCase() : number);
+    var raw = (cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent).trim();
+    if (raw === "") return null;
+    return NUMBER.test(raw) ? parseFloat(raw) : raw.toLowerCase();
+  }
+  function compare(x, y) {
+    if (typeof x === "number" && typeof y === "number") return x - y;
+    return String(x).localeCompare(String(y));
   }
   function sortBy(table, index, header) {
-    var body = table.tBodies[0];
-    var ascending = header.getAttribute("aria-sort") !== "ascending";
+    var current = header.getAttribute("aria-sort");
+    var first = header.getAttribute("data-first") || "ascending";
+    var order = current ? (current === "ascending" ? "descending" : "ascending") : first;
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) { th.removeAttribute("aria-sort"); });
-    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = value(a.cells[index]), y = value(b.cells[index]);
-      if (x === null) return 1;
-      if (y === null) return -1;
-      var order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
-      return ascending ? order : -order;
+    header.setAttribute("aria-sort", order);
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows).map(function (row, position) {
+      return { row: row, key: value(row.cells[index]), position: position };
     });
-    rows.forEach(function (row) { body.appendChild(row); });
+    rows.sort(function (a, b) {
+      if (a.key === null || b.key === null) {
+        return a.key === b.key ? a.position - b.position : (a.key === null ? 1 : -1);
+      }
+      var result = compare(a.key, b.key);
+      return (order === "ascending" ? result : -result) || a.position - b.position;
+    });
+    rows.forEach(function (item) { body.appendChild(item.row); });
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
+    if (!table.tHead || !table.tBodies.length) return;
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, index) {
       header.classList.add("sortable-header");
       header.setAttribute("tabindex", "0");
+      header.setAttribute("title", (header.getAttribute("title") ? header.getAttribute("title") + ". " : "") + "Click to sort");
       header.addEventListener("click", function () { sortBy(table, index, header); });
-      header.addEventListener("keydown", function (event) { if (event.key === "Enter") sortBy(table, index, header); });
+      header.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sortBy(table, index, header); }
+      });
     });
   });
 })();
