@@ -371,7 +371,7 @@ def test_dataset_page_shows_metadata_counts_and_skipped_tracks(tmp_path):
     html = (tmp_path / "site" / "dataset_data.html").read_text()
     assert "Doe (2020). &lt;script&gt;" in html and "CC BY 4.0" in html
     assert "javascript:" not in html and "Homepage" not in html
-    assert "from 1.0 to 9.0" in html and "2 skipped tracks" in html
+    assert "from 1 to 9" in html and "2 skipped tracks" in html
     assert "unreadable audio &lt;script&gt;" in html and "NaN arousal" in html
     assert "none (0 %)" in html and "abc123" in html
     plot = ET.parse(tmp_path / "site" / "plots" / "labels-dataset_data.svg").getroot()

@@ -357,13 +357,13 @@ def label_plot(
     left, top, size = 56.0, 20.0, 320.0
     width, height = left + size + 16, top + size + 48
     values = [v for p in points for v in p]
-    low, high = scale if scale else domain(values, pad=0.04)
+    low, high = domain([*scale, *values], pad=0.03) if scale else domain(values, pad=0.04)
     x_scale = Scale(low, high, left, left + size)
     y_scale = Scale(low, high, top + size, top)
     shapes = x_axis(x_scale, top, top + size, "valence")
     shapes += y_axis(y_scale, left, left + size, "arousal")
     if scale:
-        mid = (low + high) / 2
+        mid = (scale[0] + scale[1]) / 2  # the scale's midpoint splits high from low
         shapes.append(line(x_scale(mid), top, x_scale(mid), top + size, MUTED, dash="4 3"))
         shapes.append(line(left, y_scale(mid), left + size, y_scale(mid), MUTED, dash="4 3"))
         right, upper, lower = left + size - 8, top + 16, top + size - 8
