@@ -1,0 +1,367 @@
+"""Builders of each dataset's published folder layout, with tiny generated audio.
+
+Each builder writes, under a folder, the files a user's download has (same names, headers and
+quirks: CRLF endings, padded headers, tabs inside quoted values, trailing empty columns) for a
+handful of invented tracks, and short tones as the audio. The annotation values and names are
+made up; only the formats follow the real files.
+
+``reference(name)`` gives the real annotation files (no audio) from the folder named by
+``MERBENCH_REFERENCE_DATA``, or skips the test when it is not set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from merbench.testing import tone
+
+SAMPLE_RATE = 8000
+SECONDS = 2.0
+REFERENCE_VARIABLE = "MERBENCH_REFERENCE_DATA"
+
+
+@dataclass
+class Layout:
+    """A generated dataset copy.
+
+    Attributes:
+        root: the folder to point ``path`` at.
+        labels: ``track_id -> (arousal, valence)`` as the dataset means them (true values),
+            or ``track_id -> quadrant`` for 4Q.
+        audio: ``track_id -> audio file``.
+        groups: ``track_id -> artist``.
+    """
+
+    root: Path
+    labels: dict[str, tuple[float, float]] | dict[str, int]
+    audio: dict[str, Path] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+
+
+def reference(name: str) -> Path:
+    """Return the real annotation files of dataset folder ``name``, or skip the test."""
+    folder = os.environ.get(REFERENCE_VARIABLE)
+    if not folder:
+        pytest.skip(
+            f"{REFERENCE_VARIABLE} is not set: the real annotation files of {name} are not "
+            "available (CI sets it)."
+        )
+    path = Path(folder) / name
+    if not path.is_dir():
+        pytest.fail(f"{REFERENCE_VARIABLE}={folder} has no folder '{name}'.")
+    return path
+
+
+def write_audio(path: Path, seconds: float = SECONDS, *, seed: int = 0, rate: int = SAMPLE_RATE):
+    """Write a tone; MP3 or WAV by the file's suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio = tone(seconds, rate, frequency=220.0 * (1 + seed % 5), seed=seed)
+    soundfile.write(path, audio, rate, format="MP3" if path.suffix == ".mp3" else "WAV")
+    return path
+
+
+def write_garbage(path: Path) -> Path:
+    """Overwrite a file with bytes no decoder reads."""
+    path.write_bytes(b"this is not audio " * 64)
+    return path
+
+
+def write_rows(
+    path: Path,
+    header: list[str],
+    rows: list[list[object]],
+    *,
+    newline: str = "\n",
+    quoting: int = csv.QUOTE_MINIMAL,
+    quote_header: bool = False,
+) -> Path:
+    """Write a CSV with the given line ending; ``quoting`` applies to the rows (and the header
+    when ``quote_header``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    header_quoting = quoting if quote_header else csv.QUOTE_MINIMAL
+    csv.writer(buffer, lineterminator=newline, quoting=header_quoting).writerow(header)
+    csv.writer(buffer, lineterminator=newline, quoting=quoting).writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+# --- PMEmo 2019 ---------------------------------------------------------------------------------
+
+PMEMO = {  # musicId: (title, artist, album, arousal, valence); None: no static annotations
+    "1": ("Deep Water", "Lake Trio", "Songs, Vol. 2", 0.4, 0.575),
+    "4": ("Run (feat. Echo)", "Nine Rivers", "Quiet Mode", 0.2625, 0.2875),
+    "5": ("No Sleep", "Nine Rivers", "Quiet Mode", 0.15, 0.2),
+    "40": ("Beauty", "Ana Gray", 'Beauty (From "The Film")', 0.8, 0.7),
+    "118": ("Millions", "Nel", "Blood, Sweat & 3 Years", 0.65, 0.55),
+    "11": ("Short One", "Lake Trio", "Songs, Vol. 2", None, None),
+}
+
+
+def pmemo_layout(folder: Path, *, audio: bool = True) -> Layout:
+    """The ``PMEmo2019`` folder: ``metadata.csv``, ``annotations/``, ``chorus/``."""
+    root = folder / "PMEmo2019"
+    meta, static, spread, layout = [], [], [], Layout(root=root, labels={})
+    for i, (music_id, (title, artist, album, arousal, valence)) in enumerate(PMEMO.items()):
+        seconds = SECONDS if arousal is not None else 1.0
+        meta.append([music_id, f"{music_id}.mp3", title, artist, album, seconds, "02:35", "03:05"])
+        if audio:
+            layout.audio[music_id] = write_audio(
+                root / "chorus" / f"{music_id}.mp3", seconds, seed=i
+            )
+        if arousal is None:
+            continue
+        static.append([music_id, arousal, valence])
+        spread.append([music_id, 0.15 + i / 100, 0.16 + i / 100])
+        layout.labels[music_id] = (arousal, valence)
+        layout.groups[music_id] = artist
+    header = ["musicId", "fileName", "title", "artist", "album", "duration"]
+    write_rows(root / "metadata.csv", [*header, "chorus_start_time", "chorus_end_time"], meta)
+    notes = root / "annotations"
+    write_rows(
+        notes / "static_annotations.csv", ["musicId", "Arousal(mean)", "Valence(mean)"], static
+    )
+    write_rows(
+        notes / "static_annotations_std.csv", ["musicId", "Arousal(std)", "Valence(std)"], spread
+    )
+    return layout
+
+
+# --- DEAM -----------------------------------------------------------------------------------------
+
+DEAM = {  # song_id: (artist, title, arousal, valence) as the songs really are
+    "2": ("The Night Troubadours", "Tonight  A Century", 3.0, 3.1),
+    "3": ("Kevin Mc", "DD Groove", 3.3, 3.5),
+    "5": ("Kevin Mc", "Slow Burn", 6.8, 4.2),
+    "1001": ("The Rope River Band", "Weatherman", 5.2, 4.4),
+    "1002": ("Kidney Brothers (The Numbers)", "Wolf", 6.1, 3.9),
+    "2001": ("Creep Oak", "Old Tree", 6.6, 3.2),
+    "2002": ("Amar L", "Spring Day 1", 5.2, 6.4),
+}
+SWAPPED_UP_TO = 1000
+STATS = ("mean", "std", "max_mean", "max_std", "min_mean", "min_std")
+
+
+def deam_layout(folder: Path, *, audio: bool = True) -> Layout:
+    """The DEAM folder: ``annotations/``, ``metadata/``, ``MEMD_audio/``.
+
+    As in the published file, ``static_annotations_averaged_songs_1_2000.csv`` holds the
+    arousal of songs up to id 1000 in its valence columns and their valence in the arousal ones.
+    """
+    root = folder / "DEAM"
+    layout = Layout(root=root, labels={k: (v[2], v[3]) for k, v in DEAM.items()})
+    layout.groups = {k: v[0] for k, v in DEAM.items()}
+    first, second = [], []
+    for song_id, (_, _, arousal, valence) in DEAM.items():
+        # (valence column, arousal column) of the 1..2000 file: swapped up to id 1000.
+        shown = (arousal, valence) if int(song_id) <= SWAPPED_UP_TO else (valence, arousal)
+        if int(song_id) <= 2000:
+            first.append([song_id, shown[0], 0.94, shown[1], 0.63])
+        else:
+            second.append(
+                [song_id, valence, 0.98, 5.0, 1.41, 2.2, 0.98, arousal, 0.8, 8.6, 0.49, 3.4, 1.02]
+            )
+    notes = root / "annotations"
+    header = ["song_id", " valence_mean", " valence_std", " arousal_mean", " arousal_std"]
+    write_rows(
+        notes / "static_annotations_averaged_songs_1_2000.csv", header, first, newline="\r\n"
+    )
+    header = ["song_id", *(f" {d}_{s}" for d in ("valence", "arousal") for s in STATS)]
+    header[3] = " valence_ max_mean"
+    write_rows(
+        notes / "static_annotations_averaged_songs_2000_2058.csv",
+        header,
+        second,
+        newline="\r\n",
+    )
+    _deam_metadata(root / "metadata")
+    if audio:
+        for i, song_id in enumerate(DEAM):
+            layout.audio[song_id] = write_audio(root / "MEMD_audio" / f"{song_id}.mp3", seed=i)
+    return layout
+
+
+def _deam_metadata(folder: Path) -> None:
+    rows = DEAM
+    old = [
+        [int(k), f"\t{k}.mp3", f"{a}\t", f"\t{t}\t", "\tBlues\t"]
+        for k, (a, t, *_) in rows.items()
+        if int(k) <= 1000
+    ]
+    write_rows(
+        folder / "metadata_2013.csv",
+        ["song_id", "album", "artist", "title", "Genre"],
+        old,
+        quoting=csv.QUOTE_NONNUMERIC,
+    )
+    tags = ["indie", "rock", "Avant-Garde", "", "best of 2006"]
+    mid = [
+        [k, a, "Live on WFMU's Show - December 11 2013", t, "Blues-Rock", *tags, *[""] * 95]
+        for k, (a, t, *_) in rows.items()
+        if 1000 < int(k) <= 2000
+    ]
+    write_rows(
+        folder / "metadata_2014.csv", ["Id", "artist", "album", "title", "Genre", *[""] * 100], mid
+    )
+    new = [[k, t, a, "n/a", "Rock", *[""] * 14] for k, (a, t, *_) in rows.items() if int(k) > 2000]
+    write_rows(
+        folder / "metadata_2015.csv", ["id", "title", "artist", "album", "Genre", *[""] * 14], new
+    )
+
+
+# --- emoMusic -------------------------------------------------------------------------------------
+
+EMOMUSIC = {  # song_id: (artist, title, genre, arousal, valence, split)
+    "2": ("The Night Troubadours", "Tonight  A Century", "Blues", 3.1, 3.0, "valid"),
+    "3": ("Kevin Mc", "DD Groove", "Blues", 3.5, 3.3, "test"),
+    "4": ("Kevin Mc", "Slow Burn", "Blues", 5.7, 5.5, "train"),
+    "5": ("Ana Gray", "Waltz", "Classical", 2.4, 6.1, "train"),
+    "7": ("Ana Gray", "Nocturne", "Classical", 2.0, 4.3, "train"),
+    "8": ("Jazz Cats", "Swing", "Jazz", 6.9, 7.2, "test"),
+}
+
+
+EMOMUSIC_INFO = (
+    "song_id,file_name,Artist,Song title,start of the segment (min.sec),"
+    "end of the segment (min.sec),Genre,Mediaeval 2013 set"
+).split(",")
+
+
+def emomusic_layout(folder: Path, *, audio: bool = True, split: bool = True) -> Layout:
+    """The emoMusic folder: ``annotations/``, ``clips_45seconds/`` and, optionally, ``splits/``."""
+    root = folder / "emoMusic"
+    layout = Layout(root=root, labels={k: (v[3], v[4]) for k, v in EMOMUSIC.items()})
+    layout.groups = {k: v[0] for k, v in EMOMUSIC.items()}
+    static = [[k, a, 0.99443, v, 0.66667] for k, (_, _, _, a, v, _) in EMOMUSIC.items()]
+    header = ["song_id", "mean_arousal", "std_arousal", "mean_valence", "std_valence"]
+    write_rows(root / "annotations" / "static_annotations.csv", header, static)
+    info = []
+    for k, (artist, title, genre, _, _, part) in EMOMUSIC.items():
+        padded = [
+            f"\t{k}.mp3",
+            f"{artist}\t",
+            f"\t{title}\t",
+            "\t0.48\t",
+            "\t1.33\t",
+            f"\t{genre}\t",
+        ]
+        info.append([int(k), *padded, "evaluation" if part == "test" else "development"])
+    songs = root / "annotations" / "songs_info.csv"
+    write_rows(songs, EMOMUSIC_INFO, info, quoting=csv.QUOTE_NONNUMERIC, quote_header=True)
+    if split:
+        rows = [[k, v[5]] for k, v in EMOMUSIC.items()]
+        write_rows(root / "splits" / "jukemir_marble_split.csv", ["song_id", "split"], rows)
+    if audio:
+        for i, song_id in enumerate(EMOMUSIC):
+            layout.audio[song_id] = write_audio(root / "clips_45seconds" / f"{song_id}.mp3", seed=i)
+    return layout
+
+
+# --- 4Q -------------------------------------------------------------------------------------------
+
+FOURQ = {  # Song: (artist, title, quadrant)
+    "MT0000004637": ("Charlie P", "Bulldog Down", 3),
+    "MT0000011357": ("Dismemb", "Reborn", 2),
+    "MT0000011975": ("Curse of the Vampire", "Meltdown", 2),
+    "MT0000040632": ("Gipsy Queens", "Flamencos", 1),
+    "MT0000044741": ("Gipsy Queens", "Bamboleo", 1),
+    "MT0000218346": ("Steven H", "Spectrum", 4),
+    "MT0011413068": ("", "Untitled", 4),
+    "MT0000414517": ("Charlie P", "Sad Waltz", 3),
+}
+FOURQ_METADATA = (
+    "Song,Artist,Title,Quadrant,PQuad,MoodsTotal,Moods,MoodsFoundStr,MoodsStr,MoodsStrSplit,"
+    "Genres,GenresStr,Sample,SampleURL"
+).split(",")
+FOURQ_MOODS = [0.666666666666667, 3, 3, "circular; greasy", "Circular; Greasy", "Circular; Greasy"]
+FOURQ_GENRES = [2, "Country; International", 1, "http://example.org/playback.mp3?c=x=&f=J"]
+
+
+def fourq_layout(folder: Path, *, audio: bool = True) -> Layout:
+    """The 4Q folder: ``Q1/`` .. ``Q4/`` and ``panda_dataset_taffc_*.csv`` (CRLF).
+
+    The first clip is a 16 kHz file, the others 8 kHz, as the real set mixes sample rates.
+    """
+    root = folder / "4Q"
+    layout = Layout(root=root, labels={k: v[2] for k, v in FOURQ.items()})
+    layout.groups = {k: v[0] for k, v in FOURQ.items()}
+    rows = [[k, f"Q{q}"] for k, (_, _, q) in FOURQ.items()]
+    labels = root / "panda_dataset_taffc_annotations.csv"
+    write_rows(labels, ["Song", "Quadrant"], rows, newline="\r\n")
+    meta = [[k, a, t, f"Q{q}", *FOURQ_MOODS, *FOURQ_GENRES] for k, (a, t, q) in FOURQ.items()]
+    options = {"newline": "\r\n", "quoting": csv.QUOTE_NONNUMERIC, "quote_header": True}
+    write_rows(root / "panda_dataset_taffc_metadata.csv", FOURQ_METADATA, meta, **options)
+    if audio:
+        for i, (song, (_, _, q)) in enumerate(FOURQ.items()):
+            rate = 16000 if i == 0 else SAMPLE_RATE
+            layout.audio[song] = write_audio(root / f"Q{q}" / f"{song}.mp3", seed=i, rate=rate)
+    return layout
+
+
+# --- folder ---------------------------------------------------------------------------------------
+
+
+def quadrant_of(arousal: float, valence: float, midpoint: float = 5.0) -> int:
+    """Russell quadrant: 1 (+V +A), 2 (-V +A), 3 (-V -A), 4 (+V -A)."""
+    if arousal >= midpoint:
+        return 1 if valence >= midpoint else 2
+    return 4 if valence >= midpoint else 3
+
+
+def folder_layout(folder: Path, *, n_tracks: int = 8, quadrant: bool = False) -> Layout:
+    """A folder of WAV and MP3 files in subfolders and a ``labels.csv``.
+
+    Columns: ``file`` (relative path), ``arousal``, ``valence`` (1..9), ``artist`` and, with
+    ``quadrant``, ``quadrant`` (``Q1``..``Q4``).
+    """
+    root = folder / "my-songs"
+    rng = np.random.default_rng(0)
+    layout = Layout(root=root, labels={})
+    rows = []
+    for i in range(n_tracks):
+        name = f"{'rock' if i % 2 else 'jazz'}/song-{i}.{'mp3' if i % 3 else 'wav'}"
+        arousal, valence = (float(x) for x in np.round(rng.uniform(1, 9, 2), 2))
+        artist = f"Artist {i % 3}"
+        track_id = name.rsplit(".", 1)[0]
+        layout.labels[track_id] = (arousal, valence)
+        layout.groups[track_id] = artist
+        layout.audio[track_id] = write_audio(root / name, seed=i)
+        extra = [f"Q{quadrant_of(arousal, valence)}"] if quadrant else []
+        rows.append([name, arousal, valence, artist, *extra])
+    header = ["file", "arousal", "valence", "artist", *(["quadrant"] if quadrant else [])]
+    write_rows(root / "labels.csv", header, rows)
+    return layout
+
+
+# --- the core's view ------------------------------------------------------------------------------
+
+
+def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **settings):
+    """Load a layout the way a run does: ``datasets.toml`` text, registry, ``load_tracks``.
+
+    ``settings`` are the table's ``split`` or ``on_bad_tracks`` keys and, under ``options``,
+    the plugin options. Audio files are checked with ``merbench.audio.probe``.
+    """
+    from merbench.audio import probe
+    from merbench.config import parse_config
+    from merbench.data import load_tracks
+    from merbench.registry import load_registry
+
+    registry = load_registry(plugins=[plugin], entry_points=False, strict=True)
+    options = settings.pop("options", {})
+    (plugin_name,) = registry.datasets
+    lines = [f"[datasets.{name}]", f'plugin = "{plugin_name}"', f"path = {json.dumps(str(root))}"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    lines += [f"[datasets.{name}.options]"] if options else []
+    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    config = parse_config("\n".join(lines) + "\n", registry.datasets).get(name)
+    return load_tracks(config, registry.dataset(config.plugin), tasks, check_audio=probe)

@@ -1,0 +1,167 @@
+"""folder: your own audio and labels CSV: columns, ids, groups, scales, errors and verify."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from layouts import core_tracks, folder_layout, quadrant_of, write_garbage
+
+from merbench.errors import ConfigError, DatasetError
+from merbench.testing import check_plugin
+from merbench_plugins.datasets import folder
+
+
+@pytest.fixture
+def layout(tmp_path):
+    return folder_layout(tmp_path)
+
+
+def _rewrite(layout, change) -> None:
+    """Apply ``change`` to labels.csv as a DataFrame of text cells."""
+    path = layout.root / "labels.csv"
+    table = change(pd.read_csv(path, dtype=str, keep_default_na=False))
+    table.to_csv(path, index=False)
+
+
+def test_plugin_passes_the_contract_kit():
+    assert all(check.passed for check in check_plugin(folder))
+
+
+def test_defaults_derive_ids_from_file_names_and_group_by_track(layout):
+    table = folder.load(layout.root).set_index("track_id")
+    assert sorted(table.index) == sorted(layout.labels)
+    for track_id, (arousal, valence) in layout.labels.items():
+        assert table.loc[track_id, ["arousal", "valence"]].tolist() == [arousal, valence]
+        assert table.loc[track_id, "group"] == track_id
+        assert table.loc[track_id, "audio_path"] == str(layout.audio[track_id].resolve())
+    assert "arousal_raw" not in table
+    assert table.loc["jazz/song-0", "artist"] == "Artist 0"  # other CSV columns are kept
+
+
+def test_group_and_id_columns(layout):
+    _rewrite(layout, lambda t: t.assign(key=[f"k{i}" for i in range(len(t))]))
+    table = folder.load(layout.root, group_column="artist", id_column="key")
+    assert table["track_id"].tolist() == [f"k{i}" for i in range(len(layout.labels))]
+    assert table["group"].tolist() == list(layout.groups.values())
+
+
+def test_core_runs_grouped_by_artist(layout):
+    tracks = core_tracks(
+        folder, "my-songs", layout.root, ("av-regression",), options={"group_column": "artist"}
+    )
+    assert not tracks.skipped
+    assert tracks.table["group"].nunique() == 3
+
+
+def test_another_scale_is_mapped_onto_1_to_9_and_kept_raw(layout):
+    _rewrite(layout, lambda t: t.assign(arousal=(t["arousal"].astype(float) - 1) / 8))
+    _rewrite(layout, lambda t: t.assign(valence=(t["valence"].astype(float) - 1) / 8))
+    tracks = core_tracks(
+        folder, "mine", layout.root, ("arousal-binary",), options={"scale_low": 0, "scale_high": 1}
+    )
+    table = tracks.table.set_index("track_id")
+    expected = np.array([layout.labels[t] for t in table.index])
+    np.testing.assert_allclose(table[["arousal", "valence"]].to_numpy(), expected)
+    np.testing.assert_allclose(table["arousal_raw"], (expected[:, 0] - 1) / 8)
+    np.testing.assert_array_equal(tracks.targets("arousal-binary"), expected[:, 0] >= 5)
+
+
+def test_a_label_outside_the_scale_names_its_line(layout):
+    _rewrite(layout, lambda t: t.assign(valence=t["valence"].where(t.index != 2, "10")))
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root)
+    assert str(caught.value) == (
+        f"{layout.root / 'labels.csv'}: 1 label(s) outside the scale 1..9 (line 4: valence 10). "
+        "Set scale_low and scale_high in [datasets.<name>.options] to the ends of your rating "
+        "scale, or correct those lines."
+    )
+
+
+def test_a_missing_column_names_the_csv_the_columns_and_the_option(layout):
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root, arousal_column="energy")
+    assert str(caught.value) == (
+        f"{layout.root / 'labels.csv'}: no column 'energy' (option arousal_column). It has "
+        "file, arousal, valence, artist. Set arousal_column in [datasets.<name>.options] to one "
+        'of them, or to "" for none.'
+    )
+
+
+def test_a_missing_labels_file_names_the_option(layout):
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root, labels="ratings.csv")
+    message = str(caught.value)
+    assert message.startswith(f"{layout.root / 'ratings.csv'}: missing. Write the labels CSV")
+    assert "set labels in [datasets.<name>.options]" in message
+
+
+def test_quadrant_only_labels(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    options = {"arousal_column": "", "valence_column": "", "quadrant_column": "quadrant"}
+    tasks = ("quadrant", "valence-binary")
+    tracks = core_tracks(folder, "mine", layout.root, tasks, options=options)
+    assert {"arousal", "valence"}.isdisjoint(tracks.table.columns)
+    expected = [quadrant_of(*layout.labels[t]) for t in tracks.table["track_id"]]
+    np.testing.assert_array_equal(tracks.targets("quadrant"), expected)
+
+
+def test_csv_columns_named_like_labels_give_way_to_the_chosen_ones(layout):
+    _rewrite(layout, lambda t: t.assign(energy=t["arousal"], arousal="high", group="g"))
+    table = folder.load(layout.root, arousal_column="energy")
+    assert table["arousal"].tolist() == [a for a, _ in layout.labels.values()]
+    assert table["group"].tolist() == table["track_id"].tolist()
+
+
+def test_quadrant_column_accepts_numbers_and_names(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    _rewrite(layout, lambda t: t.assign(quadrant=["1", "q2", "Q3", "4", "5", "", "Q1", "x"]))
+    table = folder.load(layout.root, quadrant_column="quadrant")
+    assert table["quadrant"].tolist()[:4] == [1, 2, 3, 4]
+    assert table["quadrant"].iloc[4:6].isna().all() and table["quadrant"].iloc[7:].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"valence_column": ""}, "arousal_column is 'arousal' but valence_column is ''"),
+        ({"arousal_column": "", "valence_column": ""}, "no label column"),
+        ({"scale_low": 9.0, "scale_high": 1.0}, r"scale_low \(9\) must be below scale_high"),
+        ({"audio_column": ""}, "audio_column is empty"),
+        ({"scale_hi": 5.0}, "unknown option 'scale_hi'. Did you mean 'scale_high'?"),
+    ],
+    ids=["one-dimension", "no-labels", "scale", "no-audio", "typo"],
+)
+def test_options_that_cannot_work_are_config_errors(layout, options, match):
+    with pytest.raises(ConfigError, match=match):
+        folder.load(layout.root, **options)
+
+
+def test_verify_on_a_clean_folder_is_empty(layout):
+    assert folder.verify(layout.root, group_column="artist") == []
+
+
+def test_verify_finds_every_kind_of_problem(layout):
+    layout.audio["jazz/song-0"].unlink()
+    write_garbage(layout.audio["rock/song-1"])
+
+    def damage(table):
+        table.loc[2, "arousal"] = ""
+        table.loc[3, "valence"] = "12"
+        table.loc[4, "file"] = ""
+        return pd.concat([table, table.iloc[[5]]])
+
+    _rewrite(layout, damage)
+    problems = "\n".join(folder.verify(layout.root))
+    csv = layout.root / "labels.csv"
+    assert f"{csv}: track id(s) rock/song-5 appear more than once" in problems
+    assert f"{csv}: no audio file on line(s) 6. Fill in the 'file' column." in problems
+    assert f"{csv}: 1 label(s) outside 1..9 (line 5: valence 12)" in problems
+    assert f"{csv}: arousal is missing for 1 track(s) (jazz/song-2)" in problems
+    assert "audio file(s) missing: jazz/song-0.wav." in problems
+    assert "1 audio file(s) unreadable: rock/song-1.mp3" in problems
+
+
+def test_verify_reports_option_errors_instead_of_raising(layout):
+    problems = folder.verify(layout.root, arousal_column="energy")
+    assert len(problems) == 1 and "no column 'energy' (option arousal_column)" in problems[0]
