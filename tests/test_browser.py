@@ -1,0 +1,146 @@
+"""The leaderboard in a real browser (headless Chromium through Playwright).
+
+Renders the site of a small real run, opens it from file:// and checks what a reader sees: no
+console errors, sortable columns that sort numbers as numbers, links to candidate pages, and the
+table's rank order without JavaScript. A full-page screenshot of the dataset x task page is saved
+to ``$MERBENCH_ARTIFACTS/leaderboard.png`` (default: the test's temporary folder).
+
+Needs the ``playwright`` package (in the ``test`` extra) and the system's Chromium
+(``$MERBENCH_CHROMIUM``, else ``chromium`` on PATH, else ``/usr/bin/chromium``); Playwright's own
+browser builds are never downloaded. Under CI (``CI=true``) a missing one is a failure; elsewhere
+the tests are skipped with the reason and the command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from merbench.leaderboard.pages import candidate_file
+from merbench.leaderboard.render import render_site
+from merbench.runner import RunSettings, run
+from merbench.store import sqlite_url
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+]
+
+
+def _unavailable(reason: str) -> None:
+    """Fail under CI (a browser test must never vanish there), else skip saying why."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: the browser test must run in CI)")
+    pytest.skip(reason)
+
+
+def _chromium() -> str:
+    chosen = os.environ.get("MERBENCH_CHROMIUM")
+    if chosen:
+        if not Path(chosen).is_file():
+            _unavailable(f"MERBENCH_CHROMIUM={chosen} is not a file: point it at a Chromium binary")
+        return chosen
+    found = next((c for c in (shutil.which("chromium"), "/usr/bin/chromium") if c), None)
+    if found is None or not Path(found).is_file():
+        _unavailable(
+            "No Chromium for the browser test: install Debian's package "
+            "(sudo apt-get install chromium) or set MERBENCH_CHROMIUM to a Chromium binary"
+        )
+    return str(found)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable(
+            "The browser test needs the 'playwright' package: "
+            "pip install -e '.[test]' (it uses the system's Chromium, no browser download)"
+        )
+    executable = _chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(install_tones, tmp_path):
+    config = install_tones()
+    models = ("mean", "ridge", "svr", "random-forest", "broken")
+    settings = RunSettings(
+        models=models, budget="smoke", config=config, out=tmp_path / "run", render=False
+    )
+    run(settings)
+    render_site([sqlite_url(tmp_path / "run")], tmp_path / "site", title="tones")
+    return tmp_path / "site"
+
+
+def _open(browser, url: str, *, javascript: bool = True):
+    context = browser.new_context(
+        java_script_enabled=javascript, viewport={"width": 1400, "height": 900}
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page, errors
+
+
+def _column(page, header: str) -> list[str]:
+    index = page.locator("table.results thead th").all_inner_texts().index(header)
+    cells = page.locator(f"table.results tbody tr td:nth-child({index + 1})")
+    return [cells.nth(i).get_attribute("data-sort") or "" for i in range(cells.count())]
+
+
+def test_site_in_a_browser(browser, site, tmp_path):
+    page, errors = _open(browser, (site / "index.html").as_uri())
+    assert "tones" in page.title()
+    page.click("text=av-regression")
+    page.wait_for_url("**/tones-av-regression.html")
+    ranks = [float(v) for v in _column(page, "Rank")]
+    assert ranks == sorted(ranks) and len(ranks) == 4
+    page.click("table.results thead th:has-text('Params')")
+    params = [float(v) for v in _column(page, "Params")]
+    assert params == sorted(params) and params != [float(v) for v in sorted(map(str, params))]
+    assert (
+        page.get_attribute("table.results thead th:has-text('Params')", "aria-sort") == "ascending"
+    )
+    page.click("table.results thead th:has-text('Params')")
+    assert [float(v) for v in _column(page, "Params")] == sorted(params, reverse=True)
+    page.click("table.results thead th:has-text('R² (mean)')")  # higher is better: best first
+    scores = [float(v) for v in _column(page, "R² (mean)")]
+    assert scores == sorted(scores, reverse=True)
+
+    artifacts = Path(os.environ.get("MERBENCH_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / "leaderboard.png"), full_page=True)
+    assert (artifacts / "leaderboard.png").stat().st_size > 10_000
+
+    page.click("table.results a:has-text('ridge@handcrafted')")
+    page.wait_for_url("**/" + candidate_file("tones", "av-regression", "ridge@handcrafted"))
+    assert page.inner_text("h1").startswith("ridge@handcrafted")
+    assert page.locator("table.folds tbody tr").count() == 3
+    assert page.locator("#tuning ~ figure svg polyline").count() == 3
+    assert page.locator("table.params code").all_inner_texts() == ["alpha"]
+    assert errors == []
+
+
+def test_tables_keep_their_rank_order_without_javascript(browser, site):
+    page, errors = _open(browser, (site / "tones-av-regression.html").as_uri(), javascript=False)
+    ranks = [float(v) for v in _column(page, "Rank")]
+    assert ranks == sorted(ranks)
+    assert page.locator("figure.plot svg").count() == 1
+    assert "broken on purpose" in page.inner_text("table.failures")
+    assert errors == []
