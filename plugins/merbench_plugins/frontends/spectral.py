@@ -1,10 +1,19 @@
-"""Fixed spectral front-ends computed with torchaudio: ``raw``, ``stft``, ``mel`` and ``mfcc``.
+"""Fixed spectral front-ends: ``raw``, ``stft``, ``mel``, ``mfcc`` (torchaudio), ``cqt`` (nnAudio).
 
 Every definition is pinned here rather than left to library defaults (torchaudio's and
 librosa's differ): a Hann window, ``center=True`` with reflect padding, power spectra, the HTK mel
 scale without filter normalisation, and ``10 * log10(x + 1e-10)`` as the log compression. The
 cached output of a fixed front-end and the same front-end run in the graph are therefore the
 same numbers. Outputs are spectrogram-kind ``[B, 1, F, T]`` (``raw``: waveform ``[B, 1, T]``).
+
+torchaudio has no constant-Q transform, so ``cqt`` is nnAudio's ``CQT2010v2`` with its kernels
+fixed: 7 octaves from C1 (32.70 Hz; top bin B7 = 3951 Hz at 12 bins per octave), ``filter_scale``
+1, Hann-windowed kernels with L1 basis normalisation, early downsampling, librosa's output
+normalisation (times the square root of each kernel's length), and the power ``|C|^2`` in the
+same ``10 * log10(x + 1e-10)``. Its padding is zeros, not reflection: nnAudio falls back from
+reflection to zeros (with a warning) when a clip's lowest octave is shorter than half a kernel,
+which would make the definition depend on clip length. ``learnable-cqt`` (``learnable.py``) is
+the same transform with trainable kernels. Frames: ``T // hop_length + 1``, as for the STFT.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ MERBENCH_PLUGIN_API = 1
 N_FFT = 1024
 HOP = 512  # about 31 frames per second at 16 kHz: small inputs for CNNs on two cores
 LOG_FLOOR = 1e-10
+CQT_FMIN = 32.70  # C1
+CQT_OCTAVES = 7
 
 
 def _mono(waveform: Any) -> Any:
@@ -39,7 +50,12 @@ def build_raw(sample_rate: int) -> Any:
     return Raw()
 
 
-def _log_spectrogram(transform: Any) -> Any:
+def log_spectrogram(transform: Any) -> Any:
+    """Wrap ``transform`` (mono ``[B, T]`` -> power ``[B, F, N]``) into ``[B, C, T]`` -> dB.
+
+    The pinned log compression of every spectrogram front-end: ``10 * log10(power + 1e-10)``,
+    with the channel axis added back: ``[B, 1, F, N]``.
+    """
     import torch
 
     class LogSpectrogram(torch.nn.Module):
@@ -63,7 +79,7 @@ def build_stft(sample_rate: int, *, n_fft: int = N_FFT, hop_length: int = HOP) -
         n_fft=n_fft, hop_length=hop_length, window_fn=torch.hann_window, power=2.0,
         center=True, pad_mode="reflect", normalized=False,
     )  # fmt: skip
-    return _log_spectrogram(transform)
+    return log_spectrogram(transform)
 
 
 def mel_transform(sample_rate: int, n_fft: int, hop_length: int, n_mels: int) -> Any:
@@ -82,7 +98,7 @@ def build_mel(
     sample_rate: int, *, n_fft: int = N_FFT, hop_length: int = HOP, n_mels: int = 64
 ) -> Any:
     """Log mel spectrogram: ``[B, C, T]`` -> ``[B, 1, n_mels, frames]``."""
-    return _log_spectrogram(mel_transform(sample_rate, n_fft, hop_length, n_mels))
+    return log_spectrogram(mel_transform(sample_rate, n_fft, hop_length, n_mels))
 
 
 def build_mfcc(
@@ -108,6 +124,59 @@ def build_mfcc(
     return Mfcc()
 
 
+def cqt_power(sample_rate: int, hop_length: int, bins_per_octave: int, *, trainable: bool) -> Any:
+    """The pinned constant-Q power transform shared by ``cqt`` and ``learnable-cqt``.
+
+    Args:
+        sample_rate: the sample rate in Hz.
+        hop_length: hop between frames in samples (a multiple of 64: the lowest octave is
+            computed at 1/64 of it).
+        bins_per_octave: frequency resolution; ``CQT_OCTAVES`` octaves from ``CQT_FMIN``.
+        trainable: make nnAudio's CQT kernels trainable parameters.
+
+    Returns:
+        A module from mono ``[B, T]`` to power ``[B, 7 * bins_per_octave, T // hop_length + 1]``.
+
+    Raises:
+        ValueError: ``hop_length`` is not a multiple of 64.
+    """
+    import torch
+
+    step = 2 ** (CQT_OCTAVES - 1)
+    if hop_length % step:
+        raise ValueError(
+            f"cqt: hop_length {hop_length} is not a multiple of {step} (the lowest of "
+            f"{CQT_OCTAVES} octaves is computed at 1/{step} of the sample rate). "
+            f"Use a multiple of {step}, such as {HOP}."
+        )
+    from nnAudio.features import CQT2010v2
+
+    transform = CQT2010v2(
+        sr=sample_rate, hop_length=hop_length, fmin=CQT_FMIN,
+        n_bins=CQT_OCTAVES * bins_per_octave, bins_per_octave=bins_per_octave, filter_scale=1,
+        norm=True, basis_norm=1, window="hann", pad_mode="constant", earlydownsample=True,
+        trainable=trainable, output_format="Complex", verbose=False,
+    )  # fmt: skip
+
+    class CqtPower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cqt = transform
+
+        def forward(self, mono: torch.Tensor) -> torch.Tensor:
+            # Power from the real and imaginary parts, not nnAudio's magnitude output, which adds
+            # 1e-8 under the square root when trainable and so would differ from the fixed one.
+            parts = self.cqt(mono, normalization_type="librosa")  # [B, F, N, 2]
+            return parts.square().sum(dim=-1)
+
+    return CqtPower()
+
+
+def build_cqt(sample_rate: int, *, hop_length: int = HOP, bins_per_octave: int = 12) -> Any:
+    """Log constant-Q power: ``[B, C, T]`` -> ``[B, 1, 7 * bins_per_octave, frames]``."""
+    return log_spectrogram(cqt_power(sample_rate, hop_length, bins_per_octave, trainable=False))
+
+
 HOPS = CategoricalDistribution([256, 512])
 
 
@@ -129,6 +198,13 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         build=build_mel,
         search_space={"n_mels": CategoricalDistribution([48, 64, 96]), "hop_length": HOPS},
         summary="Log mel spectrogram (HTK scale, 64 bands).",
+    )
+    yield merbench.FrontEndSpec(
+        name="cqt",
+        output="spectrogram",
+        build=build_cqt,
+        search_space={"bins_per_octave": CategoricalDistribution([12, 24]), "hop_length": HOPS},
+        summary="Log constant-Q power spectrogram (nnAudio CQT2010v2, 7 octaves from C1).",
     )
     yield merbench.FrontEndSpec(
         name="mfcc",
