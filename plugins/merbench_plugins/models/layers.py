@@ -1,0 +1,127 @@
+"""Torch building blocks shared by the first-party deep models.
+
+This module imports torch at the top, so model plugins import it only inside their builders:
+plugin discovery never imports torch. The classes live at module level so that built networks
+can be pickled and deep-copied.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Cell = Literal["gru", "lstm"]
+Pooling = Literal["attention", "last", "mean"]
+
+
+class AvgMaxPool(nn.Module):
+    """Average and max over every axis after the channels, concatenated: ``[B, C, ...]`` ->
+    ``[B, 2C]``; any input length gives the same size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(2, x.ndim))
+        return torch.cat([x.mean(dim=dims), x.amax(dim=dims)], dim=1)
+
+
+class MultiKernelBlock1d(nn.Module):
+    """Parallel 1D convolutions with different kernel sizes, concatenated, then batch norm, ReLU
+    and max pooling (an inception-like block): ``[B, C, T]`` -> ``[B, len(kernels) * width,
+    ceil(T / pool)]``."""
+
+    def __init__(self, channels: int, width: int, kernels: tuple[int, ...], pool: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Conv1d(channels, width, k, padding=k // 2, bias=False) for k in kernels
+        )
+        self.post = nn.Sequential(
+            nn.BatchNorm1d(width * len(kernels)),
+            nn.ReLU(inplace=True),
+            nn.MaxPool1d(pool, ceil_mode=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post(torch.cat([branch(x) for branch in self.branches], dim=1))  # type: ignore[no-any-return]
+
+
+class FeatureNorm(nn.Module):
+    """Batch norm of each feature over the batch and time: ``[B, T, D]`` -> ``[B, T, D]``.
+
+    Frame features have unrelated units (decibels, hertz, ratios); per-feature statistics put
+    them on one scale without mixing them, as LayerNorm across features would.
+    """
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)  # type: ignore[no-any-return]
+
+
+class AttentionPool(nn.Module):
+    """Feed-forward attention over time (Raffel & Ellis 2016): ``[B, T, H]`` -> ``[B, H]``."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(features, features), nn.Tanh(), nn.Linear(features, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.score(x), dim=1)  # [B, T, 1]
+        return (weights * x).sum(dim=1)
+
+
+class Recurrent(nn.Module):
+    """A GRU or LSTM over a sequence, pooled over time: ``[B, T, D]`` -> ``[B, size]``.
+
+    ``pooling`` is ``"attention"`` (learnt weights over time steps), ``"mean"`` (average of the
+    outputs) or ``"last"`` (the final hidden state of the last layer; both directions when
+    bidirectional). ``size`` is ``hidden`` times the number of directions.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        *,
+        hidden: int,
+        layers: int,
+        cell: Cell,
+        bidirectional: bool,
+        pooling: Pooling,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        recurrent = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.rnn = recurrent(
+            features,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.directions = 2 if bidirectional else 1
+        self.size = hidden * self.directions
+        self.pooling = pooling
+        self.attention = AttentionPool(self.size) if pooling == "attention" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, state = self.rnn(x)
+        if self.attention is not None:
+            return self.attention(outputs)  # type: ignore[no-any-return]
+        if self.pooling == "mean":
+            return outputs.mean(dim=1)  # type: ignore[no-any-return]
+        final = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
+        last_layer = final[-self.directions :]  # [directions, B, hidden]
+        return last_layer.transpose(0, 1).reshape(x.shape[0], self.size)  # type: ignore[no-any-return]
+
+
+def head(features: int, n_outputs: int, dropout: float) -> nn.Module:
+    """Dropout and a linear layer: ``[B, features]`` -> ``[B, n_outputs]``."""
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(features, n_outputs))
+
+
+def parse_kernels(text: str) -> tuple[int, ...]:
+    """``"3-5-9"`` -> ``(3, 5, 9)``: kernel sizes of parallel branches, written as one choice."""
+    return tuple(int(k) for k in text.split("-"))
