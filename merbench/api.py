@@ -28,6 +28,7 @@ def run(
     leaderboard: str | Path | None = None,
     storage: str | None = None,
     render: bool = True,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
     """Run (or resume) a comparison like ``merbench run`` and return its per-cell results.
 
@@ -43,6 +44,7 @@ def run(
         leaderboard: where to render the site (default ``leaderboards/<name>``).
         storage: SQLAlchemy URL of the results store.
         render: render the leaderboard at the end.
+        precision: ``"fp32"``, or ``"bf16"`` autocast for torch models.
 
     Returns:
         One row per cell (dataset, task, candidate, repeat, fold) with its status and metrics,
@@ -66,6 +68,7 @@ def run(
         leaderboard=Path(leaderboard) if leaderboard is not None else None,
         storage=storage,
         render=render,
+        precision=precision,
     )
     outcome = run_comparison(settings)
     return load_results(outcome.store_url)

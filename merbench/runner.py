@@ -87,6 +87,7 @@ class RunSettings:
     storage: str | None = None
     render: bool = True
     top_k: int | None = None
+    precision: str = "fp32"
 
 
 @dataclass(kw_only=True)
@@ -195,7 +196,12 @@ def run(
     try:
         store.start_run(
             plan.name,
-            {"budget": plan.budget.name, "seed": settings.seed, "top_k": settings.top_k},
+            {
+                "budget": plan.budget.name,
+                "seed": settings.seed,
+                "top_k": settings.top_k,
+                "precision": settings.precision,
+            },
             collect_provenance(registry, plan.config, settings.seed, plan.budget),
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
@@ -346,6 +352,7 @@ def _cells_for(
         budget=plan.budget,
         sample_rate=SAMPLE_RATE,
         top_k=settings.top_k,
+        precision="bf16" if settings.precision == "bf16" else "fp32",
     )
     cells = []
     for candidate in plan.candidates:

@@ -1,13 +1,17 @@
-"""The optimiser's search space shared by every torch model (no torch import needed)."""
+"""What every torch model shares, importable without torch: the optimiser's space, precisions."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 TORCH_SEARCH_SPACE_KEYS = ("lr", "weight_decay")
+
+Precision = Literal["fp32", "bf16"]
+"""Arithmetic of torch forward passes: float32, or bfloat16 autocast (weights stay float32)."""
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def torch_search_space() -> dict[str, BaseDistribution]:

@@ -134,7 +134,7 @@ def fit_torch(
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     return Fitted(
         predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
-        scores=None if problem.is_regression else lambda xs, n: _logits(net, xs, device),
+        scores=None if problem.is_regression else lambda xs, n: _logits(net, xs, problem, device),
         best_epoch=best[1] if valid is not None else n_epochs,
         n_params=int(n_params),
         history=history,
@@ -175,7 +175,8 @@ def _train_epoch(
     for stop in stops:
         index = order[start:stop]
         start = stop
-        output = net(*(_layout(t[index]) for t in tensors))
+        with _autocast(problem, target.device.type):
+            output = net(*(_layout(t[index]) for t in tensors)).float()
         if problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, target[index])
         else:
@@ -188,9 +189,16 @@ def _train_epoch(
         optimiser.step()
 
 
-def _logits(net: torch.nn.Module, inputs: Sequence[np.ndarray], device: str) -> np.ndarray:
+def _autocast(problem: Problem, device_type: str) -> torch.autocast:
+    """bfloat16 autocast when the run asked for it (``--precision bf16``), else a no-op."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=problem.precision == "bf16")
+
+
+def _logits(
+    net: torch.nn.Module, inputs: Sequence[np.ndarray], problem: Problem, device: str
+) -> np.ndarray:
     net.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(problem, torch.device(device).type):
         batch = [
             _layout(torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)) for x in inputs
         ]
@@ -207,7 +215,7 @@ def _predict(
     net.eval()
     outputs = []
     n = len(inputs[0])
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(problem, torch.device(device).type):
         for start in range(0, n, 64):
             batch = [
                 _layout(

@@ -18,6 +18,7 @@ from merbench.budgets import Budget
 from merbench.errors import CellError
 from merbench.metrics import compute_metrics, metric_direction, primary_metric
 from merbench.specs import FrontEndSpec, ModelSpec
+from merbench.torch_space import Precision
 
 if TYPE_CHECKING:
     pass
@@ -37,6 +38,7 @@ class Problem:
     budget: Budget
     sample_rate: int
     top_k: int | None = None
+    precision: Precision = "fp32"
 
     @property
     def is_regression(self) -> bool:

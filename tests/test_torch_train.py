@@ -144,3 +144,12 @@ def test_cuda_is_picked_when_present(monkeypatch):
     assert pick_device() == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert pick_device() == "cpu"
+
+
+def test_bf16_autocast_trains_to_nearly_the_same_model():
+    fp32, (x, _) = _fit(seed=3)
+    bf16, _ = _fit(problem=dataclasses.replace(_problem(), precision="bf16"), seed=3)
+    a, b = fp32.predict([x], len(x)), bf16.predict([x], len(x))
+    assert b.dtype == np.float64 and np.isfinite(b).all()
+    assert not np.array_equal(a, b)  # the arithmetic really changed
+    assert np.corrcoef(a[:, 0], b[:, 0])[0, 1] > 0.95
