@@ -79,3 +79,28 @@ def loudness_pitch_clips(n: int, samples: int, *, seed: int) -> tuple[np.ndarray
     clips = amplitude * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 6, (n, 1)))
     clips += rng.normal(0, 0.01, clips.shape)
     return clips[:, None, :].astype(np.float32), (5 + 4 * y).astype(np.float64)
+
+
+def band_spectrograms(
+    n: int, bins: int, frames: int, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise spectrograms with one bright band: its level carries arousal, its bin valence;
+    ``[N, 1, F, T]`` and ``[N, 2]``."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(-1, 1, (n, 2))
+    centre = (0.5 + 0.4 * y[:, 1]) * (bins - 1)
+    band = np.exp(-0.5 * ((np.arange(bins)[None, :] - centre[:, None]) / 1.5) ** 2)
+    level = 2.0 + 1.5 * y[:, :1]
+    maps = (level * band)[:, :, None] + rng.normal(0, 0.3, (n, bins, frames))
+    return maps[:, None].astype(np.float32), (5 + 4 * y).astype(np.float64)
+
+
+def feature_sequences(n: int, frames: int, features: int, *, seed: int):
+    """Frame features whose first two carry arousal and valence on unrelated scales, with
+    distractors: ``[N, T, D]`` and ``[N, 2]``."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(-1, 1, (n, 2))
+    x = rng.normal(0, 1, (n, frames, features))
+    x[:, :, 0] = 60 + 10 * y[:, :1] + rng.normal(0, 3, (n, frames))  # decibel-like
+    x[:, :, 1] = 0.02 * y[:, 1:] + rng.normal(0, 0.01, (n, frames))  # ratio-like
+    return x.astype(np.float32), (5 + 4 * y).astype(np.float64)

@@ -7,13 +7,8 @@ can be pickled and deep-copied.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
-
-Cell = Literal["gru", "lstm"]
-Pooling = Literal["attention", "last", "mean"]
 
 
 class AvgMaxPool(nn.Module):
@@ -60,6 +55,13 @@ class FeatureNorm(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)  # type: ignore[no-any-return]
 
 
+class MapsToSequence(nn.Module):
+    """Feature maps as a sequence of time steps: ``[B, C, F, T]`` -> ``[B, T, C * F]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2).flatten(2)
+
+
 class AttentionPool(nn.Module):
     """Feed-forward attention over time (Raffel & Ellis 2016): ``[B, T, H]`` -> ``[B, H]``."""
 
@@ -86,9 +88,9 @@ class Recurrent(nn.Module):
         *,
         hidden: int,
         layers: int,
-        cell: Cell,
+        cell: str,
         bidirectional: bool,
-        pooling: Pooling,
+        pooling: str,
         dropout: float,
     ) -> None:
         super().__init__()
