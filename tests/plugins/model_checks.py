@@ -49,9 +49,9 @@ def gradients_are_finite(build, inputs, params) -> bool:
     return all(g is not None and bool(torch.isfinite(g).all()) for g in grads)
 
 
-def fit_errors(spec, params, train, test, *, epochs: int, lr: float = 3e-3) -> tuple[float, float]:
-    """Fit ``spec`` on ``train`` through the core's loop and return test MSE of the model and
-    of predicting the training mean (arousal-valence regression)."""
+def fit_errors(spec, params, train, test, *, epochs: int, lr: float = 3e-3):
+    """Fit ``spec`` on ``train`` through the core's loop and return the test MSE of the model and
+    of predicting the training mean, per dimension (arousal, valence)."""
     budget = Budget(
         name="smoke", outer_folds=2, repeats=1, trials=1, epochs=epochs, patience=epochs,
         batch_size=16, clip_seconds=1.0,
@@ -64,8 +64,8 @@ def fit_errors(spec, params, train, test, *, epochs: int, lr: float = 3e-3) -> t
     )  # fmt: skip
     predicted = fitted.predict(x_test, len(y_test))
     assert predicted.shape == y_test.shape
-    model_error = float(np.mean((predicted - y_test) ** 2))
-    mean_error = float(np.mean((y_train.mean(axis=0) - y_test) ** 2))
+    model_error = np.mean((predicted - y_test) ** 2, axis=0)
+    mean_error = np.mean((y_train.mean(axis=0) - y_test) ** 2, axis=0)
     return model_error, mean_error
 
 
@@ -104,3 +104,20 @@ def feature_sequences(n: int, frames: int, features: int, *, seed: int):
     x[:, :, 0] = 60 + 10 * y[:, :1] + rng.normal(0, 3, (n, frames))  # decibel-like
     x[:, :, 1] = 0.02 * y[:, 1:] + rng.normal(0, 0.01, (n, frames))  # ratio-like
     return x.astype(np.float32), (5 + 4 * y).astype(np.float64)
+
+
+def loudness_clips_with_features(n: int, samples: int, features: int, *, seed: int):
+    """Arousal in the clips' loudness only, valence in one hand-crafted feature only (with
+    distractors): ``[N, 1, T]``, ``[N, D]`` and ``[N, 2]``."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(-1, 1, (n, 2))
+    t = np.arange(samples) / 8000
+    clips = (0.35 + 0.3 * y[:, :1]) * np.sin(2 * np.pi * 440 * t + rng.uniform(0, 6, (n, 1)))
+    clips += rng.normal(0, 0.01, clips.shape)
+    vector = rng.normal(0, 1, (n, features))
+    vector[:, 0] = 1000 + 300 * y[:, 1]  # a centroid-like feature in hertz
+    return (
+        clips[:, None, :].astype(np.float32),
+        vector.astype(np.float32),
+        (5 + 4 * y).astype(np.float64),
+    )

@@ -56,4 +56,4 @@ def test_learns_loudness_and_pitch_better_than_the_mean():
         spec, {"depth": 3, "stem_stride": 9}, ([train[0]], train[1]), ([test[0]], test[1]),
         epochs=15,
     )  # fmt: skip
-    assert model_error < 0.3 * mean_error
+    assert (model_error < 0.3 * mean_error).all()  # arousal and valence both learnt

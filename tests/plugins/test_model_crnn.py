@@ -53,4 +53,4 @@ def test_learns_band_level_and_position_better_than_the_mean():
     model_error, mean_error = fit_errors(
         spec, {"width": 8, "hidden": 16}, ([train[0]], train[1]), ([test[0]], test[1]), epochs=15
     )
-    assert model_error < 0.3 * mean_error
+    assert (model_error < 0.3 * mean_error).all()  # arousal and valence both learnt

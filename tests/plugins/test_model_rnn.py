@@ -73,4 +73,4 @@ def test_learns_features_on_unrelated_scales_better_than_the_mean(name):
     model_error, mean_error = fit_errors(
         spec, {"hidden": 16}, ([train[0]], train[1]), ([test[0]], test[1]), epochs=40
     )
-    assert model_error < 0.3 * mean_error
+    assert (model_error < 0.3 * mean_error).all()  # arousal and valence both learnt

@@ -127,3 +127,61 @@ def head(features: int, n_outputs: int, dropout: float) -> nn.Module:
 def parse_kernels(text: str) -> tuple[int, ...]:
     """``"3-5-9"`` -> ``(3, 5, 9)``: kernel sizes of parallel branches, written as one choice."""
     return tuple(int(k) for k in text.split("-"))
+
+
+class FeatureBranch(nn.Module):
+    """Batch norm of each feature, then a dense layer: ``[B, D]`` -> ``[B, width]``.
+
+    Hand-crafted features come in unrelated units; batch norm puts them on one scale.
+    """
+
+    def __init__(self, features: int, width: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.BatchNorm1d(features), nn.Linear(features, width), nn.ReLU(inplace=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)  # type: ignore[no-any-return]
+
+
+class Fusion(nn.Module):
+    """Joins two embeddings ``[B, A]`` and ``[B, D]`` into ``[B, size]``.
+
+    ``"concat"`` concatenates them (``size = A + D``). ``"gated"`` is a gated multimodal unit
+    (Arevalo et al. 2017): both are projected to ``width`` with tanh, and a sigmoid gate computed
+    from both weighs them per unit (``size = width``), so the network learns how much to trust
+    the audio against the features.
+    """
+
+    def __init__(self, audio: int, features: int, *, mode: str, width: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.size = audio + features if mode == "concat" else width
+        if mode == "gated":
+            self.audio = nn.Linear(audio, width)
+            self.features = nn.Linear(features, width)
+            self.gate = nn.Linear(audio + features, width)
+
+    def forward(self, a: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([a, f], dim=1)
+        if self.mode == "concat":
+            return both
+        gate = torch.sigmoid(self.gate(both))
+        return gate * torch.tanh(self.audio(a)) + (1 - gate) * torch.tanh(self.features(f))
+
+
+class TwoBranch(nn.Module):
+    """An audio branch and a feature branch, fused, then a head: ``(x, v)`` -> ``[B, n]``."""
+
+    def __init__(
+        self, audio: nn.Module, features: nn.Module, fusion: Fusion, top: nn.Module
+    ) -> None:
+        super().__init__()
+        self.audio = audio
+        self.features = features
+        self.fusion = fusion
+        self.head = top
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fusion(self.audio(x), self.features(v)))  # type: ignore[no-any-return]
