@@ -108,7 +108,8 @@ def test_task_page_ranks_marks_and_plots(site):
     page = (site / "tones-av-regression.html").read_text()
     assert page.count('class="badge leader"') == 2  # the legend and the leader's row
     assert 'class="baseline' in page and 'class="tag baseline"' in page
-    assert "Augmentation" in page and '<td class="aug muted">none</td>' in page
+    assert "Augmentation" in page and '<td class="aug muted screen-only">none</td>' in page
+    assert "No candidate on this page used an augmentation policy" in page
     for header in ("Params", "Fit / fold", "Tuning / fold", "Inference / clip"):
         assert header in page
     assert "Failed, skipped or unfinished" in page and "3 of 3" in page
@@ -135,13 +136,21 @@ def test_candidate_page_has_folds_params_tuning_and_predictions(site):
     assert len(re.findall(r"<td data-sort=\"\d+\">fold \d</td>", html)) == 3
     assert "Best hyperparameters" in html and "<code>alpha</code>" in html
     assert "merbench" in html and "Plugins" in html
+    parts = html.split('<table class="components">')[1].split("</table>")[0]
+    cells = re.findall(r"<td>(?:<code>)?([^<]+)(?:</code>)?</td>", parts)
+    assert cells == [
+        *("model", "ridge", "classical", "merbench", "0.1.0"),
+        *("front-end", "handcrafted", "handcrafted", "merbench", "0.1.0"),
+    ]
     stem = ridge_page(site).stem
     tuning = ET.parse(site / "plots" / f"tuning-{stem}.svg").getroot()
     assert len(tuning.findall("{http://www.w3.org/2000/svg}polyline")) == 3  # one per fold
     for target in ("arousal", "valence"):
         scatter = ET.parse(site / "plots" / f"scatter-{target}-{stem}.svg").getroot()
         dots = scatter.findall("{http://www.w3.org/2000/svg}circle")
-        assert len(dots) == 24  # every tones track is in one test fold
+        assert len([d for d in dots if d.get("opacity")]) == 24  # each track in one test fold
+        legend = [t.text for t in scatter.iter("{http://www.w3.org/2000/svg}text")]
+        assert legend[-3:] == ["fold 0", "fold 1", "fold 2"]
     baseline = (site / candidate_file("tones", "av-regression", "mean")).read_text()
     assert "no hyperparameters to tune" in baseline and 'id="tuning"' not in baseline
 
@@ -173,7 +182,7 @@ def test_results_files_follow_the_documented_schema(site):
     assert header[:6] == ["dataset", "task", "candidate", "model", "frontends", "augmentation"]
     assert {"rank", "tier", "r2_mean", "r2_mean_low", "fit_s", "per_clip_ms"} <= set(header)
     provenance = json.loads((site / "provenance.json").read_text())
-    assert provenance["runs"][0]["settings"] == SETTINGS
+    assert provenance["runs"][0]["settings"].items() >= SETTINGS.items()
     assert any(
         p["distribution"] == "merbench-tones"
         for p in provenance["runs"][0]["provenance"]["plugins"]
@@ -288,7 +297,7 @@ def test_candidate_names_become_distinct_safe_file_names(tmp_path):
     url = fake_store(tmp_path / "a", {"cnn2d@mel:gain+mixup": 0.5, "cnn2d-mel": 1.0, "mean": 3})
     render_site([url], tmp_path / "site")
     page = (tmp_path / "site" / "data-av-regression.html").read_text()
-    assert '<td class="aug">gain+mixup</td>' in page
+    assert '<td class="aug screen-only">gain+mixup</td>' in page
     assert (
         tmp_path / "site" / candidate_file("data", "av-regression", "cnn2d@mel:gain+mixup")
     ).exists()
@@ -297,6 +306,46 @@ def test_candidate_names_become_distinct_safe_file_names(tmp_path):
     assert "augmentation <strong>none</strong>" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; 1.0" in html and "<script>alert" not in html
     assert "<code>mel.n_mels</code>" in html
+
+
+def test_augmentation_policies_and_the_plugin_behind_each_part(tmp_path):
+    plugins = [
+        {"name": "cnn1d", "distribution": "merbench", "version": "0.1.0",
+         "records": ["model:cnn1d"]},
+        {"name": "spectral", "distribution": "merbench", "version": "0.1.0",
+         "records": ["frontend:raw", "frontend:mel"]},
+        {"name": EVIL, "distribution": "merbench-aug", "version": "0.2.0",
+         "records": ["augmentation:gain", "augmentation:mixup"]},
+    ]  # fmt: skip
+    names = {"cnn1d@raw:gain+mixup": 0.5, "cnn1d@raw+mel:mixup": 0.6, "cnn1d@raw": 0.7}
+    url = fake_store(
+        tmp_path / "a",
+        names | {"cnn1d@raw:<i>x</i>": 1.0},
+        provenance={"merbench": "0.1.0", "plugins": plugins},
+        failed=("cnn1d@raw:<i>x</i>",),
+    )
+    render_site([url], tmp_path / "site")
+    page = (tmp_path / "site" / "data-av-regression.html").read_text()
+    policies = page.split('<table class="policies">')[1].split("</table>")[0]
+    assert re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>", policies) == [
+        "&lt;i&gt;x&lt;/i&gt;",  # failed candidates' policies are listed too
+        "gain+mixup",
+        "mixup",
+    ]
+    assert "(&lt;script&gt;alert(1)&lt;/script&gt;, merbench-aug 0.2.0)" in policies
+    assert "<i>x" not in page and "<script>alert" not in page
+    # Names wrap after their separators, and stay escaped.
+    assert ">cnn1d@<wbr>raw:<wbr>gain+<wbr>mixup</a>" in page
+    candidate = tmp_path / "site" / candidate_file("data", "av-regression", "cnn1d@raw+mel:mixup")
+    html = candidate.read_text()
+    parts = html.split('<table class="components">')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>([a-z-]+)</td><td><code>([^<]+)</code>", parts) == [
+        ("model", "cnn1d"),
+        ("front-end", "raw"),
+        ("front-end", "mel"),
+        ("augmentation", "mixup"),
+    ]
+    assert parts.count("merbench-aug") == 1 and "&lt;script&gt;" in parts
 
 
 def test_runs_merge_keeping_the_latest_finished_cell(tmp_path):

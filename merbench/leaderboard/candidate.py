@@ -19,7 +19,9 @@ from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import (
     candidate_file,
+    components,
     metric_label,
+    providers,
     records,
     run_label,
     split_candidate,
@@ -83,10 +85,15 @@ def _candidate_page(
         "plugins": sorted({p for i in info for p in i.get("plugins", [])}),
         "devices": sorted({str(i["device"]) for i in info if i.get("device")}),
         "runs": sorted({run_label(collected.runs[int(i)]) for i in cells["run_index"]}),
+        "components": components(candidate, providers(_runs(collected, cells))),
         "tuning": _tuning(collected.trials, uids, folds, stem, page["primary"]),
         "scatter": _scatter(collected, uids, folds, stem, page),
         "confusion": _confusion(raw, page["task"]),
     }
+
+
+def _runs(collected: Collected, cells: pd.DataFrame) -> list[dict[str, Any]]:
+    return [collected.runs[i] for i in sorted({int(i) for i in cells["run_index"]})]
 
 
 def _fold_label(repeat: Any, fold: Any, repeats: int) -> str:

@@ -67,6 +67,76 @@ def split_candidate(name: str) -> tuple[str, str, str]:
     return model, frontends, augmentation or NO_AUGMENTATION
 
 
+def candidate_parts(name: str) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every component: the model, each front-end, each augmentation."""
+    head, _, augmentations = name.partition(":")
+    model, _, frontends = head.partition("@")
+    return [
+        ("model", model),
+        *(("frontend", f) for f in frontends.split("+") if f),
+        *(("augmentation", a) for a in augmentations.split("+") if a),
+    ]
+
+
+def providers(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, str]]:
+    """The plugin behind each component, from the runs' provenance (earliest run first).
+
+    Returns:
+        ``(kind, name)`` -> ``{"plugin", "distribution", "version"}``, for every record a run's
+        plugins list as ``"kind:name"``.
+    """
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for run in runs:
+        plugins = (run.get("provenance") or {}).get("plugins") or []
+        for plugin in plugins if isinstance(plugins, list) else []:
+            if not isinstance(plugin, Mapping):
+                continue
+            entry = {k: str(plugin.get(k) or "?") for k in ("distribution", "version")}
+            entry["plugin"] = str(plugin.get("name") or "?")
+            for record in plugin.get("records") or []:
+                kind, _, name = str(record).partition(":")
+                out.setdefault((kind, name), entry)
+    return out
+
+
+def components(
+    candidate: str, known: Mapping[tuple[str, str], Mapping[str, str]]
+) -> list[dict[str, str | None]]:
+    """A candidate's components with the plugin, distribution and version that provided each."""
+    rows: list[dict[str, str | None]] = []
+    for kind, name in candidate_parts(candidate):
+        plugin = known.get((kind, name), {})
+        rows.append(
+            {
+                "kind": kind,
+                "name": name,
+                "plugin": plugin.get("plugin"),
+                "distribution": plugin.get("distribution"),
+                "version": plugin.get("version"),
+            }
+        )
+    return rows
+
+
+def augmentation_policies(
+    rows: Sequence[Mapping[str, Any]], known: Mapping[tuple[str, str], Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """The augmentation policies of a page: each policy, its parts and the candidates using it."""
+    policies: dict[str, list[str]] = {}
+    for row in rows:
+        name = str(row["candidate"])
+        if (policy := name.partition(":")[2]) and name not in policies.get(policy, []):
+            policies.setdefault(policy, []).append(name)
+    return [
+        {
+            "policy": policy,
+            "parts": [c for c in components(":" + policy, known) if c["kind"] == "augmentation"],
+            "candidates": candidates,
+        }
+        for policy, candidates in sorted(policies.items())
+    ]
+
+
 def metric_label(name: str) -> str:
     """The human name of a metric column."""
     match = re.fullmatch(r"top(\d+)_(accuracy|chance)", name)
@@ -126,6 +196,7 @@ def _task_page(
     done = [r for r in rows if r["status"] == "done"]
     split = collected.splits.get((dataset, task), {})
     audit = split.get("audit") or {}
+    failures = _failures(cells, dataset, task)
     page = {
         "dataset": dataset,
         "task": task,
@@ -140,7 +211,7 @@ def _task_page(
             for m in metric_columns(group, task)
         },
         "rows": done,
-        "failures": _failures(cells, dataset, task),
+        "failures": failures,
         "leader": next((r for r in done if r.get("is_leader")), None),
         "baseline": next((r for r in done if r.get("is_baseline")), None),
         "n_candidates": len(rows),
@@ -152,6 +223,9 @@ def _task_page(
         ),
         "runs": _runs_of(cells, collected),
     }
+    known = providers([collected.runs[i] for i in _run_indices(cells)])
+    everyone = [*done, *failures]
+    page["augmentations"] = augmentation_policies(everyone, known)
     page["plot"] = _ci_plot(page, cells) if done else None
     return page
 
@@ -221,9 +295,12 @@ def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def _run_indices(cells: pd.DataFrame) -> list[int]:
+    return sorted({int(i) for i in cells["run_index"].dropna()}) if "run_index" in cells else []
+
+
 def _runs_of(cells: pd.DataFrame, collected: Collected) -> list[str]:
-    indices = sorted({int(i) for i in cells["run_index"].dropna()}) if "run_index" in cells else []
-    return [run_label(collected.runs[i]) for i in indices]
+    return [run_label(collected.runs[i]) for i in _run_indices(cells)]
 
 
 def _ci_plot(page: dict[str, Any], cells: pd.DataFrame) -> Plot:

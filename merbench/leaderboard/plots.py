@@ -245,7 +245,8 @@ def scatter_plot(
 ) -> Plot:
     """Predicted against true values of one target, one colour per outer fold, with y = x."""
     left, top, size = 56.0, 28.0, 300.0
-    width, height = left + size + 16, top + size + 48
+    legend, legend_height = _fold_legend([s.label for s in series], left, top + size + 58, size)
+    width, height = left + size + 16, top + size + 48 + legend_height
     values = [v for s in series for p in s.points for v in p]
     low, high = domain([*values, *(scale or ())], pad=0.04)
     x_scale = Scale(low, high, left, left + size)
@@ -259,6 +260,7 @@ def scatter_plot(
     for i, one in enumerate(series):
         color = FOLD_COLORS[i % len(FOLD_COLORS)]
         shapes += [circle(x_scale(a), y_scale(b), 2.4, color, opacity=0.6) for a, b in one.points]
+    shapes += legend
     return Plot(
         id=plot_id,
         width=width,
@@ -267,6 +269,22 @@ def scatter_plot(
         description=f"{sum(len(s.points) for s in series)} test predictions; dashed line: y = x",
         shapes=shapes,
     )
+
+
+def _fold_legend(
+    labels: Sequence[str], left: float, top: float, width: float
+) -> tuple[list[Shape], float]:
+    """A dot and a label per fold in rows of at most ``width``; the shapes and their height."""
+    shapes: list[Shape] = []
+    x, y = left, top
+    for i, label in enumerate(labels):
+        entry = 14 + len(label) * 6.6 + 12
+        if x > left and x + entry > left + width:
+            x, y = left, y + 17
+        shapes.append(circle(x + 4, y - 4, 3.6, FOLD_COLORS[i % len(FOLD_COLORS)]))
+        shapes.append(text(x + 12, y, label, size=11.5, fill=MUTED))
+        x += entry
+    return shapes, (y - top + 20 if labels else 0.0)
 
 
 def rank_plot(comparison: RankComparison, *, plot_id: str) -> Plot:

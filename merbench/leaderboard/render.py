@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from merbench import __version__
 from merbench.leaderboard.candidate import candidate_pages
@@ -65,7 +67,14 @@ def environment() -> Environment:
     env.filters["param"] = _format_param
     env.filters["label"] = metric_label
     env.filters["half"] = _half_width
+    env.filters["breakable"] = _breakable
     return env
+
+
+def _breakable(name: Any) -> Markup:
+    """A candidate name, escaped, that may wrap after its ``@``, ``+`` and ``:`` separators."""
+    parts = re.split(r"(?<=[@+:])", str(name))
+    return Markup("<wbr>").join(escape(part) for part in parts)
 
 
 def _format_metric(value: Any) -> str:
