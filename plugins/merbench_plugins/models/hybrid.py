@@ -1,8 +1,8 @@
 """hybrid and hybrid2d: an audio branch and a hand-crafted feature branch, fused before the head.
 
-Deep MER work combines what a network learns from audio with features computed by hand (raw
-audio plus computed features; Orjesek et al. 2019 and Sarkar et al. 2020 for raw-audio MER,
-Malik et al. 2017 for spectrogram networks). Both models take two inputs, in this order:
+Deep MER work sets networks learnt from audio (Orjesek et al. 2019 on raw audio, Malik et al.
+2017 on spectrograms) against hand-crafted descriptors (compared side by side by Sarkar et al.
+2020); these models use both, raw audio plus computed features. Two inputs, in this order:
 
 - ``hybrid``: a waveform ``[B, C, T]`` read by the ``cnn1d`` encoder (strided first layer,
   multi-kernel blocks, average and max pooling), default candidate ``hybrid@raw+handcrafted``;
