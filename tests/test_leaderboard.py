@@ -80,6 +80,9 @@ def ridge_page(site: Path) -> Path:
 def test_pages_exist_and_every_link_resolves(site):
     index = site / "index.html"
     assert 'href="tones-av-regression.html"' in index.read_text()
+    assert "this page also ranks the candidates across them" in index.read_text()
+    dataset = (site / "dataset_tones.html").read_text()
+    assert dataset.count("not recorded by the run") == 2  # licence and citation, said so
     assert "dataset_tones.html" in links(index)
     task_links = links(site / "tones-av-regression.html")
     for candidate in ("mean", "ridge@handcrafted", "broken@handcrafted"):
@@ -433,6 +436,7 @@ def test_index_compares_mean_ranks_across_pages(tmp_path):
     render_site([a, b], tmp_path / "site")
     index = (tmp_path / "site" / "index.html").read_text()
     assert "Mean rank across comparisons" in index and "critical difference" in index
+    assert "36 tracks</span>" in index and "None" not in index  # no group count recorded
     assert ET.parse(tmp_path / "site" / "plots" / "ranks.svg").getroot().tag == SVG
     data = json.loads((tmp_path / "site" / "results.json").read_text())
     ranks = data["rank_comparison"]
@@ -470,3 +474,23 @@ def test_slug_and_ticks():
     assert slug("synth", "av-regression") == "synth-av-regression"
     assert slug("My Data", "x/y") == "my-data-x-y"
     assert nice_ticks(0.52, 0.87, 6) == [0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
+
+
+def test_intervals_past_a_metric_s_range_are_cut_there():
+    from merbench.leaderboard.plots import CiRow, ci_plot
+
+    rows = [
+        CiRow(name="a", mean=0.8, low=0.5, high=1.3, tier="leader", folds=(0.6, 0.9)),
+        CiRow(name="b", mean=0.4, low=0.2, high=0.6, tier="worse"),
+    ]
+    plot = ci_plot(rows, plot_id="p", metric="F1", higher_is_better=True, bounds=(0.0, 1.0))
+    texts = [s["text"] for s in plot.shapes if s["kind"] == "text"]
+    assert "interval cut at the metric's range" in texts and "1.3" not in " ".join(texts)
+    bars = [s for s in plot.shapes if s["kind"] == "line" and s["tip"].startswith("95 % CI")]
+    assert [b["tip"] for b in bars] == ["95 % CI [0.500, 1.300]", "95 % CI [0.200, 0.600]"]
+    assert bars[0]["x2"] == max(s["x"] for s in plot.shapes if s["kind"] == "text" and
+                                s["text"] == "1.0")  # fmt: skip
+    arrows = [s for s in plot.shapes if s["kind"] == "path"]
+    assert len(arrows) == 2  # the cut end and its legend entry
+    uncut = ci_plot(rows[1:], plot_id="q", metric="F1", higher_is_better=True, bounds=(0, 1))
+    assert not any(s["kind"] == "path" for s in uncut.shapes)

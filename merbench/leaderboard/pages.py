@@ -145,6 +145,19 @@ def metric_label(name: str) -> str:
     return METRIC_LABELS.get(name, name)
 
 
+def metric_bounds(name: str) -> tuple[float, float]:
+    """The range a metric's values can take (R² and RMSE are open on one side)."""
+    if name.startswith("r2"):
+        return (-math.inf, 1.0)
+    if name.startswith("rmse"):
+        return (0.0, math.inf)
+    if name.startswith(("ccc", "pearson")):
+        return (-1.0, 1.0)
+    if name in METRIC_LABELS or re.fullmatch(r"top\d+_(accuracy|chance)", name):
+        return (0.0, 1.0)  # F1, accuracies and chance levels
+    return (-math.inf, math.inf)
+
+
 def is_missing(value: Any) -> bool:
     """None, NaN or the empty string."""
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
@@ -330,6 +343,7 @@ def _ci_plot(page: dict[str, Any], cells: pd.DataFrame) -> Plot:
         metric=metric_label(primary),
         higher_is_better=page["higher_is_better"],
         references=references,
+        bounds=metric_bounds(primary),
     )
 
 

@@ -62,8 +62,12 @@ def ci_plot(
     metric: str,
     higher_is_better: bool,
     references: Sequence[tuple[str, float]] = (),
+    bounds: tuple[float, float] = (-math.inf, math.inf),
 ) -> Plot:
     """Mean and 95 % CI of one metric per candidate (best first), with per-fold scores.
+
+    A Student-t interval can run past the metric's range (an F1 above 1); it is drawn cut at
+    ``bounds``, with an arrowhead instead of a cap, and its tooltip keeps the computed ends.
 
     Args:
         rows: candidates in rank order.
@@ -71,18 +75,24 @@ def ci_plot(
         metric: the metric's label, for the axis.
         higher_is_better: the metric's direction, shown beside the axis label.
         references: labelled vertical lines, e.g. ``("noise ceiling", 0.95)``.
+        bounds: the metric's possible range, e.g. ``(0, 1)`` for accuracy.
     """
     left = max(max((len(r.name) for r in rows), default=8) * CHAR_WIDTH + 24, 120.0)
     top, row_height, width = 52.0, 30.0, max(900.0, left + 520.0)
     bottom = top + row_height * len(rows)
     values = [v for r in rows for v in (r.mean, r.low, r.high, *r.folds) if v is not None]
+    values = [min(max(v, bounds[0]), bounds[1]) for v in values]
     scale = Scale(*domain([*values, *(v for _, v in references)]), left, width - 70.0)
     arrow = "higher is better \N{RIGHTWARDS ARROW}" if higher_is_better else "lower is better"
     shapes = x_axis(scale, top - 8, bottom, f"{metric}   ({arrow})")
     shapes += _references(scale, references, top - 8, bottom)
     for i, row in enumerate(rows):
-        shapes += _ci_row(row, scale, top + row_height * (i + 0.5), left)
-    shapes += _ci_legend(left)
+        shapes += _ci_row(row, scale, top + row_height * (i + 0.5), left, bounds)
+    is_cut = any(
+        r.low is not None and r.high is not None and (r.low < bounds[0] or r.high > bounds[1])
+        for r in rows
+    )
+    shapes += _ci_legend(left, is_cut)
     return Plot(
         id=plot_id,
         width=width,
@@ -104,7 +114,9 @@ def _references(
     return shapes
 
 
-def _ci_row(row: CiRow, scale: Scale, y: float, left: float) -> list[Shape]:
+def _ci_row(
+    row: CiRow, scale: Scale, y: float, left: float, bounds: tuple[float, float]
+) -> list[Shape]:
     color = TIER_COLORS[row.tier]
     is_baseline = row.tier == "baseline"
     shapes = [
@@ -124,10 +136,7 @@ def _ci_row(row: CiRow, scale: Scale, y: float, left: float) -> list[Shape]:
         for v in row.folds
     ]
     if row.low is not None and row.high is not None:
-        x1, x2 = scale(row.low), scale(row.high)
-        interval = f"95 % CI [{row.low:.3f}, {row.high:.3f}]"
-        shapes += [line(x1, y, x2, y, color, width=2.5, tip=interval)]
-        shapes += [line(x, y - 5, x, y + 5, color, width=2) for x in (x1, x2)]
+        shapes += _interval(row.low, row.high, scale, y, color, bounds)
     x = scale(row.mean)
     tip = f"{row.name}: {row.mean:.3f}"
     if is_baseline:
@@ -141,7 +150,23 @@ def _ci_row(row: CiRow, scale: Scale, y: float, left: float) -> list[Shape]:
     return shapes
 
 
-def _ci_legend(left: float) -> list[Shape]:
+def _interval(
+    low: float, high: float, scale: Scale, y: float, color: str, bounds: tuple[float, float]
+) -> list[Shape]:
+    """An interval bar with caps; an end past ``bounds`` is cut there and ends in an arrowhead."""
+    x1, x2 = scale(max(low, bounds[0])), scale(min(high, bounds[1]))
+    interval = f"95 % CI [{low:.3f}, {high:.3f}]"
+    shapes = [line(x1, y, x2, y, color, width=2.5, tip=interval)]
+    for x, is_cut, direction in ((x1, low < bounds[0], -1), (x2, high > bounds[1], 1)):
+        if is_cut:
+            d = f"M{x - 6 * direction},{y - 5}L{x},{y}L{x - 6 * direction},{y + 5}"
+            shapes.append({"kind": "path", "d": d, "stroke": color, "width": 2, "tip": interval})
+        else:
+            shapes.append(line(x, y - 5, x, y + 5, color, width=2))
+    return shapes
+
+
+def _ci_legend(left: float, is_cut: bool = False) -> list[Shape]:
     entries = [
         ("leader", "leader"),
         ("best", "≈ best"),
@@ -162,6 +187,11 @@ def _ci_legend(left: float) -> list[Shape]:
         x += 24 + len(name) * 7
     shapes.append(circle(x, 14, 3.0, MUTED, opacity=0.4))
     shapes.append(text(x + 8, 18, "one outer fold", size=12, fill=MUTED))
+    if is_cut:
+        x += 24 + len("one outer fold") * 7
+        d = f"M{x - 5},{9}L{x + 1},{14}L{x - 5},{19}"
+        shapes.append({"kind": "path", "d": d, "stroke": MUTED, "width": 2, "tip": ""})
+        shapes.append(text(x + 8, 18, "interval cut at the metric's range", size=12, fill=MUTED))
     return shapes
 
 
