@@ -137,10 +137,26 @@ def test_site_in_a_browser(browser, site, tmp_path):
     assert errors == []
 
 
-def test_tables_keep_their_rank_order_without_javascript(browser, site):
+A4_WIDTH = 718
+"""CSS pixels across an A4 page less 1 cm margins."""
+PHONE_WIDTH = 420
+
+
+def test_pages_read_without_javascript_on_paper_and_on_a_phone(browser, site):
     page, errors = _open(browser, (site / "tones-av-regression.html").as_uri(), javascript=False)
     ranks = [float(v) for v in _column(page, "Rank")]
     assert ranks == sorted(ranks)
     assert page.locator("figure.plot svg").count() == 1
     assert "broken on purpose" in page.inner_text("table.failures")
     assert errors == []
+    # Nothing runs off the side: tables and wide plots scroll inside their boxes on a phone and
+    # fit an A4 page in print.
+    ridge = candidate_file("tones", "av-regression", "ridge@handcrafted")
+    for name in ("index.html", "tones-av-regression.html", ridge, "dataset_tones.html"):
+        for media, width in (("print", A4_WIDTH), ("screen", PHONE_WIDTH)):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            page.emulate_media(media=media)
+            page.goto((site / name).as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, media)
+            context.close()
