@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from merbench.augment import check_policy
 from merbench.errors import ConfigError, did_you_mean
 from merbench.registry import Registry
 from merbench.specs import ModelSpec
@@ -99,7 +100,11 @@ def check_candidate(candidate: Candidate, registry: Registry) -> str:
         if augmentation not in registry.augmentations:
             hint = did_you_mean(augmentation, registry.augmentations)
             return f"unknown augmentation '{augmentation}'.{hint}"
-    return ""
+    return check_policy(
+        model,
+        [registry.frontends[f] for f in candidate.frontends],
+        [registry.augmentations[a] for a in candidate.augmentations],
+    )
 
 
 def expand_candidates(

@@ -15,12 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from merbench.augment import (
+    TrainingAugmentation,
+    TrainingSetup,
+    make_policy,
+    prepare_training,
+    tunable,
+)
 from merbench.candidates import Candidate
 from merbench.cv import Fold, inner_split
 from merbench.data import REGRESSION_TARGETS, Tracks
+from merbench.errors import CellError
 from merbench.features import FeatureStore
 from merbench.metrics import compute_metrics, majority_chance
-from merbench.specs import FrontEndSpec, ModelSpec
+from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
 from merbench.store import CellKey, CellResult
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
 from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
@@ -43,6 +51,11 @@ class CellPlan:
     fold: Fold
     problem: Problem
     seed: int
+    augmentations: tuple[AugmentationSpec, ...] = ()
+    augment_mode: str = "auto"
+    """``auto`` (each augmentation's own mode), ``on-the-fly`` or ``pre-rendered``."""
+    render_seed: int = 0
+    """The run's seed: pre-rendered copies are shared by every fold and candidate."""
 
 
 def cell_seed(run_seed: int, key: CellKey) -> int:
@@ -116,6 +129,7 @@ def run_cell(
             "seed": plan.seed,
             "is_baseline": plan.model.is_baseline,
             "plugins": _plugins(plan),
+            **_augmentation_info(plan),
         },
         predictions=_prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
@@ -123,16 +137,32 @@ def run_cell(
 
 
 def _plugins(plan: CellPlan) -> list[str]:
-    """``distribution version`` of the plugins that gave the candidate's model and front-ends."""
-    records: list[ModelSpec | FrontEndSpec] = [plan.model, *plan.frontends]
+    """``distribution version`` of the plugins that gave the candidate's parts."""
+    records: list[ModelSpec | FrontEndSpec | AugmentationSpec] = [
+        plan.model,
+        *plan.frontends,
+        *plan.augmentations,
+    ]
     provenances = [r.provenance for r in records if r.provenance]
     return sorted({f"{p.distribution} {p.version}" for p in provenances})
 
 
+def _augmentation_info(plan: CellPlan) -> dict[str, Any]:
+    """The policy and the mode of each augmentation, when the candidate has any."""
+    if not plan.augmentations:
+        return {}
+    policy = make_policy(
+        plan.augmentations, {}, sample_rate=plan.problem.sample_rate, run_mode=plan.augment_mode
+    )
+    return {"augmentation": policy.describe()}
+
+
 def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], float]) -> Any:
-    space = candidate_space(plan.model, plan.frontends)
+    augmentations = tunable(plan.augmentations, plan.augment_mode)
+    space = candidate_space(plan.model, plan.frontends, augmentations)
     builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
     builders |= {f"{f.name}.": f.build for f in plan.frontends}
+    builders |= {f"{a.name}.": a.build for a in augmentations}
     return tune(
         make_study(plan.seed),
         space,
@@ -147,7 +177,7 @@ def _inputs(
     plan: CellPlan, features: FeatureStore, params: Mapping[str, Any]
 ) -> tuple[list[np.ndarray], list[Trainable | None]]:
     """Every track's model inputs for these parameters, and the in-graph front-ends."""
-    _, per_frontend = split_params(params, plan.frontends)
+    _, per_frontend = split_params(params, plan.frontends, plan.augmentations)
     arrays: list[np.ndarray] = []
     trainables: list[Trainable | None] = []
     for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
@@ -171,10 +201,12 @@ def _fit(
     report: Callable[[int, float], None] | None = None,
     epochs: int | None = None,
 ) -> Fitted:
-    model_params, _ = split_params(params, plan.frontends)
+    model_params, _ = split_params(params, plan.frontends, plan.augmentations)
     arrays, trainables = _inputs(plan, features, params)
     train_inputs = [a[train] for a in arrays]
     if plan.model.family == "sklearn":
+        if plan.augmentations:  # planning refuses these candidates (check_candidate)
+            raise CellError(f"{plan.candidate.name}: augmentations train torch models only")
         return fit_sklearn(plan.model, model_params, train_inputs, y[train], plan.problem)
     from merbench.torch_train import fit_torch
 
@@ -188,7 +220,33 @@ def _fit(
         valid=None if valid is None else ([a[valid] for a in arrays], y[valid]),
         epochs=epochs,
         report=report,
+        augmentation=_augmentation(plan, features, params, train),
     )
+
+
+def _augmentation(
+    plan: CellPlan, features: FeatureStore, params: Mapping[str, Any], train: np.ndarray
+) -> TrainingAugmentation | None:
+    """How to augment the training batches of one fit (``None`` without a policy)."""
+    if not plan.augmentations:
+        return None
+    sample_rate = plan.problem.sample_rate
+    policy = make_policy(
+        plan.augmentations, params, sample_rate=sample_rate, run_mode=plan.augment_mode
+    )
+    _, per_frontend = split_params(params, plan.frontends, plan.augmentations)
+    setup = TrainingSetup(
+        policy=policy,
+        features=features,
+        tracks=plan.tracks,
+        frontends=plan.frontends,
+        frontend_params=per_frontend,
+        rows=train,
+        seed=plan.seed,
+        render_seed=plan.render_seed,
+        sample_rate=sample_rate,
+    )
+    return prepare_training(setup)
 
 
 def _predict(

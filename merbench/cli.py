@@ -17,7 +17,7 @@ import click
 from merbench import __version__
 from merbench.budgets import BUDGETS
 from merbench.errors import MerbenchError
-from merbench.specs import TASKS
+from merbench.specs import RUN_AUGMENT_MODES, TASKS
 from merbench.torch_space import PRECISIONS
 
 EXIT_FAILED_CELLS = 1
@@ -136,6 +136,20 @@ def _registry(ctx: click.Context) -> Any:
     help="Arithmetic of torch models: fp32, or bf16 autocast (much faster on CPUs with AMX or "
     "AVX-512 BF16 and on recent GPUs; recorded with the results).",
 )
+@click.option(
+    "--augment",
+    multiple=True,
+    help="Augmentation policy to add beside each torch candidate, e.g. 'specaugment' or "
+    "'gain+mixup'; comma-separated or repeated. See docs/augmentation.md.",
+)
+@click.option(
+    "--augment-mode",
+    type=click.Choice(RUN_AUGMENT_MODES),
+    default="auto",
+    show_default=True,
+    help="How waveform augmentations run: each one's own default (auto), on-the-fly every "
+    "epoch, or pre-rendered copies cached once per seed.",
+)
 @click.option("--fresh", is_flag=True, help="Delete the run directory's results and start over.")
 @click.option("--no-progress", is_flag=True, help="Print one line per cell instead of bars.")
 @click.pass_context
@@ -153,6 +167,8 @@ def run(
     storage: str | None,
     top_k: int | None,
     precision: str,
+    augment: tuple[str, ...],
+    augment_mode: str,
     fresh: bool,
     no_progress: bool,
 ) -> None:
@@ -175,6 +191,8 @@ def run(
         storage=storage,
         top_k=top_k,
         precision=precision,
+        augment=_split(augment),
+        augment_mode=augment_mode,
     )
     code = _guard(
         lambda: run_command(_registry(ctx), settings, fresh=fresh, progress=not no_progress)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from merbench.audio import AudioSettings, AudioStore
+from merbench.augment import add_policies, check_run_mode
 from merbench.budgets import Budget, get_budget
 from merbench.candidates import Candidate, Unavailable, expand_candidates
 from merbench.cell import CellPlan, cell_seed, run_cell
@@ -88,6 +89,10 @@ class RunSettings:
     render: bool = True
     top_k: int | None = None
     precision: str = "fp32"
+    augment: tuple[str, ...] = ()
+    """Augmentation policies (``specaugment``, ``gain+mixup``) added beside plain candidates."""
+    augment_mode: str = "auto"
+    """``auto`` (each augmentation's own mode), ``on-the-fly`` or ``pre-rendered``."""
 
 
 @dataclass(kw_only=True)
@@ -134,6 +139,9 @@ def plan_run(settings: RunSettings, registry: Registry) -> _Plan:
     if not candidates:
         reasons = "; ".join(f"{u.name}: {u.reason}" for u in unavailable) or "none registered"
         raise ConfigError(f"No runnable candidate ({reasons}). Run 'merbench list candidates'.")
+    check_run_mode(settings.augment_mode)
+    if settings.augment:
+        candidates = add_policies(candidates, settings.augment, registry)
     name = settings.name or "+".join(d.name for d in datasets)
     run_dir = settings.out or Path("runs") / name
     return _Plan(
@@ -201,6 +209,8 @@ def run(
                 "seed": settings.seed,
                 "top_k": settings.top_k,
                 "precision": settings.precision,
+                # only when set, so runs made before the option existed still resume
+                **({"augment_mode": m} if (m := settings.augment_mode) != "auto" else {}),
             },
             collect_provenance(registry, plan.config, settings.seed, plan.budget),
         )
@@ -378,6 +388,9 @@ def _cells_for(
                     fold=fold,
                     problem=problem,
                     seed=cell_seed(settings.seed, key),
+                    augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
+                    augment_mode=settings.augment_mode,
+                    render_seed=settings.seed,
                 )
             )
     return cells

@@ -24,11 +24,14 @@ Task = Literal["av-regression", "quadrant", "arousal-binary", "valence-binary"]
 Family = Literal["torch", "sklearn"]
 Stage = Literal["waveform", "spectrogram", "batch"]
 LabelEffect = Literal["preserve", "mix"]
+AugmentMode = Literal["on-the-fly", "pre-rendered"]
+RunAugmentMode = Literal["auto", "on-the-fly", "pre-rendered"]
 Kind = Literal["dataset", "frontend", "augmentation", "model"]
 
 INPUT_KINDS: tuple[str, ...] = get_args(InputKind)
 TASKS: tuple[str, ...] = get_args(Task)
 KINDS: tuple[str, ...] = get_args(Kind)
+RUN_AUGMENT_MODES: tuple[str, ...] = get_args(RunAugmentMode)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 SearchSpace = Mapping[str, "BaseDistribution"]
@@ -122,14 +125,27 @@ class FrontEndSpec:
 class AugmentationSpec:
     """A training-time transform at one stage, and what it does to labels.
 
-    ``build(sample_rate, **params)`` returns a callable: for ``waveform`` and ``spectrogram``
-    stages ``f(x, rng) -> x`` on one example, for ``batch`` ``f(x, y, rng) -> (x, y)``.
+    ``build(sample_rate, **params)`` returns a callable ``f(..., rng)`` that draws its randomness
+    from ``rng`` (a numpy ``Generator``) or from the global generators, which the core seeds
+    per call and restores afterwards:
+
+    - ``waveform``: ``f(x, rng) -> x`` on one example, a float32 numpy array ``[C, T]`` in and
+      ``[C, T']`` out (every example of one call site gives the same ``T'``);
+    - ``spectrogram``: ``f(x, rng) -> x`` on one example, a torch tensor ``[C, F, T]``;
+    - ``batch``: ``f(xs, y, rng) -> (xs, y)`` on a list of model-input tensors ``[B, ...]`` and
+      float targets ``[B, D]`` (standardised regression targets, or one-hot class labels).
+
+    ``mode`` says how the core applies a ``waveform`` transform by default: ``on-the-fly``
+    (fresh every epoch) or ``pre-rendered`` (a few copies per clip rendered once per seed and
+    cached: for transforms too slow to run every epoch). ``merbench run --augment-mode``
+    overrides it for a run.
     """
 
     name: str
     stage: Stage
     labels: LabelEffect
     build: Callable[..., Any]
+    mode: AugmentMode = "on-the-fly"
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
     summary: str = ""

@@ -9,7 +9,7 @@ import copy
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from merbench.train import (
     pick_device,
     score,
 )
+
+if TYPE_CHECKING:
+    from merbench.augment import TrainingAugmentation
+    from merbench.torch_augment import Augmenter
 
 
 def _network(
@@ -80,6 +84,7 @@ def fit_torch(
     valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
     epochs: int | None = None,
     report: Report | None = None,
+    augmentation: TrainingAugmentation | None = None,
 ) -> Fitted:
     """Train a torch model with AdamW, a cosine schedule, clipping and early stopping.
 
@@ -93,6 +98,7 @@ def fit_torch(
         valid: validation data for early stopping and ``report``; none for a refit.
         epochs: epochs to train (default: the budget's cap).
         report: per-epoch callback with the validation score (may raise ``TrialPruned``).
+        augmentation: how to augment training batches (never validation or predictions).
 
     Raises:
         NonFiniteLoss: the loss became NaN or infinite.
@@ -114,10 +120,13 @@ def fit_torch(
     tensors = _tensors(x_train, device)
     target = _target_tensor(scaler.forward(y_train) if scaler else y_train, problem, device)
     rng = np.random.default_rng(seed)
+    augmenter = _augmenter(augmentation, tensors, target, problem, device)
     history: list[float] = []
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, n_epochs + 1):
-        _train_epoch(net, optimiser, tensors, target, problem, rng)
+        if augmenter is not None:
+            augmenter.begin_epoch(epoch)
+        _train_epoch(net, optimiser, tensors, target, problem, rng, augmenter)
         schedule.step()
         if valid is None:
             continue
@@ -157,6 +166,22 @@ def _target_tensor(y: np.ndarray, problem: Problem, device: str) -> torch.Tensor
     return torch.as_tensor([index[int(v)] for v in y], dtype=torch.long, device=device)
 
 
+def _augmenter(
+    augmentation: TrainingAugmentation | None,
+    tensors: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    problem: Problem,
+    device: str,
+) -> Augmenter | None:
+    """The builder of augmented training batches, when the candidate has a policy."""
+    if augmentation is None or not augmentation.policy.steps:
+        return None
+    from merbench.torch_augment import Augmenter
+
+    n_classes = 0 if problem.is_regression else len(problem.labels)
+    return Augmenter(augmentation, tensors, target, n_classes, device)
+
+
 def _train_epoch(
     net: torch.nn.Module,
     optimiser: torch.optim.Optimizer,
@@ -164,23 +189,30 @@ def _train_epoch(
     target: torch.Tensor,
     problem: Problem,
     rng: np.random.Generator,
+    augmenter: Augmenter | None = None,
 ) -> None:
     net.train()
     n = len(target)
-    order = torch.as_tensor(rng.permutation(n), device=target.device)
+    permutation = rng.permutation(n)
+    order = torch.as_tensor(permutation, device=target.device)
     size = problem.budget.batch_size
     # A last batch of one breaks batch norm; fold it into the previous batch.
     stops = [s for s in range(size, n, size) if n - s > 1] + [n]
     start = 0
     for stop in stops:
-        index = order[start:stop]
+        index, rows = order[start:stop], permutation[start:stop]
         start = stop
+        batch_target = target[index]
         with _autocast(problem, target.device.type):
-            output = net(*(_layout(t[index]) for t in tensors)).float()
+            if augmenter is None:
+                output = net(*(_layout(t[index]) for t in tensors)).float()
+            else:  # training batches only: validation and predictions never pass here
+                output, batch_target = augmenter.forward(net, rows)
+                output = output.float()
         if problem.is_regression:
-            loss = torch.nn.functional.mse_loss(output, target[index])
-        else:
-            loss = torch.nn.functional.cross_entropy(output, target[index])
+            loss = torch.nn.functional.mse_loss(output, batch_target)
+        else:  # class indices, or soft labels [B, classes] after label-mixing augmentation
+            loss = torch.nn.functional.cross_entropy(output, batch_target)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()}; lower the learning rate")
         optimiser.zero_grad(set_to_none=True)

@@ -1,8 +1,9 @@
 """Hyperparameter tuning: one seeded Optuna study per cell, pruned per epoch.
 
 Search spaces are data that plugins declare (``search_space``), composed here: model keys as
-they are, front-end keys as ``<frontend>.<key>``, and the optimiser's ``lr`` and
-``weight_decay`` for torch models. Every candidate gets the same number of trials.
+they are, front-end keys as ``<frontend>.<key>``, augmentation keys as ``<augmentation>.<key>``,
+and the optimiser's ``lr`` and ``weight_decay`` for torch models. Every candidate gets the same
+number of trials.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from merbench.errors import CellError
-from merbench.specs import FrontEndSpec, ModelSpec
+from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
 
 if TYPE_CHECKING:
     import optuna
@@ -37,9 +38,11 @@ class Tuned:
 
 
 def candidate_space(
-    model: ModelSpec, frontends: Sequence[FrontEndSpec]
+    model: ModelSpec,
+    frontends: Sequence[FrontEndSpec],
+    augmentations: Sequence[AugmentationSpec] = (),
 ) -> dict[str, BaseDistribution]:
-    """Compose a candidate's search space from its model and front-ends."""
+    """Compose a candidate's search space from its model, front-ends and tuned augmentations."""
     space: dict[str, BaseDistribution] = dict(model.search_space)
     if model.family == "torch":
         from merbench.torch_space import torch_search_space
@@ -47,14 +50,21 @@ def candidate_space(
         space.update(torch_search_space())
     for frontend in frontends:
         space.update({f"{frontend.name}.{k}": v for k, v in frontend.search_space.items()})
+    for augmentation in augmentations:
+        space.update({f"{augmentation.name}.{k}": v for k, v in augmentation.search_space.items()})
     return space
 
 
 def split_params(
-    params: Mapping[str, Any], frontends: Sequence[FrontEndSpec]
+    params: Mapping[str, Any],
+    frontends: Sequence[FrontEndSpec],
+    augmentations: Sequence[AugmentationSpec] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Split flat trial parameters into model parameters and per-front-end parameters."""
-    names = {f.name for f in frontends}
+    """Split flat trial parameters into model parameters and per-front-end parameters.
+
+    Keys of ``augmentations`` (``<augmentation>.<key>``) go to neither.
+    """
+    names = {f.name for f in frontends} | {a.name for a in augmentations}
     model_params = {k: v for k, v in params.items() if k.partition(".")[0] not in names}
     per_frontend = [
         {k.partition(".")[2]: v for k, v in params.items() if k.partition(".")[0] == f.name}

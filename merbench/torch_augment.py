@@ -1,0 +1,128 @@
+"""Augmented training batches for the shared torch loop.
+
+One training step of an augmented candidate runs, in this order: waveform transforms on each
+example (numpy, on the CPU), the model's front-ends (a fixed front-end runs in the graph on the
+augmented waveforms; cached features are used when no waveform transform applies), spectrogram
+transforms on each example, batch transforms (mixup) on the whole batch and its targets, then
+the model body. ``merbench.torch_train`` calls ``Augmenter.forward`` for training batches only;
+validation and test predictions go through the plain network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import torch
+
+from merbench.augment import (
+    TrainingAugmentation,
+    augment_waveform,
+    batch_rng,
+    call_seeded,
+    sample_rng,
+)
+
+if TYPE_CHECKING:
+    from merbench.torch_train import Joined
+
+
+class Augmenter:
+    """Builds augmented training batches and runs the network on them.
+
+    Args:
+        plan: the fit's augmentation (routes, sources, seeds).
+        tensors: the training inputs as the network sees them at validation, on ``device``.
+        target: training targets: standardised ``[N, 2]`` floats or class indices ``[N]``.
+        n_classes: the number of classes (0 for regression).
+        device: where the network runs.
+    """
+
+    def __init__(
+        self,
+        plan: TrainingAugmentation,
+        tensors: Sequence[torch.Tensor],
+        target: torch.Tensor,
+        n_classes: int,
+        device: str,
+    ) -> None:
+        self.plan = plan
+        self.tensors = tensors
+        self.device = device
+        if plan.policy.batch and n_classes:  # label-mixing needs soft (one-hot) class targets
+            target = torch.nn.functional.one_hot(target, n_classes).float()
+        self.target = target
+        for route in plan.routes:
+            if isinstance(route.frontend, torch.nn.Module):
+                route.frontend.to(device).eval()
+        self.epoch = 0
+        self.step = 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Start counting the batches of ``epoch`` (the batch seeds depend on both)."""
+        self.epoch, self.step = epoch, 0
+
+    def forward(
+        self, network: torch.nn.Module, index: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment the training examples at ``index`` and return the output and the targets."""
+        plan, net = self.plan, cast("Joined", network)
+        rngs = [sample_rng(plan.seed, self.epoch, int(r)) for r in plan.rows[index]]
+        picks = [int(rng.integers(plan.n_copies)) for rng in rngs] if plan.n_copies else None
+        wave = self._waveforms(index, rngs, picks)
+        at = torch.as_tensor(index, device=self.device)
+        inputs = []
+        for i, route in enumerate(plan.routes):
+            if route.source == "cached":
+                x = self.tensors[i][at]
+            elif route.copies is not None:  # route "copies"
+                rows = plan.rows[index]
+                x = torch.as_tensor(np.asarray(route.copies[rows, picks]), dtype=torch.float32)
+            elif wave is None:
+                raise ValueError(f"input {i} routes {route.source!r} but no waveforms were given")
+            elif route.source == "waveform":
+                x = wave
+            else:  # a fixed front-end in the graph: float32 like its cached output, no gradient
+                with torch.no_grad(), torch.autocast(wave.device.type, enabled=False):
+                    x = torch.as_tensor(route.frontend(wave), dtype=torch.float32)
+            inputs.append(net.frontends[i](_layout(x.to(self.device))))
+        inputs = [self._spectrogram(z, rngs) for z in inputs]
+        target = self.target[at]
+        rng = batch_rng(plan.seed, self.epoch, self.step)
+        self.step += 1
+        for step in plan.policy.batch:
+            inputs, target = call_seeded(step.transform, list(inputs), target, rng=rng)
+        output: torch.Tensor = net.body(*(_layout(z) for z in inputs))
+        return output, target
+
+    def _waveforms(
+        self, index: np.ndarray, rngs: Sequence[np.random.Generator], picks: list[int] | None
+    ) -> torch.Tensor | None:
+        """The augmented clips of the batch ``[B, C, T]``, when some input needs them."""
+        plan, source = self.plan, self.plan.waveforms
+        if source is None:
+            return None
+        clips = []
+        for b, row in enumerate(plan.rows[index]):
+            clip = source[row] if picks is None else source[row, picks[b]]
+            clips.append(augment_waveform(clip, plan.policy.live_waveform, rngs[b]))
+        return torch.from_numpy(np.stack(clips)).to(self.device)
+
+    def _spectrogram(self, z: torch.Tensor, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
+        """Apply spectrogram transforms to each example of a ``[B, C, F, T]`` input."""
+        steps = self.plan.policy.spectrogram
+        if not steps or z.ndim != 4:
+            return z
+        examples = []
+        for b in range(len(z)):
+            x = z[b]
+            for step in steps:
+                x = call_seeded(step.transform, x, rng=rngs[b])
+            examples.append(x)
+        return torch.stack(examples)
+
+
+def _layout(tensor: torch.Tensor) -> torch.Tensor:
+    """Spectrogram batches ``[B, C, F, T]`` in channels-last memory; others unchanged."""
+    return tensor.contiguous(memory_format=torch.channels_last) if tensor.ndim == 4 else tensor
