@@ -338,7 +338,12 @@ def test_augmentation_policies_and_the_plugin_behind_each_part(tmp_path):
     assert "(&lt;script&gt;alert(1)&lt;/script&gt;, merbench-aug 0.2.0)" in policies
     assert "<i>x" not in page and "<script>alert" not in page
     # Names wrap after their separators, and stay escaped.
-    assert ">cnn1d@<wbr>raw:<wbr>gain+<wbr>mixup</a>" in page
+    parts = "".join(f'<span class="part">{p}</span>' for p in ("cnn1d@", "raw:", "gain+", "mixup"))
+    assert f">{parts}</a>" in page
+    breakable = environment().filters["breakable"]
+    assert str(breakable("a@<b>+c")) == "".join(
+        f'<span class="part">{p}</span>' for p in ("a@", "&lt;b&gt;+", "c")
+    )
     candidate = tmp_path / "site" / candidate_file("data", "av-regression", "cnn1d@raw+mel:mixup")
     html = candidate.read_text()
     parts = html.split('<table class="components">')[1].split("</table>")[0]

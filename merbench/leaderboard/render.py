@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from merbench import __version__
 from merbench.leaderboard.candidate import candidate_pages
@@ -72,9 +72,14 @@ def environment() -> Environment:
 
 
 def _breakable(name: Any) -> Markup:
-    """A candidate name, escaped, that may wrap after its ``@``, ``+`` and ``:`` separators."""
-    parts = re.split(r"(?<=[@+:])", str(name))
-    return Markup("<wbr>").join(escape(part) for part in parts)
+    """A candidate name, escaped, that may wrap after its ``@``, ``+`` and ``:`` separators.
+
+    Each piece is an inline block: a line can break between them where ``white-space`` allows
+    (in print), never on screen, where ``td.name`` is ``nowrap`` (Chromium breaks at ``<wbr>``
+    even then).
+    """
+    parts = [p for p in re.split(r"(?<=[@+:])", str(name)) if p]
+    return Markup("").join(Markup('<span class="part">%s</span>') % part for part in parts)
 
 
 def _format_metric(value: Any) -> str:
