@@ -49,10 +49,36 @@ def collect_provenance(
             for p in registry.plugins
         ],
         "plugin_failures": [f.message for f in registry.failures],
+        "datasets": _datasets(registry, config),
+        "augmentations": {
+            a.name: {"stage": a.stage, "labels": a.labels, "summary": a.summary}
+            for a in registry.augmentations.values()
+        },
         "allocator": allocator_setting(),
         "device": _device(),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
     }
+
+
+def _datasets(registry: Registry, config: Config) -> dict[str, dict[str, Any]]:
+    """What each declared dataset's plugin says of it: version, citation, licence, label scale."""
+    out: dict[str, dict[str, Any]] = {}
+    for dataset in config.datasets:
+        spec = registry.datasets.get(dataset.plugin)
+        if spec is None:
+            continue
+        scale = spec.label_scale
+        out[dataset.name] = {
+            "plugin": spec.name,
+            "version": spec.version,
+            "summary": spec.summary,
+            "citation": spec.citation,
+            "license": spec.license,
+            "homepage": spec.homepage,
+            "label_scale": {"low": scale.low, "high": scale.high} if scale else None,
+            "split": dataset.split,
+        }
+    return out
 
 
 def _device() -> str:
