@@ -176,15 +176,20 @@ def check_policy(
 
 
 def parse_policies(texts: Sequence[str], registry: Registry) -> list[tuple[str, ...]]:
-    """Parse ``--augment`` values (``specaugment``, ``gain+mixup``) into policies.
+    """Parse ``--augment`` values (``specaugment``, ``gain+mixup``, comma-separated) into policies.
 
     Raises:
         ConfigError: an empty or unknown augmentation name (with a suggestion).
     """
     policies: list[tuple[str, ...]] = []
-    for text in texts:
+    for text in (t.strip() for value in texts for t in value.split(",") if t.strip()):
         names = tuple(part.strip() for part in text.split("+"))
         for name in names:
+            if not name:
+                raise ConfigError(
+                    f"--augment '{text}': empty augmentation name. Write names joined by '+', "
+                    "e.g. 'gain+mixup'."
+                )
             if name not in registry.augmentations:
                 known = ", ".join(sorted(registry.augmentations)) or "none installed"
                 raise ConfigError(

@@ -293,12 +293,85 @@ def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]
 
 def _check_augmentation(augmentation: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
     results = [
-        ("search space", _space_problems(augmentation, augmentation.build, ("sample_rate",)))
+        ("declaration", _declaration_problems(augmentation)),
+        ("search space", _space_problems(augmentation, augmentation.build, ("sample_rate",))),
     ]
+    if any(problem for _, problem in results):
+        return results
     for params in _sampled(augmentation, seeds):
-        augmentation.build(16000, **params)
-        results.append((f"builds with {params or 'defaults'}", ""))
+        transform = augmentation.build(16000, **params)
+        label = "defaults" if not params else f"params {params}"
+        results.append((f"transforms with {label}", _transform_problems(augmentation, transform)))
     return results
+
+
+def _declaration_problems(augmentation: Any) -> str:
+    from typing import get_args
+
+    from merbench.specs import AugmentMode, LabelEffect, Stage
+
+    for field, allowed in (("stage", Stage), ("labels", LabelEffect), ("mode", AugmentMode)):
+        if getattr(augmentation, field) not in get_args(allowed):
+            return f"{field} {getattr(augmentation, field)!r} is not one of {get_args(allowed)}"
+    if augmentation.stage != "batch" and augmentation.labels == "mix":
+        return "only a batch augmentation can mix labels; declare labels='preserve'"
+    return ""
+
+
+def _transform_problems(augmentation: Any, transform: Callable[..., Any]) -> str:
+    """Apply the transform twice under the same seed to an example of its stage."""
+    from merbench.augment import call_seeded
+
+    first, again = (
+        _apply_example(augmentation.stage, transform, partial(call_seeded, rng=rng))
+        for rng in (np.random.default_rng(0), np.random.default_rng(0))
+    )
+    problem = _output_problem(augmentation, *first)
+    if problem:
+        return problem
+    if not all(np.array_equal(a, b) for a, b in zip(first[1], again[1], strict=True)):
+        return "two calls with the same seed differ; draw from rng or the global generators"
+    return ""
+
+
+def _apply_example(
+    stage: str, transform: Callable[..., Any], call: Callable[..., Any]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(inputs, outputs) as numpy arrays; for a batch the targets come last in each list."""
+    import torch
+
+    if stage == "waveform":
+        x = tone(1.0, 16000).reshape(1, -1)
+        return [x.copy()], [np.asarray(call(transform, x))]
+    generator = torch.Generator().manual_seed(0)
+    if stage == "spectrogram":
+        spectrogram = torch.randn(1, 48, 64, generator=generator)
+        out = call(transform, spectrogram.clone())
+        return [spectrogram.numpy()], [out.detach().numpy()]
+    xs = [torch.randn(6, 1, 48, 64, generator=generator)]
+    y = torch.nn.functional.one_hot(torch.arange(6) % 4, 4).float()
+    mixed, soft = call(transform, [x.clone() for x in xs], y.clone())
+    inputs = [x.numpy() for x in xs] + [y.numpy()]
+    return inputs, [x.detach().numpy() for x in mixed] + [soft.detach().numpy()]
+
+
+def _output_problem(augmentation: Any, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> str:
+    if len(outputs) != len(inputs):
+        return f"gave {len(outputs) - 1} input(s) back for {len(inputs) - 1}"
+    for x, out in zip(inputs, outputs, strict=True):
+        if out.dtype != np.float32 or out.ndim != x.ndim or out.shape[0] != x.shape[0]:
+            return f"output {out.dtype} {out.shape} does not match the input {x.dtype} {x.shape}"
+        if not np.isfinite(out).all():
+            return "output has NaN or infinite values"
+    if augmentation.stage == "spectrogram" and outputs[0].shape != inputs[0].shape:
+        return f"changed the spectrogram's shape {inputs[0].shape} to {outputs[0].shape}"
+    if augmentation.stage == "batch":
+        y, soft = inputs[-1], outputs[-1]
+        if augmentation.labels == "preserve" and not np.array_equal(y, soft):
+            return "changed the labels but declares labels='preserve'"
+        if soft.shape != y.shape or not np.allclose(soft.sum(axis=1), 1.0, atol=1e-5):
+            return "mixed one-hot labels do not stay soft labels summing to 1"
+    return ""
 
 
 def _check_dataset(dataset: Any) -> list[tuple[str, str]]:

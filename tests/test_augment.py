@@ -366,3 +366,85 @@ def test_waveform_policy_routes_a_fixed_frontend_through_the_graph(tones, featur
     assert [r.source for r in _augmentation(forced, features, {}, forced.fold.train).routes] == [
         "frontend"
     ]
+
+
+def _augmentation_module(**records):
+    import types
+
+    module = types.ModuleType("augmentation_case")
+    module.MERBENCH_PLUGIN_API = 1
+
+    def merbench_augmentations():
+        yield from (merbench.AugmentationSpec(name=n, **fields) for n, fields in records.items())
+
+    module.merbench_augmentations = merbench.hookimpl(merbench_augmentations)
+    return module
+
+
+def _failures(**records):
+    from merbench.testing import run_checks
+
+    return [c.message for c in run_checks(_augmentation_module(**records)) if not c.passed]
+
+
+def test_kit_catches_an_augmentation_with_its_own_unseeded_generator():
+    def build(sample_rate):
+        own = np.random.default_rng()
+        return lambda x, rng: x + own.normal(scale=0.01, size=x.shape).astype(np.float32)
+
+    failures = _failures(jitter={"stage": "waveform", "labels": "preserve", "build": build})
+    assert failures == [
+        "two calls with the same seed differ; draw from rng or the global generators"
+    ]
+
+
+def test_kit_catches_label_mixing_declared_wrong():
+    def build_shuffle(sample_rate):
+        return lambda xs, y, rng: (xs, y[torch.as_tensor(rng.permutation(len(y)))] * 0.5)
+
+    def build_waveform(sample_rate):
+        return lambda x, rng: x
+
+    failures = _failures(
+        halve={"stage": "batch", "labels": "preserve", "build": build_shuffle},
+        wrongly={"stage": "waveform", "labels": "mix", "build": build_waveform},
+    )
+    assert "changed the labels but declares labels='preserve'" in failures
+    assert "only a batch augmentation can mix labels; declare labels='preserve'" in failures
+
+
+def test_kit_catches_a_spectrogram_augmentation_that_changes_the_shape():
+    def build(sample_rate):
+        return lambda x, rng: x[..., :-1]
+
+    failures = _failures(trim={"stage": "spectrogram", "labels": "preserve", "build": build})
+    assert failures == ["changed the spectrogram's shape (1, 48, 64) to (1, 48, 63)"]
+
+
+@pytest.mark.slow
+def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, tmp_path):
+    from merbench.results import load_results
+    from merbench.runner import RunSettings, run
+
+    config = install_tones()
+    settings = RunSettings(
+        models=("cnn2d@mel", "ridge"),
+        augment=("specaugment,gain+mixup",),
+        budget="smoke",
+        config=config,
+        out=tmp_path / "run",
+        leaderboard=tmp_path / "site",
+    )
+    outcome = run(settings)
+    assert outcome.ok, outcome
+    results = load_results(tmp_path / "run")
+    by_candidate = results.groupby("candidate")["fold"].apply(sorted).to_dict()
+    assert by_candidate == {
+        "cnn2d@mel": [0, 1, 2],
+        "cnn2d@mel:specaugment": [0, 1, 2],
+        "cnn2d@mel:gain+mixup": [0, 1, 2],
+        "ridge@handcrafted": [0, 1, 2],
+    }
+    assert (results["status"] == "done").all()
+    page = (tmp_path / "site" / "tones-av-regression.html").read_text()
+    assert "cnn2d@mel:gain+mixup" in page and "specaugment" in page
