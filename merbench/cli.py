@@ -121,7 +121,23 @@ def _registry(ctx: click.Context) -> Any:
     help="Where to write the leaderboard site (default: leaderboards/NAME).",
 )
 @click.option(
-    "--storage", help="SQLAlchemy URL of the results store (default: SQLite in the run directory)."
+    "--storage",
+    help="SQLAlchemy URL of the results store, e.g. postgresql://host/db to share the run "
+    "with 'merbench worker' processes (default: SQLite in the run directory).",
+)
+@click.option(
+    "--enqueue-only",
+    is_flag=True,
+    help="Store the folds and pending cells and exit; 'merbench worker' processes run them.",
+)
+@click.option(
+    "--heartbeat-timeout",
+    type=click.FloatRange(min=0.2),
+    metavar="SECONDS",
+    default=60.0,
+    show_default=True,
+    envvar="MERBENCH_HEARTBEAT_TIMEOUT",
+    help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
 )
 @click.option(
     "--top-k",
@@ -165,6 +181,8 @@ def run(
     name: str | None,
     leaderboard: Path | None,
     storage: str | None,
+    enqueue_only: bool,
+    heartbeat_timeout: float,
     top_k: int | None,
     precision: str,
     augment: tuple[str, ...],
@@ -189,6 +207,8 @@ def run(
         name=name,
         leaderboard=leaderboard,
         storage=storage,
+        enqueue_only=enqueue_only,
+        heartbeat_timeout=heartbeat_timeout,
         top_k=top_k,
         precision=precision,
         augment=_split(augment),
@@ -271,6 +291,57 @@ def new_plugin(name: str, kind: str, out: Path) -> None:
 
 
 @main.command()
+@click.option(
+    "--storage",
+    required=True,
+    help="SQLAlchemy URL of the run's results store, as given to 'merbench run --storage'.",
+)
+@click.option("--run", "run_name", help="Refuse to work unless the store holds this run.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="datasets.toml of this machine (default: the run's, if that path exists here).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for this worker's log (default: runs/NAME).",
+)
+@click.option(
+    "--heartbeat-timeout",
+    type=click.FloatRange(min=0.2),
+    metavar="SECONDS",
+    default=60.0,
+    show_default=True,
+    envvar="MERBENCH_HEARTBEAT_TIMEOUT",
+    help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
+)
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    storage: str,
+    run_name: str | None,
+    config: Path | None,
+    out: Path | None,
+    heartbeat_timeout: float,
+) -> None:
+    """Take a shared run's pending cells and run them until the run is finished.
+
+    Start any number, on any machines that reach the database; each claims one cell at a time.
+    """
+    from merbench.commands import worker_command
+
+    settings = dict(
+        storage=storage,
+        run=run_name,
+        config=config,
+        out=out,
+        heartbeat_timeout=heartbeat_timeout,
+    )
+    sys.exit(_guard(lambda: worker_command(_registry(ctx), settings)))
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--storage", help="SQLAlchemy URL of the store, if not the run directory's SQLite.")
 def status(run_dir: Path, storage: str | None) -> None:
@@ -281,7 +352,7 @@ def status(run_dir: Path, storage: str | None) -> None:
 
 
 @main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("runs", nargs=-1, required=True)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -289,8 +360,11 @@ def status(run_dir: Path, storage: str | None) -> None:
     help="Folder to write the site into.",
 )
 @click.option("--title", default="merbench leaderboard", show_default=True, help="Site title.")
-def leaderboard(runs: tuple[Path, ...], out: Path, title: str) -> None:
-    """Render one leaderboard site from one or more run directories (results merge)."""
+def leaderboard(runs: tuple[str, ...], out: Path, title: str) -> None:
+    """Render one leaderboard site from one or more run directories (results merge).
+
+    A run may also be given by its store's URL (postgresql://host/db).
+    """
     from merbench.commands import leaderboard_command
 
     _guard(lambda: leaderboard_command(runs, out, title))

@@ -26,6 +26,7 @@ def run_command(
 ) -> int:
     """``merbench run``: run or resume, print the leaders and where the site is."""
     from merbench.runner import RunSettings, plan_run, run
+    from merbench.store import display_url
 
     _warn_failures(registry)
     run_settings = RunSettings(**settings)
@@ -36,6 +37,14 @@ def run_command(
     reporter = RichReporter() if wants_progress(progress) else LineReporter()
     with reporter:
         outcome = run(run_settings, registry=registry, reporter=reporter)
+    if run_settings.enqueue_only:
+        url = display_url(outcome.store_url)
+        console.print(
+            f"Queued. Start workers: merbench worker --storage {escape(url)} --run "
+            f"{escape(outcome.name)}",
+            highlight=False,
+        )
+        return 0 if outcome.ok else 1
     _print_leaders(outcome.store_url)
     counts = outcome.counts
     console.print(
@@ -49,6 +58,19 @@ def run_command(
         index = (outcome.leaderboard_dir / "index.html").resolve()
         console.print(f"Leaderboard: {escape(str(index))}", highlight=False)
     return 0 if outcome.ok else 1
+
+
+def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
+    """``merbench worker``: run a shared run's cells; exit 1 if a cell it ran failed."""
+    from merbench.worker import WorkerSettings, work
+
+    _warn_failures(registry)
+    with LineReporter() as reporter:
+        counts = work(WorkerSettings(**settings), registry=registry, reporter=reporter)
+    console.print(
+        f"Worker finished: {counts['done']} cells run, {counts['failed']} failed.", highlight=False
+    )
+    return 1 if counts["failed"] else 0
 
 
 def _warn_failures(registry: Registry) -> None:
@@ -245,9 +267,18 @@ def status_command(run_dir: Path, storage: str | None) -> None:
             f"{cell['dataset']}/{cell['task']}/{cell['candidate']} r{cell['repeat']}f{cell['fold']}"
         )
         out.print(f"[red]failed[/red] {escape(label)}: {escape(str(cell['error']))}")
+    for cell in cells[cells["status"] == "running"].to_dict("records"):
+        label = (
+            f"{cell['dataset']}/{cell['task']}/{cell['candidate']} r{cell['repeat']}f{cell['fold']}"
+        )
+        worker = cell.get("worker") or "an older merbench"
+        out.print(
+            f"[cyan]running[/cyan] {escape(label)} on {escape(str(worker))} "
+            f"since {escape(str(cell['started_at']))}"
+        )
 
 
-def leaderboard_command(runs: Sequence[Path], target: Path, title: str) -> None:
+def leaderboard_command(runs: Sequence[str | Path], target: Path, title: str) -> None:
     """``merbench leaderboard``: render one site from several runs."""
     from merbench.leaderboard.render import render_site
     from merbench.results import store_url

@@ -3,14 +3,15 @@
 The runner loads plugins and datasets, makes the shared folds, and walks the cells. A cell that
 raises is stored as failed with a one-line reason (the traceback goes to the run's log) and the
 run goes on; finished cells are committed one by one, so an interrupted run resumes where it
-stopped. It reports progress through a ``Reporter``.
+stopped. Cells are taken from the store's queue (``merbench.worker``), so ``merbench worker``
+processes on this or other machines can share a run's cells. It reports progress through a
+``Reporter``.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -19,7 +20,7 @@ from merbench.audio import AudioSettings, AudioStore
 from merbench.augment import add_policies, check_run_mode
 from merbench.budgets import Budget, get_budget
 from merbench.candidates import Candidate, Unavailable, expand_candidates
-from merbench.cell import CellPlan, cell_seed, run_cell
+from merbench.cell import CellPlan, cell_seed
 from merbench.config import Config, DatasetConfig, default_config_path, load_config
 from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, official_folds
 from merbench.data import Tracks, load_tracks
@@ -89,6 +90,10 @@ class RunSettings:
     render: bool = True
     top_k: int | None = None
     precision: str = "fp32"
+    enqueue_only: bool = False
+    """Store the folds and pending cells, run none (``merbench worker`` processes run them)."""
+    heartbeat_timeout: float = 60.0
+    """Seconds without a heartbeat after which another worker's running cell is re-queued."""
     augment: tuple[str, ...] = ()
     """Augmentation policies (``specaugment``, ``gain+mixup``) added beside plain candidates."""
     augment_mode: str = "auto"
@@ -198,7 +203,7 @@ def run(
     )
     for item in plan.unavailable:
         reporter.message(f"Skipped candidate {item.name}: {item.reason}.")
-    handler = _log_to(plan.run_dir / "run.log")
+    handler = log_to(plan.run_dir / "run.log")
     store = Store(url)
     audio = AudioStore(AudioSettings(sample_rate=SAMPLE_RATE, seconds=plan.budget.clip_seconds))
     try:
@@ -215,12 +220,13 @@ def run(
             collect_provenance(registry, plan.config, settings.seed, plan.budget),
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
-        _run_cells(cells, store, FeatureStore(audio), outcome, reporter)
+        store.save_plan(_stored_plan(plan, settings))
+        _run_cells(cells, store, FeatureStore(audio), outcome, reporter, settings)
     finally:
         logging.getLogger("merbench").removeHandler(handler)
         handler.close()
         store.close()
-    if settings.render:
+    if settings.render and not settings.enqueue_only:
         from merbench.leaderboard.render import render_site
 
         outcome.leaderboard_dir = settings.leaderboard or Path("leaderboards") / plan.name
@@ -228,7 +234,20 @@ def run(
     return outcome
 
 
-def _log_to(path: Path) -> logging.Handler:
+def _stored_plan(plan: _Plan, settings: RunSettings) -> dict[str, object]:
+    """What workers read back to rebuild this run's cells (and what people read in the store)."""
+    source = plan.config.source
+    return {
+        "config": str(Path(source).resolve()) if source else None,
+        "models": list(settings.models),
+        "datasets": [d.name for d in plan.datasets],
+        "tasks": list(settings.tasks),
+        "candidates": [c.name for c in plan.candidates],
+    }
+
+
+def log_to(path: Path) -> logging.Handler:
+    """Send merbench's INFO logs (tracebacks of failed cells) to ``path``; return the handler."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -267,7 +286,7 @@ def _prepare_cells(
                 f"(listed in {plan.run_dir / 'run.log'})."
             )
         for task in tasks:
-            folds = _folds(tracks, task, dataset, plan.budget, settings.seed, store)
+            folds = store_folds(tracks, task, dataset, plan.budget, settings.seed, store)
             cells += _cells_for(plan, registry, tracks, task, folds, settings)
     store.add_cells(c.key for c in cells)
     return cells
@@ -286,9 +305,15 @@ def _tasks_for(supported: Sequence[str], asked: Sequence[str], dataset: str) -> 
     return tasks
 
 
-def _folds(
+def store_folds(
     tracks: Tracks, task: str, dataset: DatasetConfig, budget: Budget, seed: int, store: Store
 ) -> list[Fold]:
+    """Make a dataset's outer folds for a task and store their manifest (or check it).
+
+    Raises:
+        ConfigError: an official split the dataset plugin does not provide.
+        RunError: the folds differ from the ones stored for this run (the dataset changed).
+    """
     table = tracks.table
     if dataset.split == "official":
         if "split" not in table:
@@ -356,20 +381,11 @@ def _cells_for(
     folds: Sequence[Fold],
     settings: RunSettings,
 ) -> list[CellPlan]:
-    problem = Problem(
-        task=task,
-        labels=() if task == "av-regression" else tracks.labels(task),
-        budget=plan.budget,
-        sample_rate=SAMPLE_RATE,
-        top_k=settings.top_k,
-        precision="bf16" if settings.precision == "bf16" else "fp32",
-    )
+    problem = make_problem(task, tracks, plan.budget, settings)
     cells = []
     for candidate in plan.candidates:
-        model = registry.model(candidate.model)
-        if task not in model.tasks:
+        if task not in registry.model(candidate.model).tasks:
             continue
-        frontends = tuple(registry.frontend(f) for f in candidate.frontends)
         for fold in folds:
             key = CellKey(
                 dataset=tracks.name,
@@ -379,21 +395,55 @@ def _cells_for(
                 fold=fold.fold,
             )
             cells.append(
-                CellPlan(
-                    key=key,
+                make_cell(
+                    key,
+                    registry=registry,
                     tracks=tracks,
                     candidate=candidate,
-                    model=model,
-                    frontends=frontends,
                     fold=fold,
                     problem=problem,
-                    seed=cell_seed(settings.seed, key),
-                    augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
-                    augment_mode=settings.augment_mode,
-                    render_seed=settings.seed,
+                    settings=settings,
                 )
             )
     return cells
+
+
+def make_problem(task: str, tracks: Tracks, budget: Budget, settings: RunSettings) -> Problem:
+    """What every cell of one dataset and task shares: labels, budget, sample rate, options."""
+    return Problem(
+        task=task,
+        labels=() if task == "av-regression" else tracks.labels(task),
+        budget=budget,
+        sample_rate=SAMPLE_RATE,
+        top_k=settings.top_k,
+        precision="bf16" if settings.precision == "bf16" else "fp32",
+    )
+
+
+def make_cell(
+    key: CellKey,
+    *,
+    registry: Registry,
+    tracks: Tracks,
+    candidate: Candidate,
+    fold: Fold,
+    problem: Problem,
+    settings: RunSettings,
+) -> CellPlan:
+    """The plan of one cell (``merbench worker`` rebuilds cells through this too)."""
+    return CellPlan(
+        key=key,
+        tracks=tracks,
+        candidate=candidate,
+        model=registry.model(candidate.model),
+        frontends=tuple(registry.frontend(f) for f in candidate.frontends),
+        fold=fold,
+        problem=problem,
+        seed=cell_seed(settings.seed, key),
+        augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
+        augment_mode=settings.augment_mode,
+        render_seed=settings.seed,
+    )
 
 
 def _run_cells(
@@ -402,55 +452,37 @@ def _run_cells(
     features: FeatureStore,
     outcome: RunOutcome,
     reporter: Reporter,
+    settings: RunSettings,
 ) -> None:
-    store.reset_interrupted()
-    done = sum(1 for c in cells if store.status(c.key) == "done")
-    counts = {"done": 0, "failed": 0, "resumed": done}
+    """Run this run's pending cells through the queue, beside any workers sharing it."""
+    from merbench.worker import Queue, process_cells
+
+    ids = store.cell_ids()
+    planned = {c.key: c for c in cells}
+    among = frozenset(ids[k] for k in planned)
+    store.retry_failed(among)  # a resumed run tries its failed cells again
+    done = store.counts(among).get("done", 0)
+    if settings.enqueue_only:
+        outcome.counts = {"done": 0, "failed": 0, "resumed": done}
+        reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
+        return
     reporter.run_started(len(cells), done)
-    if any(c.model.family == "torch" for c in cells):
-        from merbench.torch_train import set_threads
-
-        set_threads()
-    for cell in cells:
-        if store.status(cell.key) == "done":
-            continue
-        reporter.cell_started(cell.key)
-        store.mark(cell.key, "running")
-        try:
-            result = run_cell(cell, features, _epoch_callback(reporter, cell.key))
-        except KeyboardInterrupt:
-            store.mark(cell.key, "pending")
-            raise
-        except Exception as exc:
-            reason = _one_line(exc)
-            # The traceback goes to run.log (INFO); the console shows the one-line reason.
-            log.info("cell %s failed: %s\n%s", cell.key.label(), reason, traceback.format_exc())
-            store.mark(cell.key, "failed", reason)
-            counts["failed"] += 1
-            reporter.cell_finished(cell.key, "failed", reason)
-            continue
-        store.finish(cell.key, result)
-        counts["done"] += 1
-        reporter.cell_finished(cell.key, "done", _summary(result.metrics, cell.key.task))
-    outcome.counts = counts
+    queue = Queue(among=among, heartbeat_timeout=settings.heartbeat_timeout)
+    counts = process_cells(store, planned.__getitem__, features, reporter, queue)
+    outcome.counts = counts | {"resumed": done}
 
 
-def _epoch_callback(reporter: Reporter, key: CellKey) -> Callable[[int, float], None]:
-    def on_epoch(epoch: int, value: float) -> None:
-        reporter.epoch_ended(key, epoch, value)
-
-    return on_epoch
-
-
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """A failed cell's reason: the exception's first line, with its type unless merbench's."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     kind = "" if isinstance(exc, MerbenchError) else f"{type(exc).__name__}: "
     return f"{kind}{text}"[:300]
 
 
-def _summary(metrics: dict[str, object] | object, task: str) -> str:
+def summarize_metrics(metrics: Mapping[str, object] | object, task: str) -> str:
+    """A finished cell's one-line summary: its primary metric, e.g. ``r2_mean=0.412``."""
     from merbench.metrics import primary_metric
 
     name = primary_metric(task)
-    value = metrics.get(name) if isinstance(metrics, dict) else None
+    value = metrics.get(name) if isinstance(metrics, Mapping) else None
     return f"{name}={value:.3f}" if isinstance(value, float) else ""

@@ -4,6 +4,11 @@ Search spaces are data that plugins declare (``search_space``), composed here: m
 they are, front-end keys as ``<frontend>.<key>``, augmentation keys as ``<augmentation>.<key>``,
 and the optimiser's ``lr`` and ``weight_decay`` for torch models. Every candidate gets the same
 number of trials.
+
+Studies live in memory unless a worker places them: on a PostgreSQL results store each cell's
+study is kept in the same database (Optuna's ``RDBStorage``, its tables in schema ``optuna``),
+named after the run and the cell, and started afresh whenever the cell is (re)claimed, so a
+re-queued cell's study is the one a single process would have run.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +29,16 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
+    from merbench.store import Store
+
 log = logging.getLogger(__name__)
 
 Objective = Callable[["optuna.Trial", dict[str, Any]], float]
+OPTUNA_SCHEMA = "optuna"
+
+_placement: ContextVar[tuple[optuna.storages.BaseStorage, str] | None] = ContextVar(
+    "merbench_study_placement", default=None
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,17 +111,91 @@ def make_study(
     name: str | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
-    """A maximising study with a seeded TPE sampler and (by default) a median pruner."""
+    """A maximising study with a seeded TPE sampler and (by default) a median pruner.
+
+    Without ``storage``, inside ``study_placement(storage, name)`` the study is created afresh
+    there (a study of that name left by an interrupted worker is deleted first).
+    """
     import optuna
 
+    target: str | optuna.storages.BaseStorage | None = storage
+    placed = _placement.get() if storage is None else None
+    if placed is not None:
+        target, name = placed
+        _delete_study(target, name)
     return optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
-        storage=storage,
+        storage=target,
         study_name=name,
         load_if_exists=storage is not None,
     )
+
+
+@contextmanager
+def study_placement(storage: optuna.storages.BaseStorage | None, name: str) -> Iterator[None]:
+    """Put the studies that ``make_study`` creates in this block into ``storage`` as ``name``."""
+    if storage is None:
+        yield
+        return
+    token = _placement.set((storage, name))
+    try:
+        yield
+    finally:
+        _placement.reset(token)
+
+
+def open_study_storage(store: Store) -> optuna.storages.BaseStorage | None:
+    """Optuna's storage beside a results store: PostgreSQL's schema ``optuna``, else ``None``.
+
+    On SQLite studies stay in memory: one worker runs a whole study, and Optuna's SQLite
+    storage would cost tens of milliseconds per trial.
+    """
+    if store.dialect != "postgresql":
+        return None
+    import optuna
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        # Session-level lock: workers starting together must not race to create the schema
+        # or Optuna's tables (CREATE ... IF NOT EXISTS is not safe against that).
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _OPTUNA_LOCK})
+        try:
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
+            conn.commit()
+            return optuna.storages.RDBStorage(
+                store.engine.url.render_as_string(hide_password=False),
+                engine_kwargs={
+                    "connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"},
+                    "pool_pre_ping": True,
+                },
+            )
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _OPTUNA_LOCK})
+            conn.commit()
+
+
+_OPTUNA_LOCK = 0x6D65_7263
+
+
+def close_study_storage(storage: optuna.storages.BaseStorage | None) -> None:
+    """Release the database connections of a storage from ``open_study_storage``."""
+    import optuna
+
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.remove_session()
+        storage.engine.dispose()
+
+
+def _delete_study(storage: optuna.storages.BaseStorage, name: str) -> None:
+    import optuna
+
+    try:
+        optuna.delete_study(study_name=name, storage=storage)
+    except KeyError:
+        return
+    log.info("deleted the unfinished study %s to start it afresh", name)
 
 
 def tune(
