@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from merbench.errors import ConfigError, PluginError, RunError
 from merbench.queue import Claim, WorkerId, beat, claim, release, requeue_dead, this_worker
@@ -201,20 +201,15 @@ def work(
         MerbenchError: no run in the store, another run name, a dataset that differs from the
             run's, or a candidate whose plugins are not installed here.
     """
-    from merbench.audio import AudioSettings, AudioStore
     from merbench.features import FeatureStore
     from merbench.registry import load_registry
-    from merbench.runner import SAMPLE_RATE, SilentReporter, log_to
+    from merbench.runner import SilentReporter, log_to
 
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
     store = Store(settings.storage)
     try:
         builder = CellBuilder(store, registry, settings)
-        audio = AudioStore(
-            AudioSettings(sample_rate=SAMPLE_RATE, seconds=builder.run.budget.clip_seconds)
-        )
-        builder.audio = audio
         queue = Queue(heartbeat_timeout=settings.heartbeat_timeout)
         out = settings.out or Path("runs") / builder.run.name
         out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +217,8 @@ def work(
         try:
             counts = store.counts()
             reporter.run_started(sum(counts.values()), counts.get("done", 0))
-            return process_cells(store, builder.resolve, FeatureStore(audio), reporter, queue)
+            features = FeatureStore(builder.audio)
+            return process_cells(store, builder.resolve, features, reporter, queue)
         finally:
             logging.getLogger("merbench").removeHandler(handler)
             handler.close()
@@ -290,12 +286,15 @@ class CellBuilder:
     """Rebuilds the plan of any cell of a stored run, loading each dataset and its folds once."""
 
     def __init__(self, store: Store, registry: Registry, settings: WorkerSettings) -> None:
+        from merbench.audio import AudioSettings, AudioStore
         from merbench.config import load_config
+        from merbench.runner import SAMPLE_RATE
 
         self.store, self.registry = store, registry
         self.run = read_stored_run(store, settings)
         self.config: Config = load_config(self.run.config, registry.datasets)
-        self.audio: Any = None
+        seconds = self.run.budget.clip_seconds
+        self.audio = AudioStore(AudioSettings(sample_rate=SAMPLE_RATE, seconds=seconds))
         self._tracks: dict[str, Tracks] = {}
         self._folds: dict[tuple[str, str], dict[tuple[int, int], Fold]] = {}
 
