@@ -405,7 +405,7 @@ def copy_features(
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(flat), _FRONTEND_BATCH):
-            batch = torch.from_numpy(np.ascontiguousarray(flat[start : start + _FRONTEND_BATCH]))
+            batch = torch.from_numpy(np.array(flat[start : start + _FRONTEND_BATCH]))  # writable
             outputs.append(np.asarray(module(batch), dtype=np.float32))
     shape = (*copies.array.shape[:2], *outputs[0].shape[1:])
     features = np.concatenate(outputs).reshape(shape)
