@@ -250,7 +250,7 @@ class AudioStore:
         self.stats.misses += 1
         audio = decode(path, self.settings.sample_rate, mono=self.settings.mono)
         try:
-            _write_atomic(entry, audio)
+            write_array(entry, audio)
         except OSError as exc:
             log.warning("%s: cannot write audio cache entry (%s); not caching it", entry, exc)
             return audio
@@ -364,8 +364,12 @@ def _no_frames(path: AudioPath) -> DatasetError:
     return DatasetError(f"{os.fspath(path)}: audio file has no frames (0 samples). {_FIX}")
 
 
-def _write_atomic(entry: Path, audio: np.ndarray) -> None:
-    """Write ``audio`` to ``entry`` through a temporary file in the same folder."""
+def write_array(entry: Path, audio: np.ndarray) -> None:
+    """Write ``audio`` to ``entry`` through a unique temporary file in the same folder.
+
+    Processes and threads sharing one cache folder never write the same temporary file, and a
+    reader sees either the old entry or the whole new one.
+    """
     entry.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.stem}.", suffix=".tmp")
     try:

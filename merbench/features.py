@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from merbench.audio import AudioStore
+from merbench.audio import AudioStore, write_array
 from merbench.data import Tracks
 from merbench.paths import cache_dir
 from merbench.specs import FrontEndSpec
@@ -60,7 +59,7 @@ class FeatureStore:
         array = self._read(path)
         if array is None:
             array = self._compute(tracks, frontend, params)
-            _write_atomic(path, array)
+            write_array(path, array)
             self.computed += 1
         else:
             self.loaded += 1
@@ -106,10 +105,3 @@ class FeatureStore:
         except (OSError, ValueError) as exc:
             log.warning("%s: unreadable cache entry (%s); recomputing it", path, exc)
             return None
-
-
-def _write_atomic(path: Path, array: np.ndarray) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
-        np.save(handle, array)
-    os.replace(temporary, path)

@@ -265,6 +265,12 @@ def _predict(
 
 
 def set_threads() -> None:
-    """Use every core for intra-op work, one thread for inter-op (no oversubscription)."""
+    """Use every available core for intra-op work, unless ``OMP_NUM_THREADS`` says otherwise.
+
+    Several workers on one machine split its cores with ``OMP_NUM_THREADS`` (or ``taskset``).
+    """
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+        return
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(max(1, threads or 1))
