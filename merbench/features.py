@@ -55,7 +55,9 @@ class FeatureStore:
         key = self._key(tracks, frontend, params)
         if key in self._memory:
             return self._memory[key]
-        path = (self.root or cache_dir("features")) / f"{frontend.name}-{key}.npy"
+        folder = self.root or cache_dir("features")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{frontend.name}-{key}.npy"
         array = self._read(path)
         if array is None:
             array = self._compute(tracks, frontend, params)

@@ -39,10 +39,16 @@ def _network(
     trainables: Sequence[Trainable | None],
     problem: Problem,
 ) -> torch.nn.Module:
-    """Build trainable front-ends and the model, joined into one module."""
+    """Build trainable front-ends and the model, joined into one module.
+
+    Each input's kind is the one the model declares for its position (the candidate check made
+    sure the front-end there outputs it): ``[B, T, D]`` sequences and ``[B, C, T]`` waveforms
+    have the same number of axes.
+    """
     frontends = torch.nn.ModuleList()
     shapes = []
-    for x, trainable in zip(inputs, trainables, strict=True):
+    kinds = model.accepts if len(model.accepts) == len(inputs) else (None,) * len(inputs)
+    for x, trainable, kind in zip(inputs, trainables, kinds, strict=True):
         sample = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32)
         if trainable is None:
             frontends.append(torch.nn.Identity())
@@ -50,7 +56,8 @@ def _network(
             frontends.append(trainable.spec.build(problem.sample_rate, **trainable.params))
             with torch.no_grad():
                 sample = frontends[-1](sample)
-        shapes.append(InputShape(kind=_kind_of(sample.ndim), shape=tuple(sample.shape[1:])))
+        shape = tuple(sample.shape[1:])
+        shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
     body = model.build(tuple(shapes), problem.n_outputs, **params)
     return Joined(frontends, body)
 

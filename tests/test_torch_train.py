@@ -153,3 +153,17 @@ def test_bf16_autocast_trains_to_nearly_the_same_model():
     assert b.dtype == np.float64 and np.isfinite(b).all()
     assert not np.array_equal(a, b)  # the arithmetic really changed
     assert np.corrcoef(a[:, 0], b[:, 0])[0, 1] > 0.95
+
+
+def test_inputs_get_the_kind_the_model_declares():
+    from merbench.torch_train import _network
+
+    seen = []
+
+    def build(inputs, n_outputs):
+        seen.extend(inputs)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(n_outputs))
+
+    model = merbench.ModelSpec(name="seq", accepts=("sequence",), build=build)
+    _network(model, {}, [np.zeros((2, 30, 8), np.float32)], [None], _problem())
+    assert seen == [merbench.InputShape(kind="sequence", shape=(30, 8))]
