@@ -26,9 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import random
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from merbench.audio import write_array
 from merbench.errors import ConfigError, did_you_mean
 from merbench.paths import cache_dir
 from merbench.specs import (
@@ -369,7 +368,7 @@ def render_copies(
         ],
         dtype=np.float32,
     )
-    _write_atomic(path, rendered)
+    write_array(path, rendered)
     return rendered, digest
 
 
@@ -409,7 +408,7 @@ def copy_features(
             outputs.append(np.asarray(module(batch), dtype=np.float32))
     shape = (*copies.array.shape[:2], *outputs[0].shape[1:])
     features = np.concatenate(outputs).reshape(shape)
-    _write_atomic(path, features)
+    write_array(path, features)
     return features
 
 
@@ -440,17 +439,6 @@ def _read(path: Path) -> np.ndarray | None:
     except (OSError, ValueError, EOFError) as exc:
         log.warning("%s: unreadable augmentation cache entry (%s); rendering again", path, exc)
         return None
-
-
-def _write_atomic(path: Path, array: np.ndarray) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # --- training ---------------------------------------------------------------------------------
