@@ -272,6 +272,30 @@ def test_mixup_trains_a_classifier_on_soft_labels(tones, features, registry):
     result = run_cell(plan, features)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
     assert result.info["augmentation"]["policy"] == "mixup"
+    assert all("mixup.alpha" in trial["params"] for trial in result.trials)  # tuned by Optuna
+
+
+def test_class_targets_reach_batch_augmentations_as_one_hot_soft_labels(tones, features, registry):
+    targets = []
+
+    def build(sample_rate):
+        def spy(xs, y, rng):
+            targets.append(y.clone())
+            return xs, y
+
+        return spy
+
+    spy = merbench.AugmentationSpec(name="spy-y", stage="batch", labels="preserve", build=build)
+    plan = _plan(tones, registry, "cnn2d@mel:spy-y", [spy], task="quadrant")
+    y = tones.targets("quadrant")
+    _fit(plan, features, {}, plan.fold.train, y, None, epochs=1)
+    seen = torch.cat(targets)
+    assert seen.shape == (len(plan.fold.train), 4) and seen.dtype == torch.float32
+    assert torch.equal(seen.sum(dim=1), torch.ones(len(seen)))
+    assert set(seen.unique().tolist()) == {0.0, 1.0}
+    counts = seen.sum(dim=0).numpy()
+    expected = [int((y[plan.fold.train] == label).sum()) for label in (1, 2, 3, 4)]
+    assert counts.tolist() == expected
 
 
 def test_candidate_checks_refuse_policies_that_cannot_apply(registry):
@@ -284,6 +308,31 @@ def test_candidate_checks_refuse_policies_that_cannot_apply(registry):
     assert "masks spectrograms" in reason("cnn1d@raw:specaugment")
     assert "appears twice" in reason("cnn2d@mel:gain+gain")
     assert "Did you mean 'specaugment'" in reason("cnn2d@mel:specaugmnet")
+
+
+def test_models_may_name_an_augmented_candidate_directly(registry):
+    from merbench.candidates import expand_candidates
+
+    runnable, unavailable = expand_candidates(
+        ["cnn2d@mel:specaugment", "ridge@handcrafted:gain"], registry
+    )
+    assert [c.name for c in runnable] == ["cnn2d@mel:specaugment"]
+    assert [u.name for u in unavailable] == ["ridge@handcrafted:gain"]
+    assert "augmentations train torch models only" in unavailable[0].reason
+
+
+def test_cli_refuses_an_unknown_policy_before_any_work(install_tones, tmp_path):
+    from click.testing import CliRunner
+
+    from merbench.cli import main
+
+    config = install_tones()
+    args = ["run", "--models", "cnn2d@mel", "--augment", "specaugment,gian", "--budget", "smoke",
+            "--config", str(config), "--out", str(tmp_path / "run")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "unknown augmentation 'gian'. Did you mean 'gain'?" in result.output
+    assert not (tmp_path / "run" / "results.sqlite").exists()
 
 
 def test_augment_option_adds_policies_beside_plain_torch_candidates_only(registry):
