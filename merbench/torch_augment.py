@@ -23,6 +23,7 @@ from merbench.augment import (
     call_seeded,
     sample_rng,
 )
+from merbench.errors import CellError
 
 if TYPE_CHECKING:
     from merbench.torch_train import Joined
@@ -107,6 +108,13 @@ class Augmenter:
         for b, row in enumerate(plan.rows[index]):
             clip = source[row] if picks is None else source[row, picks[b]]
             clips.append(augment_waveform(clip, plan.policy.live_waveform, rngs[b]))
+        if len({c.shape for c in clips}) > 1:
+            names = "+".join(s.spec.name for s in plan.policy.live_waveform)
+            raise CellError(
+                f"augmentation '{names}' gave clips of different shapes "
+                f"{sorted({c.shape for c in clips})} in one batch. A waveform transform must give "
+                "every example the same length; fix the plugin."
+            )
         return torch.from_numpy(np.stack(clips)).to(self.device)
 
     def _spectrogram(self, z: torch.Tensor, rngs: Sequence[np.random.Generator]) -> torch.Tensor:

@@ -497,3 +497,16 @@ def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, t
     assert (results["status"] == "done").all()
     page = (tmp_path / "site" / "tones-av-regression.html").read_text()
     assert "cnn2d@mel:gain+mixup" in page and "specaugment" in page
+
+
+def test_a_waveform_transform_of_ragged_lengths_fails_the_cell_clearly(tones, features, registry):
+    from merbench.errors import CellError
+
+    def build(sample_rate):
+        return lambda x, rng: x[..., : x.shape[-1] - int(rng.integers(1, 100))]
+
+    ragged = merbench.AugmentationSpec(name="ragged", stage="waveform", labels="preserve",
+                                       build=build)  # fmt: skip
+    plan = _plan(tones, registry, "cnn2d@mel:ragged", [ragged])
+    with pytest.raises(CellError, match="augmentation 'ragged' gave clips of different shapes"):
+        _fit(plan, features, {}, plan.fold.train, tones.targets("av-regression"), None, epochs=1)
