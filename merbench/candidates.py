@@ -65,12 +65,18 @@ def parse_candidate(text: str) -> Candidate:
 
 
 def default_candidates(model: ModelSpec) -> list[Candidate]:
-    """Return the candidates of ``model`` over its default front-ends."""
+    """Return the candidates of ``model`` over its default front-ends and policies.
+
+    Each default front-end combination runs plain, then with each of the model's default
+    augmentation policies, so that the leaderboard compares them under the same folds.
+    """
     if not model.accepts:
         return [Candidate(model=model.name)]
+    policies = [(), *(tuple(p.split("+")) for p in model.default_augmentations)]
     return [
-        Candidate(model=model.name, frontends=tuple(entry.split("+")))
+        Candidate(model=model.name, frontends=tuple(entry.split("+")), augmentations=policy)
         for entry in model.default_frontends
+        for policy in policies
     ]
 
 

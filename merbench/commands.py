@@ -143,13 +143,14 @@ def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[
 
 def _spec_row(record: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"name": record.name}
-    for attr in ("accepts", "output", "stage", "labels", "family", "trainable"):
+    for attr in ("accepts", "output", "stage", "labels", "mode", "family", "trainable"):
         if hasattr(record, attr):
             row[attr] = getattr(record, attr)
     if hasattr(record, "search_space"):
         row["tunes"] = sorted(record.search_space)
     if hasattr(record, "default_frontends"):
         row["default front-ends"] = list(record.default_frontends)
+        row["default augmentations"] = list(record.default_augmentations)
     provenance = record.provenance
     row["plugin"] = f"{provenance.distribution} {provenance.version}" if provenance else ""
     row["summary"] = record.summary

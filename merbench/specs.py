@@ -169,6 +169,7 @@ class ModelSpec:
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
     default_frontends: tuple[str, ...] = ()
+    default_augmentations: tuple[str, ...] = ()
     tasks: tuple[Task, ...] = TASKS  # type: ignore[assignment]
     is_baseline: bool = False
     summary: str = ""

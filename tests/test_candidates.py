@@ -97,3 +97,40 @@ def test_duplicates_are_removed_in_order():
     registry = _plugin()
     runnable, _ = expand_candidates(["mean", "all", "mean"], registry)
     assert [c.name for c in runnable] == ["mean", "hybrid@raw+feats", "net@mel"]
+
+
+def test_default_augmentations_run_beside_the_plain_candidate():
+    module = types.ModuleType("augmented_defaults")
+    module.MERBENCH_PLUGIN_API = 1
+
+    @merbench.hookimpl
+    def merbench_models():
+        yield merbench.ModelSpec(
+            name="net",
+            accepts=("spectrogram",),
+            build=dict,
+            default_frontends=("mel",),
+            default_augmentations=("mask", "mask+mix", "nosuch"),
+        )
+
+    @merbench.hookimpl
+    def merbench_frontends():
+        yield merbench.FrontEndSpec(name="mel", output="spectrogram", build=dict)
+
+    @merbench.hookimpl
+    def merbench_augmentations():
+        yield merbench.AugmentationSpec(
+            name="mask", stage="spectrogram", labels="preserve", build=dict
+        )
+        yield merbench.AugmentationSpec(name="mix", stage="batch", labels="mix", build=dict)
+
+    module.merbench_models = merbench_models
+    module.merbench_frontends = merbench_frontends
+    module.merbench_augmentations = merbench_augmentations
+    registry = load_registry(plugins=[module], entry_points=False)
+    for selector in ("all", "net"):
+        runnable, unavailable = expand_candidates([selector], registry)
+        assert [c.name for c in runnable] == ["net@mel", "net@mel:mask", "net@mel:mask+mix"]
+        assert [u.name for u in unavailable] == ["net@mel:nosuch"]
+    runnable, _ = expand_candidates(["net@mel"], registry)
+    assert [c.name for c in runnable] == ["net@mel"]

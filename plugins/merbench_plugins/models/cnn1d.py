@@ -101,5 +101,6 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
         build=build,
         search_space=SEARCH_SPACE,
         default_frontends=("raw",),
+        default_augmentations=("gain+mixup",),
         summary="Raw-audio CNN: strided first layer, multi-kernel blocks, avg+max pooling.",
     )

@@ -77,5 +77,6 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
             "dropout": FloatDistribution(0.0, 0.5),
         },
         default_frontends=("mel",),
+        default_augmentations=("specaugment",),
         summary="Conv blocks with tunable kernel shapes, adaptive avg+max pooling, dense head.",
     )
