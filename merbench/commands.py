@@ -25,11 +25,12 @@ def run_command(
     registry: Registry, settings: Mapping[str, Any], *, fresh: bool, progress: bool
 ) -> int:
     """``merbench run``: run or resume, print the leaders and where the site is."""
+    from merbench.jobs import resolve_jobs
     from merbench.runner import RunSettings, plan_run, run
     from merbench.store import display_url
 
     _warn_failures(registry)
-    run_settings = RunSettings(**settings)
+    run_settings = RunSettings(**(dict(settings) | {"jobs": resolve_jobs(settings["jobs"])}))
     plan = plan_run(run_settings, registry)
     if fresh:
         for name in ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm", "run.log"):

@@ -26,6 +26,7 @@ from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, officia
 from merbench.data import Tracks, load_tracks
 from merbench.errors import ConfigError, DatasetError, MerbenchError, RunError, did_you_mean
 from merbench.features import FeatureStore
+from merbench.jobs import PeerProgress, failed_workers, local_workers
 from merbench.provenance import collect_provenance
 from merbench.registry import Registry, load_registry
 from merbench.stats import leakage_share, noise_ceiling_r2
@@ -94,6 +95,8 @@ class RunSettings:
     """Store the folds and pending cells, run none (``merbench worker`` processes run them)."""
     heartbeat_timeout: float = 60.0
     """Seconds without a heartbeat after which another worker's running cell is re-queued."""
+    jobs: int = 1
+    """Processes on this machine working through the cells at once (``merbench.jobs``)."""
     augment: tuple[str, ...] = ()
     """Augmentation policies (``specaugment``, ``gain+mixup``) added beside plain candidates."""
     augment_mode: str = "auto"
@@ -221,7 +224,18 @@ def run(
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
         store.save_plan(_stored_plan(plan, settings))
-        _run_cells(cells, store, FeatureStore(audio), outcome, reporter, settings)
+        jobs = 1 if settings.enqueue_only else settings.jobs
+        with local_workers(
+            jobs,
+            storage=url,
+            run=plan.name,
+            out=plan.run_dir,
+            config=plan.config.source,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        ) as peers:
+            _run_cells(cells, store, FeatureStore(audio), outcome, reporter, settings)
+        for problem in failed_workers(peers, plan.run_dir):
+            reporter.message(problem)
     finally:
         logging.getLogger("merbench").removeHandler(handler)
         handler.close()
@@ -466,9 +480,17 @@ def _run_cells(
         outcome.counts = {"done": 0, "failed": 0, "resumed": done}
         reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
         return
+    if settings.jobs > 1:  # one display for the cells of every local process
+        reporter = PeerProgress(reporter, store, among)
     reporter.run_started(len(cells), done)
-    queue = Queue(among=among, heartbeat_timeout=settings.heartbeat_timeout)
+    poll = reporter.poll if isinstance(reporter, PeerProgress) else None
+    queue = Queue(among=among, heartbeat_timeout=settings.heartbeat_timeout, on_wait=poll)
     counts = process_cells(store, planned.__getitem__, features, reporter, queue)
+    if poll is not None:
+        poll()  # the cells the other processes finished last
+    if settings.jobs > 1:
+        final = store.counts(among)
+        counts = {"done": final.get("done", 0) - done, "failed": final.get("failed", 0)}
     outcome.counts = counts | {"resumed": done}
 
 

@@ -56,6 +56,8 @@ class Queue:
     worker: WorkerId = field(default_factory=this_worker)
     among: Collection[int] | None = None
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    on_wait: Callable[[], None] | None = None
+    """Called while waiting for other workers' last cells (e.g. to report their progress)."""
 
     @property
     def beat_interval(self) -> float:
@@ -109,6 +111,8 @@ def _next_cell(store: Store, queue: Queue) -> Claim | None:
         left = store.counts(queue.among)
         if not left.get("pending") and not left.get("running"):
             return None
+        if queue.on_wait is not None:
+            queue.on_wait()
         time.sleep(min(2.0, queue.beat_interval))
 
 

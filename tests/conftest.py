@@ -16,6 +16,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.delenv("MERBENCH_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("MERBENCH_STRICT_PLUGINS", raising=False)
+    # One process per run unless a test asks for more: test plugins installed on sys.path by a
+    # fixture are not importable from the worker processes that --jobs would start.
+    monkeypatch.setenv("MERBENCH_JOBS", "1")
 
 
 class Distributions:

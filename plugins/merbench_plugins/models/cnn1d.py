@@ -36,11 +36,15 @@ def encoder(
     """
     from torch import nn
 
-    from merbench_plugins.models.layers import MultiKernelBlock1d, parse_kernels
+    from merbench_plugins.models.layers import (
+        INPUT_NORM_MOMENTUM,
+        MultiKernelBlock1d,
+        parse_kernels,
+    )
 
     sizes = parse_kernels(kernels)
     layers: list[nn.Module] = [
-        nn.BatchNorm1d(channels),
+        nn.BatchNorm1d(channels, momentum=INPUT_NORM_MOMENTUM),
         nn.Conv1d(channels, 2 * width, stem_stride, stride=stem_stride, bias=False),
         nn.BatchNorm1d(2 * width),
         nn.ReLU(inplace=True),

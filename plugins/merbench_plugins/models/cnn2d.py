@@ -56,7 +56,9 @@ def build(
             return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
     return nn.Sequential(
-        nn.BatchNorm2d(inputs[0].shape[0]),  # spectrogram levels vary by dataset and front-end
+        # Spectrogram levels vary by dataset and front-end; a cumulative average holds the
+        # training data's exact statistics even after a short budget (see models/layers.py).
+        nn.BatchNorm2d(inputs[0].shape[0], momentum=None),
         *layers,
         AvgMaxPool(),
         nn.Dropout(dropout),

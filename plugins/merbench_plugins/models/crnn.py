@@ -53,10 +53,15 @@ def build(
     """
     from torch import nn
 
-    from merbench_plugins.models.layers import MapsToSequence, Recurrent, head
+    from merbench_plugins.models.layers import (
+        INPUT_NORM_MOMENTUM,
+        MapsToSequence,
+        Recurrent,
+        head,
+    )
 
     channels, bins = inputs[0].shape[0], inputs[0].shape[1]
-    layers: list[nn.Module] = [nn.BatchNorm2d(channels)]
+    layers: list[nn.Module] = [nn.BatchNorm2d(channels, momentum=INPUT_NORM_MOMENTUM)]
     for block in range(depth):
         out = width * 2 ** min(block, 1)
         layers += [

@@ -1,0 +1,180 @@
+"""Several processes on one machine working through one run's cells (``merbench run --jobs``).
+
+On a small CPU one training process cannot use every core well: the models' batches are small,
+and two single-threaded processes train more samples per second than one process with two
+threads (``benchmarks/bench_speed.py``). ``merbench run --jobs N`` therefore starts ``N - 1``
+``merbench worker`` processes beside itself on the run's results store; the cores are split
+among the ``N`` processes (``OMP_NUM_THREADS``), every process claims cells through the same
+queue as workers on other machines, and the run's own progress display also counts the cells
+that the other processes finish. Each cell is still seeded from its own identity, so which
+process runs it does not change its folds, trials or seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from merbench.errors import ConfigError
+from merbench.store import CellKey, Store
+
+if TYPE_CHECKING:
+    from merbench.runner import Reporter
+
+log = logging.getLogger(__name__)
+
+JOBS_ENV = "MERBENCH_JOBS"
+MAX_AUTO_JOBS = 4
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(value: str | int) -> int:
+    """``"auto"`` or a number -> the number of processes to use.
+
+    ``auto`` is one process per core (at most four) on a CPU, and one when CUDA is present (the
+    processes would share one GPU).
+
+    Raises:
+        ConfigError: neither ``auto`` nor a positive integer.
+    """
+    text = str(value).strip().lower()
+    if text == "auto":
+        import torch
+
+        return 1 if torch.cuda.is_available() else min(available_cores(), MAX_AUTO_JOBS)
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--jobs '{value}': give a positive number of processes, or 'auto'.")
+    return int(text)
+
+
+@contextlib.contextmanager
+def local_workers(
+    jobs: int,
+    *,
+    storage: str,
+    run: str,
+    out: Path,
+    config: Path | None,
+    heartbeat_timeout: float,
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start ``jobs - 1`` ``merbench worker`` processes on the run; split the cores among all.
+
+    This process's torch threads are capped too (through ``OMP_NUM_THREADS``, which
+    ``torch_train.set_threads`` reads) while the context is open. On leaving normally the workers
+    are waited for (they stop once no cell is pending or running); on an error or an interrupt
+    they are stopped, and the cells they held return to the queue.
+    """
+    if jobs <= 1:
+        yield []
+        return
+    threads = str(max(1, available_cores() // jobs))
+    command = [sys.executable, "-m", "merbench", "worker", "--storage", storage, "--run", run,
+               "--out", str(out), "--heartbeat-timeout", str(heartbeat_timeout)]  # fmt: skip
+    if config is not None:
+        command += ["--config", str(config)]
+    env = os.environ | {"OMP_NUM_THREADS": threads, "CI": "1"}
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = threads
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for number in range(1, jobs):
+            with (out / f"job-{number}.out").open("wb") as output:
+                processes.append(
+                    subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+                )
+        log.info("started %d local worker(s) with %s thread(s) each", len(processes), threads)
+        yield processes
+        for process in processes:
+            process.wait()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+
+
+def failed_workers(processes: Collection[subprocess.Popen[bytes]], out: Path) -> list[str]:
+    """One line for each local worker that could not work (exit code 2 or a crash)."""
+    return [
+        f"local worker {n} stopped with exit code {p.returncode}; see {out / f'job-{n}.out'}"
+        for n, p in enumerate(processes, start=1)
+        if p.returncode not in (0, 1)
+    ]
+
+
+class PeerProgress:
+    """A reporter that also reports the cells other processes finish, from the store.
+
+    Wraps the run's own reporter; ``poll()`` (called when this process starts or finishes a
+    cell, and while it waits for the last cells) reports every cell of ``among`` that another
+    process has finished since the last poll.
+    """
+
+    def __init__(self, reporter: Reporter, store: Store, among: Collection[int]) -> None:
+        self.reporter = reporter
+        self.store = store
+        self.among = frozenset(among)
+        self.seen = {
+            int(row["id"])
+            for row in store.table("cells")
+            if row["status"] in ("done", "failed") and int(row["id"]) in self.among
+        }
+        self.mine: set[CellKey] = set()
+
+    def poll(self) -> None:
+        """Report the cells finished elsewhere since the last poll."""
+        from merbench.runner import summarize_metrics
+
+        for row in self.store.table("cells"):
+            number = int(row["id"])
+            if number in self.seen or number not in self.among:
+                continue
+            if row["status"] not in ("done", "failed"):
+                continue
+            self.seen.add(number)
+            key = CellKey(
+                dataset=row["dataset"], task=row["task"], candidate=row["candidate"],
+                repeat=int(row["repeat"]), fold=int(row["fold"]),
+            )  # fmt: skip
+            if key in self.mine:
+                continue
+            summary = (
+                summarize_metrics(row["metrics"] or {}, key.task)
+                if row["status"] == "done"
+                else str(row["error"] or "")
+            )
+            self.reporter.cell_finished(key, str(row["status"]), summary)
+
+    def run_started(self, total: int, done: int) -> None:
+        self.reporter.run_started(total, done)
+
+    def cell_started(self, key: CellKey) -> None:
+        self.poll()
+        self.reporter.cell_started(key)
+
+    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+        self.reporter.epoch_ended(key, epoch, value)
+
+    def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
+        self.mine.add(key)
+        self.reporter.cell_finished(key, status, summary)
+        self.poll()
+
+    def message(self, text: str) -> None:
+        self.reporter.message(text)

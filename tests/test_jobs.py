@@ -1,0 +1,72 @@
+"""merbench run --jobs: local worker processes share a run's cells; one display counts them all."""
+
+from __future__ import annotations
+
+import pytest
+
+from merbench.errors import ConfigError
+from merbench.jobs import resolve_jobs
+from merbench.results import load_results
+from merbench.runner import RunSettings, run
+from merbench.store import Store, sqlite_url
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder:
+    def __init__(self):
+        self.finished = []
+
+    def run_started(self, total, done):
+        self.total = total
+
+    def cell_started(self, key):
+        pass
+
+    def epoch_ended(self, key, epoch, value):
+        pass
+
+    def cell_finished(self, key, status, summary):
+        self.finished.append((key.label(), status))
+
+    def message(self, text):
+        pass
+
+
+def _run(config, out, jobs, reporter=None):
+    settings = RunSettings(
+        models=("mean", "lstm", "gru"), budget="smoke", config=config, out=out, render=False,
+        jobs=jobs,
+    )  # fmt: skip
+    return run(settings, reporter=reporter)
+
+
+def test_local_jobs_share_the_cells_and_give_the_same_results(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread in every process, as --jobs 2 gives
+    recorder = Recorder()
+    outcome = _run(tiny_config, tmp_path / "two", 2, recorder)
+    assert outcome.ok and outcome.counts["done"] == 9
+    store = Store(sqlite_url(tmp_path / "two"))
+    claims = store.table("claims")
+    workers = {row["worker"] for row in store.table("cells")}
+    store.close()
+    assert len(claims) == 9 and len({c["cell_id"] for c in claims}) == 9  # each cell once
+    assert len(workers) == 2  # both processes ran cells
+    assert sorted(recorder.finished) == sorted({(label, "done") for label, _ in recorder.finished})
+    assert len(recorder.finished) == 9  # the other process's cells are reported too
+    assert (tmp_path / "two" / "job-1.out").exists()
+
+    _run(tiny_config, tmp_path / "one", 1)
+    columns = ["candidate", "fold", "r2_mean"]
+    two = load_results(tmp_path / "two").sort_values(["candidate", "fold"])[columns]
+    one = load_results(tmp_path / "one").sort_values(["candidate", "fold"])[columns]
+    assert one["candidate"].tolist() == two["candidate"].tolist()
+    assert one["r2_mean"].to_numpy() == pytest.approx(two["r2_mean"].to_numpy(), abs=1e-9)
+
+
+def test_jobs_are_a_positive_number_or_auto():
+    assert resolve_jobs("3") == 3
+    assert 1 <= resolve_jobs("auto") <= 4
+    for bad in ("0", "-2", "many"):
+        with pytest.raises(ConfigError, match="positive number of processes"):
+            resolve_jobs(bad)
