@@ -112,8 +112,9 @@ def list_command(registry: Registry, what: str, *, as_json: bool, config: Path |
         console.print(f"No {what} registered.")
         return
     table = Table(title=what)
-    # Summaries are long prose: --json has them, the table stays readable in 80 columns.
-    columns = [c for c in rows[0] if c != "summary"]
+    # Summaries are long prose and default policies show in 'list candidates': --json has both,
+    # and the table stays readable in 80 columns.
+    columns = [c for c in rows[0] if c not in ("summary", "default augmentations")]
     for index, column in enumerate(columns):
         table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
