@@ -40,6 +40,18 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
 
+HEARTBEAT_OPTION = click.option(
+    "--heartbeat-timeout",
+    type=click.FloatRange(min=0.2),
+    metavar="SECONDS",
+    default=60.0,
+    show_default=True,
+    envvar="MERBENCH_HEARTBEAT_TIMEOUT",
+    help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
+)
+"""Shared by ``run`` and ``worker``: both take part in a run's queue."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="merbench")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug and Optuna).")
@@ -130,15 +142,7 @@ def _registry(ctx: click.Context) -> Any:
     is_flag=True,
     help="Store the folds and pending cells and exit; 'merbench worker' processes run them.",
 )
-@click.option(
-    "--heartbeat-timeout",
-    type=click.FloatRange(min=0.2),
-    metavar="SECONDS",
-    default=60.0,
-    show_default=True,
-    envvar="MERBENCH_HEARTBEAT_TIMEOUT",
-    help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
-)
+@HEARTBEAT_OPTION
 @click.option(
     "--top-k",
     type=click.IntRange(1),
@@ -318,15 +322,7 @@ def new_plugin(name: str, kind: str, out: Path) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for this worker's log (default: runs/NAME).",
 )
-@click.option(
-    "--heartbeat-timeout",
-    type=click.FloatRange(min=0.2),
-    metavar="SECONDS",
-    default=60.0,
-    show_default=True,
-    envvar="MERBENCH_HEARTBEAT_TIMEOUT",
-    help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
-)
+@HEARTBEAT_OPTION
 @click.pass_context
 def worker(
     ctx: click.Context,
