@@ -22,8 +22,10 @@ def test_run_all_models_smoke_on_synth(tiny_config, tmp_path, monkeypatch):
     assert (results["status"] == "done").all()
     by_candidate = results.groupby("candidate")["r2_mean"].mean()
     assert {"mean", "ridge@handcrafted"} <= set(by_candidate.index)
-    deep = {"cnn1d@raw", "cnn1d@raw:gain+mixup", "cnn2d@mel", "cnn2d@mel:specaugment", "crnn@mel",
-            "lstm@frames", "gru@frames", "hybrid@raw+handcrafted", "hybrid2d@mel+handcrafted"}  # fmt: skip
+    deep = {
+        "cnn1d@raw", "cnn1d@raw:gain+mixup", "cnn2d@mel", "cnn2d@mel:specaugment", "crnn@mel",
+        "lstm@frames", "gru@frames", "hybrid@raw+handcrafted", "hybrid2d@mel+handcrafted",
+    }  # fmt: skip
     assert deep <= set(by_candidate.index)
     assert by_candidate["ridge@handcrafted"] > by_candidate["mean"]
     page = (tmp_path / "leaderboards" / "synth" / "synth-av-regression.html").read_text()
