@@ -129,6 +129,8 @@ def main() -> None:
         if model.family != "torch" or (wanted and model.name not in wanted):
             continue
         for candidate in default_candidates(model):
+            if candidate.augmentations:  # the same network: benchmarks/bench_augment.py
+                continue
             try:
                 r = measure(registry, candidate, clip, args.steps)
             except Exception as exc:  # one broken candidate must not hide the others

@@ -32,8 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
-# A bare training loop: the network merbench builds, trained by plain PyTorch code.
-BARE_LOOP = textwrap.dedent(
+# The same network trained for the same epochs on the same data, by merbench's loop ("harness")
+# and by a bare hand-written PyTorch loop ("bare"), in one process after a warm-up call of each
+# (the first training call of a process pays for kernel creation), best of three, alternating.
+LOOPS = textwrap.dedent(
     """
     import json, sys, time
     settings = json.loads(sys.argv[1])
@@ -42,92 +44,86 @@ BARE_LOOP = textwrap.dedent(
         configure_allocator()
     import numpy as np, torch
     from merbench.budgets import get_budget
-    from merbench.specs import InputShape
-    from merbench_plugins.models import cnn2d
-    if settings["merbench_settings"]:
-        from merbench.torch_train import set_threads
-        set_threads()
-    n, shape, epochs, batch = settings["n"], tuple(settings["shape"]), settings["epochs"], 16
-    rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.standard_normal((n, *shape)).astype(np.float32))
-    y = torch.from_numpy(rng.standard_normal((n, 2)).astype(np.float32))
-    torch.manual_seed(0)
-    net = cnn2d.build((InputShape(kind="spectrogram", shape=shape),), 2)
-    if settings["channels_last"]:
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        net.train()
-        order = torch.from_numpy(rng.permutation(n))
-        for start in range(0, n, batch):
-            index = order[start:start + batch]
-            batch_x = x[index]
-            if settings["channels_last"]:
-                batch_x = batch_x.contiguous(memory_format=torch.channels_last)
-            loss = torch.nn.functional.mse_loss(net(batch_x), y[index])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
-            optimiser.step()
-        schedule.step()
-    print(json.dumps({"seconds": time.perf_counter() - started}))
-    """
-)
-
-HARNESS_LOOP = textwrap.dedent(
-    """
-    import json, sys, time
-    from merbench.speed import configure_allocator
-    configure_allocator()
-    import numpy as np
-    from merbench.budgets import get_budget
     from merbench.registry import load_registry
+    from merbench.specs import InputShape
     from merbench.torch_train import fit_torch, set_threads
     from merbench.train import Problem
-    set_threads()
-    settings = json.loads(sys.argv[1])
-    n, shape, epochs = settings["n"], tuple(settings["shape"]), settings["epochs"]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, *shape)).astype(np.float32)
-    y = rng.standard_normal((n, 2))
+    from merbench_plugins.models import cnn2d
+    if settings["merbench_settings"]:
+        set_threads()
+    n, shape, epochs, batch = settings["n"], tuple(settings["shape"]), settings["epochs"], 16
+    data = np.random.default_rng(0)
+    x_np = data.standard_normal((n, *shape)).astype(np.float32)
+    y_np = data.standard_normal((n, 2))
     model = load_registry().model("cnn2d")
     problem = Problem(task="av-regression", labels=(), budget=get_budget("default"),
                       sample_rate=16000)
-    started = time.perf_counter()
-    fit_torch(model, {"lr": 1e-3, "weight_decay": 1e-4}, ([x], y), problem, seed=0,
-              trainables=[None], epochs=epochs)
-    print(json.dumps({"seconds": time.perf_counter() - started}))
+
+    def harness():
+        fit_torch(model, {"lr": 1e-3, "weight_decay": 1e-4}, ([x_np], y_np), problem, seed=0,
+                  trainables=[None], epochs=epochs)
+
+    def bare():
+        rng = np.random.default_rng(0)
+        x, y = torch.from_numpy(x_np), torch.from_numpy(y_np.astype(np.float32))
+        torch.manual_seed(0)
+        net = cnn2d.build((InputShape(kind="spectrogram", shape=shape),), 2)
+        if settings["channels_last"]:
+            net = net.to(memory_format=torch.channels_last)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+        for epoch in range(epochs):
+            net.train()
+            order = torch.from_numpy(rng.permutation(n))
+            for start in range(0, n, batch):
+                index = order[start:start + batch]
+                batch_x = x[index]
+                if settings["channels_last"]:
+                    batch_x = batch_x.contiguous(memory_format=torch.channels_last)
+                loss = torch.nn.functional.mse_loss(net(batch_x), y[index])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
+                optimiser.step()
+            schedule.step()
+
+    loops = {name: {"harness": harness, "bare": bare}[name] for name in settings["loops"]}
+    best = {name: float("inf") for name in loops}
+    for name, loop in loops.items():
+        loop()  # warm-up
+    for _ in range(3):
+        for name, loop in loops.items():
+            started = time.perf_counter()
+            loop()
+            best[name] = min(best[name], time.perf_counter() - started)
+    print(json.dumps(best))
     """
 )
 
 
-def _python(code: str, settings: dict[str, object], env: dict[str, str] | None = None) -> float:
+def _loops(settings: dict[str, object], env: dict[str, str] | None = None) -> dict[str, float]:
     result = subprocess.run(
-        [PY, "-c", code, json.dumps(settings)],
+        [PY, "-c", LOOPS, json.dumps(settings)],
         capture_output=True,
         text=True,
         check=True,
         env=os.environ | (env or {}),
         cwd=ROOT,
     )
-    return float(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def harness_overhead(quick: bool) -> None:
     settings = {"n": 64 if quick else 128, "shape": [1, 64, 251], "epochs": 2 if quick else 3}
     print(f"\n1. harness overhead: cnn2d on {settings['n']} log-mel inputs, {settings['epochs']} "
-          "epochs (seconds, best of 2)")  # fmt: skip
-    bare = {**settings, "merbench_settings": True, "channels_last": True}
-    plain = {**settings, "merbench_settings": False, "channels_last": False}
-    harness_s = min(_python(HARNESS_LOOP, settings) for _ in range(2))
-    bare_s = min(_python(BARE_LOOP, bare) for _ in range(2))
-    plain_s = min(
-        _python(BARE_LOOP, plain, {"MERBENCH_ALLOCATOR": "system", "OMP_NUM_THREADS": ""})
-        for _ in range(2)
+          "epochs (seconds, best of 3 after a warm-up)")  # fmt: skip
+    ours = _loops({**settings, "merbench_settings": True, "channels_last": True,
+                   "loops": ["harness", "bare"]})  # fmt: skip
+    plain = _loops(
+        {**settings, "merbench_settings": False, "channels_last": False, "loops": ["bare"]},
+        {"MERBENCH_ALLOCATOR": "system", "OMP_NUM_THREADS": ""},
     )
+    harness_s, bare_s, plain_s = ours["harness"], ours["bare"], plain["bare"]
     print(f"   merbench fit_torch {harness_s:7.2f} s | bare loop, same settings {bare_s:7.2f} s | "
           f"ratio {harness_s / bare_s:.3f}x (target <= 1.05x)")  # fmt: skip
     print(f"   plain PyTorch defaults {plain_s:7.2f} s | merbench settings {bare_s:7.2f} s | "
@@ -183,7 +179,7 @@ PLAIN_SVR = textwrap.dedent(
     started = time.perf_counter()
     rows = []
     for path in table["audio_path"]:
-        y, sr = librosa.load(path, sr=16000, mono=True, duration=8.0)
+        y, sr = librosa.load(path, sr=16000, mono=True, duration=float(sys.argv[3]))
         feats = [librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20),
                  librosa.feature.chroma_stft(y=y, sr=sr),
                  librosa.feature.spectral_centroid(y=y, sr=sr),
@@ -202,7 +198,7 @@ PLAIN_SVR = textwrap.dedent(
     space = {"estimator__svr__C": loguniform(0.1, 100),
              "estimator__svr__gamma": loguniform(1e-4, 1e-1)}
     scores = []
-    for train, test in GroupKFold(5).split(x, target, groups):
+    for train, test in GroupKFold(5, shuffle=True, random_state=0).split(x, target, groups):
         inner_train, valid = next(GroupShuffleSplit(1, test_size=0.2, random_state=0).split(
             x[train], groups=groups[train]))
         best, best_params = -np.inf, None
@@ -231,8 +227,12 @@ def _synth_config(folder: Path, n_clips: int) -> Path:
 
 
 def svr_against_plain(root: Path, quick: bool) -> None:
+    from merbench.budgets import get_budget
+
+    budget = get_budget("default")
     n_clips = 120 if quick else 240
-    print(f"\n4. svr@handcrafted, 5 outer folds x 8 trials on {n_clips} synth clips, cold caches")
+    print(f"\n4. svr@handcrafted, {budget.outer_folds} outer folds x {budget.trials} trials on "
+          f"{n_clips} synth clips of {budget.clip_seconds:g} s, cold caches")  # fmt: skip
     config = _synth_config(root, n_clips)
     # Generate the clips first (outside both timings) and list them for the plain script.
     _merbench_run(["--models", "mean", "--budget", "smoke"], root / "gen", root / "c-svr", config)
@@ -244,7 +244,8 @@ def svr_against_plain(root: Path, quick: bool) -> None:
         shutil.rmtree(root / "c-svr" / kind, ignore_errors=True)
     ours = _merbench_run(["--models", "svr@handcrafted", "--budget", "default"], root / "svr",
                          root / "c-svr", config)["seconds"]  # fmt: skip
-    result = subprocess.run([PY, "-c", PLAIN_SVR, str(listing), "8"], capture_output=True,
+    arguments = [str(listing), str(budget.trials), str(budget.clip_seconds)]
+    result = subprocess.run([PY, "-c", PLAIN_SVR, *arguments], capture_output=True,
                             text=True, check=True, cwd=ROOT)  # fmt: skip
     plain = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"   merbench (whole run: tuning, refits, stats, leaderboard) {ours:7.1f} s | plain "
