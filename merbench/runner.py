@@ -10,6 +10,7 @@ processes on this or other machines can share a run's cells. It reports progress
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -224,7 +225,8 @@ def run(
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
         store.save_plan(_stored_plan(plan, settings))
-        jobs = 1 if settings.enqueue_only else settings.jobs
+        left = sum(1 for c in cells if store.status(c.key) != "done")
+        jobs = 1 if settings.enqueue_only else max(1, min(settings.jobs, left))
         with local_workers(
             jobs,
             storage=url,
@@ -233,7 +235,8 @@ def run(
             config=plan.config.source,
             heartbeat_timeout=settings.heartbeat_timeout,
         ) as peers:
-            _run_cells(cells, store, FeatureStore(audio), outcome, reporter, settings)
+            work = dataclasses.replace(settings, jobs=jobs)
+            _run_cells(cells, store, FeatureStore(audio), outcome, reporter, work)
         for problem in failed_workers(peers, plan.run_dir):
             reporter.message(problem)
     finally:
