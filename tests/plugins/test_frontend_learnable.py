@@ -110,3 +110,11 @@ def test_module_imports_without_torch_or_nnaudio():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_each_twin_searches_the_same_space_as_its_fixed_front_end():
+    frontends = load_registry().frontends
+    for fixed in ("stft", "mel", "cqt"):
+        twin = frontends[f"learnable-{fixed}"]
+        assert twin.trainable and not frontends[fixed].trainable
+        assert dict(twin.search_space) == dict(frontends[fixed].search_space)

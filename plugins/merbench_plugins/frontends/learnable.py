@@ -36,10 +36,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from optuna.distributions import CategoricalDistribution
-
 import merbench
-from merbench_plugins.frontends.spectral import HOP, HOPS, N_FFT, cqt_power, log_spectrogram
+from merbench_plugins.frontends.spectral import (
+    CQT_SPACE,
+    HOP,
+    MEL_SPACE,
+    N_FFT,
+    STFT_SPACE,
+    cqt_power,
+    log_spectrogram,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -152,7 +158,7 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         output="spectrogram",
         trainable=True,
         build=build_learnable_stft,
-        search_space={"hop_length": HOPS},
+        search_space=STFT_SPACE,
         summary="Log power spectrogram with trainable Fourier kernels (nnAudio), twin of stft.",
     )
     yield merbench.FrontEndSpec(
@@ -160,7 +166,7 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         output="spectrogram",
         trainable=True,
         build=build_learnable_mel,
-        search_space={"n_mels": CategoricalDistribution([48, 64, 96]), "hop_length": HOPS},
+        search_space=MEL_SPACE,
         summary="Log mel spectrogram with a trainable filterbank and STFT (nnAudio), twin of mel.",
     )
     yield merbench.FrontEndSpec(
@@ -168,6 +174,6 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         output="spectrogram",
         trainable=True,
         build=build_learnable_cqt,
-        search_space={"bins_per_octave": CategoricalDistribution([12, 24]), "hop_length": HOPS},
+        search_space=CQT_SPACE,
         summary="Log constant-Q power with trainable kernels (nnAudio), twin of cqt.",
     )

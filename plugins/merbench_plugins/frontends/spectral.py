@@ -178,6 +178,10 @@ def build_cqt(sample_rate: int, *, hop_length: int = HOP, bins_per_octave: int =
 
 
 HOPS = CategoricalDistribution([256, 512])
+# The search spaces of the spectrograms that have trainable twins (learnable.py uses the same).
+STFT_SPACE = {"hop_length": HOPS}
+MEL_SPACE = {"n_mels": CategoricalDistribution([48, 64, 96]), "hop_length": HOPS}
+CQT_SPACE = {"bins_per_octave": CategoricalDistribution([12, 24]), "hop_length": HOPS}
 
 
 @merbench.hookimpl
@@ -189,21 +193,21 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         name="stft",
         output="spectrogram",
         build=build_stft,
-        search_space={"hop_length": HOPS},
+        search_space=STFT_SPACE,
         summary="Log power spectrogram (Hann, 1024-point FFT).",
     )
     yield merbench.FrontEndSpec(
         name="mel",
         output="spectrogram",
         build=build_mel,
-        search_space={"n_mels": CategoricalDistribution([48, 64, 96]), "hop_length": HOPS},
+        search_space=MEL_SPACE,
         summary="Log mel spectrogram (HTK scale, 64 bands).",
     )
     yield merbench.FrontEndSpec(
         name="cqt",
         output="spectrogram",
         build=build_cqt,
-        search_space={"bins_per_octave": CategoricalDistribution([12, 24]), "hop_length": HOPS},
+        search_space=CQT_SPACE,
         summary="Log constant-Q power spectrogram (nnAudio CQT2010v2, 7 octaves from C1).",
     )
     yield merbench.FrontEndSpec(
