@@ -225,7 +225,8 @@ def run(
         )
         cells = _prepare_cells(plan, settings, registry, store, audio, outcome, reporter)
         store.save_plan(_stored_plan(plan, settings))
-        left = sum(1 for c in cells if store.status(c.key) != "done")
+        ids = store.cell_ids()
+        left = len(cells) - store.counts(ids[c.key] for c in cells).get("done", 0)
         jobs = 1 if settings.enqueue_only else max(1, min(settings.jobs, left))
         with local_workers(
             jobs,
