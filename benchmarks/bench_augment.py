@@ -26,10 +26,11 @@ import torch
 
 import merbench
 from merbench.audio import AudioSettings, AudioStore
-from merbench.augment import TrainingSetup, make_policy, prepare_training
+from merbench.augment import TrainingSetup, prepare_training
 from merbench.budgets import BUDGETS
 from merbench.data import Tracks
 from merbench.features import FeatureStore
+from merbench.policy import make_policy
 from merbench.registry import load_registry
 from merbench.speed import configure_allocator
 from merbench.testing import write_tone_dataset

@@ -3,6 +3,9 @@
 >>> import merbench
 >>> results = merbench.run(models=["ridge", "mean"], budget="smoke")  # doctest: +SKIP
 >>> results.groupby("candidate")["r2_mean"].mean()  # doctest: +SKIP
+
+``run`` takes every option of ``merbench run`` under the same name (``tests/test_settings.py``
+keeps the two in step); its defaults are the command line's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from merbench.leaderboard.render import render_site
+from merbench.report import Reporter
 from merbench.results import load_results
+from merbench.runner import run as run_comparison
+from merbench.settings import HEARTBEAT_TIMEOUT_S, RunSettings
 
 
 def run(
@@ -26,25 +33,22 @@ def run(
     out: str | Path | None = None,
     name: str | None = None,
     leaderboard: str | Path | None = None,
-    storage: str | None = None,
     render: bool = True,
+    storage: str | None = None,
+    enqueue_only: bool = False,
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S,
+    top_k: int | None = None,
     precision: str = "fp32",
+    augment: Sequence[str] = (),
+    augment_mode: str = "auto",
+    jobs: int | str = "auto",
+    fresh: bool = False,
+    reporter: Reporter | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) a comparison like ``merbench run`` and return its per-cell results.
 
-    Args:
-        models: ``"all"``, model names or candidates such as ``"cnn2d@mel"``.
-        datasets: names from ``datasets.toml`` (default: every enabled one).
-        tasks: tasks to run (default: each dataset's first task), or ``["all"]``.
-        budget: ``"smoke"``, ``"default"`` or ``"full"``.
-        seed: seed of the folds and the tuning.
-        config: the ``datasets.toml`` to read.
-        out: run directory (default ``runs/<name>``).
-        name: run name (default: the datasets' names joined by ``+``).
-        leaderboard: where to render the site (default ``leaderboards/<name>``).
-        storage: SQLAlchemy URL of the results store.
-        render: render the leaderboard at the end.
-        precision: ``"fp32"``, or ``"bf16"`` autocast for torch models.
+    Every keyword is the ``merbench run`` option of the same name (``RunSettings`` documents
+    each); ``reporter`` receives progress (default: none).
 
     Returns:
         One row per cell (dataset, task, candidate, repeat, fold) with its status and metrics,
@@ -53,9 +57,6 @@ def run(
     Raises:
         MerbenchError: the run cannot start.
     """
-    from merbench.runner import RunSettings
-    from merbench.runner import run as run_comparison
-
     settings = RunSettings(
         models=(models,) if isinstance(models, str) else tuple(models),
         datasets=tuple(datasets),
@@ -66,11 +67,20 @@ def run(
         out=Path(out) if out is not None else None,
         name=name,
         leaderboard=Path(leaderboard) if leaderboard is not None else None,
-        storage=storage,
         render=render,
+        storage=storage,
+        enqueue_only=enqueue_only,
+        heartbeat_timeout=heartbeat_timeout,
+        top_k=top_k,
         precision=precision,
+        augment=tuple(augment),
+        augment_mode=augment_mode,
+        jobs=jobs,
+        fresh=fresh,
     )
-    outcome = run_comparison(settings)
+    outcome = run_comparison(settings, reporter=reporter)
+    if settings.render and not settings.enqueue_only:
+        render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
     return load_results(outcome.store_url)
 
 

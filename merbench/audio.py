@@ -45,6 +45,9 @@ RESAMPLE_QUALITY = "HQ"
 CropStrategy: TypeAlias = Literal["start", "centre", "random"]
 AudioPath: TypeAlias = str | os.PathLike[str]
 
+SAMPLE_RATE = 16000
+"""The rate, in Hz, every clip of a run is resampled to before its front-ends see it."""
+
 _FIX = "Re-download or convert the file, or run 'merbench verify <dataset>'."
 
 
@@ -59,7 +62,7 @@ class AudioSettings:
         mono: downmix to one channel (the mean of all channels); else keep every channel.
     """
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     seconds: float = 10.0
     crop: CropStrategy = "centre"
     mono: bool = True

@@ -2,18 +2,22 @@
 
 A candidate is written ``model@frontend[+frontend...][:augmentation[+augmentation...]]``, e.g.
 ``cnn2d@learnable-mel``, ``hybrid@raw+handcrafted`` or ``cnn1d@raw:gain+mixup``. A model that
-needs no input (a trivial baseline) is written by its name alone (``mean``).
+needs no input (a trivial baseline) is written by its name alone (``mean``). ``--augment``
+policies are added beside the plain candidates here (``add_policies``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from merbench.augment import check_policy
 from merbench.errors import ConfigError, did_you_mean
+from merbench.policy import check_policy
 from merbench.registry import Registry
 from merbench.specs import ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,3 +153,65 @@ def expand_candidates(
         else:
             runnable.append(candidate)
     return runnable, unavailable
+
+
+def parse_policies(texts: Sequence[str], registry: Registry) -> list[tuple[str, ...]]:
+    """Parse ``--augment`` values (``specaugment``, ``gain+mixup``, comma-separated) into policies.
+
+    Raises:
+        ConfigError: an empty or unknown augmentation name (with a suggestion).
+    """
+    policies: list[tuple[str, ...]] = []
+    for text in (t.strip() for value in texts for t in value.split(",") if t.strip()):
+        names = tuple(part.strip() for part in text.split("+"))
+        for name in names:
+            if not name:
+                raise ConfigError(
+                    f"--augment '{text}': empty augmentation name. Write names joined by '+', "
+                    "e.g. 'gain+mixup'."
+                )
+            if name not in registry.augmentations:
+                known = ", ".join(sorted(registry.augmentations)) or "none installed"
+                raise ConfigError(
+                    f"--augment '{text}': unknown augmentation '{name}'."
+                    f"{did_you_mean(name, registry.augmentations)} Known: {known}. "
+                    "Run 'merbench list augmentations'."
+                )
+        policies.append(names)
+    return list(dict.fromkeys(policies))
+
+
+def add_policies(
+    candidates: Sequence[Candidate], policies: Sequence[str], registry: Registry
+) -> list[Candidate]:
+    """Add, beside every plain torch candidate, the same candidate with each policy.
+
+    A policy that does not fit a candidate (SpecAugment on raw audio) is not added to it.
+
+    Raises:
+        ConfigError: an unknown augmentation, or a policy that fits none of the candidates.
+    """
+    out = list(candidates)
+    for names in parse_policies(policies, registry):
+        specs = [registry.augmentations[n] for n in names]
+        added = 0
+        for candidate in candidates:
+            if candidate.augmentations:
+                continue
+            model = registry.models[candidate.model]
+            frontends = [registry.frontends[f] for f in candidate.frontends]
+            reason = check_policy(model, frontends, specs)
+            if reason:
+                log.info("--augment %s: not for %s: %s", "+".join(names), candidate.name, reason)
+                continue
+            out.append(
+                Candidate(model=model.name, frontends=candidate.frontends, augmentations=names)
+            )
+            added += 1
+        if not added:
+            raise ConfigError(
+                f"--augment '{'+'.join(names)}' fits none of the selected candidates "
+                f"({', '.join(c.name for c in candidates)}). Augmentations train torch models; "
+                "spectrogram augmentations need a spectrogram front-end."
+            )
+    return list(dict.fromkeys(out))

@@ -15,21 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from merbench.augment import (
-    TrainingAugmentation,
-    TrainingSetup,
-    make_policy,
-    prepare_training,
-    tunable,
-)
+from merbench.augment import TrainingAugmentation, TrainingSetup, prepare_training
 from merbench.candidates import Candidate
 from merbench.cv import Fold, inner_split
 from merbench.data import REGRESSION_TARGETS, Tracks
 from merbench.errors import CellError
 from merbench.features import FeatureStore
 from merbench.metrics import compute_metrics, majority_chance
+from merbench.policy import make_policy, tunable
+from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
-from merbench.store import CellKey, CellResult
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
 from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
 

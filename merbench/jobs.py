@@ -19,13 +19,11 @@ import subprocess
 import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from merbench.errors import ConfigError
-from merbench.store import CellKey, Store
-
-if TYPE_CHECKING:
-    from merbench.runner import Reporter
+from merbench.report import Reporter, summarize_metrics
+from merbench.schema import CellKey
+from merbench.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +38,24 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def resolve_jobs(value: str | int) -> int:
+def resolve_jobs(value: str | int, *, uses_torch: bool = True) -> int:
     """``"auto"`` or a number -> the number of processes to use.
 
-    ``auto`` is one process per core (at most four) on a CPU, and one when CUDA is present (the
-    processes would share one GPU).
+    ``auto`` is one process per core (at most four) on a CPU, and one when a torch candidate
+    would run on CUDA (the processes would share one GPU). Torch is imported to look for CUDA
+    only when a candidate trains a torch model.
 
     Raises:
         ConfigError: neither ``auto`` nor a positive integer.
     """
     text = str(value).strip().lower()
     if text == "auto":
-        import torch
+        if uses_torch:
+            import torch
 
-        return 1 if torch.cuda.is_available() else min(available_cores(), MAX_AUTO_JOBS)
+            if torch.cuda.is_available():
+                return 1
+        return min(available_cores(), MAX_AUTO_JOBS)
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"--jobs '{value}': give a positive number of processes, or 'auto'.")
     return int(text)
@@ -139,8 +141,6 @@ class PeerProgress:
 
     def poll(self) -> None:
         """Report the cells finished elsewhere since the last poll."""
-        from merbench.runner import summarize_metrics
-
         for row in self.store.table("cells"):
             number = int(row["id"])
             if number in self.seen or number not in self.among:

@@ -19,9 +19,12 @@ LIBRARIES = ("torch", "torchaudio", "nnAudio", "numpy", "scikit-learn", "optuna"
 
 
 def collect_provenance(
-    registry: Registry, config: Config, seed: int, budget: Budget
+    registry: Registry, config: Config, seed: int, budget: Budget, *, uses_torch: bool = True
 ) -> dict[str, Any]:
-    """Describe the software, plugins, configuration and machine of a run."""
+    """Describe the software, plugins, configuration and machine of a run.
+
+    The device is looked up through torch only when a candidate trains a torch model.
+    """
     from merbench import __version__
 
     return {
@@ -55,7 +58,7 @@ def collect_provenance(
             for a in registry.augmentations.values()
         },
         "allocator": allocator_setting(),
-        "device": _device(),
+        "device": _device() if uses_torch else "cpu",
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
     }
 

@@ -1,5 +1,8 @@
-"""The cell queue: workers claim pending cells atomically, beat while they run them, and take
-over the cells of workers that died.
+"""The cell queue: who holds a cell. Workers claim pending cells atomically, beat while they run
+them, finish or fail them, and take over the cells of workers that died.
+
+This module owns a cell's status (``pending`` -> ``running`` -> ``done`` or ``failed``); the
+store (``merbench.store``) inserts cells and writes their results.
 
 A claim turns one ``pending`` cell into ``running`` under the claimer's name in one short
 transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (concurrent claimers skip the
@@ -17,14 +20,15 @@ import hashlib
 import os
 import secrets
 import socket
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from merbench.store import CellKey, Store, cells, claims, now
+from merbench.schema import CellKey, CellResult, cells, claims, now, where_key
+from merbench.store import Store, write_result
 
 HOST_ENV = "MERBENCH_WORKER_HOST"
 
@@ -44,6 +48,25 @@ class Claim:
 
     cell_id: int
     key: CellKey
+
+
+HEARTBEAT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """How a process takes cells: who it is, which cells, and when a silent worker is dead."""
+
+    worker: WorkerId = field(default_factory=lambda: this_worker())
+    among: Collection[int] | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    on_wait: Callable[[], None] | None = None
+    """Called while waiting for other workers' last cells (e.g. to report their progress)."""
+
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between heartbeats: a quarter of the timeout, at most 10 s."""
+        return max(0.05, min(10.0, self.heartbeat_timeout / 4))
 
 
 def this_worker() -> WorkerId:
@@ -187,3 +210,56 @@ def _is_alive(pid: int) -> bool:
     except PermissionError:
         return True  # a process of another user holds the id
     return True
+
+
+def finish(store: Store, key: CellKey, result: CellResult, *, worker: str | None = None) -> bool:
+    """Commit a finished cell with its predictions and trials in one transaction.
+
+    With ``worker``, only while that worker still holds the cell: a cell re-queued after its
+    worker's heartbeat went stale belongs to whoever claimed it next.
+
+    Returns:
+        Whether the result was stored.
+    """
+
+    def commit(conn: sa.Connection) -> bool:
+        owned = [] if worker is None else _held_by(worker)
+        cell_id = conn.execute(sa.select(cells.c.id).where(*where_key(key), *owned)).scalar()
+        if cell_id is None:
+            return False
+        write_result(conn, int(cell_id), result)
+        return True
+
+    return store.transact(commit)
+
+
+def fail(store: Store, key: CellKey, reason: str, *, worker: str | None = None) -> bool:
+    """Store a cell as failed with a one-line reason (while ``worker`` holds it, if given)."""
+    owned = [] if worker is None else _held_by(worker)
+    result = store.transact(
+        lambda conn: conn.execute(
+            cells.update()
+            .where(*where_key(key), *owned)
+            .values(status="failed", error=reason, finished_at=now(), heartbeat_at=None)
+        )
+    )
+    return bool(result.rowcount)
+
+
+def retry_failed(store: Store, ids: Iterable[int]) -> int:
+    """Make failed cells among ``ids`` pending again (a resumed run retries them)."""
+    chosen = list(ids)
+    if not chosen:
+        return 0
+    result = store.transact(
+        lambda conn: conn.execute(
+            cells.update()
+            .where(cells.c.id.in_(chosen), cells.c.status == "failed")
+            .values(status="pending")
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def _held_by(worker: str) -> list[sa.ColumnElement[bool]]:
+    return [cells.c.status == "running", cells.c.worker == worker]

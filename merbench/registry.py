@@ -21,6 +21,7 @@ import pluggy
 
 from merbench import hookspecs
 from merbench.errors import PluginError, did_you_mean
+from merbench.space import is_distribution
 from merbench.specs import (
     INPUT_KINDS,
     KINDS,
@@ -364,14 +365,12 @@ def validate_record(kind: str, record: object) -> str:
 
 
 def _validate_fields(where: str, record: object) -> str:
-    from optuna.distributions import BaseDistribution
-
     space: Mapping[str, object] = getattr(record, "search_space", {})
-    bad = [k for k, v in space.items() if not isinstance(v, BaseDistribution)]
+    bad = [k for k, v in space.items() if not is_distribution(v)]
     if bad:
         return (
-            f"{where}: search_space['{bad[0]}'] is not an optuna distribution. "
-            "Use e.g. optuna.distributions.FloatDistribution(0.0, 0.5). Skipped."
+            f"{where}: search_space['{bad[0]}'] is not a distribution. "
+            "Use e.g. merbench.space.FloatDistribution(0.0, 0.5). Skipped."
         )
     kinds = [k for k in getattr(record, "accepts", ()) if k not in INPUT_KINDS]
     output = getattr(record, "output", None)

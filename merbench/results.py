@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merbench.errors import RunError
 from merbench.metrics import metric_direction, primary_metric
 from merbench.stats import mean_ci, significance_tiers
-from merbench.store import Store, sqlite_url
+from merbench.store import Store
+from merbench.urls import store_url
 
 CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold"]
 SUMMARY_METRICS = {
@@ -25,24 +25,6 @@ SUMMARY_METRICS = {
                       "r2_valence", "ccc_arousal", "ccc_valence", "rmse_arousal", "rmse_valence"],
     "classification": ["macro_f1", "balanced_accuracy", "accuracy", "majority_chance"],
 }  # fmt: skip
-
-
-def store_url(run: str | Path) -> str:
-    """Return the store URL of a run directory (or pass a URL through).
-
-    Raises:
-        RunError: a directory without results.
-    """
-    text = str(run)
-    if "://" in text:
-        return text
-    path = Path(run)
-    if not (path / "results.sqlite").exists():
-        raise RunError(
-            f"{path}: no results.sqlite here. Pass the run directory that 'merbench run' "
-            "printed (by default runs/<name>)."
-        )
-    return sqlite_url(path)
 
 
 def read_tables(urls: Iterable[str]) -> dict[str, pd.DataFrame]:

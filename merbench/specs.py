@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
+    from merbench.space import Distribution
+
 InputKind = Literal["waveform", "spectrogram", "sequence", "vector"]
 """What a front-end produces and a model accepts: ``waveform`` [B, C, T], ``spectrogram``
 [B, C, F, T], ``sequence`` [B, T, D], ``vector`` [B, D]."""
@@ -34,7 +36,8 @@ KINDS: tuple[str, ...] = get_args(Kind)
 RUN_AUGMENT_MODES: tuple[str, ...] = get_args(RunAugmentMode)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
-SearchSpace = Mapping[str, "BaseDistribution"]
+SearchSpace = Mapping[str, "Distribution | BaseDistribution"]
+"""Parameter name -> distribution: ``merbench.space``'s (no Optuna import) or Optuna's."""
 Suggest = Callable[["optuna.Trial"], dict[str, Any]]
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from merbench.space import optuna_space
+
 A4 = 440.0
 
 
@@ -199,7 +201,8 @@ def _sampled(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
     try:
         for seed in seeds if record.search_space else ():
             study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-            sets.append(dict(study.ask(fixed_distributions=dict(record.search_space)).params))
+            space = optuna_space(record.search_space)
+            sets.append(dict(study.ask(fixed_distributions=space).params))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return sets
@@ -320,7 +323,7 @@ def _declaration_problems(augmentation: Any) -> str:
 
 def _transform_problems(augmentation: Any, transform: Callable[..., Any]) -> str:
     """Apply the transform twice under the same seed to an example of its stage."""
-    from merbench.augment import call_seeded
+    from merbench.seeds import call_seeded
 
     first, again = (
         _apply_example(augmentation.stage, transform, partial(call_seeded, rng=rng))

@@ -11,22 +11,15 @@ validation and test predictions go through the plain network.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 import torch
 
-from merbench.augment import (
-    TrainingAugmentation,
-    augment_waveform,
-    batch_rng,
-    call_seeded,
-    sample_rng,
-)
+from merbench.augment import TrainingAugmentation
 from merbench.errors import CellError
-
-if TYPE_CHECKING:
-    from merbench.torch_train import Joined
+from merbench.seeds import augment_waveform, batch_rng, call_seeded, sample_rng
+from merbench.torch_net import Joined
 
 
 class Augmenter:
@@ -68,7 +61,7 @@ class Augmenter:
         self, network: torch.nn.Module, index: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment the training examples at ``index`` and return the output and the targets."""
-        plan, net = self.plan, cast("Joined", network)
+        plan, net = self.plan, cast(Joined, network)
         rngs = [sample_rng(plan.seed, self.epoch, int(r)) for r in plan.rows[index]]
         picks = [int(rng.integers(plan.n_copies)) for rng in rngs] if plan.n_copies else None
         wave = self._waveforms(index, rngs, picks)

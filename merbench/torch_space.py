@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
-if TYPE_CHECKING:
-    from optuna.distributions import BaseDistribution
+from merbench.space import FloatDistribution
 
 TORCH_SEARCH_SPACE_KEYS = ("lr", "weight_decay")
 
@@ -14,10 +13,8 @@ Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
-def torch_search_space() -> dict[str, BaseDistribution]:
+def torch_search_space() -> dict[str, FloatDistribution]:
     """Learning rate and weight decay of AdamW, log-uniform."""
-    from optuna.distributions import FloatDistribution
-
     return {
         "lr": FloatDistribution(1e-4, 3e-3, log=True),
         "weight_decay": FloatDistribution(1e-6, 1e-2, log=True),

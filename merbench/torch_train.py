@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from merbench.specs import InputKind, InputShape, ModelSpec
+from merbench.specs import ModelSpec
+from merbench.torch_augment import Augmenter
+from merbench.torch_net import build_network
 from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
 from merbench.train import (
     Fitted,
@@ -29,55 +31,6 @@ from merbench.train import (
 
 if TYPE_CHECKING:
     from merbench.augment import TrainingAugmentation
-    from merbench.torch_augment import Augmenter
-
-
-def _network(
-    model: ModelSpec,
-    params: Mapping[str, Any],
-    inputs: Sequence[np.ndarray],
-    trainables: Sequence[Trainable | None],
-    problem: Problem,
-) -> torch.nn.Module:
-    """Build trainable front-ends and the model, joined into one module.
-
-    Each input's kind is the one the model declares for its position (the candidate check made
-    sure the front-end there outputs it): ``[B, T, D]`` sequences and ``[B, C, T]`` waveforms
-    have the same number of axes.
-    """
-    frontends = torch.nn.ModuleList()
-    shapes = []
-    kinds = model.accepts if len(model.accepts) == len(inputs) else (None,) * len(inputs)
-    for x, trainable, kind in zip(inputs, trainables, kinds, strict=True):
-        sample = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32)
-        if trainable is None:
-            frontends.append(torch.nn.Identity())
-        else:
-            frontends.append(trainable.spec.build(problem.sample_rate, **trainable.params))
-            with torch.no_grad():
-                sample = frontends[-1](sample)
-        shape = tuple(sample.shape[1:])
-        shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
-    body = model.build(tuple(shapes), problem.n_outputs, **params)
-    return Joined(frontends, body)
-
-
-def _kind_of(ndim: int) -> InputKind:
-    kinds: dict[int, InputKind] = {3: "waveform", 4: "spectrogram", 2: "vector"}
-    return kinds.get(ndim, "sequence")
-
-
-class Joined(torch.nn.Module):
-    """Front-ends (identity for precomputed inputs) followed by the model."""
-
-    def __init__(self, frontends: torch.nn.ModuleList, body: torch.nn.Module) -> None:
-        super().__init__()
-        self.frontends = frontends
-        self.body = body
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.body(*(f(x) for f, x in zip(self.frontends, xs, strict=True)))
-        return out
 
 
 def fit_torch(
@@ -110,12 +63,13 @@ def fit_torch(
     Raises:
         NonFiniteLoss: the loss became NaN or infinite.
     """
+    set_threads()
     torch.manual_seed(seed)
     device = pick_device()
     x_train, y_train = train
     scaler = TargetScaler(y_train) if problem.is_regression else None
     build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
-    net = _network(model, build_params, x_train, trainables, problem).to(device)
+    net = build_network(model, build_params, x_train, trainables, problem).to(device)
     # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
     # (benchmarks/bench_training.py); it changes memory layout, not results.
     net = net.to(memory_format=torch.channels_last)
@@ -183,8 +137,6 @@ def _augmenter(
     """The builder of augmented training batches, when the candidate has a policy."""
     if augmentation is None or not augmentation.policy.steps:
         return None
-    from merbench.torch_augment import Augmenter
-
     n_classes = 0 if problem.is_regression else len(problem.labels)
     return Augmenter(augmentation, tensors, target, n_classes, device)
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from merbench.errors import CellError
+from merbench.space import optuna_space
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
+from merbench.torch_space import torch_search_space
 
 if TYPE_CHECKING:
     import optuna
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Objective = Callable[["optuna.Trial", dict[str, Any]], float]
 OPTUNA_SCHEMA = "optuna"
+OPTUNA_LOGGER = "merbench.optuna"
+"""The level set on this logger (by the CLI's ``-v``) is the level Optuna's own logs get."""
 
 _placement: ContextVar[tuple[optuna.storages.BaseStorage, str] | None] = ContextVar(
     "merbench_study_placement", default=None
@@ -56,17 +60,16 @@ def candidate_space(
     frontends: Sequence[FrontEndSpec],
     augmentations: Sequence[AugmentationSpec] = (),
 ) -> dict[str, BaseDistribution]:
-    """Compose a candidate's search space from its model, front-ends and tuned augmentations."""
-    space: dict[str, BaseDistribution] = dict(model.search_space)
+    """Compose a candidate's search space (as Optuna distributions) from its model, front-ends
+    and tuned augmentations."""
+    space: dict[str, Any] = dict(model.search_space)
     if model.family == "torch":
-        from merbench.torch_space import torch_search_space
-
         space.update(torch_search_space())
     for frontend in frontends:
         space.update({f"{frontend.name}.{k}": v for k, v in frontend.search_space.items()})
     for augmentation in augmentations:
         space.update({f"{augmentation.name}.{k}": v for k, v in augmentation.search_space.items()})
-    return space
+    return optuna_space(space)
 
 
 def split_params(
@@ -104,6 +107,18 @@ def default_params(
     return defaults
 
 
+def quiet_optuna() -> None:
+    """Give Optuna's logs the level set on ``merbench.optuna`` (WARNING when unset).
+
+    Optuna adds its own stderr handler when it is imported; merbench removes it, so trial
+    lines never tear the progress display.
+    """
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.set_verbosity(logging.getLogger(OPTUNA_LOGGER).level or logging.WARNING)
+
+
 def make_study(
     seed: int,
     *,
@@ -118,6 +133,7 @@ def make_study(
     """
     import optuna
 
+    quiet_optuna()
     target: str | optuna.storages.BaseStorage | None = storage
     placed = _placement.get() if storage is None else None
     if placed is not None:

@@ -11,25 +11,18 @@ import torch
 
 import merbench
 from merbench.audio import AudioSettings, AudioStore
-from merbench.augment import (
-    N_COPIES,
-    add_policies,
-    augment_waveform,
-    make_policy,
-    render_copies,
-    sample_rng,
-    seeded,
-    tunable,
-)
 from merbench.budgets import BUDGETS
-from merbench.candidates import Candidate, check_candidate, parse_candidate
+from merbench.candidates import Candidate, add_policies, check_candidate, parse_candidate
 from merbench.cell import CellPlan, _fit, run_cell
 from merbench.cv import Fold, inner_split
 from merbench.data import Tracks
 from merbench.errors import ConfigError
 from merbench.features import FeatureStore
+from merbench.policy import N_COPIES, make_policy, tunable
+from merbench.prerender import render_copies
 from merbench.registry import load_registry
-from merbench.store import CellKey
+from merbench.schema import CellKey
+from merbench.seeds import augment_waveform, sample_rng, seeded
 from merbench.testing import write_tone_dataset
 from merbench.train import Problem
 from merbench.tuning import candidate_space, split_params
@@ -473,7 +466,8 @@ def test_kit_catches_a_spectrogram_augmentation_that_changes_the_shape():
 @pytest.mark.slow
 def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, tmp_path):
     from merbench.results import load_results
-    from merbench.runner import RunSettings, run
+    from merbench.runner import run
+    from merbench.settings import RunSettings
 
     config = install_tones()
     settings = RunSettings(

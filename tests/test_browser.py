@@ -21,8 +21,9 @@ import pytest
 
 from merbench.leaderboard.pages import candidate_file
 from merbench.leaderboard.render import render_site
-from merbench.runner import RunSettings, run
-from merbench.store import sqlite_url
+from merbench.runner import run
+from merbench.settings import RunSettings
+from merbench.urls import sqlite_url
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,10 @@ import pytest
 from merbench.errors import ConfigError
 from merbench.jobs import resolve_jobs
 from merbench.results import load_results
-from merbench.runner import RunSettings, run
-from merbench.store import Store, sqlite_url
+from merbench.runner import run
+from merbench.settings import RunSettings
+from merbench.store import Store
+from merbench.urls import sqlite_url
 from tests.test_worker import SOURCE
 
 pytestmark = pytest.mark.slow

@@ -18,9 +18,13 @@ from merbench.leaderboard.ranks import compare_ranks, nemenyi_cd, not_different
 from merbench.leaderboard.render import environment, render_site
 from merbench.leaderboard.svg import nice_ticks
 from merbench.metrics import compute_metrics
+from merbench.queue import fail, finish
 from merbench.results import summarize
-from merbench.runner import RunSettings, run
-from merbench.store import CellKey, CellResult, Store, cells, sqlite_url
+from merbench.runner import run
+from merbench.schema import CellKey, CellResult, cells
+from merbench.settings import RunSettings
+from merbench.store import Store
+from merbench.urls import sqlite_url
 from tests.test_runner import TONES
 
 EVIL = "<script>alert(1)</script>"
@@ -283,10 +287,12 @@ def fake_store(
         store.add_cells(keys)
         for key in keys:
             if candidate in failed:
-                store.mark(key, "failed", f"RuntimeError: {EVIL}")
+                fail(store, key, f"RuntimeError: {EVIL}")
             else:
-                store.finish(
-                    key, _regression(rng, noise) if task == "av-regression" else _quadrant(rng)
+                finish(
+                    store,
+                    key,
+                    _regression(rng, noise) if task == "av-regression" else _quadrant(rng),
                 )
     store.close()
     return url

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from merbench.runner import RunSettings, run
+from merbench.runner import run
+from merbench.settings import RunSettings
 from tests.conftest import TONES
 
 DESCRIBED = TONES.replace(

@@ -9,7 +9,8 @@ import pytest
 from merbench.errors import ConfigError, RunError
 from merbench.registry import load_registry
 from merbench.results import load_results
-from merbench.runner import RunSettings, run
+from merbench.runner import run
+from merbench.settings import RunSettings
 from tests.conftest import TONES  # noqa: F401  (re-exported for other test modules)
 
 
@@ -96,7 +97,8 @@ def test_registry_is_passed_through(tones, tmp_path):
 
 
 def test_noise_ceiling_is_in_the_audit_when_raters_spread_is_known(tiny_config, tmp_path):
-    from merbench.store import Store, sqlite_url
+    from merbench.store import Store
+    from merbench.urls import sqlite_url
 
     run(
         RunSettings(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from merbench.errors import RunError
-from merbench.store import CellKey, CellResult, Store, sqlite_url
+from merbench.queue import claim, fail, finish, requeue_dead, this_worker
+from merbench.schema import CellKey, CellResult
+from merbench.store import Store
+from merbench.urls import sqlite_url
 
 
 def _key(fold=0, candidate="ridge@handcrafted"):
@@ -38,8 +41,9 @@ def test_cells_flow_from_pending_to_done(tmp_path):
     store.add_cells([_key(0), _key(1)])
     store.add_cells([_key(0), _key(2)])  # idempotent for known cells
     assert [store.status(_key(f)) for f in range(3)] == ["pending"] * 3
-    store.mark(_key(0), "running")
-    store.finish(_key(0), _result())
+    held = claim(store, this_worker())
+    assert held is not None and held.key == _key(0)
+    finish(store, _key(0), _result())
     assert store.status(_key(0)) == "done"
     [cell] = [c for c in store.table("cells") if c["fold"] == 0]
     assert cell["metrics"] == {"r2_mean": 0.5} and cell["best_params"] == {"alpha": 1.0}
@@ -50,8 +54,9 @@ def test_cells_flow_from_pending_to_done(tmp_path):
 def test_interrupted_cells_become_pending_again(tmp_path):
     store = Store(sqlite_url(tmp_path))
     store.add_cells([_key(0)])
-    store.mark(_key(0), "running")
-    assert store.reset_interrupted() == 1
+    claim(store, this_worker())
+    assert store.status(_key(0)) == "running"
+    assert requeue_dead(store, this_worker(), timeout_s=-1) == 1  # every heartbeat is stale
     assert store.status(_key(0)) == "pending"
 
 
@@ -78,6 +83,6 @@ def test_split_manifest_first_hash_wins(tmp_path):
 def test_failed_cell_keeps_its_reason(tmp_path):
     store = Store(sqlite_url(tmp_path))
     store.add_cells([_key(0)])
-    store.mark(_key(0), "failed", "ValueError: boom")
+    fail(store, _key(0), "ValueError: boom")
     [cell] = store.table("cells")
     assert (cell["status"], cell["error"]) == ("failed", "ValueError: boom")

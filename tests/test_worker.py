@@ -21,10 +21,22 @@ from click.testing import CliRunner
 
 from merbench.cli import main
 from merbench.errors import RunError
-from merbench.queue import WorkerId, beat, claim, release, requeue_dead, this_worker
-from merbench.runner import RunSettings, run
-from merbench.store import CellKey, CellResult, Store, cells, sqlite_url
-from merbench.worker import Heartbeat, Queue, WorkerSettings, work
+from merbench.queue import (
+    Queue,
+    WorkerId,
+    beat,
+    claim,
+    finish,
+    release,
+    requeue_dead,
+    this_worker,
+)
+from merbench.runner import run
+from merbench.schema import CellKey, CellResult, cells
+from merbench.settings import RunSettings
+from merbench.store import Store
+from merbench.urls import sqlite_url
+from merbench.worker import Heartbeat, WorkerSettings, work
 from tests.pg import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 MODELS = ("sleepy", "mean", "ridge", "svr")
@@ -144,8 +156,8 @@ def test_a_cell_whose_heartbeat_is_stale_is_requeued_and_its_old_worker_cannot_f
     again = claim(store, alive)
     assert again is not None and again.key == held.key
     assert not beat(store, held, gone)
-    assert not store.finish(held.key, _result(), worker=gone.name)
-    assert store.finish(again.key, _result(), worker=alive.name)
+    assert not finish(store, held.key, _result(), worker=gone.name)
+    assert finish(store, again.key, _result(), worker=alive.name)
     assert [c["worker"] for c in store.table("claims")] == ["gone", "alive"]
     assert store.counts() == {"done": 1}
     store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from merbench.augment import call_seeded
+from merbench.seeds import call_seeded
 from merbench.testing import check_plugin
 from merbench_plugins.augmentations import specaugment
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from optuna.distributions import FloatDistribution, IntDistribution
-
 import merbench
+from merbench.space import FloatDistribution, IntDistribution
 
 MERBENCH_PLUGIN_API = 1
 

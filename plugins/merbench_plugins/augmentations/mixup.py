@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from optuna.distributions import FloatDistribution
-
 import merbench
+from merbench.space import FloatDistribution
 
 MERBENCH_PLUGIN_API = 1
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from optuna.distributions import IntDistribution
-
 import merbench
+from merbench.space import IntDistribution
 
 MERBENCH_PLUGIN_API = 1
 

@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from optuna.distributions import FloatDistribution
 
 import merbench
+from merbench.space import FloatDistribution
 
 MERBENCH_PLUGIN_API = 1
 

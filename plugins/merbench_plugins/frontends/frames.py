@@ -27,9 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from optuna.distributions import CategoricalDistribution
-
 import merbench
+from merbench.space import CategoricalDistribution
 
 if TYPE_CHECKING:
     import torch

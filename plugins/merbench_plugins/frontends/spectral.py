@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution
-
 import merbench
+from merbench.space import CategoricalDistribution
 
 MERBENCH_PLUGIN_API = 1
 

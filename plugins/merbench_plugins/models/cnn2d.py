@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
 import merbench
+from merbench.space import CategoricalDistribution, FloatDistribution, IntDistribution
 
 MERBENCH_PLUGIN_API = 1
 

@@ -16,9 +16,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
 import merbench
+from merbench.space import CategoricalDistribution, FloatDistribution, IntDistribution
 from merbench_plugins.models.rnn import POOLINGS
 
 MERBENCH_PLUGIN_API = 1

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
 import merbench
+from merbench.space import CategoricalDistribution, FloatDistribution, IntDistribution
 from merbench_plugins.models import cnn1d, cnn2d
 
 MERBENCH_PLUGIN_API = 1

@@ -1,4 +1,8 @@
-"""The ``merbench`` command line: thin click commands over the library.
+"""The ``merbench`` command line: thin click commands over the library (bodies in ``commands``).
+
+Importing this module, and ``merbench --help`` or ``merbench run --help``, import neither torch,
+optuna, rich nor SQLAlchemy: the group's callback only records its options, and each command
+sets up logging when it starts (``_start``).
 
 Exit codes: 0 everything ran; 1 the run finished but a cell failed or a requested candidate or
 dataset could not run; 2 nothing ran (a bad command line, ``datasets.toml`` or plugin name);
@@ -69,19 +73,28 @@ def main(ctx: click.Context, verbose: int, quiet: bool, strict_plugins: bool) ->
     Start with 'merbench run --models all' (the embedded synth dataset, default budget), then
     open the leaderboard it prints. Plugins add datasets, front-ends, augmentations and models.
     """
-    from merbench.console import setup_logging
+    ctx.obj = {"strict": strict_plugins, "verbosity": -1 if quiet else verbose, "started": False}
+
+
+def _start(ctx: click.Context) -> None:
+    """Set up the process for a command's work: allocator, logging (once per process)."""
+    root = ctx.find_root()
+    if root.obj is None or root.obj["started"]:
+        return
+    from merbench.cli.console import setup_logging
     from merbench.speed import configure_allocator
 
     configure_allocator()  # before torch allocates anything
-    setup_logging(-1 if quiet else verbose)
-    ctx.obj = {"strict": strict_plugins}
+    setup_logging(root.obj["verbosity"])
+    root.obj["started"] = True
 
 
 def _registry(ctx: click.Context) -> Any:
     from merbench.registry import load_registry
 
+    _start(ctx)
     try:
-        return load_registry(strict=ctx.obj["strict"])
+        return load_registry(strict=ctx.find_root().obj["strict"])
     except MerbenchError as exc:
         _fail(exc)
 
@@ -180,6 +193,12 @@ def _registry(ctx: click.Context) -> Any:
     "seeded from its own identity, whichever process runs it.",
 )
 @click.option("--fresh", is_flag=True, help="Delete the run directory's results and start over.")
+@click.option(
+    "--no-leaderboard",
+    "no_leaderboard",
+    is_flag=True,
+    help="Do not render the leaderboard when the run ends ('merbench leaderboard' renders it).",
+)
 @click.option("--no-progress", is_flag=True, help="Print one line per cell instead of bars.")
 @click.pass_context
 def run(
@@ -202,13 +221,14 @@ def run(
     augment_mode: str,
     jobs: str,
     fresh: bool,
+    no_leaderboard: bool,
     no_progress: bool,
 ) -> None:
     """Tune and compare models with nested, grouped cross-validation; render the leaderboard.
 
     Re-running the same command resumes: finished cells are kept, the rest are (re)done.
     """
-    from merbench.commands import run_command
+    from merbench.cli.commands import run_command
 
     settings = dict(
         models=_split(models),
@@ -228,10 +248,10 @@ def run(
         augment=_split(augment),
         augment_mode=augment_mode,
         jobs=jobs,
+        fresh=fresh,
+        render=not no_leaderboard,
     )
-    code = _guard(
-        lambda: run_command(_registry(ctx), settings, fresh=fresh, progress=not no_progress)
-    )
+    code = _guard(lambda: run_command(_registry(ctx), settings, progress=not no_progress))
     sys.exit(code)
 
 
@@ -248,7 +268,7 @@ def run(
 @click.pass_context
 def list_(ctx: click.Context, what: str, as_json: bool, config: Path | None) -> None:
     """List models, candidates, front-ends, augmentations, datasets, budgets or tasks."""
-    from merbench.commands import list_command
+    from merbench.cli.commands import list_command
 
     _guard(lambda: list_command(_registry(ctx), what, as_json=as_json, config=config))
 
@@ -263,7 +283,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from merbench.commands import plugins_command
+    from merbench.cli.commands import plugins_command
 
     registry = _registry(ctx)
     sys.exit(_guard(lambda: plugins_command(registry, as_json=as_json)))
@@ -271,13 +291,15 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 @plugins.command("check")
 @click.argument("target")
-def plugins_check(target: str) -> None:
+@click.pass_context
+def plugins_check(ctx: click.Context, target: str) -> None:
     """Run the contract kit on a plugin module or an installed distribution's plugins.
 
     TARGET is an importable module (merbench_tinycnn) or a distribution (merbench-tinycnn).
     """
-    from merbench.commands import check_command
+    from merbench.cli.commands import check_command
 
+    _start(ctx)
     sys.exit(_guard(lambda: check_command(target)))
 
 
@@ -336,7 +358,7 @@ def worker(
 
     Start any number, on any machines that reach the database; each claims one cell at a time.
     """
-    from merbench.commands import worker_command
+    from merbench.cli.commands import worker_command
 
     settings = dict(
         storage=storage,
@@ -351,10 +373,12 @@ def worker(
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--storage", help="SQLAlchemy URL of the store, if not the run directory's SQLite.")
-def status(run_dir: Path, storage: str | None) -> None:
+@click.pass_context
+def status(ctx: click.Context, run_dir: Path, storage: str | None) -> None:
     """Show how far a run has got: cells by status, and the failures."""
-    from merbench.commands import status_command
+    from merbench.cli.commands import status_command
 
+    _start(ctx)
     _guard(lambda: status_command(run_dir, storage))
 
 
@@ -367,13 +391,15 @@ def status(run_dir: Path, storage: str | None) -> None:
     help="Folder to write the site into.",
 )
 @click.option("--title", default="merbench leaderboard", show_default=True, help="Site title.")
-def leaderboard(runs: tuple[str, ...], out: Path, title: str) -> None:
+@click.pass_context
+def leaderboard(ctx: click.Context, runs: tuple[str, ...], out: Path, title: str) -> None:
     """Render one leaderboard site from one or more run directories (results merge).
 
     A run may also be given by its store's URL (postgresql://host/db).
     """
-    from merbench.commands import leaderboard_command
+    from merbench.cli.commands import leaderboard_command
 
+    _start(ctx)
     _guard(lambda: leaderboard_command(runs, out, title))
 
 
@@ -383,7 +409,7 @@ def leaderboard(runs: tuple[str, ...], out: Path, title: str) -> None:
 @click.pass_context
 def verify(ctx: click.Context, dataset: str, config: Path | None) -> None:
     """Check a dataset's local copy: files, labels and audio; exit 1 if it cannot be used."""
-    from merbench.commands import verify_command
+    from merbench.cli.commands import verify_command
 
     registry = _registry(ctx)
     sys.exit(_guard(lambda: verify_command(registry, dataset, config)))

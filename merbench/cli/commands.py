@@ -1,4 +1,4 @@
-"""What the CLI commands do and print: the bodies behind ``merbench.cli``'s click functions."""
+"""What the CLI commands do and print: the bodies behind ``merbench.cli.app``'s click functions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from merbench.console import LineReporter, RichReporter, console, out, wants_progress
+from merbench.cli.console import LineReporter, RichReporter, console, out, wants_progress
 from merbench.registry import Registry
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
@@ -21,20 +21,14 @@ def _emit_json(value: Any) -> None:
     out.print_json(json.dumps(value, default=str))
 
 
-def run_command(
-    registry: Registry, settings: Mapping[str, Any], *, fresh: bool, progress: bool
-) -> int:
-    """``merbench run``: run or resume, print the leaders and where the site is."""
-    from merbench.jobs import resolve_jobs
-    from merbench.runner import RunSettings, plan_run, run
-    from merbench.store import display_url
+def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bool) -> int:
+    """``merbench run``: run or resume, render the site, print the leaders and where it is."""
+    from merbench.runner import run
+    from merbench.settings import RunSettings
+    from merbench.urls import display_url
 
     _warn_failures(registry)
-    run_settings = RunSettings(**(dict(settings) | {"jobs": resolve_jobs(settings["jobs"])}))
-    plan = plan_run(run_settings, registry)
-    if fresh:
-        for name in ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm", "run.log"):
-            (plan.run_dir / name).unlink(missing_ok=True)
+    run_settings = RunSettings(**settings)
     reporter = RichReporter() if wants_progress(progress) else LineReporter()
     with reporter:
         outcome = run(run_settings, registry=registry, reporter=reporter)
@@ -55,10 +49,17 @@ def run_command(
     )
     for problem in outcome.problems:
         console.print(f"[red]problem:[/red] {escape(problem)}")
-    if outcome.leaderboard_dir is not None:
-        index = (outcome.leaderboard_dir / "index.html").resolve()
-        console.print(f"Leaderboard: {escape(str(index))}", highlight=False)
+    if run_settings.render:
+        index = render_leaderboard(outcome.store_url, outcome.site_dir, outcome.name)
+        console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
     return 0 if outcome.ok else 1
+
+
+def render_leaderboard(url: str, site: Path, title: str) -> Path:
+    """Render a run's site; return its index page."""
+    from merbench.leaderboard.render import render_site
+
+    return render_site([url], site, title=title)
 
 
 def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
@@ -248,7 +249,8 @@ def _plugin_row(plugin: Any) -> dict[str, Any]:
 
 def status_command(run_dir: Path, storage: str | None) -> None:
     """``merbench status``: cells by status per dataset and task, then the failures."""
-    from merbench.results import read_tables, store_url
+    from merbench.results import read_tables
+    from merbench.urls import store_url
 
     cells = read_tables([storage or store_url(run_dir)])["cells"]
     if cells.empty:
@@ -284,7 +286,7 @@ def status_command(run_dir: Path, storage: str | None) -> None:
 def leaderboard_command(runs: Sequence[str | Path], target: Path, title: str) -> None:
     """``merbench leaderboard``: render one site from several runs."""
     from merbench.leaderboard.render import render_site
-    from merbench.results import store_url
+    from merbench.urls import store_url
 
     index = render_site([store_url(r) for r in runs], target, title=title)
     console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from types import TracebackType
 
@@ -27,7 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from merbench.store import CellKey
+from merbench.schema import CellKey
+from merbench.tuning import OPTUNA_LOGGER, quiet_optuna
 
 console = Console(stderr=True)
 out = Console()
@@ -42,10 +44,11 @@ def setup_logging(verbosity: int) -> None:
     root.handlers = [h for h in root.handlers if not isinstance(h, RichHandler)]
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO))
-    import optuna
-
-    optuna.logging.disable_default_handler()
-    optuna.logging.set_verbosity(logging.WARNING if verbosity < 2 else logging.INFO)
+    # Applied when Optuna is first imported (merbench.tuning), so that commands which never
+    # tune do not pay for importing it.
+    logging.getLogger(OPTUNA_LOGGER).setLevel(logging.WARNING if verbosity < 2 else logging.INFO)
+    if "optuna" in sys.modules:
+        quiet_optuna()
 
 
 def wants_progress(enabled: bool) -> bool:

@@ -1,0 +1,105 @@
+"""The outer folds of one dataset and task: protocol, manifest, hash and audit.
+
+Every candidate of a run is evaluated on the folds made here, once per dataset and task; the
+manifest (each fold's test tracks) is stored with its SHA-256, so a resumed run or a worker on
+another machine can tell whether it sees the same data (``merbench.plan.folds_for``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from merbench.budgets import Budget
+from merbench.config import DatasetConfig
+from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, official_folds
+from merbench.data import Tracks
+from merbench.errors import ConfigError
+from merbench.stats import leakage_share, noise_ceiling_r2
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Split:
+    """The outer folds of one dataset and task, with what is stored of them."""
+
+    folds: list[Fold]
+    manifest: dict[str, list[list[str]]]
+    digest: str
+    audit: dict[str, Any]
+
+
+def make_split(
+    tracks: Tracks, task: str, dataset: DatasetConfig, budget: Budget, seed: int
+) -> Split:
+    """Make a dataset's outer folds for a task under its split protocol.
+
+    Raises:
+        ConfigError: an official split the dataset plugin does not provide, or too few groups.
+    """
+    table = tracks.table
+    if dataset.split == "official":
+        if "split" not in table:
+            raise ConfigError(
+                f"[datasets.{dataset.name}]: split = 'official', but dataset plugin "
+                f"'{dataset.plugin}' has no official split. Use split = 'grouped'."
+            )
+        folds = official_folds(table["split"].astype(str).tolist())
+    else:
+        classes = None if task == "av-regression" else tracks.targets(task)
+        folds = make_outer_folds(
+            table["group"].tolist(),
+            n_folds=budget.outer_folds,
+            repeats=budget.repeats,
+            seed=seed,
+            classes=classes,
+        )
+    content = manifest(table["track_id"].tolist(), folds)
+    return Split(
+        folds=folds,
+        manifest=content,
+        digest=manifest_hash(content),
+        audit=_audit(tracks, task, dataset, folds),
+    )
+
+
+def _audit(tracks: Tracks, task: str, dataset: DatasetConfig, folds: list[Fold]) -> dict[str, Any]:
+    """What the dataset page shows of a split: protocol, sizes, group leakage, noise ceiling."""
+    table = tracks.table
+    groups = table["group"].to_numpy()
+    audit: dict[str, Any] = {
+        "protocol": dataset.split,
+        "n_folds": len({f.fold for f in folds}),
+        "repeats": len({f.repeat for f in folds}),
+        "leakage": max(leakage_share(groups[f.train], groups[f.test]) for f in folds),
+        "n_tracks": len(table),
+        "n_groups": int(table["group"].nunique()),
+        "n_skipped": len(tracks.skipped),
+    }
+    if task == "av-regression":
+        ceiling = _noise_ceiling(table)
+        if ceiling is not None:
+            audit["noise_ceiling_r2"] = ceiling
+    return audit
+
+
+def _noise_ceiling(table: pd.DataFrame) -> float | None:
+    """The best mean R² the labels allow, when the dataset publishes the raters' spread."""
+    columns = ["arousal_std", "valence_std"]
+    if not set(columns) <= set(table.columns):
+        return None
+    n_raters = int(table["n_raters"].median()) if "n_raters" in table else None
+    try:
+        return noise_ceiling_r2(
+            table[columns].to_numpy(dtype=float),
+            table[["arousal", "valence"]].to_numpy(dtype=float),
+            n_raters,
+        )
+    except ValueError as exc:
+        log.info("no noise ceiling: %s", exc)
+        return None

@@ -1,0 +1,60 @@
+"""The network a torch candidate trains: its trainable front-ends joined to the model's body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from merbench.specs import InputKind, InputShape, ModelSpec
+from merbench.train import Problem, Trainable
+
+
+def build_network(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    inputs: Sequence[np.ndarray],
+    trainables: Sequence[Trainable | None],
+    problem: Problem,
+) -> torch.nn.Module:
+    """Build trainable front-ends and the model, joined into one module.
+
+    Each input's kind is the one the model declares for its position (the candidate check made
+    sure the front-end there outputs it): ``[B, T, D]`` sequences and ``[B, C, T]`` waveforms
+    have the same number of axes.
+    """
+    frontends = torch.nn.ModuleList()
+    shapes = []
+    kinds = model.accepts if len(model.accepts) == len(inputs) else (None,) * len(inputs)
+    for x, trainable, kind in zip(inputs, trainables, kinds, strict=True):
+        sample = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32)
+        if trainable is None:
+            frontends.append(torch.nn.Identity())
+        else:
+            frontends.append(trainable.spec.build(problem.sample_rate, **trainable.params))
+            with torch.no_grad():
+                sample = frontends[-1](sample)
+        shape = tuple(sample.shape[1:])
+        shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
+    body = model.build(tuple(shapes), problem.n_outputs, **params)
+    return Joined(frontends, body)
+
+
+def _kind_of(ndim: int) -> InputKind:
+    kinds: dict[int, InputKind] = {3: "waveform", 4: "spectrogram", 2: "vector"}
+    return kinds.get(ndim, "sequence")
+
+
+class Joined(torch.nn.Module):
+    """Front-ends (identity for precomputed inputs) followed by the model."""
+
+    def __init__(self, frontends: torch.nn.ModuleList, body: torch.nn.Module) -> None:
+        super().__init__()
+        self.frontends = frontends
+        self.body = body
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(*(f(x) for f, x in zip(self.frontends, xs, strict=True)))
+        return out

@@ -1,0 +1,100 @@
+"""Results-store URLs: the default SQLite file of a run directory, parsing, engines, display.
+
+A store is any SQLAlchemy URL. Anything shown to a person (pages, logs, messages) goes through
+``display_url``, which hides the password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from merbench.errors import ConfigError, RunError
+
+
+def sqlite_url(run_dir: Path) -> str:
+    """The SQLAlchemy URL of the default store of ``run_dir``."""
+    return f"sqlite:///{(run_dir / 'results.sqlite').resolve()}"
+
+
+def store_url(run: str | Path) -> str:
+    """Return the store URL of a run directory (or pass a URL through).
+
+    Raises:
+        RunError: a directory without results.
+    """
+    text = str(run)
+    if "://" in text:
+        return text
+    path = Path(run)
+    if not (path / "results.sqlite").exists():
+        raise RunError(
+            f"{path}: no results.sqlite here. Pass the run directory that 'merbench run' "
+            "printed (by default runs/<name>)."
+        )
+    return sqlite_url(path)
+
+
+def display_url(url: str) -> str:
+    """A store URL fit to print: its password, if any, as ``***``."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def engine_url(url: str) -> sa.URL:
+    """Parse a store URL; plain ``postgresql://`` uses psycopg 3 (``postgresql+psycopg``).
+
+    Raises:
+        ConfigError: a URL SQLAlchemy cannot parse, or PostgreSQL without psycopg installed.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(
+            f"--storage {url!r}: not a database URL. Write e.g. "
+            "'postgresql://user:password@host/dbname' or 'sqlite:////path/results.sqlite'."
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "postgresql+psycopg":
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError(
+                f"--storage {parsed.render_as_string(hide_password=True)}: the PostgreSQL driver "
+                "psycopg is not installed. Install it with: pip install 'merbench[postgres]'."
+            )
+    return parsed
+
+
+def make_engine(url: str) -> sa.Engine:
+    parsed = engine_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        # merbench begins transactions itself (below), not the sqlite3 module.
+        connection.isolation_level = None
+        # WAL lets readers (merbench status) run beside the writer; synchronous=NORMAL is safe
+        # with WAL and much faster per commit.
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        # A write transaction takes the write lock when it starts: one that read first and
+        # wrote later could not wait for the lock (SQLITE_BUSY_SNAPSHOT) and would fail.
+        read_only = conn.get_execution_options().get("merbench_read", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
