@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from merbench.errors import CellError
 from merbench.specs import InputKind, InputShape, ModelSpec
 from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
 from merbench.train import (
@@ -38,7 +39,7 @@ def _network(
     inputs: Sequence[np.ndarray],
     trainables: Sequence[Trainable | None],
     problem: Problem,
-) -> torch.nn.Module:
+) -> Joined:
     """Build trainable front-ends and the model, joined into one module.
 
     Each input's kind is the one the model declares for its position (the candidate check made
@@ -59,7 +60,7 @@ def _network(
         shape = tuple(sample.shape[1:])
         shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
     body = model.build(tuple(shapes), problem.n_outputs, **params)
-    return Joined(frontends, body)
+    return Joined(frontends, body, name=model.name, task=problem.task, n_outputs=problem.n_outputs)
 
 
 def _kind_of(ndim: int) -> InputKind:
@@ -68,16 +69,46 @@ def _kind_of(ndim: int) -> InputKind:
 
 
 class Joined(torch.nn.Module):
-    """Front-ends (identity for precomputed inputs) followed by the model."""
+    """Front-ends (identity for precomputed inputs) followed by the model.
 
-    def __init__(self, frontends: torch.nn.ModuleList, body: torch.nn.Module) -> None:
+    Every output is checked to be ``[B, n_outputs]``: a model that returns another shape would
+    otherwise be broadcast against the targets and trained and scored on nonsense.
+    """
+
+    def __init__(
+        self,
+        frontends: torch.nn.ModuleList,
+        body: torch.nn.Module,
+        *,
+        name: str = "",
+        task: str = "",
+        n_outputs: int | None = None,
+    ) -> None:
         super().__init__()
         self.frontends = frontends
         self.body = body
+        self.name = name
+        self.task = task
+        self.n_outputs = n_outputs
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.body(*(f(x) for f, x in zip(self.frontends, xs, strict=True)))
-        return out
+        return self.checked(out, len(xs[0]) if xs else None)
+
+    def checked(self, output: torch.Tensor, batch: int | None) -> torch.Tensor:
+        """Return ``output`` if it is ``[batch, n_outputs]``.
+
+        Raises:
+            CellError: another shape, naming the model, the expected and the actual shape.
+        """
+        expected = (batch if batch is not None else len(output), self.n_outputs)
+        if self.n_outputs is None or tuple(output.shape) == expected:
+            return output
+        raise CellError(
+            f"model '{self.name}': output of shape {list(output.shape)}, expected "
+            f"[B, n_outputs] = {list(expected)} for task '{self.task}'. Make the module that "
+            "build() returns end in n_outputs units (build receives n_outputs), with no extra axes."
+        )
 
 
 def fit_torch(
@@ -115,10 +146,10 @@ def fit_torch(
     x_train, y_train = train
     scaler = TargetScaler(y_train) if problem.is_regression else None
     build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
-    net = _network(model, build_params, x_train, trainables, problem).to(device)
+    net = _network(model, build_params, x_train, trainables, problem)
     # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
     # (benchmarks/bench_training.py); it changes memory layout, not results.
-    net = net.to(memory_format=torch.channels_last)
+    net.to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
     )
@@ -190,7 +221,7 @@ def _augmenter(
 
 
 def _train_epoch(
-    net: torch.nn.Module,
+    net: Joined,
     optimiser: torch.optim.Optimizer,
     tensors: Sequence[torch.Tensor],
     target: torch.Tensor,
@@ -215,7 +246,7 @@ def _train_epoch(
                 output = net(*(_layout(t[index]) for t in tensors)).float()
             else:  # training batches only: validation and predictions never pass here
                 output, batch_target = augmenter.forward(net, rows)
-                output = output.float()
+                output = net.checked(output, len(rows)).float()
         if problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, batch_target)
         else:  # class indices, or soft labels [B, classes] after label-mixing augmentation
