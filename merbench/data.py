@@ -114,7 +114,7 @@ def load_tracks(
             f"{where}: loading failed ({type(exc).__name__}: {exc}). "
             f"Run 'merbench verify {config.name}' to check the local copy."
         ) from exc
-    table = _check_columns(where, table, tasks)
+    table = _check_columns(where, table, tasks, dataset=config.name)
     problems = _bad_tracks(table, tasks, spec.label_scale, check_audio)
     if problems and config.on_bad_tracks == "fail":
         first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
@@ -128,7 +128,7 @@ def load_tracks(
     return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
 
 
-def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame:
+def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str) -> pd.DataFrame:
     import pandas as pd
 
     if not isinstance(table, pd.DataFrame):
@@ -139,10 +139,7 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame
         needed += [] if has_quadrant else list(REGRESSION_TARGETS)
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
-        raise DatasetError(
-            f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
-            f"{', '.join(map(str, table.columns))}. The plugin must return them."
-        )
+        raise DatasetError(_missing_columns(where, dataset, table, missing))
     duplicated = table["track_id"][table["track_id"].duplicated()].astype(str).tolist()
     if duplicated:
         raise DatasetError(
@@ -156,6 +153,20 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame
     cleaned["group"] = cleaned["group"].where(cleaned["group"].notna(), cleaned["track_id"])
     cleaned["group"] = cleaned["group"].astype(str)
     return cleaned
+
+
+def _missing_columns(where: str, dataset: str, table: pd.DataFrame, missing: list[str]) -> str:
+    """Say which task the labels of a dataset do fit, or else that the plugin is at fault."""
+    if set(missing) <= set(REGRESSION_TARGETS) and "quadrant" in table:
+        return (
+            f"{where}: task 'av-regression' needs arousal and valence labels; this dataset has "
+            f"quadrant labels only. Run its quadrant tasks instead: merbench run --datasets "
+            f"{dataset} --tasks quadrant (or arousal-binary, valence-binary)."
+        )
+    return (
+        f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
+        f"{', '.join(map(str, table.columns))}. The plugin must return them."
+    )
 
 
 def _bad_tracks(

@@ -165,3 +165,15 @@ def test_verify_finds_every_kind_of_problem(layout):
 def test_verify_reports_option_errors_instead_of_raising(layout):
     problems = folder.verify(layout.root, arousal_column="energy")
     assert len(problems) == 1 and "no column 'energy' (option arousal_column)" in problems[0]
+
+
+def test_quadrant_only_labels_under_the_regression_task_suggest_the_quadrant_tasks(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    options = {"arousal_column": "", "valence_column": "", "quadrant_column": "quadrant"}
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",), options=options)
+    assert str(caught.value) == (
+        "dataset 'mine' (plugin 'folder'): task 'av-regression' needs arousal and valence "
+        "labels; this dataset has quadrant labels only. Run its quadrant tasks instead: "
+        "merbench run --datasets mine --tasks quadrant (or arousal-binary, valence-binary)."
+    )
