@@ -101,8 +101,8 @@ def load_tracks(
         check_audio: called with each audio path; raises ``DatasetError`` for unusable audio.
 
     Raises:
-        DatasetError: the plugin fails, required columns are missing, track ids repeat, or a
-            bad track is found while ``on_bad_tracks = "fail"``.
+        DatasetError: the plugin fails, required columns are missing, track ids repeat, a
+            bad track is found while ``on_bad_tracks = "fail"``, or no track is usable.
     """
     where = f"dataset '{config.name}' (plugin '{spec.name}')"
     try:
@@ -125,7 +125,25 @@ def load_tracks(
     for track_id, reason in problems.items():
         log.warning("%s: skipped track %s: %s", where, track_id, reason)
     kept = table[~table["track_id"].isin(list(problems))].reset_index(drop=True)
+    if kept.empty:
+        raise DatasetError(_no_tracks(where, config, problems))
     return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
+
+
+def _no_tracks(where: str, config: DatasetConfig, problems: dict[str, str]) -> str:
+    """Say that a dataset has no track at all, or none that is usable, and what to do."""
+    source = config.path if config.path is not None else f"plugin '{config.plugin}'"
+    if not problems:
+        return (
+            f"{where}: no tracks in {source}. Check that path in [datasets.{config.name}] "
+            "points at the dataset and that its annotation file lists tracks "
+            f"('merbench verify {config.name}' checks the copy)."
+        )
+    first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
+    return (
+        f"{where}: none of its {len(problems)} track(s) in {source} is usable ({first}). "
+        f"Fix them; 'merbench verify {config.name}' lists every problem."
+    )
 
 
 def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str) -> pd.DataFrame:

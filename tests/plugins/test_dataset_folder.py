@@ -177,3 +177,26 @@ def test_quadrant_only_labels_under_the_regression_task_suggest_the_quadrant_tas
         "labels; this dataset has quadrant labels only. Run its quadrant tasks instead: "
         "merbench run --datasets mine --tasks quadrant (or arousal-binary, valence-binary)."
     )
+
+
+def test_a_header_only_csv_names_the_dataset_and_its_folder(layout):
+    (layout.root / "labels.csv").write_text("file,arousal,valence,artist\n")
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+    assert str(caught.value) == (
+        f"dataset 'mine' (plugin 'folder'): no tracks in {layout.root}. Check that path in "
+        "[datasets.mine] points at the dataset and that its annotation file lists tracks "
+        "('merbench verify mine' checks the copy)."
+    )
+
+
+def test_a_dataset_without_a_usable_track_says_why(layout):
+    _rewrite(layout, lambda t: t.assign(file="gone/" + t["file"]))
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+    message = str(caught.value)
+    assert message.startswith(
+        f"dataset 'mine' (plugin 'folder'): none of its 8 track(s) in {layout.root} is usable "
+        f"(gone/jazz/song-0: {layout.root.resolve() / 'gone/jazz/song-0.wav'}: "
+    )
+    assert message.endswith("Fix them; 'merbench verify mine' lists every problem.")
