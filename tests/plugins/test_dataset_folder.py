@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from layouts import core_tracks, folder_layout, quadrant_of, write_garbage
+from layouts import core_tracks, folder_layout, quadrant_of, write_audio, write_garbage
 
 from merbench.errors import ConfigError, DatasetError
 from merbench.testing import check_plugin
@@ -200,3 +200,37 @@ def test_a_dataset_without_a_usable_track_says_why(layout):
         f"(gone/jazz/song-0: {layout.root.resolve() / 'gone/jazz/song-0.wav'}: "
     )
     assert message.endswith("Fix them; 'merbench verify mine' lists every problem.")
+
+
+def _latin1_layout(root):
+    """Two artists whose names differ by an accent, in a labels CSV saved as latin-1."""
+    rows = [("Zoë/a.wav", "Zoë"), ("Zoë/b.wav", "Zoë"), ("Zoé/c.wav", "Zoé"), ("Zoé/d.wav", "Zoé")]
+    for i, (file, _) in enumerate(rows):
+        write_audio(root / file, seed=i)
+    text = "file,arousal,valence,artist\n" + "".join(f"{f},5,5,{a}\n" for f, a in rows)
+    (root / "labels.csv").write_bytes(text.encode("latin-1"))
+
+
+def test_a_latin1_csv_is_refused_with_the_encoding_to_set(tmp_path):
+    _latin1_layout(tmp_path)
+    with pytest.raises(DatasetError) as caught:
+        folder.load(tmp_path)
+    assert str(caught.value) == (
+        f'{tmp_path / "labels.csv"}: not utf-8 (byte 0xeb on line 2). Set encoding = "latin-1" '
+        'in [datasets.<name>.options] ("cp1252" for files saved by Excel on Windows), or save '
+        "the file as UTF-8."
+    )
+
+
+def test_the_encoding_option_reads_a_latin1_csv(tmp_path):
+    _latin1_layout(tmp_path)
+    options = {"encoding": "latin-1", "group_column": "artist"}
+    tracks = core_tracks(folder, "mine", tmp_path, ("av-regression",), options=options)
+    assert not tracks.skipped
+    assert sorted(tracks.table["group"].unique()) == ["Zoé", "Zoë"]
+    assert tracks.table["track_id"].tolist() == ["Zoë/a", "Zoë/b", "Zoé/c", "Zoé/d"]
+
+
+def test_an_unknown_encoding_is_a_config_error(layout):
+    with pytest.raises(ConfigError, match="encoding 'utf-9' is not a text encoding"):
+        folder.load(layout.root, encoding="utf-9")
