@@ -234,3 +234,14 @@ def test_the_encoding_option_reads_a_latin1_csv(tmp_path):
 def test_an_unknown_encoding_is_a_config_error(layout):
     with pytest.raises(ConfigError, match="encoding 'utf-9' is not a text encoding"):
         folder.load(layout.root, encoding="utf-9")
+
+
+def test_a_renamed_column_gets_a_suggestion(layout):
+    _rewrite(layout, lambda t: t.rename(columns={"valence": "Valence"}))
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root)
+    assert str(caught.value) == (
+        f"{layout.root / 'labels.csv'}: no column 'valence' (option valence_column). Did you "
+        "mean 'Valence'? It has file, arousal, Valence, artist. Set valence_column in "
+        '[datasets.<name>.options] to one of them, or to "" for none.'
+    )

@@ -129,7 +129,8 @@ def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
     for option, column in named.items():
         if column and column not in table.columns:
             raise merbench.DatasetError(
-                f"{path}: no column '{column}' (option {option}). It has "
+                f"{path}: no column '{column}' (option {option})."
+                f"{did_you_mean(column, table.columns)} It has "
                 f"{', '.join(table.columns)}. Set {option} in {OPTIONS_TABLE} to one of them"
                 + ("." if option == "audio_column" else ', or to "" for none.')
             )
