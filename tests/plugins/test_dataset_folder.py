@@ -245,3 +245,13 @@ def test_a_renamed_column_gets_a_suggestion(layout):
         "mean 'Valence'? It has file, arousal, Valence, artist. Set valence_column in "
         '[datasets.<name>.options] to one of them, or to "" for none.'
     )
+
+
+def test_a_folder_named_like_the_labels_file_is_called_a_folder(layout):
+    (layout.root / "labels.csv").unlink()
+    (layout.root / "labels.csv").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root)
+    message = str(caught.value)
+    assert message.startswith(f"{layout.root / 'labels.csv'}: is a folder, not a CSV file. Write")
+    assert "set labels in [datasets.<name>.options]" in message

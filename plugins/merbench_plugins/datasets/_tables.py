@@ -48,11 +48,13 @@ def read_csv(
         The table, all columns of dtype ``str``.
 
     Raises:
-        DatasetError: the file is missing, unreadable or not in ``encoding``, or
+        DatasetError: the file is missing, a folder, unreadable or not in ``encoding``, or
             lacks one of ``columns``.
     """
     import pandas as pd
 
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, not a CSV file. {fix}")
     if not path.is_file():
         raise DatasetError(f"{path}: missing. {fix}")
     try:
