@@ -212,10 +212,13 @@ def _bad_tracks(
 def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -> str:
     for column in columns:
         value = float(getattr(row, column))
+        # A plugin may keep a label cell's text (``quadrant_raw``) when it could not read it.
+        raw = getattr(row, f"{column}_raw", None) if column == "quadrant" else None
+        text = raw if isinstance(raw, str) and raw else ""
+        if column == "quadrant" and (text or np.isfinite(value)) and value not in (1, 2, 3, 4):
+            return f"quadrant '{text or f'{value:g}'}' is not one of 1, 2, 3, 4 (or Q1..Q4)"
         if not np.isfinite(value):
             return f"label '{column}' is missing (NaN)"
-        if column == "quadrant" and value not in (1, 2, 3, 4):
-            return f"quadrant {value:g} is not one of 1, 2, 3, 4"
         if column != "quadrant" and scale and not scale.low <= value <= scale.high:
             return f"{column} {value:g} is outside the scale {scale.low:g}..{scale.high:g}"
     return ""

@@ -255,3 +255,14 @@ def test_a_folder_named_like_the_labels_file_is_called_a_folder(layout):
     message = str(caught.value)
     assert message.startswith(f"{layout.root / 'labels.csv'}: is a folder, not a CSV file. Write")
     assert "set labels in [datasets.<name>.options]" in message
+
+
+def test_an_unknown_quadrant_is_named_not_called_missing(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    _rewrite(layout, lambda t: t.assign(quadrant=["Q5", "", *t["quadrant"][2:]]))
+    options = {"arousal_column": "", "valence_column": "", "quadrant_column": "quadrant"}
+    tracks = core_tracks(folder, "mine", layout.root, ("quadrant",), options=options)
+    assert tracks.skipped == {
+        "jazz/song-0": "quadrant 'Q5' is not one of 1, 2, 3, 4 (or Q1..Q4)",
+        "rock/song-1": "label 'quadrant' is missing (NaN)",
+    }

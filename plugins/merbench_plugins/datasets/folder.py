@@ -107,8 +107,9 @@ def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
     Returns:
         ``track_id``, ``group``, ``audio_path`` (absolute), ``line`` (the CSV line number),
         and ``arousal``, ``valence`` and/or ``quadrant`` (NaN where a cell is empty or not a
-        number); the CSV's other columns follow unchanged, except those named like these
-        (the options choose which CSV columns fill them).
+        number or quadrant; ``quadrant_raw`` keeps the cell's text); the CSV's other columns
+        follow unchanged, except those named like these (the options choose which CSV columns
+        fill them).
 
     Raises:
         ConfigError: the options do not work together.
@@ -161,6 +162,7 @@ def _track_table(root: Path, table: pd.DataFrame, options: FolderOptions) -> pd.
     if options.quadrant_column:
         raw = table[options.quadrant_column].str.upper().str.removeprefix("Q")
         out["quadrant"] = numbers(raw).where(lambda q: q.isin([1, 2, 3, 4]))
+        out["quadrant_raw"] = text(table[options.quadrant_column])  # for messages on bad cells
     return out
 
 
