@@ -88,13 +88,24 @@ def official_folds(splits: Sequence[str]) -> list[Fold]:
     return [Fold(repeat=0, fold=0, train=train, test=test)]
 
 
+MIN_VALID_TRACKS = 2
+"""Validation scores (R², CCC, Pearson r) are undefined on one track."""
+MIN_TRAIN_TRACKS = 2
+
+
 def inner_split(
     groups: Sequence[str], *, valid_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split an outer training part into inner train and validation indices (by group).
 
+    When the held-out groups hold a single track (one-track groups of a small dataset), more
+    groups, in a seeded order, move to the validation side until it has two tracks.
+
     Returns:
         Positions into ``groups`` of the inner training and validation tracks.
+
+    Raises:
+        ConfigError: the part is too small for two validation and two training tracks.
     """
     from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
@@ -106,7 +117,35 @@ def inner_split(
     else:
         splitter = ShuffleSplit(1, test_size=valid_fraction, random_state=seed)
         train, valid = next(splitter.split(index))
-    return np.asarray(train), np.asarray(valid)
+    train, valid = np.asarray(train), np.asarray(valid)
+    if len(valid) < MIN_VALID_TRACKS:
+        train, valid = _grow_valid(group_array, train, valid, seed)
+    return train, valid
+
+
+def _grow_valid(
+    group_array: np.ndarray, train: np.ndarray, valid: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move whole groups (tracks, for a single group) from ``train`` to ``valid``."""
+    units = group_array if len(np.unique(group_array)) >= 2 else np.arange(len(group_array))
+    order = np.random.default_rng(seed).permutation(np.unique(units[train]))
+    for unit in order:
+        if len(valid) >= MIN_VALID_TRACKS:
+            break
+        moved = units[train] == unit
+        if len(train) - moved.sum() >= MIN_TRAIN_TRACKS:
+            valid = np.sort(np.concatenate([valid, train[moved]]))
+            train = train[~moved]
+    if len(valid) < MIN_VALID_TRACKS:
+        n_groups = len(np.unique(group_array))
+        raise ConfigError(
+            f"Inner validation split: the outer training part has {len(group_array)} track(s) "
+            f"in {n_groups} group(s); it needs whole groups with at least {MIN_VALID_TRACKS} "
+            f"tracks to validate on and {MIN_TRAIN_TRACKS} more to train on (at least 4 tracks "
+            "in 2 groups). Use a dataset with more tracks and groups (artists), or a budget "
+            "with fewer outer_folds so that each training part is larger."
+        )
+    return train, valid
 
 
 def manifest(track_ids: Sequence[str], folds: Sequence[Fold]) -> dict[str, list[list[str]]]:

@@ -101,8 +101,8 @@ def load_tracks(
         check_audio: called with each audio path; raises ``DatasetError`` for unusable audio.
 
     Raises:
-        DatasetError: the plugin fails, required columns are missing, track ids repeat, or a
-            bad track is found while ``on_bad_tracks = "fail"``.
+        DatasetError: the plugin fails, required columns are missing, track ids repeat, a
+            bad track is found while ``on_bad_tracks = "fail"``, or no track is usable.
     """
     where = f"dataset '{config.name}' (plugin '{spec.name}')"
     try:
@@ -114,7 +114,7 @@ def load_tracks(
             f"{where}: loading failed ({type(exc).__name__}: {exc}). "
             f"Run 'merbench verify {config.name}' to check the local copy."
         ) from exc
-    table = _check_columns(where, table, tasks)
+    table = _check_columns(where, table, tasks, dataset=config.name)
     problems = _bad_tracks(table, tasks, spec.label_scale, check_audio)
     if problems and config.on_bad_tracks == "fail":
         first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
@@ -125,10 +125,28 @@ def load_tracks(
     for track_id, reason in problems.items():
         log.warning("%s: skipped track %s: %s", where, track_id, reason)
     kept = table[~table["track_id"].isin(list(problems))].reset_index(drop=True)
+    if kept.empty:
+        raise DatasetError(_no_tracks(where, config, problems))
     return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
 
 
-def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame:
+def _no_tracks(where: str, config: DatasetConfig, problems: dict[str, str]) -> str:
+    """Say that a dataset has no track at all, or none that is usable, and what to do."""
+    source = config.path if config.path is not None else f"plugin '{config.plugin}'"
+    if not problems:
+        return (
+            f"{where}: no tracks in {source}. Check that path in [datasets.{config.name}] "
+            "points at the dataset and that its annotation file lists tracks "
+            f"('merbench verify {config.name}' checks the copy)."
+        )
+    first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
+    return (
+        f"{where}: none of its {len(problems)} track(s) in {source} is usable ({first}). "
+        f"Fix them; 'merbench verify {config.name}' lists every problem."
+    )
+
+
+def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str) -> pd.DataFrame:
     import pandas as pd
 
     if not isinstance(table, pd.DataFrame):
@@ -139,10 +157,7 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame
         needed += [] if has_quadrant else list(REGRESSION_TARGETS)
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
-        raise DatasetError(
-            f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
-            f"{', '.join(map(str, table.columns))}. The plugin must return them."
-        )
+        raise DatasetError(_missing_columns(where, dataset, table, missing))
     duplicated = table["track_id"][table["track_id"].duplicated()].astype(str).tolist()
     if duplicated:
         raise DatasetError(
@@ -156,6 +171,20 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str]) -> pd.DataFrame
     cleaned["group"] = cleaned["group"].where(cleaned["group"].notna(), cleaned["track_id"])
     cleaned["group"] = cleaned["group"].astype(str)
     return cleaned
+
+
+def _missing_columns(where: str, dataset: str, table: pd.DataFrame, missing: list[str]) -> str:
+    """Say which task the labels of a dataset do fit, or else that the plugin is at fault."""
+    if set(missing) <= set(REGRESSION_TARGETS) and "quadrant" in table:
+        return (
+            f"{where}: task 'av-regression' needs arousal and valence labels; this dataset has "
+            f"quadrant labels only. Run its quadrant tasks instead: merbench run --datasets "
+            f"{dataset} --tasks quadrant (or arousal-binary, valence-binary)."
+        )
+    return (
+        f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
+        f"{', '.join(map(str, table.columns))}. The plugin must return them."
+    )
 
 
 def _bad_tracks(
@@ -183,10 +212,13 @@ def _bad_tracks(
 def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -> str:
     for column in columns:
         value = float(getattr(row, column))
+        # A plugin may keep a label cell's text (``quadrant_raw``) when it could not read it.
+        raw = getattr(row, f"{column}_raw", None) if column == "quadrant" else None
+        text = raw if isinstance(raw, str) and raw else ""
+        if column == "quadrant" and (text or np.isfinite(value)) and value not in (1, 2, 3, 4):
+            return f"quadrant '{text or f'{value:g}'}' is not one of 1, 2, 3, 4 (or Q1..Q4)"
         if not np.isfinite(value):
             return f"label '{column}' is missing (NaN)"
-        if column == "quadrant" and value not in (1, 2, 3, 4):
-            return f"quadrant {value:g} is not one of 1, 2, 3, 4"
         if column != "quadrant" and scale and not scale.low <= value <= scale.high:
             return f"{column} {value:g} is outside the scale {scale.low:g}..{scale.high:g}"
     return ""

@@ -34,3 +34,13 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def end_sentence(text: str) -> str:
+    """Return ``text`` ending in exactly one full stop, question or exclamation mark.
+
+    A reason may already end in ``did_you_mean``'s question (``"... Did you mean 'x'?"``) or in
+    a full stop; callers that build a sentence around a reason use this instead of adding ``.``.
+    """
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."

@@ -28,7 +28,7 @@ from merbench.cell import CellPlan, cell_seed
 from merbench.config import Config, DatasetConfig, default_config_path, load_config
 from merbench.cv import Fold
 from merbench.data import Tracks, load_tracks
-from merbench.errors import ConfigError, PluginError, RunError, did_you_mean
+from merbench.errors import ConfigError, PluginError, RunError, did_you_mean, end_sentence
 from merbench.features import FeatureStore
 from merbench.policy import check_run_mode
 from merbench.registry import Registry
@@ -233,7 +233,7 @@ class CellBuilder:
         reason = check_candidate(candidate, self.registry)
         if reason:
             raise PluginError(
-                f"Candidate {key.candidate} cannot run here: {reason}. "
+                f"Candidate {key.candidate} cannot run here: {end_sentence(reason)} "
                 "Install the plugins of the machine that started the run."
             )
         tracks = self.tracks(key.dataset)

@@ -43,6 +43,9 @@ DISABLE_ENV = "MERBENCH_DISABLE_PLUGINS"
 STRICT_ENV = "MERBENCH_STRICT_PLUGINS"
 TRACE_ENV = "MERBENCH_TRACE_PLUGINS"
 FIRST_PARTY_DISTRIBUTION = "merbench"
+PLUGIN_ERRORS = (Exception, SystemExit)
+"""What a plugin may raise and be refused for: ``sys.exit()`` in a plugin must not end the host,
+while ``KeyboardInterrupt`` still stops it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -234,7 +237,7 @@ def _load_plugin(source: _Source, registry: Registry) -> object | None:
     disable = f"disable it with {DISABLE_ENV}={source.name}"
     try:
         module: object = source.load()
-    except Exception as exc:
+    except PLUGIN_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}"
         _fail(
             registry,
@@ -306,7 +309,7 @@ def _collect(source: _Source, module: object, registry: Registry) -> Iterator[tu
     try:
         manager.register(module, name=source.name)
         manager.check_pending()
-    except Exception as exc:  # pluggy.PluginValidationError and anything a plugin's dir() raises
+    except PLUGIN_ERRORS as exc:  # pluggy.PluginValidationError, anything a plugin's dir() raises
         _fail(registry, source, "hook", f"{source.describe()} has an invalid hook: {exc}. Skipped.")
         return
     for hook_name, kind in hookspecs.HOOKS.items():
@@ -323,7 +326,7 @@ def _call_hook(
 ) -> Iterator[tuple[str, Spec]]:
     try:
         records = list(function() or ())
-    except Exception as exc:
+    except PLUGIN_ERRORS as exc:
         _fail(
             registry,
             source,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from merbench.candidates import Unavailable
-from merbench.errors import DatasetError
+from merbench.errors import DatasetError, end_sentence
 from merbench.jobs import PeerProgress, failed_workers, local_workers, resolve_jobs
 from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
 from merbench.provenance import collect_provenance
@@ -77,7 +77,7 @@ def run(
         unavailable=list(plan.unavailable),
     )
     for item in plan.unavailable:
-        reporter.message(f"Skipped candidate {item.name}: {item.reason}.")
+        reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
     handler = log_to(plan.run_dir / "run.log")
     store = Store(url)
     try:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from merbench.errors import CellError
 from merbench.specs import InputKind, InputShape, ModelSpec
 from merbench.train import Problem, Trainable
 
@@ -18,7 +19,7 @@ def build_network(
     inputs: Sequence[np.ndarray],
     trainables: Sequence[Trainable | None],
     problem: Problem,
-) -> torch.nn.Module:
+) -> Joined:
     """Build trainable front-ends and the model, joined into one module.
 
     Each input's kind is the one the model declares for its position (the candidate check made
@@ -39,7 +40,7 @@ def build_network(
         shape = tuple(sample.shape[1:])
         shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
     body = model.build(tuple(shapes), problem.n_outputs, **params)
-    return Joined(frontends, body)
+    return Joined(frontends, body, name=model.name, task=problem.task, n_outputs=problem.n_outputs)
 
 
 def _kind_of(ndim: int) -> InputKind:
@@ -48,13 +49,43 @@ def _kind_of(ndim: int) -> InputKind:
 
 
 class Joined(torch.nn.Module):
-    """Front-ends (identity for precomputed inputs) followed by the model."""
+    """Front-ends (identity for precomputed inputs) followed by the model.
 
-    def __init__(self, frontends: torch.nn.ModuleList, body: torch.nn.Module) -> None:
+    Every output is checked to be ``[B, n_outputs]``: a model that returns another shape would
+    otherwise be broadcast against the targets and trained and scored on nonsense.
+    """
+
+    def __init__(
+        self,
+        frontends: torch.nn.ModuleList,
+        body: torch.nn.Module,
+        *,
+        name: str = "",
+        task: str = "",
+        n_outputs: int | None = None,
+    ) -> None:
         super().__init__()
         self.frontends = frontends
         self.body = body
+        self.name = name
+        self.task = task
+        self.n_outputs = n_outputs
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.body(*(f(x) for f, x in zip(self.frontends, xs, strict=True)))
-        return out
+        return self.checked(out, len(xs[0]) if xs else None)
+
+    def checked(self, output: torch.Tensor, batch: int | None) -> torch.Tensor:
+        """Return ``output`` if it is ``[batch, n_outputs]``.
+
+        Raises:
+            CellError: another shape, naming the model, the expected and the actual shape.
+        """
+        expected = (batch if batch is not None else len(output), self.n_outputs)
+        if self.n_outputs is None or tuple(output.shape) == expected:
+            return output
+        raise CellError(
+            f"model '{self.name}': output of shape {list(output.shape)}, expected "
+            f"[B, n_outputs] = {list(expected)} for task '{self.task}'. Make the module that "
+            "build() returns end in n_outputs units (build receives n_outputs), with no extra axes."
+        )

@@ -16,7 +16,7 @@ import torch
 
 from merbench.specs import ModelSpec
 from merbench.torch_augment import Augmenter
-from merbench.torch_net import build_network
+from merbench.torch_net import Joined, build_network
 from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
 from merbench.train import (
     Fitted,
@@ -72,7 +72,7 @@ def fit_torch(
     net = build_network(model, build_params, x_train, trainables, problem).to(device)
     # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
     # (benchmarks/bench_training.py); it changes memory layout, not results.
-    net = net.to(memory_format=torch.channels_last)
+    net.to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
     )
@@ -142,7 +142,7 @@ def _augmenter(
 
 
 def _train_epoch(
-    net: torch.nn.Module,
+    net: Joined,
     optimiser: torch.optim.Optimizer,
     tensors: Sequence[torch.Tensor],
     target: torch.Tensor,
@@ -167,7 +167,7 @@ def _train_epoch(
                 output = net(*(_layout(t[index]) for t in tensors)).float()
             else:  # training batches only: validation and predictions never pass here
                 output, batch_target = augmenter.forward(net, rows)
-                output = output.float()
+                output = net.checked(output, len(rows)).float()
         if problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, batch_target)
         else:  # class indices, or soft labels [B, classes] after label-mixing augmentation

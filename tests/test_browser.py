@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,30 @@ def test_pages_read_without_javascript_on_paper_and_on_a_phone(browser, site):
             page.goto((site / name).as_uri())
             assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, media)
             context.close()
+
+
+def test_a_table_with_a_failed_fold_sorts_on_every_column(browser, install_tones, tmp_path):
+    config = install_tones()
+    settings = RunSettings(
+        models=("ridge",), budget="smoke", config=config, out=tmp_path / "run", render=False
+    )
+    run(settings)
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as db:
+        db.execute(
+            "UPDATE cells SET status = 'failed', error = 'ran out of memory', metrics = NULL, "
+            "best_params = NULL, timings = NULL, info = NULL "
+            "WHERE candidate = 'ridge@handcrafted' AND task = 'av-regression' AND fold = 1"
+        )
+    render_site([sqlite_url(tmp_path / "run")], tmp_path / "site", title="tones")
+    name = candidate_file("tones", "av-regression", "ridge@handcrafted")
+    page, errors = _open(browser, (tmp_path / "site" / name).as_uri())
+    headers = page.locator("table.folds thead th")
+    for i in range(headers.count()):
+        headers.nth(i).click()
+        assert errors == [], headers.nth(i).inner_text()
+    statuses = page.locator("table.folds tbody tr td:nth-child(2)")
+    for _ in range(2):  # high-to-low, then low-to-high: the fold without a score stays last
+        page.click("table.folds thead th:has-text('R² (mean)')")
+        assert statuses.all_inner_texts() == ["done", "done", "failed"]
+    assert "ran out of memory" in page.inner_text("table.folds tbody tr:last-child")
+    assert errors == []

@@ -65,3 +65,44 @@ def test_official_split():
     assert fold.train.tolist() == [0, 1, 3] and fold.test.tolist() == [2, 4]
     with pytest.raises(ConfigError, match="needs 'train' and 'test'"):
         official_folds(["train", "train"])
+
+
+def _regression_score(valid):
+    from merbench.budgets import get_budget
+    from merbench.train import Problem, score
+
+    problem = Problem(task="av-regression", labels=(), budget=get_budget("smoke"), sample_rate=8000)
+    y = np.stack([np.arange(10.0), np.arange(10.0)[::-1]], axis=1)
+    return score(problem, y[valid], y[valid] + 0.1)
+
+
+@pytest.mark.parametrize("n_groups", [5, 1], ids=["one-track-groups", "one-group"])
+def test_an_inner_split_never_validates_on_a_single_track(n_groups):
+    groups = np.asarray([f"artist-{i % n_groups}" for i in range(5)])
+    for seed in range(20):
+        train, valid = inner_split(groups, valid_fraction=0.2, seed=seed)
+        assert np.isfinite(_regression_score(valid))  # was: 'float' object is not iterable
+        assert len(valid) >= 2 and len(train) >= 2
+        assert sorted([*train, *valid]) == list(range(5))
+        if n_groups > 1:
+            assert not set(groups[train]) & set(groups[valid])
+
+
+def test_an_inner_split_of_a_larger_part_is_scikit_learns():
+    from sklearn.model_selection import GroupShuffleSplit
+
+    groups = _groups(40, 10)
+    train, valid = inner_split(groups, valid_fraction=0.2, seed=4)
+    expected = next(
+        GroupShuffleSplit(1, test_size=0.2, random_state=4).split(groups, groups=groups)
+    )
+    assert train.tolist() == expected[0].tolist() and valid.tolist() == expected[1].tolist()
+
+
+def test_an_inner_split_too_small_to_validate_says_what_it_needs():
+    with pytest.raises(ConfigError) as caught:
+        inner_split(["a", "b", "c"], valid_fraction=0.2, seed=0)
+    assert str(caught.value).startswith(
+        "Inner validation split: the outer training part has 3 track(s) in 3 group(s); it needs "
+        "whole groups with at least 2 tracks to validate on and 2 more to train on"
+    )

@@ -260,3 +260,43 @@ def test_plugins_command_lists_first_party_plugins_and_failures(distributions):
     assert "model ridge" in names["classical"]["provides"]
     assert payload["failures"][0]["plugin"] == "broken"
     assert payload["plugin_api"] == 1
+
+
+def test_plugin_that_exits_at_import_or_in_a_hook_is_isolated(distributions):
+    from click.testing import CliRunner
+
+    from merbench.cli import main
+
+    distributions.install(
+        "merbench-quitter",
+        "1.0",
+        {"quitter": "merbench_quitter"},
+        {"merbench_quitter": "import sys\nsys.exit('no licence key')\n"},
+    )
+    hook_exit = GOOD.format(name="leaver") + (
+        "\n@merbench.hookimpl\ndef merbench_frontends():\n    raise SystemExit(2)\n"
+    )
+    distributions.install(
+        "merbench-leaver", "0.2", {"leaver": "merbench_leaver"}, {"merbench_leaver": hook_exit}
+    )
+    registry = load_registry()
+    assert "ridge" in registry.models and "leaver" in registry.models
+    messages = {f.plugin: f.message for f in registry.failures}
+    assert messages["quitter"].startswith(
+        "Plugin 'quitter' (merbench-quitter 1.0) failed to import (SystemExit: no licence key)."
+    )
+    assert "raised in merbench_frontends(): SystemExit: 2." in messages["leaver"]
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 1
+    assert {f["plugin"] for f in json.loads(result.stdout)["failures"]} == {"quitter", "leaver"}
+
+
+def test_keyboard_interrupt_in_a_plugin_still_stops_discovery(distributions):
+    distributions.install(
+        "merbench-ctrlc",
+        "0.1",
+        {"ctrlc": "merbench_ctrlc"},
+        {"merbench_ctrlc": "raise KeyboardInterrupt\n"},
+    )
+    with pytest.raises(KeyboardInterrupt):
+        load_registry()

@@ -167,3 +167,23 @@ def test_inputs_get_the_kind_the_model_declares():
     model = merbench.ModelSpec(name="seq", accepts=("sequence",), build=build)
     _network(model, {}, [np.zeros((2, 30, 8), np.float32)], [None], _problem())
     assert seen == [merbench.InputShape(kind="sequence", shape=(30, 8))]
+
+
+@pytest.mark.parametrize(
+    ("task", "labels", "width", "expected"),
+    [
+        ("av-regression", (), 1, r"output of shape \[16, 1\], expected .* = \[16, 2\]"),
+        ("quadrant", (1, 2, 3, 4), 6, r"output of shape \[16, 6\], expected .* = \[16, 4\]"),
+    ],
+    ids=["regression", "classification"],
+)
+def test_a_model_output_of_the_wrong_shape_fails_the_cell(task, labels, width, expected):
+    def build(inputs, n_outputs):
+        return torch.nn.Linear(inputs[0].shape[0], width)  # ignores n_outputs
+
+    model = merbench.ModelSpec(name="narrow", accepts=("vector",), build=build)
+    x, y = _data()
+    if task != "av-regression":
+        y = np.digitize(y[:, 0], [1, 3, 5]).astype(np.int64) + 1
+    with pytest.raises(merbench.CellError, match=f"model 'narrow': {expected} for task '{task}'"):
+        fit_torch(model, {}, ([x], y), _problem(task, labels), seed=0, trainables=[None])

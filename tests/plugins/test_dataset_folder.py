@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from layouts import core_tracks, folder_layout, quadrant_of, write_garbage
+from layouts import core_tracks, folder_layout, quadrant_of, write_audio, write_garbage
 
 from merbench.errors import ConfigError, DatasetError
 from merbench.testing import check_plugin
@@ -165,3 +165,104 @@ def test_verify_finds_every_kind_of_problem(layout):
 def test_verify_reports_option_errors_instead_of_raising(layout):
     problems = folder.verify(layout.root, arousal_column="energy")
     assert len(problems) == 1 and "no column 'energy' (option arousal_column)" in problems[0]
+
+
+def test_quadrant_only_labels_under_the_regression_task_suggest_the_quadrant_tasks(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    options = {"arousal_column": "", "valence_column": "", "quadrant_column": "quadrant"}
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",), options=options)
+    assert str(caught.value) == (
+        "dataset 'mine' (plugin 'folder'): task 'av-regression' needs arousal and valence "
+        "labels; this dataset has quadrant labels only. Run its quadrant tasks instead: "
+        "merbench run --datasets mine --tasks quadrant (or arousal-binary, valence-binary)."
+    )
+
+
+def test_a_header_only_csv_names_the_dataset_and_its_folder(layout):
+    (layout.root / "labels.csv").write_text("file,arousal,valence,artist\n")
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+    assert str(caught.value) == (
+        f"dataset 'mine' (plugin 'folder'): no tracks in {layout.root}. Check that path in "
+        "[datasets.mine] points at the dataset and that its annotation file lists tracks "
+        "('merbench verify mine' checks the copy)."
+    )
+
+
+def test_a_dataset_without_a_usable_track_says_why(layout):
+    _rewrite(layout, lambda t: t.assign(file="gone/" + t["file"]))
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+    message = str(caught.value)
+    assert message.startswith(
+        f"dataset 'mine' (plugin 'folder'): none of its 8 track(s) in {layout.root} is usable "
+        f"(gone/jazz/song-0: {layout.root.resolve() / 'gone/jazz/song-0.wav'}: "
+    )
+    assert message.endswith("Fix them; 'merbench verify mine' lists every problem.")
+
+
+def _latin1_layout(root):
+    """Two artists whose names differ by an accent, in a labels CSV saved as latin-1."""
+    rows = [("Zoë/a.wav", "Zoë"), ("Zoë/b.wav", "Zoë"), ("Zoé/c.wav", "Zoé"), ("Zoé/d.wav", "Zoé")]
+    for i, (file, _) in enumerate(rows):
+        write_audio(root / file, seed=i)
+    text = "file,arousal,valence,artist\n" + "".join(f"{f},5,5,{a}\n" for f, a in rows)
+    (root / "labels.csv").write_bytes(text.encode("latin-1"))
+
+
+def test_a_latin1_csv_is_refused_with_the_encoding_to_set(tmp_path):
+    _latin1_layout(tmp_path)
+    with pytest.raises(DatasetError) as caught:
+        folder.load(tmp_path)
+    assert str(caught.value) == (
+        f'{tmp_path / "labels.csv"}: not utf-8 (byte 0xeb on line 2). Set encoding = "latin-1" '
+        'in [datasets.<name>.options] ("cp1252" for files saved by Excel on Windows), or save '
+        "the file as UTF-8."
+    )
+
+
+def test_the_encoding_option_reads_a_latin1_csv(tmp_path):
+    _latin1_layout(tmp_path)
+    options = {"encoding": "latin-1", "group_column": "artist"}
+    tracks = core_tracks(folder, "mine", tmp_path, ("av-regression",), options=options)
+    assert not tracks.skipped
+    assert sorted(tracks.table["group"].unique()) == ["Zoé", "Zoë"]
+    assert tracks.table["track_id"].tolist() == ["Zoë/a", "Zoë/b", "Zoé/c", "Zoé/d"]
+
+
+def test_an_unknown_encoding_is_a_config_error(layout):
+    with pytest.raises(ConfigError, match="encoding 'utf-9' is not a text encoding"):
+        folder.load(layout.root, encoding="utf-9")
+
+
+def test_a_renamed_column_gets_a_suggestion(layout):
+    _rewrite(layout, lambda t: t.rename(columns={"valence": "Valence"}))
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root)
+    assert str(caught.value) == (
+        f"{layout.root / 'labels.csv'}: no column 'valence' (option valence_column). Did you "
+        "mean 'Valence'? It has file, arousal, Valence, artist. Set valence_column in "
+        '[datasets.<name>.options] to one of them, or to "" for none.'
+    )
+
+
+def test_a_folder_named_like_the_labels_file_is_called_a_folder(layout):
+    (layout.root / "labels.csv").unlink()
+    (layout.root / "labels.csv").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        folder.load(layout.root)
+    message = str(caught.value)
+    assert message.startswith(f"{layout.root / 'labels.csv'}: is a folder, not a CSV file. Write")
+    assert "set labels in [datasets.<name>.options]" in message
+
+
+def test_an_unknown_quadrant_is_named_not_called_missing(tmp_path):
+    layout = folder_layout(tmp_path, quadrant=True)
+    _rewrite(layout, lambda t: t.assign(quadrant=["Q5", "", *t["quadrant"][2:]]))
+    options = {"arousal_column": "", "valence_column": "", "quadrant_column": "quadrant"}
+    tracks = core_tracks(folder, "mine", layout.root, ("quadrant",), options=options)
+    assert tracks.skipped == {
+        "jazz/song-0": "quadrant 'Q5' is not one of 1, 2, 3, 4 (or Q1..Q4)",
+        "rock/song-1": "label 'quadrant' is missing (NaN)",
+    }

@@ -9,6 +9,8 @@ and says how to fix it.
 
 from __future__ import annotations
 
+import codecs
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +29,9 @@ SHOWN = 5
 """How many example ids or files a problem line names."""
 
 
-def read_csv(path: Path, *, columns: Sequence[str], fix: str) -> pd.DataFrame:
+def read_csv(
+    path: Path, *, columns: Sequence[str], fix: str, encoding: str | None = None
+) -> pd.DataFrame:
     """Read a dataset CSV as text, tidy it and check that it has ``columns``.
 
     Every cell is a string with surrounding whitespace (spaces, tabs, ``\\r``) removed; header
@@ -37,20 +41,30 @@ def read_csv(path: Path, *, columns: Sequence[str], fix: str) -> pd.DataFrame:
         path: the CSV file.
         columns: the columns the caller needs (after stripping).
         fix: the sentence that tells the user how to fix a missing or unreadable file.
+        encoding: decode strictly with this encoding (a user's own file, whose encoding is an
+            option); ``None``: UTF-8 with undecodable bytes replaced (published files).
 
     Returns:
         The table, all columns of dtype ``str``.
 
     Raises:
-        DatasetError: the file is missing or unreadable, or lacks one of ``columns``.
+        DatasetError: the file is missing, a folder, unreadable or not in ``encoding``, or
+            lacks one of ``columns``.
     """
     import pandas as pd
 
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, not a CSV file. {fix}")
     if not path.is_file():
         raise DatasetError(f"{path}: missing. {fix}")
     try:
+        source: Path | io.StringIO = path if encoding is None else _decoded(path, encoding)
         table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", encoding_errors="replace"
+            source,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            encoding_errors="replace",
         )
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DatasetError(f"{path}: unreadable ({type(exc).__name__}: {exc}). {fix}") from exc
@@ -66,6 +80,26 @@ def read_csv(path: Path, *, columns: Sequence[str], fix: str) -> pd.DataFrame:
                 f"{', '.join(table.columns)}. Re-download the file: merbench reads it as published."
             )
     return table
+
+
+def _decoded(path: Path, encoding: str) -> io.StringIO:
+    """The text of ``path`` in ``encoding`` (a UTF-8 byte-order mark is dropped).
+
+    Raises:
+        DatasetError: a byte sequence that is not ``encoding``, naming its line and the option.
+    """
+    data = path.read_bytes()
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        return io.StringIO(data.decode(codec))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        raise DatasetError(
+            f'{path}: not {encoding} (byte 0x{byte} on line {line}). Set encoding = "latin-1" '
+            'in [datasets.<name>.options] ("cp1252" for files saved by Excel on Windows), or '
+            "save the file as UTF-8."
+        ) from None
 
 
 def numbers(values: pd.Series) -> pd.Series:

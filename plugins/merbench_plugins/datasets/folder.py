@@ -8,8 +8,8 @@ Dataset checklist:
 - **Origin:** yours.
 - **Music:** yours.
 - **Paper:** none; cite your own data.
-- **Access:** local: ``path`` is the folder, ``labels`` the CSV (relative to it), and the
-  ``*_column`` options name the CSV's columns.
+- **Access:** local: ``path`` is the folder, ``labels`` the CSV (relative to it, UTF-8 unless
+  ``encoding`` says otherwise), and the ``*_column`` options name the CSV's columns.
 - **License:** yours; merbench only reads the files.
 
 Labels are mapped linearly from ``scale_low .. scale_high`` onto merbench's 1..9 scale for this
@@ -22,6 +22,7 @@ do not match the data.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,7 @@ class FolderOptions:
     id_column: str = ""
     scale_low: float = 1.0
     scale_high: float = 9.0
+    encoding: str = "utf-8"
 
     def check(self) -> None:
         """Raise ``ConfigError`` for options that cannot work together."""
@@ -79,11 +81,24 @@ class FolderOptions:
                 f"{where}: no label column. Set arousal_column and valence_column, or "
                 "quadrant_column."
             )
+        if not _is_encoding(self.encoding):
+            raise ConfigError(
+                f"{where}: encoding '{self.encoding}' is not a text encoding Python knows. Use "
+                'e.g. "utf-8" (the default), "latin-1" or "cp1252".'
+            )
         if not self.scale_low < self.scale_high:
             raise ConfigError(
                 f"{where}: scale_low ({self.scale_low:g}) must be below scale_high "
                 f"({self.scale_high:g}). Set them to the ends of your rating scale."
             )
+
+
+def _is_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
@@ -92,8 +107,9 @@ def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
     Returns:
         ``track_id``, ``group``, ``audio_path`` (absolute), ``line`` (the CSV line number),
         and ``arousal``, ``valence`` and/or ``quadrant`` (NaN where a cell is empty or not a
-        number); the CSV's other columns follow unchanged, except those named like these
-        (the options choose which CSV columns fill them).
+        number or quadrant; ``quadrant_raw`` keeps the cell's text); the CSV's other columns
+        follow unchanged, except those named like these (the options choose which CSV columns
+        fill them).
 
     Raises:
         ConfigError: the options do not work together.
@@ -109,11 +125,13 @@ def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
         "group_column": options.group_column,
         "id_column": options.id_column,
     }
-    table = read_csv(path, columns=[], fix=_missing_csv_fix(Path(root), options))
+    fix = _missing_csv_fix(Path(root), options)
+    table = read_csv(path, columns=[], fix=fix, encoding=options.encoding)
     for option, column in named.items():
         if column and column not in table.columns:
             raise merbench.DatasetError(
-                f"{path}: no column '{column}' (option {option}). It has "
+                f"{path}: no column '{column}' (option {option})."
+                f"{did_you_mean(column, table.columns)} It has "
                 f"{', '.join(table.columns)}. Set {option} in {OPTIONS_TABLE} to one of them"
                 + ("." if option == "audio_column" else ', or to "" for none.')
             )
@@ -144,6 +162,7 @@ def _track_table(root: Path, table: pd.DataFrame, options: FolderOptions) -> pd.
     if options.quadrant_column:
         raw = table[options.quadrant_column].str.upper().str.removeprefix("Q")
         out["quadrant"] = numbers(raw).where(lambda q: q.isin([1, 2, 3, 4]))
+        out["quadrant_raw"] = text(table[options.quadrant_column])  # for messages on bad cells
     return out
 
 
@@ -184,14 +203,15 @@ def load(root: Path, **options: Any) -> pd.DataFrame:
         root: the folder; audio paths in the CSV are relative to it.
         **options: the ``FolderOptions`` fields (``labels``, ``audio_column``,
             ``arousal_column``, ``valence_column``, ``quadrant_column``, ``group_column``,
-            ``id_column``, ``scale_low``, ``scale_high``).
+            ``id_column``, ``scale_low``, ``scale_high``, ``encoding``).
 
     Returns:
         ``read_labels`` with arousal and valence mapped onto 1..9.
 
     Raises:
         ConfigError: an unknown option, or options that do not work together.
-        DatasetError: the CSV is missing or lacks a column, or a label is outside the scale.
+        DatasetError: the CSV is missing, not in ``encoding`` or lacks a column, or a label is
+            outside the scale.
     """
     settings = _options(options)
     table = read_labels(Path(root), settings)
