@@ -27,8 +27,7 @@ from merbench.specs import (
     ModelSpec,
     Provenance,
 )
-
-__version__ = "0.1.0"
+from merbench.version import __version__
 
 if TYPE_CHECKING:
     from merbench.api import load_results, run

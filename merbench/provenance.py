@@ -25,7 +25,7 @@ def collect_provenance(
 
     The device is looked up through torch only when a candidate trains a torch model.
     """
-    from merbench import __version__
+    from merbench.version import __version__
 
     return {
         "merbench": __version__,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-from merbench import __version__
 from merbench.errors import ConfigError
 from merbench.specs import NAME_PATTERN
+from merbench.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates_plugin"
 KINDS = ("model", "frontend", "augmentation", "dataset")

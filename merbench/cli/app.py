@@ -18,11 +18,11 @@ from typing import Any, NoReturn
 
 import click
 
-from merbench import __version__
 from merbench.budgets import BUDGETS
 from merbench.errors import MerbenchError
 from merbench.specs import RUN_AUGMENT_MODES, TASKS
 from merbench.torch_space import PRECISIONS
+from merbench.version import __version__
 
 EXIT_FAILED_CELLS = 1
 EXIT_USAGE = 2

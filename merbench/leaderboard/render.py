@@ -22,7 +22,6 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from merbench import __version__
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
@@ -41,6 +40,7 @@ from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
 from merbench.results import cells_frame, summarize
+from merbench.version import __version__
 
 __all__ = ["METRIC_LABELS", "RESULTS_SCHEMA", "environment", "render_site", "slug"]
 
