@@ -31,7 +31,6 @@ from merbench.leaderboard.pages import (
     as_float,
     index_rows,
     is_missing,
-    metric_label,
     records,
     slug,
     split_candidate,
@@ -41,6 +40,7 @@ from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
 from merbench.results import cells_frame, summarize
+from merbench.scoring import metric_label
 
 __all__ = ["METRIC_LABELS", "RESULTS_SCHEMA", "environment", "render_site", "slug"]
 
