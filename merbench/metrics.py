@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from merbench.scoring import METRIC_SPECS, Direction, Scoring, majority_chance
+from merbench.scoring import Direction, Scoring, TaskKind, majority_chance, metrics_of
 from merbench.tasks import TASK_SPECS, get_metric, get_task
 
 __all__ = [
@@ -77,12 +77,11 @@ def _as_columns(values: np.ndarray, n_dims: int, what: str) -> np.ndarray:
     return array
 
 
-def _apply(kind: str, scoring: Scoring) -> dict[str, float]:
+def _apply(kind: TaskKind, scoring: Scoring) -> dict[str, float]:
     """Every registered metric of task kind ``kind`` on one fold, in registry order."""
     out: dict[str, float] = {}
-    for spec in METRIC_SPECS:
-        if kind in spec.kinds:
-            out |= spec.values(scoring)
+    for spec in metrics_of(kind):
+        out |= spec.values(scoring)
     return out
 
 

@@ -281,6 +281,11 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
 reference values, not scores; they sort like the scores they accompany."""
 
 
+def metrics_of(kind: TaskKind) -> tuple[MetricSpec, ...]:
+    """The metrics that tasks of ``kind`` report, in registry order."""
+    return tuple(m for m in METRIC_SPECS if kind in m.kinds)
+
+
 def find_metric(column: str) -> MetricSpec | None:
     """Return the metric a column belongs to (``r2_valence`` -> ``r2``), or ``None``."""
     exact = next((m for m in METRIC_SPECS if m.per == "one" and m.name == column), None)

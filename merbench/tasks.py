@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from merbench.errors import ConfigError, did_you_mean
-from merbench.scoring import METRIC_SPECS, SHOWN_IN, MetricSpec, Shown, TaskKind, find_metric
+from merbench.scoring import SHOWN_IN, MetricSpec, Shown, TaskKind, find_metric, metrics_of
 
 ClassRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Classes ``[N]`` int64 from high arousal and high valence, two boolean ``[N]`` arrays."""
@@ -69,7 +69,7 @@ class TaskSpec:
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
         """The metrics this task reports: every registered metric of its kind, in order."""
-        return tuple(m for m in METRIC_SPECS if self.kind in m.kinds)
+        return metrics_of(self.kind)
 
     def source(self, columns: Iterable[str]) -> tuple[str, ...] | None:
         """The first of ``sources`` whose columns are all in ``columns``, or ``None``."""
