@@ -192,6 +192,15 @@ def _accuracy(s: Scoring) -> float:
     return float(accuracy_score(s.y_true, s.y_pred))
 
 
+def _mcc(s: Scoring) -> float:
+    """Matthews correlation coefficient (multiclass: Gorodkin's R_K); 0 where undefined."""
+    from sklearn.metrics import matthews_corrcoef
+
+    if np.unique(np.concatenate([s.y_true, s.y_pred])).size < 2:
+        return 0.0  # one class in truth and prediction: undefined, and scikit-learn warns
+    return float(matthews_corrcoef(s.y_true, s.y_pred))
+
+
 def majority_chance(y_train: np.ndarray, y_test: np.ndarray) -> float:
     """Return the test accuracy of always answering the training set's most frequent class.
 
@@ -271,6 +280,8 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
                kinds=("classification",), compute=_accuracy, chance="majority_chance"),
     MetricSpec(name="majority_chance", label="Majority-class acc.", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_majority_chance),
+    MetricSpec(name="mcc", label="MCC", direction="maximize", bounds=_CORRELATION,
+               kinds=("classification",), compute=_mcc, chance=0.0),
     MetricSpec(name="top{k}_accuracy", label="Top-{k} acc.", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_top_k_accuracy, per="top-k",
                chance="top{k}_chance"),

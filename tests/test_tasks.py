@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -175,3 +176,41 @@ def test_a_registered_metric_reaches_scores_results_and_pages(monkeypatch, tmp_p
         assert "errors" in next(csv.reader(f))
     page = (tmp_path / "site" / task_file("data", "quadrant")).read_text()
     assert 'data-first="ascending">Wrong tracks</th>' in page
+
+
+def test_mcc_by_hand():
+    # Binary: TP 2, TN 2, FP 1, FN 1 -> (2*2 - 1*1) / sqrt(3*3*3*3) = 1/3.
+    binary = compute_metrics(
+        "arousal-binary", np.array([1, 1, 1, 0, 0, 0]), np.array([1, 1, 0, 0, 0, 1])
+    )
+    assert binary["mcc"] == pytest.approx(1 / 3)
+    # Quadrants: true counts t = (2, 2, 1, 1), predicted p = (1, 3, 0, 2), 4 of n = 6 correct:
+    # (4*6 - t.p) / sqrt((36 - p.p) (36 - t.t)) = (24 - 10) / sqrt(22 * 26).
+    quadrant = compute_metrics(
+        "quadrant", np.array([1, 1, 2, 2, 3, 4]), np.array([1, 2, 2, 2, 4, 4])
+    )
+    assert quadrant["mcc"] == pytest.approx(14 / math.sqrt(22 * 26))
+    inverted = compute_metrics("valence-binary", np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0]))
+    assert inverted["mcc"] == pytest.approx(-1.0)
+    assert get_metric("mcc").bounds == (-1.0, 1.0) and metric_direction("mcc") == "maximize"
+
+
+def test_mcc_is_zero_where_undefined_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        constant = compute_metrics("quadrant", np.array([1, 2, 3, 1]), np.array([2, 2, 2, 2]))
+        one_class = compute_metrics("quadrant", np.array([3, 3, 3]), np.array([3, 3, 3]))
+    assert constant["mcc"] == 0.0 and one_class["mcc"] == 0.0
+    assert "mcc" not in compute_metrics("av-regression", np.ones((3, 2)), np.ones((3, 2)))
+
+
+def test_mcc_reaches_results_files_and_pages(tmp_path):
+    assert "mcc" in get_task("quadrant").reported(None, "table")
+    url = fake_store(tmp_path / "a", {"svr": 0, "majority": 0}, task="quadrant")
+    summary = summarize(cells_frame(read_tables([url])["cells"]))
+    assert {"mcc", "mcc_low", "mcc_high"} <= set(summary.columns)
+    render_site([url], tmp_path / "site")
+    with (tmp_path / "site" / "results.csv").open() as f:
+        assert "mcc" in next(csv.reader(f))
+    page = (tmp_path / "site" / task_file("data", "quadrant")).read_text()
+    assert 'data-first="descending">MCC</th>' in page
