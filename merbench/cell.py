@@ -18,10 +18,10 @@ import numpy as np
 from merbench.augment import TrainingAugmentation, TrainingSetup, prepare_training
 from merbench.candidates import Candidate
 from merbench.cv import Fold, inner_split
-from merbench.data import REGRESSION_TARGETS, Tracks
+from merbench.data import Tracks
 from merbench.errors import CellError
 from merbench.features import FeatureStore
-from merbench.metrics import compute_metrics, majority_chance
+from merbench.metrics import compute_metrics
 from merbench.policy import make_policy, tunable
 from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
@@ -263,16 +263,19 @@ def _metrics(
     test: np.ndarray,
     scores: np.ndarray | None,
 ) -> dict[str, Any]:
-    task = plan.key.task
-    if plan.problem.is_regression:
-        return compute_metrics(task, y[test], y_pred)
-    labels = list(plan.problem.labels)
+    labels = plan.problem.labels
     top_k = plan.problem.top_k if scores is not None else None
     if top_k is not None and top_k >= len(labels):
         top_k = None  # top-k of k >= classes is always 1: not a measurement
-    metrics = compute_metrics(task, y[test], y_pred, labels=labels, proba=scores, top_k=top_k)
-    metrics["majority_chance"] = majority_chance(y[train], y[test])
-    return metrics
+    return compute_metrics(
+        plan.key.task,
+        y[test],
+        y_pred,
+        labels=labels or None,
+        proba=scores,
+        top_k=top_k,
+        y_train=y[train],
+    )
 
 
 def _prediction_rows(
@@ -283,7 +286,7 @@ def _prediction_rows(
         return [
             (track, target, float(y[i, d]), float(y_pred[n, d]))
             for n, (track, i) in enumerate(zip(ids, test, strict=True))
-            for d, target in enumerate(REGRESSION_TARGETS)
+            for d, target in enumerate(plan.problem.spec.targets)
         ]
     return [
         (track, "class", float(y[i]), float(y_pred[n]))

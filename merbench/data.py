@@ -18,8 +18,8 @@ import numpy as np
 
 from merbench.config import DatasetConfig
 from merbench.errors import DatasetError, MerbenchError
-from merbench.metrics import TASK_LABELS, derive_classes
 from merbench.specs import DatasetSpec, LabelScale
+from merbench.tasks import TASK_SPECS, get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("track_id", "group", "audio_path")
-REGRESSION_TARGETS = ("arousal", "valence")
+REGRESSION_TARGETS = get_task("av-regression").targets
+"""The regression targets (``TaskSpec.targets`` of ``av-regression``)."""
+LABEL_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for spec in TASK_SPECS.values() for s in spec.sources for c in s)
+)
+"""Every label column a task can read, in a fixed order (``TaskSpec.sources``)."""
+_QUADRANTS = get_task("quadrant").labels
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,27 +68,21 @@ class Tracks:
         return digest.hexdigest()[:20]
 
     def targets(self, task: str) -> np.ndarray:
-        """Return the targets of ``task``: ``[N, 2]`` float (arousal, valence) or ``[N]`` int."""
-        table = self.table
-        if task == "av-regression":
-            return table[list(REGRESSION_TARGETS)].to_numpy(dtype=np.float64)
-        if "quadrant" in table and not set(REGRESSION_TARGETS) <= set(table.columns):
-            return _classes_from_quadrant(task, table["quadrant"].to_numpy(dtype=np.int64))
-        arousal = table["arousal"].to_numpy(dtype=np.float64)
-        valence = table["valence"].to_numpy(dtype=np.float64)
-        return derive_classes(task, arousal, valence, self.scale.midpoint)
+        """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``) or ``[N]`` int.
+
+        They come from the first of the task's label sources the table has: classes from
+        arousal and valence when present, else from quadrant labels.
+        """
+        spec = get_task(task)
+        columns = list(spec.source(self.table.columns) or spec.sources[0])
+        if spec.is_regression:
+            return self.table[columns].to_numpy(dtype=np.float64)
+        values = {c: self.table[c].to_numpy(dtype=np.float64) for c in columns}
+        return spec.classes_from(values, self.scale.midpoint)
 
     def labels(self, task: str) -> tuple[int, ...]:
-        """The class labels of a classification task, in order."""
-        return tuple(TASK_LABELS[task])
-
-
-def _classes_from_quadrant(task: str, quadrant: np.ndarray) -> np.ndarray:
-    """Quadrant labels also give high/low arousal (Q1, Q2) and valence (Q1, Q4)."""
-    if task == "quadrant":
-        return quadrant
-    high = (1, 2) if task == "arousal-binary" else (1, 4)
-    return np.isin(quadrant, high).astype(np.int64)
+        """The class labels of ``task``, in order (empty for a regression task)."""
+        return get_task(task).labels
 
 
 def load_tracks(
@@ -153,8 +153,8 @@ def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str
         raise DatasetError(f"{where}: load() returned {type(table).__name__}, not a DataFrame.")
     needed = list(REQUIRED_COLUMNS)
     for task in tasks:
-        has_quadrant = task != "av-regression" and "quadrant" in table
-        needed += [] if has_quadrant else list(REGRESSION_TARGETS)
+        spec = get_task(task)
+        needed += [] if spec.source(table.columns) else list(spec.sources[0])
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
         raise DatasetError(_missing_columns(where, dataset, table, missing))
@@ -193,9 +193,8 @@ def _bad_tracks(
     scale: LabelScale | None,
     check_audio: Callable[[str], object] | None,
 ) -> dict[str, str]:
-    label_columns = [c for c in (*REGRESSION_TARGETS, "quadrant") if c in table.columns]
-    if not any(t == "av-regression" for t in tasks) and "quadrant" in table:
-        label_columns = ["quadrant"]
+    read = {c for t in tasks for c in get_task(t).source(table.columns) or ()}
+    label_columns = [c for c in LABEL_COLUMNS if c in read]
     problems: dict[str, str] = {}
     for row in table.itertuples(index=False):
         reason = _label_problem(row, label_columns, scale)
@@ -215,8 +214,9 @@ def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -
         # A plugin may keep a label cell's text (``quadrant_raw``) when it could not read it.
         raw = getattr(row, f"{column}_raw", None) if column == "quadrant" else None
         text = raw if isinstance(raw, str) and raw else ""
-        if column == "quadrant" and (text or np.isfinite(value)) and value not in (1, 2, 3, 4):
-            return f"quadrant '{text or f'{value:g}'}' is not one of 1, 2, 3, 4 (or Q1..Q4)"
+        if column == "quadrant" and (text or np.isfinite(value)) and value not in _QUADRANTS:
+            allowed = ", ".join(map(str, _QUADRANTS))
+            return f"quadrant '{text or f'{value:g}'}' is not one of {allowed} (or Q1..Q4)"
         if not np.isfinite(value):
             return f"label '{column}' is missing (NaN)"
         if column != "quadrant" and scale and not scale.low <= value <= scale.high:

@@ -152,7 +152,7 @@ def make_problem(task: str, tracks: Tracks, budget: Budget, settings: RunSetting
     """What every cell of one dataset and task shares: labels, budget, sample rate, options."""
     return Problem(
         task=task,
-        labels=() if task == "av-regression" else tracks.labels(task),
+        labels=tracks.labels(task),
         budget=budget,
         sample_rate=SAMPLE_RATE,
         top_k=settings.top_k,

@@ -17,14 +17,10 @@ import pandas as pd
 from merbench.metrics import metric_direction, primary_metric
 from merbench.stats import mean_ci, significance_tiers
 from merbench.store import Store
+from merbench.tasks import get_task
 from merbench.urls import store_url
 
 CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold"]
-SUMMARY_METRICS = {
-    "av-regression": ["r2_mean", "ccc_mean", "pearson_mean", "rmse_mean", "r2_arousal",
-                      "r2_valence", "ccc_arousal", "ccc_valence", "rmse_arousal", "rmse_valence"],
-    "classification": ["macro_f1", "balanced_accuracy", "accuracy", "majority_chance"],
-}  # fmt: skip
 
 
 def read_tables(urls: Iterable[str]) -> dict[str, pd.DataFrame]:
@@ -81,8 +77,7 @@ def _summarize_task(dataset: str, task: str, cells: pd.DataFrame) -> pd.DataFram
     rows = []
     if not done.empty:
         tiers = _tiers(done, primary)
-        metrics = SUMMARY_METRICS["av-regression" if task == "av-regression" else "classification"]
-        metrics = metrics + sorted(c for c in done.columns if c.startswith("top"))
+        metrics = get_task(task).reported(done.columns, "files")
         for candidate, group in done.groupby("candidate", sort=False):
             row: dict[str, Any] = {"dataset": dataset, "task": task, "candidate": candidate}
             row |= tiers.get(str(candidate), {})
@@ -159,15 +154,6 @@ def leaders(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["is_leader"].fillna(False).astype(bool)].reset_index(drop=True)
 
 
-TABLE_METRICS = {
-    "av-regression": ["r2_mean", "ccc_mean", "pearson_mean", "rmse_mean", "r2_arousal",
-                      "r2_valence"],
-    "classification": ["macro_f1", "balanced_accuracy", "accuracy", "majority_chance"],
-}  # fmt: skip
-
-
 def metric_columns(summary: pd.DataFrame, task: str) -> Sequence[str]:
-    """The metrics a leaderboard table shows for ``task`` (primary first); files have all."""
-    names = TABLE_METRICS["av-regression" if task == "av-regression" else "classification"]
-    top_k = sorted(c for c in summary.columns if c.startswith("top") and c.count("_") == 1)
-    return [m for m in [*names, *top_k] if m in summary.columns]
+    """The metrics a leaderboard table shows for ``task`` (``MetricSpec.shown == "table"``)."""
+    return get_task(task).reported(summary.columns, "table")

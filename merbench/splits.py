@@ -8,6 +8,7 @@ another machine can tell whether it sees the same data (``merbench.plan.folds_fo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, officia
 from merbench.data import Tracks
 from merbench.errors import ConfigError
 from merbench.stats import leakage_share, noise_ceiling_r2
+from merbench.tasks import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +53,7 @@ def make_split(
             )
         folds = official_folds(table["split"].astype(str).tolist())
     else:
-        classes = None if task == "av-regression" else tracks.targets(task)
+        classes = None if get_task(task).is_regression else tracks.targets(task)
         folds = make_outer_folds(
             table["group"].tolist(),
             n_folds=budget.outer_folds,
@@ -81,23 +83,23 @@ def _audit(tracks: Tracks, task: str, dataset: DatasetConfig, folds: list[Fold])
         "n_groups": int(table["group"].nunique()),
         "n_skipped": len(tracks.skipped),
     }
-    if task == "av-regression":
-        ceiling = _noise_ceiling(table)
+    if get_task(task).is_regression:
+        ceiling = _noise_ceiling(table, get_task(task).targets)
         if ceiling is not None:
             audit["noise_ceiling_r2"] = ceiling
     return audit
 
 
-def _noise_ceiling(table: pd.DataFrame) -> float | None:
+def _noise_ceiling(table: pd.DataFrame, targets: Sequence[str]) -> float | None:
     """The best mean R² the labels allow, when the dataset publishes the raters' spread."""
-    columns = ["arousal_std", "valence_std"]
+    columns = [f"{t}_std" for t in targets]
     if not set(columns) <= set(table.columns):
         return None
     n_raters = int(table["n_raters"].median()) if "n_raters" in table else None
     try:
         return noise_ceiling_r2(
             table[columns].to_numpy(dtype=float),
-            table[["arousal", "valence"]].to_numpy(dtype=float),
+            table[list(targets)].to_numpy(dtype=float),
             n_raters,
         )
     except ValueError as exc:

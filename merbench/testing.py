@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from merbench.space import optuna_space
+from merbench.tasks import TASK_SPECS, get_task
 
 A4 = 440.0
 
@@ -229,13 +230,12 @@ def _fit_sklearn_once(model: Any, params: dict[str, Any]) -> str:
     n = 40
     inputs = [rng.normal(size=(n, *EXAMPLE_SHAPES[k])) for k in model.accepts]
     for task in model.tasks:
-        labels: tuple[int, ...] = () if task == "av-regression" else (1, 2, 3, 4)
-        if task in ("arousal-binary", "valence-binary"):
-            labels = (0, 1)
-        y = rng.normal(size=(n, 2)) if not labels else np.resize(np.asarray(labels), n)
+        spec = get_task(task)
+        labels = spec.labels
+        y = rng.normal(size=(n, spec.n_outputs)) if not labels else np.resize(np.asarray(labels), n)
         problem = Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=16000)
         prediction = fit_sklearn(model, params, inputs, y, problem).predict(inputs, n)
-        expected = (n, 2) if not labels else (n,)
+        expected = (n, spec.n_outputs) if not labels else (n,)
         if prediction.shape != expected:
             return f"{task}: predictions have shape {prediction.shape}, expected {expected}"
     return ""
@@ -248,7 +248,7 @@ def _train_torch_once(model: Any, params: dict[str, Any]) -> str:
 
     torch.manual_seed(0)
     shapes = tuple(InputShape(kind=k, shape=EXAMPLE_SHAPES[k]) for k in model.accepts)
-    for n_outputs in (2, 4):
+    for n_outputs in sorted({spec.n_outputs for spec in TASK_SPECS.values()}):
         net = model.build(shapes, n_outputs, **params)
         xs = [torch.randn(3, *EXAMPLE_SHAPES[k]) for k in model.accepts]
         net.train()

@@ -18,6 +18,7 @@ from merbench.budgets import Budget
 from merbench.errors import CellError
 from merbench.metrics import compute_metrics, metric_direction, primary_metric
 from merbench.specs import FrontEndSpec, ModelSpec
+from merbench.tasks import TaskSpec, get_task
 from merbench.torch_space import Precision
 
 if TYPE_CHECKING:
@@ -41,12 +42,19 @@ class Problem:
     precision: Precision = "fp32"
 
     @property
+    def spec(self) -> TaskSpec:
+        """The task's record."""
+        return get_task(self.task)
+
+    @property
     def is_regression(self) -> bool:
-        return self.task == "av-regression"
+        """Whether the task predicts continuous targets (``TaskSpec.is_regression``)."""
+        return self.spec.is_regression
 
     @property
     def n_outputs(self) -> int:
-        return 2 if self.is_regression else len(self.labels)
+        """One output per regression target, or one score per class of ``labels``."""
+        return len(self.spec.targets) if self.is_regression else len(self.labels)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

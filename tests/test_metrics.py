@@ -199,3 +199,12 @@ def test_derive_classes_rejects_regression_and_nan():
         derive_classes("av-regression", TRUE, TRUE, 3.0)
     with pytest.raises(ValueError, match="NaN"):
         derive_classes("quadrant", np.array([np.nan]), np.array([1.0]), 3.0)
+
+
+def test_compute_metrics_adds_chance_levels_from_the_training_fold():
+    y_test, y_pred = np.array([1, 2, 2, 2]), np.array([1, 2, 3, 2])
+    scores = compute_metrics("quadrant", y_test, y_pred, y_train=np.array([1, 1, 2]))
+    assert scores["majority_chance"] == pytest.approx(0.25)
+    assert "majority_chance" not in compute_metrics("quadrant", y_test, y_pred)
+    regression = compute_metrics("av-regression", np.ones((3, 2)), np.ones((3, 2)), y_train=None)
+    assert "majority_chance" not in regression

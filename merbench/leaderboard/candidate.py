@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merbench.data import REGRESSION_TARGETS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import (
     candidate_file,
     components,
-    metric_label,
     providers,
     records,
     run_label,
@@ -28,22 +26,11 @@ from merbench.leaderboard.pages import (
 )
 from merbench.leaderboard.plots import Series, scatter_plot, tuning_plot
 from merbench.leaderboard.svg import Plot
-from merbench.metrics import TASK_LABELS
+from merbench.scoring import metric_label
+from merbench.tasks import TASK_SPECS
 
 MAX_POINTS = 2000
 """Scatter plots show at most this many predictions per target (a fixed random sample)."""
-_MINUS = "\N{MINUS SIGN}"
-CLASS_NAMES = {
-    "quadrant": {
-        1: "Q1 (A+ V+)",
-        2: f"Q2 (A+ V{_MINUS})",
-        3: f"Q3 (A{_MINUS} V{_MINUS})",
-        4: f"Q4 (A{_MINUS} V+)",
-    },
-    "arousal-binary": {0: "low arousal", 1: "high arousal"},
-    "valence-binary": {0: "low valence", 1: "high valence"},
-}
-"""Display names of classes (``metrics.TASK_LABELS``): quadrants of Russell's circumplex."""
 
 
 def candidate_pages(
@@ -166,12 +153,13 @@ def _scatter(
     page: Mapping[str, Any],
 ) -> list[Plot]:
     predictions = collected.predictions
-    if predictions.empty or page["task"] != "av-regression":
+    spec = TASK_SPECS.get(page["task"])
+    if predictions.empty or spec is None or not spec.is_regression:
         return []
     mine = predictions[predictions["uid"].isin(set(uids))]
     scale = _label_scale(collected, page["dataset"])
     plots = []
-    for target in REGRESSION_TARGETS:
+    for target in spec.targets:
         rows = mine[mine["target"] == target]
         if rows.empty:
             continue
@@ -202,9 +190,10 @@ def _label_scale(collected: Collected, dataset: str) -> tuple[float, float] | No
 
 def _confusion(raw: pd.DataFrame, task: str) -> dict[str, Any] | None:
     """The confusion matrix summed over finished folds, with row shares for shading."""
-    labels = TASK_LABELS.get(task)
-    if labels is None:
+    spec = TASK_SPECS.get(task)
+    if spec is None or not spec.labels:
         return None
+    labels, names = spec.labels, spec.class_names
     matrices = [
         np.asarray(m["confusion"], dtype=float)
         for m, status in zip(raw["metrics"], raw["status"], strict=True)
@@ -214,7 +203,6 @@ def _confusion(raw: pd.DataFrame, task: str) -> dict[str, Any] | None:
     if not matrices:
         return None
     total = np.sum(matrices, axis=0)
-    names = CLASS_NAMES.get(task, {})
     rows = []
     for i, label in enumerate(labels):
         support = total[i].sum()

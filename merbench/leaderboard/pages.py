@@ -18,18 +18,14 @@ import pandas as pd
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.plots import CiRow, ci_plot, score_bar
 from merbench.leaderboard.svg import Plot
-from merbench.metrics import metric_direction
 from merbench.results import metric_columns
+from merbench.scoring import find_metric, metric_bounds, metric_label
+from merbench.tasks import TASK_SPECS
 
 METRIC_LABELS = {
-    "r2_mean": "R² (mean)", "ccc_mean": "CCC (mean)", "pearson_mean": "Pearson r (mean)",
-    "rmse_mean": "RMSE (mean)", "r2_arousal": "R² arousal", "r2_valence": "R² valence",
-    "ccc_arousal": "CCC arousal", "ccc_valence": "CCC valence", "rmse_arousal": "RMSE arousal",
-    "rmse_valence": "RMSE valence", "pearson_arousal": "Pearson r arousal",
-    "pearson_valence": "Pearson r valence", "macro_f1": "Macro-F1",
-    "balanced_accuracy": "Balanced acc.", "accuracy": "Accuracy",
-    "majority_chance": "Majority-class acc.",
-}  # fmt: skip
+    name: metric_label(name) for spec in TASK_SPECS.values() for name in spec.metric_names()
+}
+"""Page labels of every metric column the tasks report (``MetricSpec.label``; top-k aside)."""
 AUDIT_LABELS = {
     "protocol": "Split protocol", "n_folds": "Outer folds", "repeats": "Repeats",
     "leakage": "Group leakage",
@@ -137,25 +133,10 @@ def augmentation_policies(
     ]
 
 
-def metric_label(name: str) -> str:
-    """The human name of a metric column."""
-    match = re.fullmatch(r"top(\d+)_(accuracy|chance)", name)
-    if match:
-        return f"Top-{match[1]} {'acc.' if match[2] == 'accuracy' else 'chance'}"
-    return METRIC_LABELS.get(name, name)
-
-
-def metric_bounds(name: str) -> tuple[float, float]:
-    """The range a metric's values can take (R² and RMSE are open on one side)."""
-    if name.startswith("r2"):
-        return (-math.inf, 1.0)
-    if name.startswith("rmse"):
-        return (0.0, math.inf)
-    if name.startswith(("ccc", "pearson")):
-        return (-1.0, 1.0)
-    if name in METRIC_LABELS or re.fullmatch(r"top\d+_(accuracy|chance)", name):
-        return (0.0, 1.0)  # F1, accuracies and chance levels
-    return (-math.inf, math.inf)
+def _is_maximized(column: str) -> bool:
+    """Whether higher values of a metric column are better (``MetricSpec.direction``)."""
+    spec = find_metric(column)
+    return spec is None or spec.direction == "maximize"
 
 
 def is_missing(value: Any) -> bool:
@@ -217,10 +198,10 @@ def _task_page(
         "dataset_file": dataset_file(dataset),
         "stem": task_file(dataset, task).removesuffix(".html"),
         "primary": primary,
-        "higher_is_better": metric_direction(primary) == "maximize",
+        "higher_is_better": _is_maximized(primary),
         "metrics": list(metric_columns(group, task)),
         "first_order": {
-            m: "ascending" if m.startswith("rmse") else "descending"
+            m: "descending" if _is_maximized(m) else "ascending"
             for m in metric_columns(group, task)
         },
         "rows": done,

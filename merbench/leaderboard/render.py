@@ -30,7 +30,6 @@ from merbench.leaderboard.pages import (
     as_float,
     index_rows,
     is_missing,
-    metric_label,
     records,
     slug,
     split_candidate,
@@ -40,6 +39,7 @@ from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
 from merbench.results import cells_frame, summarize
+from merbench.scoring import metric_label
 from merbench.version import __version__
 
 __all__ = ["METRIC_LABELS", "RESULTS_SCHEMA", "environment", "render_site", "slug"]
