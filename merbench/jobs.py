@@ -28,6 +28,8 @@ from merbench.store import Store
 log = logging.getLogger(__name__)
 
 JOBS_ENV = "MERBENCH_JOBS"
+STORAGE_ENV = "MERBENCH_STORAGE"
+"""The results store's URL, for ``merbench worker`` (it may hold a password)."""
 MAX_AUTO_JOBS = 4
 
 
@@ -82,11 +84,10 @@ def local_workers(
         yield []
         return
     threads = str(max(1, available_cores() // jobs))
-    command = [sys.executable, "-m", "merbench", "worker", "--storage", storage, "--run", run,
-               "--out", str(out), "--heartbeat-timeout", str(heartbeat_timeout)]  # fmt: skip
-    if config is not None:
-        command += ["--config", str(config)]
-    env = os.environ | {"OMP_NUM_THREADS": threads, "CI": "1"}
+    command, env = worker_command(
+        storage=storage, run=run, out=out, config=config, heartbeat_timeout=heartbeat_timeout
+    )
+    env["OMP_NUM_THREADS"] = threads
     previous = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = threads
     processes: list[subprocess.Popen[bytes]] = []
@@ -109,6 +110,21 @@ def local_workers(
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
+
+
+def worker_command(
+    *, storage: str, run: str, out: Path, config: Path | None, heartbeat_timeout: float
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a local ``merbench worker``.
+
+    The store's URL travels in the environment (``MERBENCH_STORAGE``), never on the command
+    line, which every user of the machine can read (``ps``).
+    """
+    command = [sys.executable, "-m", "merbench", "worker", "--run", run,
+               "--out", str(out), "--heartbeat-timeout", str(heartbeat_timeout)]  # fmt: skip
+    if config is not None:
+        command += ["--config", str(config)]
+    return command, dict(os.environ) | {"CI": "1", STORAGE_ENV: storage}
 
 
 def failed_workers(processes: Collection[subprocess.Popen[bytes]], out: Path) -> list[str]:

@@ -14,6 +14,7 @@ from merbench.budgets import Budget
 from merbench.config import Config
 from merbench.registry import Registry
 from merbench.speed import allocator_setting
+from merbench.urls import redact
 
 LIBRARIES = ("torch", "torchaudio", "nnAudio", "numpy", "scikit-learn", "optuna", "pandas")
 
@@ -59,7 +60,8 @@ def collect_provenance(
         },
         "allocator": allocator_setting(),
         "device": _device() if uses_torch else "cpu",
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
+        # Never a password: a store URL on the command line is shown as user:***@host.
+        "command": redact(" ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])),
     }
 
 

@@ -186,7 +186,12 @@ def create_schema(conn: sa.Connection) -> None:
             if column.name not in have:
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-                log.info("%s: added column %s.%s", conn.engine.url, table.name, column.name)
+                log.info(
+                    "%s: added column %s.%s",
+                    conn.engine.url.render_as_string(),
+                    table.name,
+                    column.name,
+                )
 
 
 SCHEMA_LOCK = 0x6D65_7262  # "merb": the advisory lock that serialises schema changes

@@ -128,7 +128,8 @@ class Store:
             was = ", ".join(f"{k}={existing['settings'].get(k)!r}" for k in differing)
             asked = ", ".join(f"{k}={settings[k]!r}" for k in differing)
             raise RunError(
-                f"{self.url}: this run was made with {was}; this command asks for {asked}. "
+                f"{display_url(self.url)}: this run was made with {was}; this command asks for "
+                f"{asked}. "
                 "Pass --out to start another run, or --fresh to replace this one."
             )
 

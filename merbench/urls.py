@@ -6,6 +6,7 @@ A store is any SQLAlchemy URL. Anything shown to a person (pages, logs, messages
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,23 @@ def store_url(run: str | Path) -> str:
     return sqlite_url(path)
 
 
+_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    For what is stored, published or logged: a command line, an error message.
+    """
+    return _CREDENTIALS.sub(r"\1***\3", text)
+
+
 def display_url(url: str) -> str:
     """A store URL fit to print: its password, if any, as ``***``."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
-        return url
+        return redact(url)
 
 
 def engine_url(url: str) -> sa.URL:
@@ -55,7 +67,7 @@ def engine_url(url: str) -> sa.URL:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
         raise ConfigError(
-            f"--storage {url!r}: not a database URL. Write e.g. "
+            f"--storage {redact(url)!r}: not a database URL. Write e.g. "
             "'postgresql://user:password@host/dbname' or 'sqlite:////path/results.sqlite'."
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):

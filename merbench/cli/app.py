@@ -331,7 +331,10 @@ def new_plugin(name: str, kind: str, out: Path) -> None:
 @click.option(
     "--storage",
     required=True,
-    help="SQLAlchemy URL of the run's results store, as given to 'merbench run --storage'.",
+    envvar="MERBENCH_STORAGE",
+    help="SQLAlchemy URL of the run's results store, as given to 'merbench run --storage' "
+    "(or $MERBENCH_STORAGE, which keeps a password off the command line; PostgreSQL also reads "
+    "PGPASSWORD and ~/.pgpass).",
 )
 @click.option("--run", "run_name", help="Refuse to work unless the store holds this run.")
 @click.option(
