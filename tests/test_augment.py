@@ -465,6 +465,7 @@ def test_kit_catches_a_spectrogram_augmentation_that_changes_the_shape():
 
 @pytest.mark.slow
 def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, tmp_path):
+    from merbench.leaderboard.render import render_site
     from merbench.results import load_results
     from merbench.runner import run
     from merbench.settings import RunSettings
@@ -480,6 +481,7 @@ def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, t
     )
     outcome = run(settings)
     assert outcome.ok, outcome
+    render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
     results = load_results(tmp_path / "run")
     by_candidate = results.groupby("candidate")["fold"].apply(sorted).to_dict()
     assert by_candidate == {

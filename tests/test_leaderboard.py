@@ -20,7 +20,7 @@ from merbench.leaderboard.svg import nice_ticks
 from merbench.metrics import compute_metrics
 from merbench.queue import fail, finish
 from merbench.results import summarize
-from merbench.runner import run
+from merbench.runner import run as run_core
 from merbench.schema import CellKey, CellResult, cells
 from merbench.settings import RunSettings
 from merbench.store import Store
@@ -33,6 +33,14 @@ SETTINGS = {"budget": "smoke", "seed": 0, "top_k": None}
 
 
 # --- a real run on the tones plugin -----------------------------------------------------------
+
+
+def run(settings, **kwargs):
+    """Run like ``merbench run``: the core's run, then the site the CLI renders."""
+    outcome = run_core(settings, **kwargs)
+    if settings.render:
+        render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
+    return outcome
 
 
 @pytest.fixture

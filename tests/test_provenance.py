@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from merbench.runner import run
+from merbench.leaderboard.render import render_site
+from merbench.runner import run as run_core
 from merbench.settings import RunSettings
 from tests.conftest import TONES
 
@@ -14,6 +15,14 @@ DESCRIBED = TONES.replace(
     '                               citation="Tone & Pulse (2026)",\n'
     '                               homepage="javascript:alert(1)")',
 )
+
+
+def run(settings, **kwargs):
+    """Run like ``merbench run``: the core's run, then the site the CLI renders."""
+    outcome = run_core(settings, **kwargs)
+    if settings.render:
+        render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
+    return outcome
 
 
 def test_dataset_citation_licence_and_scale_reach_the_dataset_page(install_tones, tmp_path):

@@ -7,11 +7,20 @@ import re
 import pytest
 
 from merbench.errors import ConfigError, RunError
+from merbench.leaderboard.render import render_site
 from merbench.registry import load_registry
 from merbench.results import load_results
-from merbench.runner import run
+from merbench.runner import run as run_core
 from merbench.settings import RunSettings
 from tests.conftest import TONES  # noqa: F401  (re-exported for other test modules)
+
+
+def run(settings, **kwargs):
+    """Run like ``merbench run``: the core's run, then the site the CLI renders."""
+    outcome = run_core(settings, **kwargs)
+    if settings.render:
+        render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
+    return outcome
 
 
 @pytest.fixture
