@@ -171,10 +171,18 @@ def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], fl
 def _inputs(
     plan: CellPlan, features: FeatureStore, params: Mapping[str, Any]
 ) -> tuple[list[np.ndarray], list[Trainable | None]]:
-    """Every track's model inputs for these parameters, and the in-graph front-ends."""
+    """Every track's model inputs for these parameters, and the in-graph front-ends.
+
+    A model that declares no input (a baseline) gets one column: each track's group (artist) as
+    an integer code, the same code for the same group in every fold. ``mean`` and ``majority``
+    ignore it; ``artist-prior`` predicts from it what the artist alone is worth.
+    """
     _, per_frontend = split_params(params, plan.frontends, plan.augmentations)
     arrays: list[np.ndarray] = []
     trainables: list[Trainable | None] = []
+    if not plan.model.accepts:
+        codes = np.unique(plan.tracks.table["group"].astype(str), return_inverse=True)[1]
+        return [codes.astype(np.float64)[:, None]], []
     for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
         if frontend.trainable:
             arrays.append(features.waveforms(plan.tracks))

@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 from merbench.errors import ConfigError, did_you_mean
 from merbench.specs import NAME_PATTERN, DatasetSpec
 
-Split = Literal["grouped", "official"]
+Split = Literal["grouped", "random", "official"]
 OnBadTracks = Literal["skip", "fail"]
 
 SPLITS: tuple[str, ...] = get_args(Split)
@@ -72,7 +72,8 @@ class DatasetConfig:
             when the dataset is disabled (disabled tables are not resolved).
         options: the plugin's defaults merged with the file's values (read-only).
         enabled: whether runs use it by default.
-        split: ``"grouped"`` (grouped K-fold) or ``"official"`` (the dataset's own split).
+        split: ``"grouped"`` (grouped K-fold), ``"random"`` (ungrouped K-fold, as most published
+            MER results used) or ``"official"`` (the dataset's own split).
         on_bad_tracks: ``"skip"`` leaves unusable tracks out (recorded), ``"fail"`` stops.
     """
 

@@ -72,6 +72,37 @@ def make_outer_folds(
     return folds
 
 
+def make_random_folds(
+    n_tracks: int, *, n_folds: int, repeats: int, seed: int, classes: np.ndarray | None = None
+) -> list[Fold]:
+    """Make ``repeats`` x ``n_folds`` ungrouped folds (stratified by class when given).
+
+    The protocol most published MER results used: an artist's songs may sit on both sides, so
+    a model can score by recognising the artist (``merbench.splits`` reports the leakage).
+
+    Raises:
+        ConfigError: fewer than two tracks.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if n_tracks < 2:
+        raise ConfigError(f"Cross-validation needs at least 2 tracks; the data has {n_tracks}.")
+    k = min(n_folds, n_tracks)
+    if classes is not None:
+        k = min(k, max(2, int(np.bincount(np.unique(classes, return_inverse=True)[1]).min())))
+    index = np.arange(n_tracks)
+    labels = classes if classes is not None else np.zeros(n_tracks)
+    folds = []
+    for repeat in range(repeats):
+        if classes is not None:
+            splitter: Any = StratifiedKFold(k, shuffle=True, random_state=seed + repeat)
+        else:
+            splitter = KFold(k, shuffle=True, random_state=seed + repeat)
+        for fold, (train, test) in enumerate(splitter.split(index, labels)):
+            folds.append(Fold(repeat=repeat, fold=fold, train=train, test=test))
+    return folds
+
+
 def official_folds(splits: Sequence[str]) -> list[Fold]:
     """One fold from a dataset's own split column (``train``/``valid`` train, ``test`` tests).
 

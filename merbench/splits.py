@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from merbench.budgets import Budget
 from merbench.config import DatasetConfig
-from merbench.cv import Fold, make_outer_folds, manifest, manifest_hash, official_folds
+from merbench.cv import (
+    Fold,
+    make_outer_folds,
+    make_random_folds,
+    manifest,
+    manifest_hash,
+    official_folds,
+)
 from merbench.data import Tracks
 from merbench.errors import ConfigError
 from merbench.stats import leakage_share, noise_ceiling_r2
@@ -37,15 +44,30 @@ class Split:
 
 
 def make_split(
-    tracks: Tracks, task: str, dataset: DatasetConfig, budget: Budget, seed: int
+    tracks: Tracks,
+    task: str,
+    dataset: DatasetConfig,
+    budget: Budget,
+    seed: int,
+    protocol: str | None = None,
 ) -> Split:
-    """Make a dataset's outer folds for a task under its split protocol.
+    """Make a dataset's outer folds for a task under a split protocol (default: its own).
 
     Raises:
         ConfigError: an official split the dataset plugin does not provide, or too few groups.
     """
     table = tracks.table
-    if dataset.split == "official":
+    protocol = protocol or dataset.split
+    classes = None if get_task(task).is_regression else tracks.targets(task)
+    if protocol == "random":
+        folds = make_random_folds(
+            len(table),
+            n_folds=budget.outer_folds,
+            repeats=budget.repeats,
+            seed=seed,
+            classes=classes,
+        )
+    elif protocol == "official":
         if "split" not in table:
             raise ConfigError(
                 f"[datasets.{dataset.name}]: split = 'official', but dataset plugin "
@@ -53,7 +75,6 @@ def make_split(
             )
         folds = official_folds(table["split"].astype(str).tolist())
     else:
-        classes = None if get_task(task).is_regression else tracks.targets(task)
         folds = make_outer_folds(
             table["group"].tolist(),
             n_folds=budget.outer_folds,
@@ -66,22 +87,27 @@ def make_split(
         folds=folds,
         manifest=content,
         digest=manifest_hash(content),
-        audit=_audit(tracks, task, dataset, folds),
+        audit=_audit(tracks, task, protocol, folds),
     )
 
 
-def _audit(tracks: Tracks, task: str, dataset: DatasetConfig, folds: list[Fold]) -> dict[str, Any]:
-    """What the dataset page shows of a split: protocol, sizes, group leakage, noise ceiling."""
+def _audit(tracks: Tracks, task: str, protocol: str, folds: list[Fold]) -> dict[str, Any]:
+    """What the dataset page shows of a split: protocol, sizes, group leakage, noise ceiling.
+
+    ``groups`` (track id -> group) lets statistics resample whole groups of the pooled
+    out-of-fold predictions.
+    """
     table = tracks.table
     groups = table["group"].to_numpy()
     audit: dict[str, Any] = {
-        "protocol": dataset.split,
+        "protocol": protocol,
         "n_folds": len({f.fold for f in folds}),
         "repeats": len({f.repeat for f in folds}),
         "leakage": max(leakage_share(groups[f.train], groups[f.test]) for f in folds),
         "n_tracks": len(table),
         "n_groups": int(table["group"].nunique()),
         "n_skipped": len(tracks.skipped),
+        "groups": dict(zip(table["track_id"].astype(str), table["group"].astype(str), strict=True)),
     }
     if get_task(task).is_regression:
         ceiling = _noise_ceiling(table, get_task(task).targets)

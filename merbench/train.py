@@ -114,7 +114,7 @@ def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def _as_matrix(inputs: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """Flatten and join vector inputs into ``[N, D]``; a model without inputs sees ``[N, 1]``."""
+    """Flatten and join vector inputs into ``[N, D]`` (``[N, 1]`` zeros when there are none)."""
     if not inputs:
         return np.zeros((n, 1))
     return np.concatenate([np.asarray(x).reshape(len(x), -1) for x in inputs], axis=1)

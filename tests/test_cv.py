@@ -106,3 +106,21 @@ def test_an_inner_split_too_small_to_validate_says_what_it_needs():
         "Inner validation split: the outer training part has 3 track(s) in 3 group(s); it needs "
         "whole groups with at least 2 tracks to validate on and 2 more to train on"
     )
+
+
+def test_random_folds_ignore_groups_cover_every_track_once_and_follow_the_seed():
+    from merbench.cv import make_random_folds
+    from merbench.stats import leakage_share
+
+    groups = np.repeat(np.arange(10), 6).astype(str)
+    folds = make_random_folds(len(groups), n_folds=5, repeats=2, seed=3)
+    assert len(folds) == 10
+    for repeat in (0, 1):
+        tested = np.concatenate([f.test for f in folds if f.repeat == repeat])
+        assert sorted(tested) == list(range(len(groups)))
+    assert max(leakage_share(groups[f.train], groups[f.test]) for f in folds) > 0.5
+    again = make_random_folds(len(groups), n_folds=5, repeats=2, seed=3)
+    assert all((a.test == b.test).all() for a, b in zip(folds, again, strict=True))
+    classes = np.tile([1, 2, 3, 4], 15)
+    stratified = make_random_folds(len(classes), n_folds=5, repeats=1, seed=0, classes=classes)
+    assert all(sorted(set(classes[f.test])) == [1, 2, 3, 4] for f in stratified)

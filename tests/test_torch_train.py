@@ -156,7 +156,7 @@ def test_bf16_autocast_trains_to_nearly_the_same_model():
 
 
 def test_inputs_get_the_kind_the_model_declares():
-    from merbench.torch_train import _network
+    from merbench.torch_net import build_network
 
     seen = []
 
@@ -165,7 +165,7 @@ def test_inputs_get_the_kind_the_model_declares():
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(n_outputs))
 
     model = merbench.ModelSpec(name="seq", accepts=("sequence",), build=build)
-    _network(model, {}, [np.zeros((2, 30, 8), np.float32)], [None], _problem())
+    build_network(model, {}, [np.zeros((2, 30, 8), np.float32)], [None], _problem())
     assert seen == [merbench.InputShape(kind="sequence", shape=(30, 8))]
 
 

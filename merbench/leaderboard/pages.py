@@ -279,6 +279,8 @@ def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
         if key not in audit:
             continue
         value = audit[key]
+        if isinstance(value, Mapping | list):
+            continue  # per-track data (the tracks' groups), not a figure to show
         if key == "leakage" and isinstance(value, int | float):
             text = "none (0 %)" if value == 0 else f"{100 * value:.1f} %"
         elif isinstance(value, float):
