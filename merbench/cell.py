@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from merbench.augment import TrainingAugmentation, TrainingSetup, prepare_training
+from merbench.budgets import Budget
 from merbench.candidates import Candidate
 from merbench.cv import Fold, inner_split
 from merbench.data import Tracks
@@ -88,13 +89,15 @@ def run_cell(
 
         fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
+        best_epochs.append(fitted.best_epoch)
         return score(
             plan.problem, y[inner_valid], _predict(plan, features, fitted, params, inner_valid)
         )
 
+    best_epochs: list[int] = []  # of every trial that finished (pruned trials raise first)
     tuned = _tune(plan, objective)
     tuned_at = time.perf_counter()
-    epochs = int(tuned.best_attrs.get("best_epoch", 0)) or None
+    epochs = refit_epochs(best_epochs, plan.problem.budget) if best_epochs else None
     fitted = _fit(plan, features, tuned.best_params, train, y, None, epochs=epochs)
     refit_at = time.perf_counter()
     y_pred = _predict(plan, features, fitted, tuned.best_params, test)
@@ -120,6 +123,8 @@ def run_cell(
             "n_params": fitted.n_params,
             "best_value": tuned.best_value,
             "best_epoch": fitted.best_epoch,
+            "refit_epochs": epochs,
+            "trial_best_epochs": best_epochs,
             "device": pick_device() if plan.model.family == "torch" else "cpu",
             "seed": plan.seed,
             "is_baseline": plan.model.is_baseline,
@@ -129,6 +134,18 @@ def run_cell(
         predictions=_prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
     )
+
+
+def refit_epochs(best_epochs: Sequence[int], budget: Budget) -> int:
+    """How many epochs the refit on the whole outer training part trains.
+
+    The median of the best epochs of every finished trial, not the best trial's alone: one
+    trial's best epoch on a small validation split is a noisy draw, and a refit of one or two
+    epochs scored far below its trials. It is never fewer than ``patience + 1`` epochs (a
+    shorter run could not even have been early-stopped) nor more than the budget's cap.
+    """
+    floor = min(budget.epochs, budget.patience + 1)
+    return int(min(budget.epochs, max(floor, round(float(np.median(best_epochs))))))
 
 
 def _plugins(plan: CellPlan) -> list[str]:

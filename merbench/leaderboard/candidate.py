@@ -95,7 +95,8 @@ def _folds(cells: pd.DataFrame, raw: pd.DataFrame) -> list[dict[str, Any]]:
     for cell in records(cells):
         extra = info.get(cell["uid"], {})
         cell["label"] = _fold_label(cell["repeat"], cell["fold"], repeats)
-        cell |= {k: extra.get(k) for k in ("n_train", "n_valid", "n_test", "device")}
+        keys = ("n_train", "n_valid", "n_test", "device", "refit_epochs")
+        cell |= {k: extra.get(k) for k in keys}
         out.append(cell)
     return out
 
