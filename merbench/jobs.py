@@ -22,7 +22,7 @@ from pathlib import Path
 
 from merbench.errors import ConfigError
 from merbench.report import Reporter, summarize_metrics
-from merbench.schema import CellKey
+from merbench.schema import CellKey, key_of
 from merbench.store import Store
 
 log = logging.getLogger(__name__)
@@ -164,10 +164,7 @@ class PeerProgress:
             if row["status"] not in ("done", "failed"):
                 continue
             self.seen.add(number)
-            key = CellKey(
-                dataset=row["dataset"], task=row["task"], candidate=row["candidate"],
-                repeat=int(row["repeat"]), fold=int(row["fold"]),
-            )  # fmt: skip
+            key = key_of(row)
             if key in self.mine:
                 continue
             summary = (

@@ -25,7 +25,7 @@ from merbench.candidates import (
     parse_candidate,
 )
 from merbench.cell import CellPlan, cell_seed
-from merbench.config import Config, DatasetConfig, default_config_path, load_config
+from merbench.config import SPLITS, Config, DatasetConfig, default_config_path, load_config
 from merbench.cv import Fold
 from merbench.data import Tracks, load_tracks
 from merbench.errors import ConfigError, PluginError, RunError, did_you_mean, end_sentence
@@ -53,6 +53,8 @@ class RunPlan:
     datasets: tuple[DatasetConfig, ...]
     tasks: Mapping[str, tuple[str, ...]]
     """The tasks run on each dataset, by dataset name."""
+    protocols: Mapping[str, tuple[str, ...]]
+    """The split protocols each dataset runs under, side by side, by dataset name."""
     candidates: tuple[Candidate, ...]
     unavailable: tuple[Unavailable, ...]
     uses_torch: bool
@@ -72,6 +74,7 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         d.name: tasks_for(registry.dataset(d.plugin).tasks, settings.tasks, d.name)
         for d in datasets
     }
+    protocols = {d.name: protocols_for(d, settings.split) for d in datasets}
     candidates, unavailable = expand_candidates(settings.models, registry)
     if not candidates:
         reasons = "; ".join(f"{u.name}: {u.reason}" for u in unavailable) or "none registered"
@@ -87,6 +90,7 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         config=config,
         datasets=datasets,
         tasks=tasks,
+        protocols=protocols,
         candidates=tuple(candidates),
         unavailable=tuple(unavailable),
         uses_torch=any(registry.model(c.model).family == "torch" for c in candidates),
@@ -118,6 +122,21 @@ def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfi
     return tuple(chosen)
 
 
+def protocols_for(dataset: DatasetConfig, asked: Sequence[str]) -> tuple[str, ...]:
+    """The split protocols of a dataset in a run: those asked (``--split``), else its own.
+
+    Raises:
+        ConfigError: an unknown protocol, with the allowed ones.
+    """
+    for protocol in asked:
+        if protocol not in SPLITS:
+            raise ConfigError(
+                f"--split '{protocol}': unknown split protocol.{did_you_mean(protocol, SPLITS)} "
+                f"Choose from: {', '.join(SPLITS)}."
+            )
+    return tuple(dict.fromkeys(asked)) or (dataset.split,)
+
+
 def tasks_for(supported: Sequence[str], asked: Sequence[str], dataset: str) -> tuple[str, ...]:
     """The tasks of a run on one dataset: its first task by default, ``all``, or those asked.
 
@@ -137,14 +156,26 @@ def tasks_for(supported: Sequence[str], asked: Sequence[str], dataset: str) -> t
 
 
 def cell_keys(
-    plan: RunPlan, registry: Registry, dataset: str, task: str, folds: Sequence[Fold]
+    plan: RunPlan,
+    registry: Registry,
+    dataset: str,
+    task: str,
+    folds: Mapping[tuple[int, int], Fold],
+    protocol: str,
 ) -> list[CellKey]:
-    """The cells of one dataset and task: each candidate that serves the task x outer fold."""
+    """The cells of one dataset, task and protocol: each candidate serving the task x fold."""
     return [
-        CellKey(dataset=dataset, task=task, candidate=c.name, repeat=f.repeat, fold=f.fold)
+        CellKey(
+            dataset=dataset,
+            task=task,
+            candidate=c.name,
+            repeat=f.repeat,
+            fold=f.fold,
+            split=protocol,
+        )
         for c in plan.candidates
         if task in registry.model(c.model).tasks
-        for f in folds
+        for f in folds.values()
     ]
 
 
@@ -179,7 +210,7 @@ class CellBuilder:
         )
         self.features = FeatureStore(self.audio)
         self._tracks: dict[str, Tracks] = {}
-        self._folds: dict[tuple[str, str], dict[tuple[int, int], Fold]] = {}
+        self._folds: dict[tuple[str, str, str], dict[tuple[int, int], Fold]] = {}
 
     def tracks(self, name: str) -> Tracks:
         """The usable tracks of a dataset of the run (loaded on first use).
@@ -202,25 +233,26 @@ class CellBuilder:
             self._tracks[name] = load_tracks(dataset, spec, tasks, check_audio=self.audio.load)
         return self._tracks[name]
 
-    def folds(self, dataset: str, task: str) -> dict[tuple[int, int], Fold]:
-        """A dataset's outer folds for a task, stored with the run on first use (or checked).
+    def folds(self, dataset: str, task: str, protocol: str) -> dict[tuple[int, int], Fold]:
+        """A dataset's outer folds for a task under a protocol, stored on first use (or checked).
 
         Raises:
             RunError: the folds differ from the ones stored for this run (the dataset changed).
         """
-        if (dataset, task) not in self._folds:
+        if (dataset, task, protocol) not in self._folds:
             tracks = self.tracks(dataset)
-            split = make_split(
-                tracks, task, self.config.get(dataset), self.budget, self.settings.seed
+            config, seed = self.config.get(dataset), self.settings.seed
+            split = make_split(tracks, task, config, self.budget, seed, protocol)
+            stored = self.store.save_split(
+                dataset, task, split.digest, split.manifest, split.audit, protocol
             )
-            stored = self.store.save_split(dataset, task, split.digest, split.manifest, split.audit)
             if stored != split.digest:
                 raise RunError(
                     f"Dataset '{dataset}' changed since this run started (its folds differ). "
                     "Start another run with --out, or --fresh to replace this one."
                 )
-            self._folds[(dataset, task)] = {(f.repeat, f.fold): f for f in split.folds}
-        return self._folds[(dataset, task)]
+            self._folds[(dataset, task, protocol)] = {(f.repeat, f.fold): f for f in split.folds}
+        return self._folds[(dataset, task, protocol)]
 
     def resolve(self, key: CellKey) -> CellPlan:
         """The plan of the cell ``key``.
@@ -237,7 +269,7 @@ class CellBuilder:
                 "Install the plugins of the machine that started the run."
             )
         tracks = self.tracks(key.dataset)
-        fold = self.folds(key.dataset, key.task)[(key.repeat, key.fold)]
+        fold = self.folds(key.dataset, key.task, key.split)[(key.repeat, key.fold)]
         registry = self.registry
         return CellPlan(
             key=key,

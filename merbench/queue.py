@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from merbench.schema import CellKey, CellResult, cells, claims, now, where_key
+from merbench.schema import CellKey, CellResult, cells, claims, key_of, now, where_key
 from merbench.store import Store, write_result
 
 HOST_ENV = "MERBENCH_WORKER_HOST"
@@ -137,7 +137,7 @@ def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) 
         conn.execute(
             claims.insert().values(cell_id=row["id"], worker=worker.name, claimed_at=now())
         )
-        key = CellKey(**{k: row[k] for k in ("dataset", "task", "candidate", "repeat", "fold")})
+        key = key_of(row)
         return Claim(cell_id=int(row["id"]), key=key)
 
     return store.transact(take)

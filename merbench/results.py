@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from merbench.metrics import metric_direction, primary_metric
+from merbench.protocols import protocol_columns, split_by_protocol, with_protocols
 from merbench.stats import mean_ci, significance_tiers
 from merbench.store import Store
 from merbench.tasks import get_task
 from merbench.urls import store_url
 
-CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold"]
+CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold", "split"]
 
 
 def read_tables(urls: Iterable[str]) -> dict[str, pd.DataFrame]:
@@ -41,7 +42,7 @@ def cells_frame(cells: pd.DataFrame) -> pd.DataFrame:
     if cells.empty:
         return pd.DataFrame(columns=[*CELL_KEY, "status"])
     rows = []
-    for cell in cells.to_dict("records"):
+    for cell in with_protocols(cells).to_dict("records"):
         row = {k: cell[k] for k in [*CELL_KEY, "status", "error"]}
         metrics = cell.get("metrics") or {}
         row |= {k: v for k, v in metrics.items() if isinstance(v, int | float)}
@@ -61,14 +62,19 @@ def load_results(run: str | Path) -> pd.DataFrame:
 
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, task and candidate: metrics (mean, CI), tier, rank, cost and failures."""
+    """Per dataset, task and candidate: metrics (mean, CI), tier, rank, cost and failures.
+
+    Candidates are ranked under each dataset and task's primary split protocol; the others
+    (``--split grouped,random``) add their score and the leakage gap (``merbench.protocols``).
+    """
     if cells.empty:
         return pd.DataFrame()
+    primary, other = split_by_protocol(cells)
     parts = [
         _summarize_task(str(dataset), str(task), group)
-        for (dataset, task), group in cells.groupby(["dataset", "task"], sort=True)
+        for (dataset, task), group in primary.groupby(["dataset", "task"], sort=True)
     ]
-    return pd.concat(parts, ignore_index=True)
+    return protocol_columns(pd.concat(parts, ignore_index=True), primary, other)
 
 
 def _summarize_task(dataset: str, task: str, cells: pd.DataFrame) -> pd.DataFrame:

@@ -115,8 +115,9 @@ def _list_cells(
                 f"(listed in {plan.run_dir / 'run.log'})."
             )
         for task in plan.tasks[dataset.name]:
-            folds = builder.folds(dataset.name, task).values()
-            keys += cell_keys(plan, builder.registry, dataset.name, task, list(folds))
+            for protocol in plan.protocols[dataset.name]:
+                folds = builder.folds(dataset.name, task, protocol)
+                keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
     builder.store.add_cells(keys)
     return keys
 

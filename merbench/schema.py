@@ -18,8 +18,11 @@ import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-"""2: cells carry their worker and heartbeat, claims are logged, runs keep their plan."""
+SCHEMA_VERSION = 3
+"""2: cells carry their worker and heartbeat, claims are logged, runs keep their plan.
+3: cells and splits carry their split protocol (``grouped``, ``random``, ``official``); a store
+of version 2 reads as ``grouped`` and holds one protocol per dataset and task."""
+DEFAULT_SPLIT = "grouped"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
 
 metadata = sa.MetaData()
@@ -41,6 +44,7 @@ splits = sa.Table(
     metadata,
     sa.Column("dataset", sa.String(64), primary_key=True),
     sa.Column("task", sa.String(32), primary_key=True),
+    sa.Column("protocol", sa.String(16), primary_key=True, default=DEFAULT_SPLIT),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("manifest", sa.JSON, nullable=False),
     sa.Column("audit", sa.JSON, nullable=False),
@@ -55,6 +59,7 @@ cells = sa.Table(
     sa.Column("candidate", sa.String(200), nullable=False),
     sa.Column("repeat", sa.Integer, nullable=False),
     sa.Column("fold", sa.Integer, nullable=False),
+    sa.Column("split", sa.String(16), default=DEFAULT_SPLIT),
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Column("metrics", sa.JSON),
     sa.Column("best_params", sa.JSON),
@@ -67,7 +72,7 @@ cells = sa.Table(
     sa.Column("worker_host", sa.String(64)),
     sa.Column("worker_pid", sa.Integer),
     sa.Column("heartbeat_at", sa.Float),
-    sa.UniqueConstraint("dataset", "task", "candidate", "repeat", "fold", name="uq_cell"),
+    sa.UniqueConstraint("dataset", "task", "candidate", "repeat", "fold", "split", name="uq_cell"),
 )
 
 claims = sa.Table(
@@ -112,17 +117,23 @@ skipped_tracks = sa.Table(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CellKey:
-    """The identity of one cell: dataset x task x candidate x (repeat, outer fold)."""
+    """The identity of one cell: dataset x task x candidate x (repeat, outer fold) x protocol."""
 
     dataset: str
     task: str
     candidate: str
     repeat: int
     fold: int
+    split: str = DEFAULT_SPLIT
+    """The split protocol of the fold: ``grouped``, ``random`` or ``official``."""
 
     def label(self) -> str:
-        """A short human-readable name, e.g. ``synth/av-regression/ridge@handcrafted r0f3``."""
-        return f"{self.dataset}/{self.task}/{self.candidate} r{self.repeat}f{self.fold}"
+        """A short human-readable name, e.g. ``synth/av-regression/ridge@handcrafted r0f3``.
+
+        Folds of another protocol than ``grouped`` carry it: ``... r0f3 random``.
+        """
+        text = f"{self.dataset}/{self.task}/{self.candidate} r{self.repeat}f{self.fold}"
+        return text if self.split == DEFAULT_SPLIT else f"{text} {self.split}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -144,19 +155,35 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-KEY_COLUMNS = (cells.c.dataset, cells.c.task, cells.c.candidate, cells.c.repeat, cells.c.fold)
+KEY_COLUMNS = (
+    cells.c.dataset,
+    cells.c.task,
+    cells.c.candidate,
+    cells.c.repeat,
+    cells.c.fold,
+    cells.c.split,
+)
 
 
 def key_of(row: Mapping[Any, Any]) -> CellKey:
-    return CellKey(**{c.name: row[c.name] for c in KEY_COLUMNS})
+    """The key of a ``cells`` row (a row of a version-2 store has no protocol: ``grouped``)."""
+    values = {c.name: row[c.name] for c in KEY_COLUMNS if c.name in row}
+    return CellKey(**(values | {"split": values.get("split") or DEFAULT_SPLIT}))
 
 
 def key_values(key: CellKey) -> dict[str, Any]:
     return {c.name: getattr(key, c.name) for c in KEY_COLUMNS}
 
 
+def protocol_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A protocol column as SQL, ``grouped`` where a version-2 store left it empty."""
+    return sa.func.coalesce(column, DEFAULT_SPLIT)
+
+
 def where_key(key: CellKey) -> list[sa.ColumnElement[bool]]:
-    return [c == getattr(key, c.name) for c in KEY_COLUMNS]
+    return [
+        (protocol_of(c) if c.name == "split" else c) == getattr(key, c.name) for c in KEY_COLUMNS
+    ]
 
 
 def needs_schema(engine: sa.Engine) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from merbench.errors import ConfigError
 
 HEARTBEAT_TIMEOUT_S = 60.0
-IDENTITY = ("budget", "seed", "top_k", "precision", "augment_mode")
+IDENTITY = ("budget", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
 
 
@@ -30,6 +30,9 @@ class RunSettings:
     """Dataset names from ``datasets.toml`` (default: every enabled one)."""
     tasks: tuple[str, ...] = ()
     """``all`` or task names (default: each dataset's first task)."""
+    split: tuple[str, ...] = ()
+    """Split protocols to run every dataset under, side by side (``grouped``, ``random``,
+    ``official``); default: each dataset's ``split`` in ``datasets.toml``."""
     budget: str = "default"
     seed: int = 0
     config: Path | None = None
@@ -82,11 +85,16 @@ class RunSettings:
     def identity(self) -> dict[str, Any]:
         """The settings stored with the run and checked when it resumes.
 
-        ``augment_mode`` is left out at its default, so runs made before it existed resume.
+        ``augment_mode`` and ``split`` are left out at their defaults, so runs made before they
+        existed resume.
         """
         values = {k: v for k, v in asdict(self).items() if k in IDENTITY}
         if values["augment_mode"] == "auto":
             del values["augment_mode"]
+        if not values["split"]:
+            del values["split"]
+        else:
+            values["split"] = list(values["split"])
         return values
 
     @classmethod
@@ -94,7 +102,7 @@ class RunSettings:
         """Rebuild the settings of a stored run (unknown keys of other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for key in ("models", "datasets", "tasks", "augment"):
+        for key in ("models", "datasets", "tasks", "augment", "split"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**(values | overrides))

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from merbench.errors import RunError
 from merbench.schema import (
+    DEFAULT_SPLIT,
     KEY_COLUMNS,
     SCHEMA_VERSION,
     CellKey,
@@ -33,6 +34,7 @@ from merbench.schema import (
     needs_schema,
     now,
     predictions,
+    protocol_of,
     runs,
     skipped_tracks,
     splits,
@@ -134,19 +136,30 @@ class Store:
             )
 
     def save_split(
-        self, dataset: str, task: str, digest: str, manifest: Any, audit: Mapping[str, Any]
+        self,
+        dataset: str,
+        task: str,
+        digest: str,
+        manifest: Any,
+        audit: Mapping[str, Any],
+        protocol: str = DEFAULT_SPLIT,
     ) -> str:
         """Store a split manifest once; return the stored hash (the first one wins)."""
+        where = [splits.c.dataset == dataset, splits.c.task == task]
+        where.append(protocol_of(splits.c.protocol) == protocol)
 
         def save(conn: sa.Connection) -> str:
-            row = conn.execute(
-                sa.select(splits.c.hash).where(splits.c.dataset == dataset, splits.c.task == task)
-            ).first()
+            row = conn.execute(sa.select(splits.c.hash).where(*where)).first()
             if row is not None:
                 return str(row[0])
             conn.execute(
                 splits.insert().values(
-                    dataset=dataset, task=task, hash=digest, manifest=manifest, audit=dict(audit)
+                    dataset=dataset,
+                    task=task,
+                    protocol=protocol,
+                    hash=digest,
+                    manifest=manifest,
+                    audit=dict(audit),
                 )
             )
             return digest

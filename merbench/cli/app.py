@@ -122,6 +122,13 @@ def _registry(ctx: click.Context) -> Any:
     help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's first task).",
 )
 @click.option(
+    "--split",
+    multiple=True,
+    help="Split protocols to run every dataset under, side by side: grouped (artists kept "
+    "apart), random (ungrouped, as most published MER results) or official; comma-separated "
+    "(default: each dataset's split in datasets.toml). The task page shows the leakage gap.",
+)
+@click.option(
     "--budget",
     type=click.Choice(sorted(BUDGETS)),
     default="default",
@@ -206,6 +213,7 @@ def run(
     models: tuple[str, ...],
     datasets: tuple[str, ...],
     tasks: tuple[str, ...],
+    split: tuple[str, ...],
     budget: str,
     seed: int,
     config: Path | None,
@@ -234,6 +242,7 @@ def run(
         models=_split(models),
         datasets=_split(datasets),
         tasks=_split(tasks),
+        split=_split(split),
         budget=budget,
         seed=seed,
         config=config,

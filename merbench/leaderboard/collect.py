@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from merbench.protocols import primary_protocol, split_by_protocol, with_protocols
 from merbench.results import CELL_KEY
 from merbench.store import Store
 
@@ -146,13 +147,22 @@ def _origin(row: Mapping[Any, Any], runs: list[dict[str, Any]]) -> dict[str, Any
 def _merge_splits(
     splits: pd.DataFrame, cells: pd.DataFrame
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[dict[str, Any]]]:
-    """One split per (dataset, task): the one of the store most of the kept cells came from.
+    """One split per (dataset, task): of its primary protocol, from the store most of the kept
+    cells came from.
 
     A store whose folds differ from it and whose cells are on the page is a conflict: those
     cells were not scored on the same folds, so paired comparisons with them are not valid.
     """
     if splits.empty:
         return {}, []
+    splits = splits.assign(
+        protocol=with_protocols(splits.rename(columns={"protocol": "split"}))["split"]
+    )
+    primary = splits.groupby(["dataset", "task"])["protocol"].transform(
+        lambda s: primary_protocol(s.tolist())
+    )
+    splits = splits[splits["protocol"] == primary]
+    cells, _ = split_by_protocol(cells) if len(cells) else (cells, cells)
     counts = cells.groupby(["dataset", "task", "run_index"]).size() if len(cells) else None
     out: dict[tuple[str, str], dict[str, Any]] = {}
     conflicts = []

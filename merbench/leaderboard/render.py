@@ -25,6 +25,7 @@ from markupsafe import Markup
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
+from merbench.leaderboard.leakage import protocol_table
 from merbench.leaderboard.pages import (
     METRIC_LABELS,
     as_float,
@@ -38,6 +39,7 @@ from merbench.leaderboard.pages import (
 from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
+from merbench.protocols import split_by_protocol
 from merbench.results import cells_frame, summarize
 from merbench.scoring import metric_label
 from merbench.version import __version__
@@ -140,9 +142,12 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     ``provenance.json`` lists every such choice.
     """
     collected = collect(urls)
-    cells = _cells(collected)
-    summary = summarize(cells)
+    every = _cells(collected)
+    summary = summarize(every)
+    cells, _ = split_by_protocol(every)  # pages rank under each task's primary protocol
     pages = task_pages(summary, cells, collected)
+    for page in pages:
+        page["split_protocols"] = protocol_table(summary, page)
     datasets = dataset_pages(pages, collected)
     ranks = compare_ranks(summary)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +166,7 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
         collected=collected, **common,
     )  # fmt: skip
     _write(out, "index.html", index)
-    _write_data(out, summary, cells, collected, pages, ranks)
+    _write_data(out, summary, every, collected, pages, ranks)
     for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
     return out / "index.html"
