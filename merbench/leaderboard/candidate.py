@@ -16,6 +16,7 @@ import pandas as pd
 
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
+from merbench.leaderboard.fold_plots import Series, scatter_plot, tuning_plot
 from merbench.leaderboard.pages import (
     candidate_file,
     components,
@@ -24,7 +25,6 @@ from merbench.leaderboard.pages import (
     run_label,
     split_candidate,
 )
-from merbench.leaderboard.plots import Series, scatter_plot, tuning_plot
 from merbench.leaderboard.svg import Plot
 from merbench.scoring import metric_label
 from merbench.tasks import TASK_SPECS
