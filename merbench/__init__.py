@@ -26,6 +26,7 @@ from merbench.specs import (
     LabelScale,
     ModelSpec,
     Provenance,
+    PublishedResult,
 )
 from merbench.version import __version__
 
@@ -47,6 +48,7 @@ __all__ = [
     "ModelSpec",
     "PluginError",
     "Provenance",
+    "PublishedResult",
     "RunError",
     "__version__",
     "hookimpl",

@@ -66,7 +66,7 @@ def collect_provenance(
 
 
 def _datasets(registry: Registry, config: Config) -> dict[str, dict[str, Any]]:
-    """What each declared dataset's plugin says of it: version, citation, licence, label scale."""
+    """What each dataset's plugin says of it: version, citation, licence, scale, literature."""
     out: dict[str, dict[str, Any]] = {}
     for dataset in config.datasets:
         spec = registry.datasets.get(dataset.plugin)
@@ -82,6 +82,18 @@ def _datasets(registry: Registry, config: Config) -> dict[str, dict[str, Any]]:
             "homepage": spec.homepage,
             "label_scale": {"low": scale.low, "high": scale.high} if scale else None,
             "split": dataset.split,
+            "literature": [
+                {
+                    "task": r.task,
+                    "metric": r.metric,
+                    "score": r.score,
+                    "protocol": r.protocol,
+                    "model": r.model,
+                    "source": r.source,
+                    "note": r.note,
+                }
+                for r in spec.literature
+            ],
         }
     return out
 

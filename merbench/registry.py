@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,14 @@ from merbench.specs import (
     KINDS,
     NAME_PATTERN,
     SPEC_TYPES,
+    SPLIT_PROTOCOLS,
     TASKS,
     AugmentationSpec,
     DatasetSpec,
     FrontEndSpec,
     ModelSpec,
     Provenance,
+    PublishedResult,
     Spec,
 )
 
@@ -384,6 +387,40 @@ def _validate_fields(where: str, record: object) -> str:
     tasks = [t for t in getattr(record, "tasks", ()) if t not in TASKS]
     if tasks:
         return f"{where}: task '{tasks[0]}' is not one of {', '.join(TASKS)}. Skipped."
+    return _validate_literature(where, getattr(record, "literature", ()))
+
+
+def _validate_literature(where: str, literature: object) -> str:
+    """Return why a dataset's ``literature`` is invalid, or ``""``."""
+    if not isinstance(literature, tuple):
+        return (
+            f"{where}: literature is a {type(literature).__name__}; use a tuple of "
+            "merbench.PublishedResult. Skipped."
+        )
+    for index, entry in enumerate(literature):
+        problem = _result_problem(entry)
+        if problem:
+            return f"{where}: literature[{index}] {problem} Skipped."
+    return ""
+
+
+def _result_problem(entry: object) -> str:
+    """Return what is wrong with one published result, or ``""``."""
+    if not isinstance(entry, PublishedResult):
+        return f"is a {type(entry).__name__}, expected merbench.PublishedResult."
+    if entry.protocol not in SPLIT_PROTOCOLS:
+        return f"protocol {entry.protocol!r} is not one of {', '.join(SPLIT_PROTOCOLS)}."
+    if entry.task not in TASKS:
+        return f"task {entry.task!r} is not one of {', '.join(TASKS)}."
+    score = entry.score
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        return f"score {score!r} is not a finite number."
+    for name in ("metric", "model", "source"):
+        text = getattr(entry, name)
+        if not isinstance(text, str) or not text.strip():
+            return f"{name} {text!r} is not a non-empty string."
+    if not isinstance(entry.note, str):
+        return f"note {entry.note!r} is not a string."
     return ""
 
 

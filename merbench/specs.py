@@ -29,11 +29,16 @@ LabelEffect = Literal["preserve", "mix"]
 AugmentMode = Literal["on-the-fly", "pre-rendered"]
 RunAugmentMode = Literal["auto", "on-the-fly", "pre-rendered"]
 Kind = Literal["dataset", "frontend", "augmentation", "model"]
+SplitProtocol = Literal["grouped", "random", "official", "unknown"]
+"""How a published result's test tracks were chosen: ``grouped`` (artist-exclusive folds, as
+merbench's), ``random`` (tracks shuffled, an artist on both sides), ``official`` (the dataset's
+own split) or ``unknown``."""
 
 INPUT_KINDS: tuple[str, ...] = get_args(InputKind)
 TASKS: tuple[str, ...] = get_args(Task)
 KINDS: tuple[str, ...] = get_args(Kind)
 RUN_AUGMENT_MODES: tuple[str, ...] = get_args(RunAugmentMode)
+SPLIT_PROTOCOLS: tuple[str, ...] = get_args(SplitProtocol)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 SearchSpace = Mapping[str, "Distribution | BaseDistribution"]
@@ -80,6 +85,30 @@ class LabelScale:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PublishedResult:
+    """A published result on a dataset, shown on its leaderboard page beside merbench's scores.
+
+    Attributes:
+        task: the merbench task the result corresponds to, e.g. ``"av-regression"``.
+        metric: what was measured, as the paper reports it, e.g. ``"RMSE (arousal)"``.
+        score: the reported value, on the paper's scale (``0.764`` for an F1 of 76.4 %).
+        protocol: how the test tracks were chosen; only ``grouped`` (artist-exclusive) results
+            are comparable with merbench's grouped scores.
+        model: the model and features, e.g. ``"SVR (RBF) on 6,373 openSMILE features"``.
+        source: the citation: authors, year, venue, and table or figure.
+        note: anything a reader needs to compare, e.g. ``"11-fold cross-validation"``.
+    """
+
+    task: Task
+    metric: str
+    score: float
+    protocol: SplitProtocol
+    model: str
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DatasetSpec:
     """A dataset: where tracks come from and what can be asked of them.
 
@@ -87,7 +116,8 @@ class DatasetSpec:
     album or track, for grouped splits), ``audio_path`` and the label columns (``arousal`` and
     ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
     ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
-    human-readable problems with a local copy (empty when the copy is usable).
+    human-readable problems with a local copy (empty when the copy is usable). ``literature``
+    lists published results on the dataset, shown on its leaderboard page.
     """
 
     name: str
@@ -102,6 +132,7 @@ class DatasetSpec:
     license: str = ""
     homepage: str = ""
     summary: str = ""
+    literature: tuple[PublishedResult, ...] = ()
     provenance: Provenance | None = None
 
 

@@ -1,8 +1,9 @@
 """The page of one dataset: its labels, counts, skipped tracks, and the folds of each task.
 
-Citation, licence, homepage, version, summary and label scale are read from the runs'
-``provenance["datasets"][<name>]`` when a run recorded them; a homepage is kept only when it is an
-``http(s)`` address, so a plugin cannot plant a ``javascript:`` link.
+Citation, licence, homepage, version, summary, label scale and the published results the plugin
+lists (``literature``) are read from the runs' ``provenance["datasets"][<name>]`` when a run
+recorded them; a homepage is kept only when it is an ``http(s)`` address, so a plugin cannot plant
+a ``javascript:`` link, and a published result's protocol outside the known ones reads ``unknown``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from merbench.leaderboard.plots import label_plot
 from merbench.leaderboard.svg import Plot
 
 TEXT_FIELDS = ("version", "summary", "citation", "license")
+RESULT_TEXT_FIELDS = ("task", "metric", "model", "source", "note")
+PROTOCOLS = ("grouped", "random", "official", "unknown")
 
 
 def dataset_pages(pages: Sequence[dict[str, Any]], collected: Collected) -> list[dict[str, Any]]:
@@ -95,6 +98,9 @@ def _clean_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     homepage = str(meta.get("homepage") or "").strip()
     if re.match(r"^https?://[^\s]+$", homepage, flags=re.IGNORECASE):
         out["homepage"] = homepage
+    literature = _literature(meta.get("literature"))
+    if literature:
+        out["literature"] = literature
     scale = meta.get("label_scale")
     try:
         if isinstance(scale, Mapping):
@@ -103,6 +109,25 @@ def _clean_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
             out["label_scale"] = (float(scale[0]), float(scale[1]))
     except (KeyError, TypeError, ValueError):
         pass  # an unreadable scale is left out, not guessed
+    return out
+
+
+def _literature(entries: object) -> list[dict[str, Any]]:
+    """Published results as recorded, each field as text (the score a float or ``None``)."""
+    if not isinstance(entries, list | tuple):
+        return []
+    out = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        row: dict[str, Any] = {k: str(entry.get(k) or "").strip() for k in RESULT_TEXT_FIELDS}
+        protocol = str(entry.get("protocol") or "")
+        row["protocol"] = protocol if protocol in PROTOCOLS else "unknown"
+        score = entry.get("score")
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            score = None
+        row["score"] = None if score is None else float(score)
+        out.append(row)
     return out
 
 

@@ -1,13 +1,16 @@
 """synth: deterministic, cached, grouped, and its audio really carries arousal and valence.
 
 The cue checks estimate tempo-, loudness-, brightness- and mode-related quantities from the audio
-alone, with plain numpy and scipy, and compare them with the latent labels.
+alone, with plain numpy and scipy, and compare them with the latent labels. The catalogue checks
+measure what artists add: a production signature that tells them apart, and a leaning of their
+songs' labels that a model recognising them can exploit when folds are not grouped.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,8 @@ from scipy.stats import spearmanr
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_val_predict
+from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -29,6 +33,7 @@ from merbench.registry import load_registry
 from merbench_plugins.datasets import synth
 
 SMALL = {"n_clips": 48, "seconds": 4.0, "sample_rate": 8000, "n_artists": 6}
+CATALOGUE = {"n_clips": 120, "seconds": 2.0, "sample_rate": 8000, "n_artists": 6}
 TINY = {"n_clips": 6, "seconds": 1.0, "sample_rate": 8000, "n_artists": 2}
 
 
@@ -53,6 +58,16 @@ def cues(cache):
     return pd.DataFrame(rows).assign(
         arousal=table["arousal_true"], valence=table["valence_true"], group=table["group"]
     )
+
+
+@pytest.fixture(scope="module")
+def catalogue(cache):
+    """The catalogue set's table with each clip's band spectra, ``average`` and ``quiet``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MERBENCH_CACHE", str(cache))
+        table = synth.load(None, **CATALOGUE)
+    spectra = [band_spectra(*soundfile.read(path)) for path in table["audio_path"]]
+    return table.assign(average=[a for a, _ in spectra], quiet=[q for _, q in spectra])
 
 
 def spectrogram(audio, n_fft, hop):
@@ -97,6 +112,31 @@ def audio_cues(audio, sample_rate):
         "centroid": float((magnitude * freqs).sum() / magnitude.sum()),
         "majorness": majorness(chroma(audio, sample_rate)),
     }
+
+
+def band_spectra(audio, sample_rate, n_bands=24):
+    """Log magnitude in log-spaced bands from 60 Hz, each less its mean over bands.
+
+    Returns:
+        The long-term average spectrum (the EQ of a mix) and the spectrum of the quietest tenth
+        of the frames (the room and the noise floor between notes), ``[n_bands]`` each.
+    """
+    magnitude = spectrogram(audio, 1024, 512) + 1e-9
+    freqs = np.fft.rfftfreq(1024, 1 / sample_rate)
+    edges = np.geomspace(60, sample_rate / 2, n_bands + 1)
+    bands = [magnitude[:, (freqs >= lo) & (freqs < hi)].mean(axis=1) for lo, hi in pairwise(edges)]
+    average = np.log(np.mean(bands, axis=1))
+    quiet = np.percentile(np.log(bands), 10, axis=1)
+    return average - average.mean(), quiet - quiet.mean()
+
+
+def intraclass_correlation(values, groups):
+    """ICC(1) of one-way ANOVA: the share of variance between groups (Shrout & Fleiss 1979)."""
+    frame = pd.DataFrame({"value": values, "group": groups}).groupby("group")["value"]
+    size = frame.size().mean()
+    between = size * frame.mean().var()
+    within = frame.var().mean()
+    return (between - within) / (between + (size - 1) * within)
 
 
 def file_bytes(folder):
@@ -275,6 +315,38 @@ def test_ridge_on_audio_cues_beats_the_mean_under_grouped_folds(cues):
     r2 = r2_score(labels, predicted, multioutput="raw_values")
     assert (r2 > r2_score(labels, baseline, multioutput="raw_values")).all(), r2
     assert r2[0] > 0.6, r2  # 48 clips of 4 s: valence, from a mostly binary cue, stays low
+
+
+def test_artists_lean_to_a_region_of_the_emotion_plane(catalogue):
+    for column in ("arousal", "valence", "arousal_true", "valence_true"):
+        icc = intraclass_correlation(catalogue[column], catalogue["group"])
+        assert 0.2 < icc < 0.5, (column, icc)  # measured 0.29 to 0.31
+
+
+def test_artists_are_recognisable_by_their_production(catalogue):
+    spectra, artists = np.stack(catalogue["quiet"]), catalogue["group"]
+    model = make_pipeline(StandardScaler(), NearestCentroid())
+    folds = StratifiedKFold(4, shuffle=True, random_state=0)  # every artist in every fold
+    accuracy = (cross_val_predict(model, spectra, artists, cv=folds) == artists).mean()
+    assert accuracy > 2 / 6, accuracy  # chance 1/6; measured 0.50
+
+
+def test_recognising_artists_pays_only_when_folds_are_not_grouped(catalogue):
+    spectra = np.stack(catalogue["average"])
+    labels = catalogue[["arousal", "valence"]].to_numpy()
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
+    random = KFold(6, shuffle=True, random_state=0).split(spectra)
+    grouped = GroupKFold(6).split(spectra, groups=catalogue["group"])  # one artist held out
+    r2 = {
+        name: r2_score(
+            labels,
+            cross_val_predict(model, spectra, labels, cv=list(folds)),
+            multioutput="raw_values",
+        )
+        for name, folds in (("random", random), ("grouped", grouped))
+    }
+    # Measured R² 0.61 and 0.74 on random folds, 0.36 and 0.47 with one artist held out.
+    assert (r2["random"] - r2["grouped"] > 0.1).all(), r2
 
 
 def test_hook_yields_a_valid_spec():

@@ -148,6 +148,21 @@ def _misplaced(table: pd.DataFrame, root: Path) -> list[str]:
     return lines
 
 
+LITERATURE = (
+    merbench.PublishedResult(
+        task="quadrant",
+        metric="macro-F1",
+        score=0.764,
+        protocol="random",
+        model="SVM on baseline and novel audio features",
+        source="Panda, R., Malheiro, R. and Paiva, R. P. (2020), IEEE Transactions on Affective "
+        "Computing 11(4)",
+        note="20 repetitions of 10-fold cross-validation",
+    ),
+)
+"""Published results on the 4Q dataset (docs/datasets.md says where each comes from)."""
+
+
 @merbench.hookimpl
 def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
     yield merbench.DatasetSpec(
@@ -165,4 +180,5 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         license="Research use (see the dataset page); the clips are copyrighted.",
         homepage="http://mir.dei.uc.pt/downloads.html",
         summary="900 30 s clips labelled with a Russell quadrant, 225 per quadrant.",
+        literature=LITERATURE,
     )

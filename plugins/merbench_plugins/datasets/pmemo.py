@@ -237,6 +237,53 @@ def _number(track_id: str) -> tuple[int, str]:
     return (int(track_id), "") if track_id.isdigit() else (0, track_id)
 
 
+ZHANG_2018 = "Zhang, K., Zhang, H., Li, S., Yang, C. and Sun, L. (2018), ICMR '18, Table 5"
+OPENSMILE = "6,373 openSMILE (ComParE) static features"
+ZHANG_NOTE = "11-fold cross-validation; labels on 0..1, as merbench's"
+
+
+def _zhang(metric: str, score: float, model: str) -> merbench.PublishedResult:
+    """One result of the dataset paper's static regression baselines."""
+    return merbench.PublishedResult(
+        task="av-regression",
+        metric=metric,
+        score=score,
+        protocol="unknown",
+        model=f"{model} on {OPENSMILE}",
+        source=ZHANG_2018,
+        note=ZHANG_NOTE,
+    )
+
+
+def _berardinis(metric: str, score: float) -> merbench.PublishedResult:
+    """A result of de Berardinis et al. (2020), whose test artists are unseen in training."""
+    return merbench.PublishedResult(
+        task="av-regression",
+        metric=metric,
+        score=score,
+        protocol="grouped",
+        model="CNN on spectrograms",
+        source="de Berardinis, J., Cangelosi, A. and Coutinho, E. (2020), ISMIR 2020, "
+        "as quoted by Chowdhury et al. (2021)",
+        note="artist-exclusive split",
+    )
+
+
+LITERATURE = (
+    _zhang("RMSE (arousal)", 0.102, "SVR (RBF kernel)"),
+    _zhang("Pearson r (arousal)", 0.764, "SVR (RBF kernel)"),
+    _zhang("RMSE (valence)", 0.124, "SVR (RBF kernel)"),
+    _zhang("Pearson r (valence)", 0.638, "SVR (RBF kernel)"),
+    _zhang("RMSE (arousal)", 0.111, "Linear regression"),
+    _zhang("Pearson r (arousal)", 0.719, "Linear regression"),
+    _zhang("RMSE (valence)", 0.136, "Linear regression"),
+    _zhang("Pearson r (valence)", 0.546, "Linear regression"),
+    _berardinis("R² (arousal)", 0.61),
+    _berardinis("R² (valence)", 0.41),
+)
+"""Published results on PMEmo's static labels (docs/datasets.md says where each comes from)."""
+
+
 @merbench.hookimpl
 def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
     yield merbench.DatasetSpec(
@@ -255,4 +302,5 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         license="Research use (see the dataset page); the audio clips are copyrighted.",
         homepage="https://github.com/HuiZhangDB/PMEmo",
         summary="794 pop-song choruses (767 annotated), static arousal and valence on 0..1.",
+        literature=LITERATURE,
     )
