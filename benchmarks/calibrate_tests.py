@@ -4,9 +4,11 @@ Run from the repository root (the figures in docs/protocol.md come from the defa
 
     python benchmarks/calibrate_tests.py                  # 2000 datasets per scenario
     python benchmarks/calibrate_tests.py --sims 500 --boot 1000
+    python benchmarks/calibrate_tests.py --only quadrant  # the scenarios named quadrant ...
     python benchmarks/calibrate_tests.py --timing         # seconds of the tiers at real sizes
 
-Each simulated dataset has 60 groups (artists) of 1 to 8 tracks and two regression targets; a
+Each simulated dataset has 60 groups (artists; 20 in the ``20 groups`` scenarios) of 1 to 8
+tracks and two regression targets; a
 track's label is a group effect plus a track effect. Two candidates predict every track: the
 label plus an error shared by both (group and track parts: both models miss the same songs) plus
 an error of their own (group and track parts). Under the null both candidates' own errors have
@@ -14,6 +16,8 @@ the same spread; under the alternative the second candidate's are ``--effect`` t
 Groups are dealt to 5 outer folds. Each dataset is tested twice:
 
 - the paired group bootstrap of the pooled mean R² (``merbench.bootstrap.group_bootstrap``);
+- the same resamples read by their percentiles (``p = 2 min(share of d* <= 0, share >= 0)``),
+  the variant the bootstrap does not use;
 - the corrected resampled t-test on the 5 per-fold mean R² (``merbench.stats``).
 
 The ``fold-noise`` scenarios add to every prediction of a candidate in a fold an offset drawn
@@ -34,10 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from merbench.bootstrap import Paired, group_bootstrap
+from merbench.bootstrap import Paired, resample, summarize_resamples
 from merbench.stats import corrected_resampled_ttest
 
-N_GROUPS = 60
 N_FOLDS = 5
 ALPHA = 0.05
 
@@ -50,6 +53,7 @@ class Scenario:
     effect: float = 1.0  # spread of the second candidate's own errors / the first's
     fold_noise: float = 0.0  # sd of a per-fold, per-candidate offset of every prediction
     task: str = "av-regression"
+    n_groups: int = 60
 
 
 @dataclass(frozen=True)
@@ -64,14 +68,14 @@ class Dataset:
 
 
 def simulate(rng: np.random.Generator, scenario: Scenario) -> Dataset:
-    """Draw one dataset of ``N_GROUPS`` groups of 1 to 8 tracks (see the module docstring)."""
-    sizes = rng.integers(1, 9, N_GROUPS)
-    groups = np.repeat(np.arange(N_GROUPS), sizes)
-    folds = rng.permutation(N_GROUPS)[groups] % N_FOLDS
+    """Draw one dataset of groups of 1 to 8 tracks (see the module docstring)."""
+    n_groups = scenario.n_groups
+    groups = np.repeat(np.arange(n_groups), rng.integers(1, 9, n_groups))
+    folds = rng.permutation(n_groups)[groups] % N_FOLDS
     n = len(groups)
 
     def effect(group_sd: float, track_sd: float) -> np.ndarray:
-        return rng.normal(0, group_sd, (N_GROUPS, 2))[groups] + rng.normal(0, track_sd, (n, 2))
+        return rng.normal(0, group_sd, (n_groups, 2))[groups] + rng.normal(0, track_sd, (n, 2))
 
     y = effect(0.6, 0.8)
     shared = effect(0.3, 0.4)
@@ -103,18 +107,21 @@ def _score(y: np.ndarray, p: np.ndarray, task: str) -> float:
     return float(np.mean(1.0 - sse / sst))
 
 
-def p_values(data: Dataset, task: str, n_boot: int, seed: int) -> tuple[float, float]:
-    """The bootstrap's and the corrected t-test's two-sided p-values for one dataset."""
+def p_values(data: Dataset, task: str, n_boot: int, seed: int) -> dict[str, float]:
+    """Each test's two-sided p-value for one dataset."""
     metric = "macro_f1" if task == "quadrant" else "r2_mean"
     paired = Paired(task=task, y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups)
-    boot = group_bootstrap(paired, metric, n_boot=n_boot, seed=seed).p_value
+    observed, (a, b), n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
+    boot = summarize_resamples(metric, observed, (a, b), n_groups).p_value  # group_bootstrap
+    tail = min(np.sum(a - b <= 0), np.sum(a - b >= 0))
+    percentile = min(1.0, 2 * (1 + tail) / (n_boot + 1))
     per_fold = [
         (_score(data.y[m], data.a[m], task), _score(data.y[m], data.b[m], task))
         for m in (data.folds == f for f in range(N_FOLDS))
     ]
     first, second = zip(*per_fold, strict=True)
     _, ttest = corrected_resampled_ttest(first, second, 1 / (N_FOLDS - 1))
-    return boot, ttest
+    return {"bootstrap": boot, "percentiles": percentile, "corrected t-test": ttest}
 
 
 def rejection_rates(
@@ -122,11 +129,10 @@ def rejection_rates(
 ) -> dict[str, tuple[int, int]]:
     """How many of ``n_sims`` datasets each test rejects at ``ALPHA``: ``test -> (k, n)``."""
     rng = np.random.default_rng(seed)
-    rejected = {"bootstrap": 0, "corrected t-test": 0}
+    rejected = {"bootstrap": 0, "percentiles": 0, "corrected t-test": 0}
     for i in range(n_sims):
-        boot, ttest = p_values(simulate(rng, scenario), scenario.task, n_boot, seed=i)
-        rejected["bootstrap"] += boot < ALPHA
-        rejected["corrected t-test"] += ttest < ALPHA
+        for test, p in p_values(simulate(rng, scenario), scenario.task, n_boot, seed=i).items():
+            rejected[test] += p < ALPHA
     return {test: (int(k), n_sims) for test, k in rejected.items()}
 
 
@@ -141,6 +147,8 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
 SCENARIOS = (
     Scenario("null"),
     Scenario("effect", effect=1.25),
+    Scenario("null, 20 groups", n_groups=20),
+    Scenario("effect, 20 groups", effect=1.25, n_groups=20),
     Scenario("fold-noise 0.2 null", fold_noise=0.2),
     Scenario("fold-noise 0.3 null", fold_noise=0.3),
     Scenario("quadrant null", task="quadrant"),
@@ -198,12 +206,13 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=2000, help="datasets per scenario")
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--timing", action="store_true", help="time the tiers instead")
+    parser.add_argument("--only", default="", help="only the scenarios whose name starts so")
     args = parser.parse_args()
     if args.timing:
         time_tiers()
         return
     print(f"{'scenario':<22}{'test':<18}{'rejected':>10}{'rate':>8}   95 % interval")
-    for scenario in SCENARIOS:
+    for scenario in (s for s in SCENARIOS if s.name.startswith(args.only)):
         started = time.perf_counter()
         for test, (k, n) in rejection_rates(scenario, args.sims, args.boot).items():
             low, high = clopper_pearson(k, n)

@@ -13,17 +13,21 @@ confusion counts for accuracy, balanced accuracy, macro-F1 and MCC. A resample i
 group counts, so all resamples are one matrix product. Any other metric falls back to
 ``merbench.metrics.compute_metrics`` on each resample (correct, slower).
 
-Reference:
-    B. Efron, R. Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall (ch. 15-16).
+References:
+    B. Efron, R. Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall.
+    A. C. Cameron, D. L. Miller (2015). A practitioner's guide to cluster-robust inference.
+    Journal of Human Resources 50.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 from merbench.metrics import compute_metrics
 from merbench.scoring import MetricSpec, find_metric
@@ -66,7 +70,8 @@ class BootstrapResult:
         value_a: the first candidate's pooled score (mean over repeats).
         value_b: the second candidate's pooled score.
         diff: ``value_a - value_b``.
-        ci_low: lower end of the percentile interval of ``diff``.
+        se: its bootstrap standard error.
+        ci_low: lower end of its interval (``diff - z se``).
         ci_high: upper end.
         p_value: two-sided p-value of ``diff = 0`` (see ``group_bootstrap``).
         n_groups: groups resampled.
@@ -77,6 +82,7 @@ class BootstrapResult:
     value_a: float
     value_b: float
     diff: float
+    se: float
     ci_low: float
     ci_high: float
     p_value: float
@@ -96,12 +102,15 @@ def group_bootstrap(
 
     Each resample draws as many groups as there are, with replacement, and scores both
     candidates on the tracks of the drawn groups (a group drawn twice counts twice), in every
-    repeat; a candidate's score is the mean over repeats of the pooled score of that repeat. The
-    interval is the percentile interval of the resampled differences ``d*``. The two-sided
-    p-value inverts it: ``p = min(1, 2 min(1 + #(d* <= 0), 1 + #(d* >= 0)) / (n_boot + 1))``, so
-    ``p < 1 - confidence`` exactly when the interval excludes 0 (up to the ``+1``, which keeps the
-    Monte-Carlo p-value valid; its smallest value is ``2 / (n_boot + 1)``). Identical
-    predictions give ``diff = 0`` and ``p = 1``. ``docs/protocol.md`` gives its calibration.
+    repeat; a candidate's score is the mean over repeats of the pooled score of that repeat.
+    The standard error of the observed difference ``d`` is the spread of the resampled ones,
+    ``se = sd(d*) sqrt(G / (G - 1))`` over ``G`` groups (the factor undoes the bootstrap's
+    shrinkage of a variance over clusters, as in cluster-robust standard errors). The test is
+    ``z = d / se`` against the standard normal, two-sided, and the interval is
+    ``d ± z_{(1+confidence)/2} se``, so ``p < 1 - confidence`` exactly when it excludes 0.
+    This keeps the level in simulations where reading the percentiles of ``d*`` does not
+    (``docs/protocol.md`` gives both). Identical predictions give ``d = 0``, ``se = 0`` and
+    ``p = 1``.
 
     Args:
         paired: the predictions, groups and repeats.
@@ -118,27 +127,62 @@ def group_bootstrap(
         raise ValueError(
             f"n_boot must be >= 100 and confidence in (0, 1), got {n_boot} and {confidence}."
         )
-    group_index, repeat_index, n_groups = _indices(paired)
-    weights = _draws(n_groups, n_boot, seed)
-    score = _scorer(paired, metric, group_index, repeat_index, n_groups)
-    observed_a, observed_b = score(np.ones((1, n_groups)))
-    boot_a, boot_b = score(weights)
-    diff, resampled = float(observed_a[0] - observed_b[0]), boot_a - boot_b
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(resampled, [tail, 1.0 - tail])
-    below, above = int(np.sum(resampled <= 0.0)), int(np.sum(resampled >= 0.0))
-    p_value = min(1.0, 2.0 * (1 + min(below, above)) / (n_boot + 1))
+    observed, resampled, n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
+    return summarize_resamples(metric, observed, resampled, n_groups, confidence=confidence)
+
+
+def summarize_resamples(
+    metric: str,
+    observed: tuple[float, float],
+    resampled: tuple[np.ndarray, np.ndarray],
+    n_groups: int,
+    *,
+    confidence: float = 0.95,
+) -> BootstrapResult:
+    """The difference, standard error, interval and p-value of ``resample``'s output."""
+    diff = observed[0] - observed[1]
+    spread = float(np.std(resampled[0] - resampled[1], ddof=1))
+    se = spread * math.sqrt(n_groups / (n_groups - 1))
+    half = float(sps.norm.ppf((1.0 + confidence) / 2.0)) * se
     return BootstrapResult(
         metric=metric,
-        value_a=float(observed_a[0]),
-        value_b=float(observed_b[0]),
+        value_a=observed[0],
+        value_b=observed[1],
         diff=diff,
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=p_value,
+        se=se,
+        ci_low=diff - half,
+        ci_high=diff + half,
+        p_value=_two_sided(diff, se),
         n_groups=n_groups,
-        n_boot=n_boot,
+        n_boot=len(resampled[0]),
     )
+
+
+def resample(
+    paired: Paired, metric: str, *, n_boot: int, seed: int
+) -> tuple[tuple[float, float], tuple[np.ndarray, np.ndarray], int]:
+    """Both candidates' observed scores, their scores on ``n_boot`` group resamples, and ``G``.
+
+    What ``group_bootstrap`` summarises; the resampled scores are ``[n_boot]`` arrays.
+
+    Raises:
+        ValueError: as ``group_bootstrap``.
+    """
+    group_index, repeat_index, n_groups = _indices(paired)
+    score = _scorer(paired, metric, group_index, repeat_index, n_groups)
+    observed_a, observed_b = score(np.ones((1, n_groups)))
+    return (
+        (float(observed_a[0]), float(observed_b[0])),
+        score(_draws(n_groups, n_boot, seed)),
+        n_groups,
+    )
+
+
+def _two_sided(diff: float, se: float) -> float:
+    """``2 Φ(-|diff| / se)``; with no spread, 1 for no difference and 0 for any other."""
+    if se > 0.0:
+        return min(1.0, 2.0 * float(sps.norm.sf(abs(diff) / se)))
+    return 1.0 if diff == 0.0 else 0.0
 
 
 def _indices(paired: Paired) -> tuple[np.ndarray, np.ndarray, int]:

@@ -296,7 +296,7 @@ def bootstrap_tiers(
     Returns:
         ``tiers`` with the columns ``BOOTSTRAP_COLUMNS`` added: ``tier_test`` (``bootstrap`` or
         ``t-test``; null for the leader), ``p_ttest_holm``, ``diff_vs_leader``, ``diff_low``,
-        ``diff_high`` (percentile interval) and ``boot_groups`` (groups resampled).
+        ``diff_high`` (its 95 % interval) and ``boot_groups`` (groups resampled).
     """
     table = tiers.copy()
     table["p_ttest_holm"] = table["p_holm"]

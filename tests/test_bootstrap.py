@@ -65,7 +65,8 @@ def test_identical_predictions_are_no_difference():
         groups=paired.groups,
     )  # fmt: skip
     result = group_bootstrap(same, "r2_mean", n_boot=200)
-    assert (result.diff, result.ci_low, result.ci_high, result.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert (result.diff, result.se, result.p_value) == (0.0, 0.0, 1.0)
+    assert (result.ci_low, result.ci_high) == (0.0, 0.0)
 
 
 def test_observed_values_are_the_pooled_metrics():
@@ -92,12 +93,23 @@ def test_swapping_the_candidates_mirrors_the_result():
     assert group_bootstrap(paired, "macro_f1", n_boot=500, seed=4) == one  # seeded
 
 
-def test_p_value_inverts_the_percentile_interval():
+def test_p_value_and_interval_agree():
     clear = group_bootstrap(_regression(spread_b=2.0), "r2_mean", n_boot=999)
     assert clear.ci_high < 0.0 or clear.ci_low > 0.0
-    assert clear.p_value == pytest.approx(2 / 1000)  # no resample crosses 0: the smallest p
-    vague = group_bootstrap(_regression(spread_b=1.0, seed=5), "r2_mean", n_boot=999)
-    assert (vague.ci_low < 0.0 < vague.ci_high) == (vague.p_value >= 0.05)
+    assert clear.p_value < 1e-3
+    assert clear.ci_high - clear.diff == pytest.approx(1.959963984540054 * clear.se)
+    for seed in range(6):
+        vague = group_bootstrap(_regression(spread_b=1.05, seed=seed), "r2_mean", n_boot=300)
+        assert (vague.ci_low < 0.0 < vague.ci_high) == (vague.p_value >= 0.05)
+
+
+def test_standard_error_is_the_spread_of_the_resamples():
+    paired = _regression()
+    result = group_bootstrap(paired, "r2_mean", n_boot=400, seed=9)
+    observed, (a, b), n_groups = bootstrap.resample(paired, "r2_mean", n_boot=400, seed=9)
+    assert observed[0] - observed[1] == result.diff
+    factor = np.sqrt(n_groups / (n_groups - 1))
+    assert result.se == pytest.approx(np.std(a - b, ddof=1) * factor)
 
 
 def test_groups_widen_the_interval_when_errors_follow_the_artist():
