@@ -176,7 +176,7 @@ def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], fl
     builders |= {f"{f.name}.": f.build for f in plan.frontends}
     builders |= {f"{a.name}.": a.build for a in augmentations}
     return tune(
-        make_study(plan.seed),
+        make_study(plan.seed, n_trials=plan.problem.budget.trials),
         space,
         n_trials=plan.problem.budget.trials,
         objective=objective,

@@ -1,10 +1,11 @@
 """Read ``datasets.toml``: the datasets a run can use, with their plugin, path and options.
 
-The file holds one ``[datasets.<name>]`` table per dataset. Reading it checks every table against
-the installed dataset plugins (``DatasetSpec``) and returns frozen :class:`Config` objects; any
-problem is a single :class:`~merbench.errors.ConfigError` that names the file, the table and the
-fix. Disabled tables (``enabled = false``) are checked for keys and types only, so a file can keep
-declarations for datasets that are not downloaded or whose plugin is not installed.
+The file holds one ``[datasets.<name>]`` table per dataset, and optionally ``[budgets.<name>]``
+tables declaring budgets beside the built-in ones (``merbench.budgets``). Reading it checks every
+table against the installed dataset plugins (``DatasetSpec``) and returns frozen :class:`Config`
+objects; any problem is a single :class:`~merbench.errors.ConfigError` that names the file, the
+table and the fix. Disabled tables (``enabled = false``) are checked for keys and types only, so a
+file can keep declarations for datasets that are not downloaded or whose plugin is not installed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from merbench.budgets import BUDGET_KEYS, BUDGETS, Budget, make_budget
 from merbench.errors import ConfigError, did_you_mean
 from merbench.specs import NAME_PATTERN, DatasetSpec
 
@@ -59,6 +61,7 @@ _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOP_LEVEL = ("datasets", "budgets")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,10 +96,13 @@ class Config:
     Attributes:
         source: the file it was read from (``None`` for text parsed in memory).
         datasets: every declared dataset, enabled or not.
+        budgets: the budgets declared as ``[budgets.<name>]`` tables, by name, in file order
+            (``merbench.budgets.get_budget`` looks names up here and among the built-in ones).
     """
 
     source: Path | None
     datasets: tuple[DatasetConfig, ...]
+    budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
 
     def enabled(self) -> tuple[DatasetConfig, ...]:
         """Return the datasets a run uses when none are named."""
@@ -158,6 +164,30 @@ def load_config(
         ConfigError: the file is missing or unreadable, or any table is invalid.
     """
     path = default_config_path() if path is None else path
+    return parse_config(_read(path), datasets, source=path, environ=environ)
+
+
+def load_budgets(path: Path | None) -> dict[str, Budget]:
+    """Read only the ``[budgets.<name>]`` tables of a ``datasets.toml``.
+
+    Neither the datasets nor their plugins are checked, so budgets can be listed (and looked
+    up) on a machine where a declared dataset's copy or plugin is missing.
+
+    Args:
+        path: the file (``None``: :func:`default_config_path`).
+
+    Raises:
+        ConfigError: the file is missing, unreadable or not TOML, or a budget table is invalid.
+    """
+    path = default_config_path() if path is None else path
+    label = _label(path)
+    document = _parse_toml(_read(path), label)
+    _dataset_tables(document, label)  # refuses unknown top-level keys
+    return _budgets(document.get("budgets", {}), label)
+
+
+def _read(path: Path) -> str:
+    """The text of a config file."""
     if not path.exists():
         raise ConfigError(
             f"{path}: config file not found (looked for {Path(os.path.abspath(path))}). "
@@ -165,13 +195,12 @@ def load_config(
             f"cp {PACKAGED_CONFIG} {path}"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{path}: cannot read the config file ({type(exc).__name__}: {exc}). "
             "Pass --config with a readable UTF-8 TOML file."
         ) from exc
-    return parse_config(text, datasets, source=path, environ=environ)
 
 
 def parse_config(
@@ -194,7 +223,9 @@ def parse_config(
         ConfigError: the first problem found, naming the table and the fix.
     """
     label = _label(source)
-    tables = _dataset_tables(_parse_toml(text, label), label)
+    document = _parse_toml(text, label)
+    tables = _dataset_tables(document, label)
+    budgets = _budgets(document.get("budgets", {}), label)
     context = _Context(
         label=label,
         base=source.parent if source is not None else Path.cwd(),
@@ -204,6 +235,7 @@ def parse_config(
     return Config(
         source=source,
         datasets=tuple(_dataset(name, value, context) for name, value in tables.items()),
+        budgets=MappingProxyType(budgets),
     )
 
 
@@ -222,14 +254,16 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
 
 
 def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
-    """Return the ``datasets`` table, refusing any other top-level key."""
+    """Return the ``datasets`` table, refusing top-level keys other than ``_TOP_LEVEL``."""
     for key, value in document.items():
-        if key != "datasets":
-            hint = f" Write [datasets.{key}], not [{key}]." if isinstance(value, dict) else ""
+        if key not in _TOP_LEVEL:
+            near = did_you_mean(key, _TOP_LEVEL)
+            is_dataset = isinstance(value, dict) and "budgets" not in near
+            hint = f" Write [datasets.{key}], not [{key}]." if is_dataset else ""
             raise ConfigError(
-                f"{label}: unknown top-level key '{key}'.{did_you_mean(key, ['datasets'])} "
-                f"The only top-level key is 'datasets': declare each dataset as a "
-                f"[datasets.<name>] table.{hint}"
+                f"{label}: unknown top-level key '{key}'.{near} "
+                f"The top-level keys are 'datasets' and 'budgets': declare each dataset as a "
+                f"[datasets.<name>] table, each budget as a [budgets.<name>] table.{hint}"
             )
     tables = document.get("datasets", {})
     if not isinstance(tables, dict):
@@ -240,10 +274,56 @@ def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
     return tables
 
 
+def _budgets(tables: object, label: str) -> dict[str, Budget]:
+    """Check the ``[budgets.<name>]`` tables, in file order; each extends its ``base``."""
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            f"{label}: 'budgets' must be a table of [budgets.<name>] tables, got "
+            f"{_describe(tables)}. Remove 'budgets = ...' and write a [budgets.quick] table."
+        )
+    declared: dict[str, Budget] = {}
+    for name, table in tables.items():
+        where = f"{label} {_header(name, root='budgets')}"
+        _check_name(name, where, "budget")
+        if name in BUDGETS:
+            raise ConfigError(
+                f"{where}: '{name}' is a built-in budget and cannot be redefined. Rename the "
+                f'table, e.g. [budgets.my-{name}], and write base = "{name}" in it.'
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{where}: must be a table, got {_describe(table)}. Write a [budgets.{name}] "
+                'line with the budget\'s keys below it, e.g. base = "default" and trials = 10.'
+            )
+        allowed = ("base", *BUDGET_KEYS)
+        for key in table:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{where}: unknown key '{key}'.{did_you_mean(key, allowed)} "
+                    f"Allowed keys: {', '.join(allowed)}."
+                )
+        values = {k: v for k, v in table.items() if k != "base"}
+        base = _budget_base(table.get("base", "default"), declared, where)
+        declared[name] = make_budget(name, values, base=base, where=where)
+    return declared
+
+
+def _budget_base(base: object, declared: Mapping[str, Budget], where: str) -> Budget:
+    """The budget a table extends: a built-in one or one declared above it."""
+    known = BUDGETS | dict(declared)
+    if isinstance(base, str) and base in known:
+        return known[base]
+    near = did_you_mean(base, known) if isinstance(base, str) else ""
+    raise ConfigError(
+        f"{where}: 'base' must name a built-in budget or one declared above, got "
+        f"{_describe(base)}.{near} Choose one of: {', '.join(known)}."
+    )
+
+
 def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
     """Check one ``[datasets.<name>]`` entry and resolve it against its plugin."""
     where = f"{context.label} {_header(name)}"
-    _check_name(name, where)
+    _check_name(name, where, "dataset")
     table = _check_table(name, value, where)
     declared = DatasetConfig(
         name=name,
@@ -262,13 +342,13 @@ def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
     return replace(declared, path=path, options=MappingProxyType(options))
 
 
-def _check_name(name: str, where: str) -> None:
+def _check_name(name: str, where: str, kind: str) -> None:
     if NAME_PATTERN.match(name):
         return
     suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:32]
     hint = f" Did you mean '{suggestion}'?" if NAME_PATTERN.match(suggestion) else ""
     raise ConfigError(
-        f"{where}: invalid dataset name '{name}'.{hint} A name is a lowercase letter followed by "
+        f"{where}: invalid {kind} name '{name}'.{hint} A name is a lowercase letter followed by "
         "up to 31 lowercase letters, digits or '-'. Rename the table."
     )
 
@@ -406,9 +486,9 @@ def _expand(raw: str, where: str, context: _Context) -> Path:
     return Path(os.path.abspath(context.base / path))
 
 
-def _header(*keys: str) -> str:
+def _header(*keys: str, root: str = "datasets") -> str:
     """Return a table header such as ``[datasets.pmemo]``, quoting keys TOML cannot leave bare."""
-    parts = [key if _BARE_KEY.match(key) else json.dumps(key) for key in ("datasets", *keys)]
+    parts = [key if _BARE_KEY.match(key) else json.dumps(key) for key in (root, *keys)]
     return f"[{'.'.join(parts)}]"
 
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from merbench.audio import SAMPLE_RATE, AudioSettings, AudioStore
-from merbench.budgets import Budget, get_budget
+from merbench.budgets import (
+    BUDGETS,
+    Budget,
+    budget_from_record,
+    budget_record,
+    get_budget,
+    override,
+)
 from merbench.candidates import (
     Candidate,
     Unavailable,
@@ -67,8 +74,8 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
     Raises:
         MerbenchError: an unknown budget, model, dataset or task, or a bad ``datasets.toml``.
     """
-    budget = get_budget(settings.budget)
     config = load_config(settings.config or default_config_path(), registry.datasets)
+    budget = resolve_budget(settings, config)
     datasets = _select_datasets(config, settings.datasets)
     tasks = {
         d.name: tasks_for(registry.dataset(d.plugin).tasks, settings.tasks, d.name)
@@ -95,6 +102,24 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         unavailable=tuple(unavailable),
         uses_torch=any(registry.model(c.model).family == "torch" for c in candidates),
     )
+
+
+def resolve_budget(settings: RunSettings, config: Config) -> Budget:
+    """The run's budget: built in or declared in ``datasets.toml``, with ``--set`` overrides.
+
+    Raises:
+        ConfigError: an unknown budget name or a bad override.
+    """
+    budget = get_budget(settings.budget, config.budgets)
+    return override(budget, settings.budget_overrides) if settings.budget_overrides else budget
+
+
+def budget_identity(settings: RunSettings, budget: Budget) -> dict[str, object]:
+    """What a resumed run must repeat of its budget beyond the name: the values themselves,
+    when they come from ``datasets.toml`` or ``--set`` (which can change between commands)."""
+    if settings.budget in BUDGETS and not settings.budget_overrides:
+        return {}
+    return {"budget_values": budget_record(budget)}
 
 
 def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfig, ...]:
@@ -201,10 +226,11 @@ class CellBuilder:
         settings: RunSettings,
         config: Config,
         tasks: Mapping[str, Sequence[str]],
+        budget: Budget,
     ) -> None:
         self.store, self.registry, self.settings, self.config = store, registry, settings, config
         self.tasks = {name: tuple(t) for name, t in tasks.items()}
-        self.budget = get_budget(settings.budget)
+        self.budget = budget
         self.audio = AudioStore(
             AudioSettings(sample_rate=SAMPLE_RATE, seconds=self.budget.clip_seconds)
         )
@@ -306,6 +332,8 @@ class StoredRun:
     settings: RunSettings
     config: Config
     tasks: dict[str, tuple[str, ...]]
+    budget: Budget
+    """The run's budget, rebuilt from its stored values (another datasets.toml may differ)."""
 
 
 def read_stored_run(
@@ -346,4 +374,5 @@ def read_stored_run(
         settings=RunSettings.from_stored(dict(row["settings"])),
         config=load_config(config, registry.datasets),
         tasks={d: tuple(t) for d, t in tasks.items()},
+        budget=budget_from_record(dict(row["provenance"])["budget"]),
     )

@@ -18,7 +18,14 @@ from pathlib import Path
 from merbench.candidates import Unavailable
 from merbench.errors import DatasetError, end_sentence
 from merbench.jobs import PeerProgress, failed_workers, local_workers, resolve_jobs
-from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
+from merbench.plan import (
+    CellBuilder,
+    RunPlan,
+    budget_identity,
+    cell_keys,
+    plan_run,
+    stored_plan,
+)
 from merbench.provenance import collect_provenance
 from merbench.queue import Queue, retry_failed
 from merbench.registry import Registry, load_registry
@@ -84,8 +91,9 @@ def run(
         provenance = collect_provenance(
             registry, plan.config, settings.seed, plan.budget, uses_torch=plan.uses_torch
         )
-        store.start_run(plan.name, settings.identity(), provenance)
-        builder = CellBuilder(store, registry, settings, plan.config, plan.tasks)
+        identity = settings.identity() | budget_identity(settings, plan.budget)
+        store.start_run(plan.name, identity, provenance)
+        builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
         store.save_plan(stored_plan(plan, settings))
         _work(plan, builder, keys, outcome, reporter)

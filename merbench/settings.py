@@ -16,7 +16,7 @@ from typing import Any
 from merbench.errors import ConfigError
 
 HEARTBEAT_TIMEOUT_S = 60.0
-IDENTITY = ("budget", "seed", "top_k", "precision", "augment_mode", "split")
+IDENTITY = ("budget", "budget_overrides", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
 
 
@@ -34,6 +34,9 @@ class RunSettings:
     """Split protocols to run every dataset under, side by side (``grouped``, ``random``,
     ``official``); default: each dataset's ``split`` in ``datasets.toml``."""
     budget: str = "default"
+    """A built-in budget (``smoke``, ``default``, ``full``) or one declared in ``datasets.toml``."""
+    budget_overrides: str = ""
+    """Budget values to override, e.g. ``trials=10,epochs=20`` (``--set``)."""
     seed: int = 0
     config: Path | None = None
     """The ``datasets.toml`` to read (default: ``./datasets.toml``, else the packaged one)."""
@@ -85,14 +88,16 @@ class RunSettings:
     def identity(self) -> dict[str, Any]:
         """The settings stored with the run and checked when it resumes.
 
-        ``augment_mode`` and ``split`` are left out at their defaults, so runs made before they
-        existed resume.
+        ``augment_mode``, ``split`` and ``budget_overrides`` are left out at their defaults, so
+        runs made before they existed resume.
         """
         values = {k: v for k, v in asdict(self).items() if k in IDENTITY}
         if values["augment_mode"] == "auto":
             del values["augment_mode"]
         if not values["split"]:
             del values["split"]
+        if not values["budget_overrides"]:
+            del values["budget_overrides"]
         else:
             values["split"] = list(values["split"])
         return values

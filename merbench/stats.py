@@ -4,7 +4,10 @@ Fold scores of one candidate are not independent (training sets overlap), so the
 t-test over folds is too eager to call a difference significant. merbench uses the corrected
 resampled t-test of Nadeau & Bengio (2003), as recommended by Bouckaert & Frank (2004), whose
 variance term grows by the test/train size ratio; the same correction widens the confidence
-intervals of ``significance_tiers``. Comparisons against the leader are Holm-corrected.
+intervals of ``significance_tiers``. Where the per-track predictions are at hand,
+``bootstrap_tiers`` makes the tiers from the paired group bootstrap of ``merbench.bootstrap``
+instead (much more power on 5 folds; ``docs/protocol.md`` says what each test conditions on)
+and keeps the t-test's p-value beside it. Comparisons against the leader are Holm-corrected.
 
 References:
     C. Nadeau, Y. Bengio (2003). Inference for the generalization error. Machine Learning 52.
@@ -17,11 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+
+if TYPE_CHECKING:
+    from merbench.bootstrap import BootstrapResult
 
 SCORE_COLUMNS = ("candidate", "fold", "value")
 TIER_COLUMNS = (
@@ -36,6 +42,15 @@ TIER_COLUMNS = (
     "tier",
     "rank",
 )
+BOOTSTRAP_COLUMNS = (
+    "tier_test",
+    "p_ttest_holm",
+    "diff_vs_leader",
+    "diff_low",
+    "diff_high",
+    "boot_groups",
+)
+"""What ``bootstrap_tiers`` adds to ``TIER_COLUMNS``."""
 
 
 def _as_vector(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -254,6 +269,53 @@ def significance_tiers(
     table["is_leader"] = table["candidate"] == leader
     table["tier"] = np.where(table["p_holm"] < alpha, "worse", "best")
     return table[list(TIER_COLUMNS)]
+
+
+def bootstrap_tiers(
+    tiers: pd.DataFrame,
+    tests: Mapping[str, BootstrapResult],
+    *,
+    metric_direction: Literal["maximize", "minimize"],
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Remake the tiers of ``significance_tiers`` from paired bootstraps against the leader.
+
+    A candidate with a bootstrap (``tests``: its difference to the leader, ``candidate -
+    leader``) is tested by it; one without keeps the corrected resampled t-test. The p-values of
+    the tests made are Holm-corrected together (``p_holm``, ``p_vs_leader`` the raw ones). A
+    candidate is ``"worse"`` when its Holm p-value is below ``alpha`` and its difference goes
+    the leader's way; else ``"best"``. The leader and rank stay those of the mean fold score,
+    which the pages show. The t-test's own Holm p-value stays as ``p_ttest_holm``.
+
+    Args:
+        tiers: the table ``significance_tiers`` returned.
+        tests: ``group_bootstrap`` of each non-leader (first) against the leader (second).
+        metric_direction: ``"maximize"`` or ``"minimize"``.
+        alpha: family-wise significance level.
+
+    Returns:
+        ``tiers`` with the columns ``BOOTSTRAP_COLUMNS`` added: ``tier_test`` (``bootstrap`` or
+        ``t-test``; null for the leader), ``p_ttest_holm``, ``diff_vs_leader``, ``diff_low``,
+        ``diff_high`` (its 95 % interval) and ``boot_groups`` (groups resampled).
+    """
+    table = tiers.copy()
+    table["p_ttest_holm"] = table["p_holm"]
+    is_tested = table["candidate"].isin(list(tests)) & ~table["is_leader"]
+    table["tier_test"] = np.where(is_tested, "bootstrap", "t-test")
+    table.loc[table["is_leader"], "tier_test"] = None
+    columns = {"diff_vs_leader": "diff", "diff_low": "ci_low", "diff_high": "ci_high"}
+    for column, field in [*columns.items(), ("boot_groups", "n_groups")]:
+        values = {name: getattr(result, field) for name, result in tests.items()}
+        table[column] = table["candidate"].map(values).where(is_tested).astype(float)
+    boot = {name: result.p_value for name, result in tests.items()}
+    raw = table["candidate"].map(boot).where(is_tested, table["p_vs_leader"]).astype(float)
+    table["p_vs_leader"] = raw.where(~table["is_leader"])
+    adjusted = holm(dict(zip(table["candidate"], table["p_vs_leader"], strict=True)))
+    table["p_holm"] = table["candidate"].map(adjusted).astype(float)
+    sign = 1.0 if metric_direction == "maximize" else -1.0
+    goes_leaders_way = ~(sign * table["diff_vs_leader"] > 0.0)  # NaN (t-test): by construction
+    table["tier"] = np.where((table["p_holm"] < alpha) & goes_leaders_way, "worse", "best")
+    return table[[*TIER_COLUMNS, *BOOTSTRAP_COLUMNS]]
 
 
 def leakage_share(

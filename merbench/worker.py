@@ -198,7 +198,9 @@ def work(
     store = Store(settings.storage)
     try:
         stored = read_stored_run(store, registry, run=settings.run, config=settings.config)
-        builder = CellBuilder(store, registry, stored.settings, stored.config, stored.tasks)
+        builder = CellBuilder(
+            store, registry, stored.settings, stored.config, stored.tasks, stored.budget
+        )
         queue = Queue(heartbeat_timeout=settings.heartbeat_timeout)
         out = settings.out or Path("runs") / stored.name
         out.mkdir(parents=True, exist_ok=True)

@@ -218,14 +218,22 @@ def test_a_folder_is_not_a_config_file(tmp_path):
 def test_unknown_top_level_key():
     fails(
         "[dataset.synth]\n",
-        "datasets.toml: unknown top-level key 'dataset'. Did you mean 'datasets'? The only "
-        "top-level key is 'datasets': declare each dataset as a [datasets.<name>] table. "
+        "datasets.toml: unknown top-level key 'dataset'. Did you mean 'datasets'? The "
+        "top-level keys are 'datasets' and 'budgets': declare each dataset as a "
+        "[datasets.<name>] table, each budget as a [budgets.<name>] table. "
         "Write [datasets.dataset], not [dataset].",
     )
     fails(
         "seed = 3\n",
-        "datasets.toml: unknown top-level key 'seed'. The only top-level key is 'datasets': "
-        "declare each dataset as a [datasets.<name>] table.",
+        "datasets.toml: unknown top-level key 'seed'. The top-level keys are 'datasets' and "
+        "'budgets': declare each dataset as a [datasets.<name>] table, each budget as a "
+        "[budgets.<name>] table.",
+    )
+    fails(
+        "[budget.quick]\ntrials = 3\n",
+        "datasets.toml: unknown top-level key 'budget'. Did you mean 'budgets'? The top-level "
+        "keys are 'datasets' and 'budgets': declare each dataset as a [datasets.<name>] table, "
+        "each budget as a [budgets.<name>] table.",
     )
 
 

@@ -216,3 +216,29 @@ def test_noise_ceiling_rejects_bad_input():
         noise_ceiling_r2(np.ones(3), np.arange(3.0), 0)
     with pytest.raises(ValueError, match="match"):
         noise_ceiling_r2(np.ones(2), np.arange(3.0), 2)
+
+
+def _calibration():
+    """The simulation behind docs/protocol.md's calibration figures."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate_tests.py"
+    spec = importlib.util.spec_from_file_location("calibrate_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules[spec.name]
+
+
+def test_group_bootstrap_keeps_its_level_and_outpowers_the_corrected_ttest():
+    # docs/protocol.md: the same simulation at 2000 datasets and 2000 resamples.
+    calibration = _calibration()
+    null = calibration.rejection_rates(calibration.Scenario("null"), n_sims=1000, n_boot=500)
+    low, high = calibration.clopper_pearson(*null["bootstrap"])
+    assert low <= 0.05 <= high, null
+    effect = calibration.Scenario("effect", effect=1.25)
+    power = calibration.rejection_rates(effect, n_sims=300, n_boot=500, seed=1)
+    assert power["bootstrap"][0] > 2 * power["corrected t-test"][0], power
+    assert power["bootstrap"][0] / 300 > 0.6, power

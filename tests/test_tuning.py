@@ -86,3 +86,27 @@ def test_same_seed_same_trials():
         return [t["params"] for t in tuned.trials]
 
     assert run() == run()
+
+
+def test_random_start_up_fits_the_budget():
+    from merbench.tuning import startup_trials
+
+    assert [startup_trials(n) for n in (1, 2, 4, 6, 30, None)] == [1, 1, 2, 3, 10, 10]
+    assert make_study(0, n_trials=4).sampler._n_startup_trials == 2
+    assert make_study(0).sampler._n_startup_trials == 10  # Optuna's own default
+
+
+def test_a_small_budget_gets_tpe_proposals():
+    # Four trials: the defaults, one random draw, then two TPE proposals; with Optuna's default
+    # start-up all three after the defaults would be random draws.
+    space = {"x": FloatDistribution(0, 1)}
+
+    def proposals(n_trials):
+        study = make_study(3, n_trials=n_trials)
+        tune(study, space, n_trials=4, objective=lambda t, p: -abs(p["x"] - 0.3),
+             defaults={"x": 0.3})  # fmt: skip
+        return [t.params["x"] for t in study.trials]
+
+    random_only, fitted = proposals(None), proposals(4)
+    assert fitted[:2] == random_only[:2]
+    assert all(a != b for a, b in zip(fitted[2:], random_only[2:], strict=True))

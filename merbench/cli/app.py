@@ -130,10 +130,17 @@ def _registry(ctx: click.Context) -> Any:
 )
 @click.option(
     "--budget",
-    type=click.Choice(sorted(BUDGETS)),
     default="default",
     show_default=True,
-    help="Folds, trials and epochs; see docs/protocol.md.",
+    help=f"Folds, trials and epochs: {', '.join(BUDGETS)}, or a [budgets.NAME] table of "
+    "datasets.toml; see docs/protocol.md.",
+)
+@click.option(
+    "--set",
+    "budget_overrides",
+    default="",
+    metavar="KEY=VALUE,...",
+    help="Override budget values, e.g. trials=10,epochs=20 (docs/configuration.md).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds and tuning.")
 @click.option(
@@ -215,6 +222,7 @@ def run(
     tasks: tuple[str, ...],
     split: tuple[str, ...],
     budget: str,
+    budget_overrides: str,
     seed: int,
     config: Path | None,
     out: Path | None,
@@ -244,6 +252,7 @@ def run(
         tasks=_split(tasks),
         split=_split(split),
         budget=budget,
+        budget_overrides=budget_overrides,
         seed=seed,
         config=config,
         out=out,
@@ -273,7 +282,9 @@ def run(
     default="candidates",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--config", type=click.Path(path_type=Path), help="datasets.toml for 'datasets'.")
+@click.option(
+    "--config", type=click.Path(path_type=Path), help="datasets.toml for 'datasets' and 'budgets'."
+)
 @click.pass_context
 def list_(ctx: click.Context, what: str, as_json: bool, config: Path | None) -> None:
     """List models, candidates, front-ends, augmentations, datasets, budgets or tasks."""

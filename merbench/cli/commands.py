@@ -81,9 +81,9 @@ def _warn_failures(registry: Registry) -> None:
 
 
 def _print_leaders(url: str) -> None:
-    from merbench.results import cells_frame, read_tables, summarize
+    from merbench.results import summarize_store
 
-    summary = summarize(cells_frame(read_tables([url])["cells"]))
+    summary = summarize_store(url)
     if summary.empty:
         return
     for (dataset, task), group in summary.groupby(["dataset", "task"], sort=True):
@@ -130,7 +130,6 @@ def _cell(value: Any) -> str:
 
 
 def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[str, Any]]:
-    from merbench.budgets import BUDGETS
     from merbench.specs import TASKS
 
     if what in KIND_OF_LIST:
@@ -140,8 +139,21 @@ def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[
     if what == "datasets":
         return _dataset_rows(registry, config)
     if what == "budgets":
-        return [{f.name: getattr(b, f.name) for f in fields(b)} for b in BUDGETS.values()]
+        return _budget_rows(config)
     return [{"task": t} for t in TASKS]
+
+
+def _budget_rows(config: Path | None) -> list[dict[str, Any]]:
+    """Built-in budgets, then those declared in datasets.toml, with where each comes from."""
+    from merbench.budgets import all_budgets, budget_record
+    from merbench.config import default_config_path, load_budgets
+
+    path = config or default_config_path()
+    configured = load_budgets(path)
+    return [
+        budget_record(budget) | {"source": str(path) if name in configured else "built-in"}
+        for name, budget in all_budgets(configured).items()
+    ]
 
 
 def _spec_row(record: Any) -> dict[str, Any]:

@@ -33,6 +33,8 @@ AUDIT_LABELS = {
     "noise_ceiling_r2": "Noise ceiling (R²)",
 }  # fmt: skip
 NO_AUGMENTATION = "none"
+TIER_INPUTS = ("groups",)
+"""Audit keys kept for the tier test (each track's group), neither shown nor written out."""
 
 
 def slug(*parts: str) -> str:
@@ -189,7 +191,7 @@ def _task_page(
     rows = [_row(r, cells, dataset, task) for r in records(group)]
     done = [r for r in rows if r["status"] == "done"]
     split = collected.splits.get((dataset, task), {})
-    audit = split.get("audit") or {}
+    audit = {k: v for k, v in (split.get("audit") or {}).items() if k not in TIER_INPUTS}
     failures = _failures(cells, dataset, task)
     page = {
         "dataset": dataset,
@@ -207,6 +209,7 @@ def _task_page(
         "rows": done,
         "failures": failures,
         "leader": next((r for r in done if r.get("is_leader")), None),
+        "tier_tests": sorted({str(r["tier_test"]) for r in done if r.get("tier_test")}),
         "baseline": next((r for r in done if r.get("is_baseline")), None),
         "n_candidates": len(rows),
         "audit": audit,
@@ -276,7 +279,7 @@ def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The split audit as (label, formatted value) pairs, known keys first."""
     items = []
     for key in [*AUDIT_LABELS, *(k for k in audit if k not in AUDIT_LABELS)]:
-        if key not in audit:
+        if key not in audit or key in TIER_INPUTS:
             continue
         value = audit[key]
         if isinstance(value, Mapping | list):

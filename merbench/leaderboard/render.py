@@ -40,7 +40,7 @@ from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
 from merbench.protocols import split_by_protocol
-from merbench.results import cells_frame, summarize
+from merbench.results import cells_frame, predictions_frame, split_groups, summarize
 from merbench.scoring import metric_label
 from merbench.version import __version__
 
@@ -143,7 +143,8 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     """
     collected = collect(urls)
     every = _cells(collected)
-    summary = summarize(every)
+    groups = split_groups((d, s["audit"]) for (d, _), s in collected.splits.items())
+    summary = summarize(every, predictions_frame(collected.cells, collected.predictions), groups)
     cells, _ = split_by_protocol(every)  # pages rank under each task's primary protocol
     pages = task_pages(summary, cells, collected)
     for page in pages:

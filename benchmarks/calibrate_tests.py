@@ -1,0 +1,225 @@
+"""Calibration of the tier tests: false-positive rate under no difference, and power.
+
+Run from the repository root (the figures in docs/protocol.md come from the defaults):
+
+    python benchmarks/calibrate_tests.py                  # 2000 datasets per scenario
+    python benchmarks/calibrate_tests.py --sims 500 --boot 1000
+    python benchmarks/calibrate_tests.py --only quadrant  # the scenarios named quadrant ...
+    python benchmarks/calibrate_tests.py --timing         # seconds of the tiers at real sizes
+
+Each simulated dataset has 60 groups (artists; 20 in the ``20 groups`` scenarios) of 1 to 8
+tracks and two regression targets; a
+track's label is a group effect plus a track effect. Two candidates predict every track: the
+label plus an error shared by both (group and track parts: both models miss the same songs) plus
+an error of their own (group and track parts). Under the null both candidates' own errors have
+the same spread; under the alternative the second candidate's are ``--effect`` times wider.
+Groups are dealt to 5 outer folds. Each dataset is tested twice:
+
+- the paired group bootstrap of the pooled mean R² (``merbench.bootstrap.group_bootstrap``);
+- the same resamples read by their percentiles (``p = 2 min(share of d* <= 0, share >= 0)``),
+  the variant the bootstrap does not use;
+- the corrected resampled t-test on the 5 per-fold mean R² (``merbench.stats``).
+
+The ``fold-noise`` scenarios add to every prediction of a candidate in a fold an offset drawn
+once per fold and candidate, what a model fitted on that fold's training part shares across its
+test tracks; the bootstrap conditions on the fitted models, so this is where it is optimistic.
+The ``quadrant`` scenario checks the bootstrap on macro-F1 of 4 classes.
+
+Prints one line per scenario and test: the rejection rate at alpha = 0.05 with its exact 95 %
+binomial (Clopper-Pearson) interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from merbench.bootstrap import Paired, resample, summarize_resamples
+from merbench.stats import corrected_resampled_ttest
+
+N_FOLDS = 5
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How the two candidates' errors are drawn."""
+
+    name: str
+    effect: float = 1.0  # spread of the second candidate's own errors / the first's
+    fold_noise: float = 0.0  # sd of a per-fold, per-candidate offset of every prediction
+    task: str = "av-regression"
+    n_groups: int = 60
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One simulated dataset: labels, both candidates' predictions, groups and folds."""
+
+    y: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    groups: np.ndarray
+    folds: np.ndarray
+
+
+def simulate(rng: np.random.Generator, scenario: Scenario) -> Dataset:
+    """Draw one dataset of groups of 1 to 8 tracks (see the module docstring)."""
+    n_groups = scenario.n_groups
+    groups = np.repeat(np.arange(n_groups), rng.integers(1, 9, n_groups))
+    folds = rng.permutation(n_groups)[groups] % N_FOLDS
+    n = len(groups)
+
+    def effect(group_sd: float, track_sd: float) -> np.ndarray:
+        return rng.normal(0, group_sd, (n_groups, 2))[groups] + rng.normal(0, track_sd, (n, 2))
+
+    y = effect(0.6, 0.8)
+    shared = effect(0.3, 0.4)
+    a = y + shared + effect(0.3, 0.5) + rng.normal(0, scenario.fold_noise, (N_FOLDS, 2))[folds]
+    spread = scenario.effect
+    b = y + shared + effect(0.3 * spread, 0.5 * spread)
+    b = b + rng.normal(0, scenario.fold_noise, (N_FOLDS, 2))[folds]
+    if scenario.task == "quadrant":
+        return Dataset(y=_quadrant(y), a=_quadrant(a), b=_quadrant(b), groups=groups, folds=folds)
+    return Dataset(y=y, a=a, b=b, groups=groups, folds=folds)
+
+
+def _quadrant(values: np.ndarray) -> np.ndarray:
+    """Quadrants 1-4 from the signs of (arousal, valence) columns."""
+    high_a, high_v = values[:, 0] >= 0, values[:, 1] >= 0
+    return np.select([high_v & high_a, ~high_v & high_a, ~high_v & ~high_a], [1, 2, 3], 4)
+
+
+def _score(y: np.ndarray, p: np.ndarray, task: str) -> float:
+    """Mean R² over the two targets, or macro-F1 of quadrants."""
+    if task == "quadrant":
+        f1 = [
+            2 * np.sum((y == c) & (p == c)) / max(np.sum(y == c) + np.sum(p == c), 1)
+            for c in (1, 2, 3, 4)
+        ]
+        return float(np.mean(f1))
+    sse = ((y - p) ** 2).sum(axis=0)
+    sst = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    return float(np.mean(1.0 - sse / sst))
+
+
+def p_values(data: Dataset, task: str, n_boot: int, seed: int) -> dict[str, float]:
+    """Each test's two-sided p-value for one dataset."""
+    metric = "macro_f1" if task == "quadrant" else "r2_mean"
+    paired = Paired(task=task, y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups)
+    observed, (a, b), n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
+    boot = summarize_resamples(metric, observed, (a, b), n_groups).p_value  # group_bootstrap
+    tail = min(np.sum(a - b <= 0), np.sum(a - b >= 0))
+    percentile = min(1.0, 2 * (1 + tail) / (n_boot + 1))
+    per_fold = [
+        (_score(data.y[m], data.a[m], task), _score(data.y[m], data.b[m], task))
+        for m in (data.folds == f for f in range(N_FOLDS))
+    ]
+    first, second = zip(*per_fold, strict=True)
+    _, ttest = corrected_resampled_ttest(first, second, 1 / (N_FOLDS - 1))
+    return {"bootstrap": boot, "percentiles": percentile, "corrected t-test": ttest}
+
+
+def rejection_rates(
+    scenario: Scenario, n_sims: int, n_boot: int, seed: int = 0
+) -> dict[str, tuple[int, int]]:
+    """How many of ``n_sims`` datasets each test rejects at ``ALPHA``: ``test -> (k, n)``."""
+    rng = np.random.default_rng(seed)
+    rejected = {"bootstrap": 0, "percentiles": 0, "corrected t-test": 0}
+    for i in range(n_sims):
+        for test, p in p_values(simulate(rng, scenario), scenario.task, n_boot, seed=i).items():
+            rejected[test] += p < ALPHA
+    return {test: (int(k), n_sims) for test, k in rejected.items()}
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact binomial confidence interval of a rate ``k / n``."""
+    tail = (1 - confidence) / 2
+    low = float(sps.beta.ppf(tail, k, n - k + 1)) if k > 0 else 0.0
+    high = float(sps.beta.ppf(1 - tail, k + 1, n - k)) if k < n else 1.0
+    return low, high
+
+
+SCENARIOS = (
+    Scenario("null"),
+    Scenario("effect", effect=1.25),
+    Scenario("null, 20 groups", n_groups=20),
+    Scenario("effect, 20 groups", effect=1.25, n_groups=20),
+    Scenario("fold-noise 0.2 null", fold_noise=0.2),
+    Scenario("fold-noise 0.3 null", fold_noise=0.3),
+    Scenario("quadrant null", task="quadrant"),
+    Scenario("quadrant effect", effect=1.5, task="quadrant"),
+)
+
+
+def _tables(n_tracks: int, n_groups: int, n_candidates: int, repeats: int) -> tuple:
+    """Cells, predictions and groups of one regression page, as ``results.summarize`` takes."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    tracks = np.array([f"t{i}" for i in range(n_tracks)])
+    groups = rng.integers(0, n_groups, n_tracks)
+    y = rng.normal(5, 2, (n_tracks, 2))
+    cells, predictions = [], []
+    for c in range(n_candidates):
+        pred = y + rng.normal(0, 1 + 0.02 * c, y.shape)
+        for r in range(repeats):
+            folds = rng.permutation(n_groups)[groups] % N_FOLDS
+            for f in range(N_FOLDS):
+                key = {"dataset": "d", "task": "av-regression", "candidate": f"c{c:02d}",
+                       "repeat": r, "fold": f}  # fmt: skip
+                test = folds == f
+                r2 = _score(y[test], pred[test], "av-regression")
+                cells.append(key | {"status": "done", "error": None, "r2_mean": r2})
+                for d, target in enumerate(("arousal", "valence")):
+                    rows = {"track_id": tracks[test], "target": target, "y_true": y[test, d]}
+                    rows["y_pred"] = pred[test, d]
+                    predictions.append(pd.DataFrame(key | rows))
+    mapping = {"d": dict(zip(tracks, map(str, groups), strict=True))}
+    return pd.DataFrame(cells), pd.concat(predictions, ignore_index=True), mapping
+
+
+def time_tiers() -> None:
+    """Print the seconds ``results.summarize`` takes for one page of 15 candidates."""
+    from merbench.results import summarize
+
+    print(
+        f"{'tracks':>7}{'groups':>8}{'candidates':>12}{'repeats':>9}{'t-test s':>10}{'tiers s':>9}"
+    )
+    for n_groups, repeats in ((300, 1), (900, 1), (300, 3)):
+        cells, predictions, groups = _tables(900, n_groups, 15, repeats)
+        started = time.perf_counter()
+        summarize(cells)
+        plain = time.perf_counter() - started
+        started = time.perf_counter()
+        summarize(cells, predictions, groups)
+        tiers = time.perf_counter() - started
+        print(f"{900:>7}{n_groups:>8}{15:>12}{repeats:>9}{plain:>10.2f}{tiers:>9.2f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=2000, help="datasets per scenario")
+    parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--timing", action="store_true", help="time the tiers instead")
+    parser.add_argument("--only", default="", help="only the scenarios whose name starts so")
+    args = parser.parse_args()
+    if args.timing:
+        time_tiers()
+        return
+    print(f"{'scenario':<22}{'test':<18}{'rejected':>10}{'rate':>8}   95 % interval")
+    for scenario in (s for s in SCENARIOS if s.name.startswith(args.only)):
+        started = time.perf_counter()
+        for test, (k, n) in rejection_rates(scenario, args.sims, args.boot).items():
+            low, high = clopper_pearson(k, n)
+            rate = f"{k:>6}/{n:<4}{k / n:>7.3f}   [{low:.3f}, {high:.3f}]"
+            print(f"{scenario.name:<22}{test:<18}{rate}", flush=True)
+        print(f"{'':<22}({time.perf_counter() - started:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
