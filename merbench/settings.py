@@ -94,12 +94,12 @@ class RunSettings:
         values = {k: v for k, v in asdict(self).items() if k in IDENTITY}
         if values["augment_mode"] == "auto":
             del values["augment_mode"]
-        if not values["split"]:
-            del values["split"]
         if not values["budget_overrides"]:
             del values["budget_overrides"]
+        if values["split"]:
+            values["split"] = list(values["split"])  # as the store gives it back
         else:
-            values["split"] = list(values["split"])
+            del values["split"]
         return values
 
     @classmethod

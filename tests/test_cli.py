@@ -75,7 +75,7 @@ def test_bad_config_is_one_line_and_exit_2(cli, tmp_path):
 def test_bad_budget_is_a_usage_error(cli):
     result = cli.invoke(main, ["run", "--budget", "huge"])
     assert result.exit_code == 2
-    assert "'huge' is not one of" in result.output
+    assert "Unknown budget 'huge'. Choose one of: smoke, default, full" in result.output
 
 
 def test_run_status_and_leaderboard(cli, tones_config, tmp_path):

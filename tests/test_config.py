@@ -182,9 +182,9 @@ def test_disabled_datasets_are_still_checked_for_keys_and_types():
         "datasets.toml [datasets.fma]: unknown key 'pth'. Did you mean 'path'? " + ALLOWED,
     )
     fails(
-        "[datasets.fma]\nenabled = false\nsplit = 'random'\n",
-        'datasets.toml [datasets.fma]: \'split\' must be one of "grouped", "official", '
-        'got "random" (a string). Example: split = "grouped".',
+        "[datasets.fma]\nenabled = false\nsplit = 'shuffled'\n",
+        'datasets.toml [datasets.fma]: \'split\' must be one of "grouped", "random", '
+        '"official", got "shuffled" (a string). Example: split = "grouped".',
     )
 
 
@@ -296,7 +296,7 @@ def test_unknown_key_suggests_the_close_one_and_lists_all():
         ),
         (
             'split = "oficial"',
-            '\'split\' must be one of "grouped", "official", got "oficial" (a string). '
+            '\'split\' must be one of "grouped", "random", "official", got "oficial" (a string). '
             "Did you mean 'official'? Example: split = \"grouped\".",
         ),
         (

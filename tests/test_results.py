@@ -127,13 +127,12 @@ def test_split_groups_read_the_audits():
     assert split_groups(audits) == {"d": {"t1": "x", "t2": "3"}}
 
 
-def test_pages_name_the_tier_test_and_keep_the_groups_out(tmp_path, monkeypatch):
+def test_pages_name_the_tier_test_and_keep_the_groups_out(tmp_path):
     import json
 
     from merbench.leaderboard import render
 
     url = _store(tmp_path / "a", {"good": 0.6, "bad": 0.9})
-    monkeypatch.setattr(render, "summarize", lambda cells: summarize_store(url))
     render.render_site([url], tmp_path / "site")
     page = (tmp_path / "site" / "d-av-regression.html").read_text()
     assert "paired bootstrap of the R² (mean) of the pooled test predictions" in page
