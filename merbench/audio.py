@@ -35,6 +35,7 @@ import soxr
 
 from merbench.errors import DatasetError
 from merbench.paths import cache_dir
+from merbench.windows import HOP_FRACTION, MAX_SECONDS, WINDOWING, Windowing
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,9 @@ class AudioSettings:
     seconds: float = 10.0
     crop: CropStrategy = "centre"
     mono: bool = True
-    hop_fraction: float = 0.5
-    max_seconds: float | None = None
-    windowing: Literal["all", "single"] = "all"
+    hop_fraction: float = HOP_FRACTION
+    max_seconds: float | None = MAX_SECONDS
+    windowing: Windowing = WINDOWING
 
     @property
     def hop_samples(self) -> int:

@@ -75,17 +75,11 @@ def fit_torch(
     device = pick_device()
     feed, y_train = as_feed(train[0]), train[1]
     scaler = TargetScaler(y_train) if problem.is_regression else None
-    build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
-    sample = feed.read(feed.windows.rows_of(feed.rows[:1])[0][:1])
-    net = build_network(model, build_params, sample, trainables, problem).to(device)
-    # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
-    # (benchmarks/bench_training.py); it changes memory layout, not results.
-    net.to(device).to(memory_format=torch.channels_last)
+    net = _network(model, params, feed, trainables, problem, device)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
     )
     n_epochs = epochs or problem.budget.epochs
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(n_epochs, 1))
     loop = _Loop(
         net=net,
         optimiser=optimiser,
@@ -97,6 +91,50 @@ def fit_torch(
         augmenter=_augmenter(augmentation, problem, device),
     )
     history: list[float] = []
+    best_epoch = _run_epochs(loop, n_epochs, valid, scaler, report, history)
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    return Fitted(
+        predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
+        scores=None if problem.is_regression else lambda xs, n: _scores(net, xs, problem, device),
+        best_epoch=best_epoch,
+        n_params=int(n_params),
+        history=history,
+    )
+
+
+def _network(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    feed: Feed,
+    trainables: Sequence[Trainable | None],
+    problem: Problem,
+    device: str,
+) -> Joined:
+    """The joined network, built on one window's inputs, on ``device``, channels-last."""
+    build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
+    sample = feed.read(feed.windows.rows_of(feed.rows[:1])[0][:1])
+    net = build_network(model, build_params, sample, trainables, problem).to(device)
+    # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
+    # (benchmarks/bench_training.py); it changes memory layout, not results.
+    return net.to(device).to(memory_format=torch.channels_last)
+
+
+def _run_epochs(
+    loop: _Loop,
+    n_epochs: int,
+    valid: tuple[Inputs, np.ndarray] | None,
+    scaler: TargetScaler | None,
+    report: Report | None,
+    history: list[float],
+) -> int:
+    """Train up to ``n_epochs``, stop early on ``valid`` and keep the best epoch's weights.
+
+    Returns:
+        The best epoch (``n_epochs`` without validation).
+    """
+    net, problem = loop.net, loop.problem
+    device = str(loop.target.device)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(loop.optimiser, T_max=max(n_epochs, 1))
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, n_epochs + 1):
         loop.epoch(epoch)
@@ -111,16 +149,10 @@ def fit_torch(
             report(epoch, value)
         if epoch - best[1] >= problem.budget.patience:
             break
-    if valid is not None:
-        net.load_state_dict(best[2])
-    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    return Fitted(
-        predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
-        scores=None if problem.is_regression else lambda xs, n: _scores(net, xs, problem, device),
-        best_epoch=best[1] if valid is not None else n_epochs,
-        n_params=int(n_params),
-        history=history,
-    )
+    if valid is None:
+        return n_epochs
+    net.load_state_dict(best[2])
+    return best[1]
 
 
 def _layout(tensor: torch.Tensor) -> torch.Tensor:
