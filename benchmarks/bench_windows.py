@@ -34,7 +34,7 @@ import soundfile
 
 import merbench
 from merbench.audio import AudioSettings, AudioStore
-from merbench.budgets import BUDGETS
+from merbench.budgets import BUDGETS, Budget
 from merbench.candidates import parse_candidate
 from merbench.cell import CellPlan, run_cell
 from merbench.cv import Fold
@@ -86,7 +86,7 @@ def _store(folder: Path, windowing: Windowing) -> FeatureStore:
     return FeatureStore(AudioStore(settings, folder / "audio"), folder / f"features-{windowing}")
 
 
-def _plan(tracks: Tracks, name: str, fold: Fold) -> CellPlan:
+def _plan(tracks: Tracks, name: str, fold: Fold, budget: Budget = BUDGET) -> CellPlan:
     registry = load_registry()
     candidate = parse_candidate(name)
     return CellPlan(
@@ -94,7 +94,7 @@ def _plan(tracks: Tracks, name: str, fold: Fold) -> CellPlan:
                     fold=fold.fold),
         tracks=tracks, candidate=candidate, model=registry.model(candidate.model),
         frontends=tuple(registry.frontend(f) for f in candidate.frontends), fold=fold,
-        problem=Problem(task="av-regression", labels=(), budget=BUDGET, sample_rate=RATE),
+        problem=Problem(task="av-regression", labels=(), budget=budget, sample_rate=RATE),
         seed=fold.fold,
     )  # fmt: skip
 
@@ -140,19 +140,20 @@ def memory(folder: Path, n_tracks: int) -> None:
     print(f"ratio 4x/1x peak RSS: {results[1]['peak_mib'] / results[0]['peak_mib']:.2f}")
 
 
-def cue(folder: Path, n_tracks: int) -> None:
+def cue(folder: Path, n_tracks: int, candidates: tuple[str, ...], budget: Budget) -> None:
     """Whole-clip windows against one centre crop, per candidate."""
     tracks = write_cue_set(folder / "cue-set", n_tracks, seed=7)
-    print(f"\nCue experiment: {n_tracks} clips of {CLIP_S:.0f} s, a {CUE_S:.0f}-s cue at a random "
-          f"place; {FOLDS} folds, windows of {WINDOW_S:.0f} s")  # fmt: skip
+    setup = f"{FOLDS} folds, {WINDOW_S:.0f}-s windows, <= {budget.epochs} epochs"
+    print(f"\nCue experiment: {n_tracks} clips of {CLIP_S:.0f} s, a {CUE_S:.0f}-s cue at a "
+          f"random place; {setup}")  # fmt: skip
     print(f"{'candidate':<20} {'windows':<8} {'R2 mean':>8} {'+-sd':>6} {'train s/epoch':>14}")
-    for name in CANDIDATES:
+    for name in candidates:
         windowings: tuple[Windowing, ...] = ("single", "all")
         for windowing in windowings:
             store = _store(folder, windowing)
             scores, per_epoch = [], []
             for fold in _folds(n_tracks):
-                result = run_cell(_plan(tracks, name, fold), store)
+                result = run_cell(_plan(tracks, name, fold, budget), store)
                 scores.append(result.metrics["r2_mean"])
                 epochs = result.info["refit_epochs"] or 1
                 per_epoch.append(result.timings["refit_s"] / epochs)
@@ -167,6 +168,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "TRACKS"))
     parser.add_argument("--quick", action="store_true", help="fewer tracks")
     parser.add_argument("--part", choices=("memory", "cue", "both"), default="both")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated")
+    parser.add_argument("--epochs", type=int, default=BUDGET.epochs, help="torch epoch cap")
     args = parser.parse_args()
     if args.child:
         child_memory(Path(args.child[0]), int(args.child[1]))
@@ -176,7 +179,11 @@ def main() -> None:
         if args.part in ("memory", "both"):
             memory(folder, 10 if args.quick else 40)
         if args.part in ("cue", "both"):
-            cue(folder, 48 if args.quick else 80)
+            budget = dataclasses.replace(
+                BUDGET, epochs=args.epochs, patience=max(5, args.epochs // 4)
+            )
+            candidates = tuple(args.candidates.split(","))
+            cue(folder, 48 if args.quick else 80, candidates, budget)
 
 
 if __name__ == "__main__":
