@@ -167,3 +167,25 @@ def _linear():
 
 def _torch_linear(inputs, n_outputs):
     return torch.nn.Linear(inputs[0].shape[0], n_outputs)
+
+
+def test_pre_rendered_copies_are_rendered_per_window(tmp_path, store, monkeypatch):
+    from merbench.augment import TrainingSetup, prepare_training
+    from merbench.policy import N_COPIES, make_policy
+    from merbench.registry import load_registry
+
+    monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path / "cache"))
+    tracks = _write_tracks(tmp_path, [2.5, 1.0])
+    registry = load_registry()
+    policy = make_policy(
+        [registry.augmentation("gain")], {}, sample_rate=RATE, run_mode="pre-rendered"
+    )
+    raw = merbench.FrontEndSpec(
+        name="raw", output="waveform", trainable=True, build=lambda sr: torch.nn.Identity()
+    )
+    setup = TrainingSetup(policy=policy, features=store, tracks=tracks, frontends=[raw],
+                          frontend_params=[{}], rows=np.arange(2), seed=0, render_seed=0,
+                          sample_rate=RATE)  # fmt: skip
+    plan = prepare_training(setup)
+    assert plan.n_copies == N_COPIES
+    assert plan.waveforms is not None and plan.waveforms.shape[:2] == (5, N_COPIES)
