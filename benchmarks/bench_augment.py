@@ -35,8 +35,10 @@ from merbench.registry import load_registry
 from merbench.speed import configure_allocator
 from merbench.testing import write_tone_dataset
 from merbench.torch_augment import Augmenter
-from merbench.torch_train import _network, _tensors, _train_epoch, set_threads
+from merbench.torch_net import build_network
+from merbench.torch_train import _Loop, set_threads
 from merbench.train import Problem, Trainable
+from merbench.windows import Feed
 
 RATE = 16000
 SECONDS = 8.0
@@ -58,12 +60,9 @@ def _tracks(folder: Path) -> Tracks:
 
 @dataclass
 class Setting:
-    """One configuration to time: a network, its optimiser and (maybe) an augmenter."""
+    """One configuration to time: a training loop (network, optimiser, maybe an augmenter)."""
 
-    net: torch.nn.Module
-    optimiser: torch.optim.Optimizer
-    tensors: list[torch.Tensor]
-    augmenter: Augmenter | None
+    loop: _Loop
     render_s: float = 0.0
     best_s: float = float("inf")
 
@@ -74,12 +73,13 @@ def _setting(candidate: str, policy: str | None, mode: str, store: FeatureStore,
     model, frontend = registry.model(model_name), registry.frontend(frontend_name)
     trainable = Trainable(spec=frontend, params={}) if frontend.trainable else None
     inputs = [store.waveforms(tracks) if trainable else store.features(tracks, frontend, {})]
+    feed = Feed(sources=inputs, windows=store.windows(tracks), rows=np.arange(N_CLIPS))
     torch.manual_seed(0)
-    net = _network(model, MODELS[candidate], inputs, [trainable], PROBLEM)
+    net = build_network(model, MODELS[candidate], feed.read(np.arange(1)), [trainable], PROBLEM)
     net = net.to(memory_format=torch.channels_last)
-    tensors = _tensors(inputs, "cpu")
-    setting = Setting(net=net, optimiser=torch.optim.AdamW(net.parameters()), tensors=tensors,
-                      augmenter=None)  # fmt: skip
+    loop = _Loop(net=net, optimiser=torch.optim.AdamW(net.parameters()), feed=feed,
+                 target=TARGET, problem=PROBLEM, rng=np.random.default_rng(0), seed=0)  # fmt: skip
+    setting = Setting(loop=loop)
     if policy is not None:
         built = make_policy([registry.augmentation(policy)], {}, sample_rate=RATE, run_mode=mode)
         setup = TrainingSetup(
@@ -90,18 +90,14 @@ def _setting(candidate: str, policy: str | None, mode: str, store: FeatureStore,
         plan = prepare_training(setup)
         if mode == "pre-rendered":
             setting.render_s = (time.perf_counter() - started) / N_CLIPS
-        setting.augmenter = Augmenter(plan, tensors, TARGET, 0, "cpu")
+        setting.loop.augmenter = Augmenter(plan, 0, "cpu")
     return setting
 
 
 def _epoch(setting: Setting, epoch: int) -> None:
     """Train one epoch; keep the fastest epoch after the first (the cores are shared)."""
     started = time.perf_counter()
-    if setting.augmenter is not None:
-        setting.augmenter.begin_epoch(epoch)
-    rng = np.random.default_rng(epoch)
-    _train_epoch(setting.net, setting.optimiser, setting.tensors, TARGET, PROBLEM, rng,
-                 setting.augmenter)  # fmt: skip
+    setting.loop.epoch(epoch)
     if epoch:
         setting.best_s = min(setting.best_s, time.perf_counter() - started)
 

@@ -35,6 +35,7 @@ import soxr
 
 from merbench.errors import DatasetError
 from merbench.paths import cache_dir
+from merbench.windows import HOP_FRACTION, MAX_SECONDS, WINDOWING, Windowing
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,25 @@ class AudioSettings:
         seconds: length of the crop fed to front-ends; shorter clips are zero-padded.
         crop: where the crop is taken: the start, the centre, or a random offset.
         mono: downmix to one channel (the mean of all channels); else keep every channel.
+        hop_fraction: hop between window starts, as a fraction of ``seconds``
+            (``merbench.windows``).
+        max_seconds: seconds used per track at most (``None``: the whole clip).
+        windowing: every window of the clip (``"all"``), or one window per track placed by
+            ``crop`` (``"single"``).
     """
 
     sample_rate: int = SAMPLE_RATE
     seconds: float = 10.0
     crop: CropStrategy = "centre"
     mono: bool = True
+    hop_fraction: float = HOP_FRACTION
+    max_seconds: float | None = MAX_SECONDS
+    windowing: Windowing = WINDOWING
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between window starts, at least 1."""
+        return max(1, round(self.n_samples * self.hop_fraction))
 
     @property
     def n_samples(self) -> int:
@@ -382,3 +396,47 @@ def write_array(entry: Path, audio: np.ndarray) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class ArrayWriter:
+    """Write a ``.npy`` file of ``n`` rows batch by batch, moved into place when complete.
+
+    Rows go through a file handle (not a writable memory map), so writing holds one batch in
+    memory; the shape of a row is that of the first batch.
+
+    Example:
+        >>> with ArrayWriter(Path("x.npy"), 2) as out:  # doctest: +SKIP
+        ...     out.write(np.zeros((2, 3), dtype=np.float32))
+    """
+
+    def __init__(self, entry: Path, n: int) -> None:
+        """Start writing ``n`` rows to ``entry``."""
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=entry.parent, prefix=f".{entry.stem}.", suffix=".tmp"
+        )
+        self.entry, self.temporary, self.n, self.written = entry, Path(temporary), n, 0
+        self.stream = os.fdopen(handle, "wb")
+        self.started = False
+
+    def write(self, batch: np.ndarray) -> None:
+        """Append rows (float32)."""
+        rows = np.ascontiguousarray(batch, dtype=np.float32)
+        if not self.started:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (self.n, *rows.shape[1:])}
+            np.lib.format.write_array_header_2_0(self.stream, header)
+            self.started = True
+        self.stream.write(rows.tobytes())
+        self.written += len(rows)
+
+    def __enter__(self) -> ArrayWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self.stream.close()
+        if kind is None and self.written == self.n and self.started:
+            os.replace(self.temporary, self.entry)
+        else:
+            self.temporary.unlink(missing_ok=True)
+            if kind is None:
+                raise ValueError(f"{self.entry}: wrote {self.written} of {self.n} rows")

@@ -45,10 +45,10 @@ class TrainingAugmentation:
     Attributes:
         policy: the built augmentations.
         seed: the cell's seed.
-        rows: the dataset row of each training example, in the order of the training arrays
-            (the sample index of the per-example seeds).
-        waveforms: every track's clip ``[N, C, T]``, or its copies ``[N, K, C, T]``; ``None``
-            when no input needs waveforms.
+        rows: the track rows of the fit's training examples.
+        waveforms: every window's samples ``[M, C, T]``, or its copies ``[M, K, C, T]``, by
+            window row (the sample index of the per-example seeds); ``None`` when no input
+            needs waveforms.
         n_copies: ``K`` when the policy pre-renders, else 0.
         routes: one per model input.
     """
@@ -77,20 +77,13 @@ class TrainingSetup:
 
 
 def prepare_training(setup: TrainingSetup) -> TrainingAugmentation:
-    """Decide each input's route and render (or load) the pre-rendered copies it needs."""
+    """Decide each input's route and render (or load) the pre-rendered copies it needs.
+
+    Window waveforms are read (and cached) only when an input needs them; copies are rendered
+    per window, so any window a training epoch draws has its copies.
+    """
     policy = setup.policy
-    waveforms = setup.features.waveforms(setup.tracks)
-    copies = None
-    if policy.prerendered:
-        key = {
-            "tracks": setup.tracks.fingerprint(),
-            "audio": repr(setup.features.audio.settings),
-        }
-        ids = setup.tracks.table["track_id"].astype(str).tolist()
-        array, digest = render_copies(
-            waveforms, ids, policy.prerendered, seed=setup.render_seed, key=key
-        )
-        copies = Copies(array=array, key=digest)
+    copies = _copies(setup) if policy.prerendered else None
     has_waveform_step = bool(policy.live_waveform or policy.prerendered)
     routes = []
     for frontend, params in zip(setup.frontends, setup.frontend_params, strict=True):
@@ -105,12 +98,27 @@ def prepare_training(setup: TrainingSetup) -> TrainingAugmentation:
         else:
             routes.append(Route(source="cached"))
     needs_waveforms = any(r.source in ("waveform", "frontend") for r in routes)
-    source = copies.array if copies is not None else waveforms
+    source = None
+    if needs_waveforms:
+        source = copies.array if copies is not None else setup.features.waveforms(setup.tracks)
     return TrainingAugmentation(
         policy=policy,
         seed=setup.seed,
         rows=np.asarray(setup.rows),
-        waveforms=source if needs_waveforms else None,
+        waveforms=source,
         n_copies=N_COPIES if copies is not None else 0,
         routes=tuple(routes),
     )
+
+
+def _copies(setup: TrainingSetup) -> Copies:
+    """The pre-rendered copies of every window of the dataset (rendered once per seed)."""
+    features, tracks = setup.features, setup.tracks
+    windows = features.windows(tracks)
+    key = {"windows": features.window_key(tracks)}
+    track_ids = tracks.table["track_id"].astype(str).to_numpy()
+    ids = [f"{track_ids[t]}@{s}" for t, s in zip(windows.track, windows.start, strict=True)]
+    array, digest = render_copies(
+        features.waveforms(tracks), ids, setup.policy.prerendered, seed=setup.render_seed, key=key
+    )
+    return Copies(array=array, key=digest)

@@ -28,6 +28,7 @@ from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
 from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
+from merbench.windows import Feed, Windows
 
 if TYPE_CHECKING:
     import optuna
@@ -104,8 +105,7 @@ def run_cell(
     predicted_at = time.perf_counter()
     scores = None
     if plan.problem.top_k and fitted.scores is not None:
-        arrays, _ = _inputs(plan, features, tuned.best_params)
-        scores = fitted.scores([a[test] for a in arrays], len(test))
+        scores = fitted.scores(_feed(plan, features, tuned.best_params, test), len(test))
     return CellResult(
         metrics=_metrics(plan, y, y_pred, train, test, scores),
         best_params=tuned.best_params,
@@ -130,6 +130,7 @@ def run_cell(
             "is_baseline": plan.model.is_baseline,
             "plugins": _plugins(plan),
             **_augmentation_info(plan),
+            **window_info(plan, features, train, test),
         },
         predictions=_prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
@@ -146,6 +147,37 @@ def refit_epochs(best_epochs: Sequence[int], budget: Budget) -> int:
     """
     floor = min(budget.epochs, budget.patience + 1)
     return int(min(budget.epochs, max(floor, round(float(np.median(best_epochs))))))
+
+
+def window_info(
+    plan: CellPlan, features: FeatureStore, train: np.ndarray, test: np.ndarray
+) -> dict[str, Any]:
+    """How the cell's tracks were cut into windows and their predictions aggregated.
+
+    Keys: ``sample_rate``, ``window_s``, ``hop_s``, ``max_seconds`` (``None``: whole clips),
+    ``windowing`` (``all`` or ``single``), ``aggregation`` and ``n_windows_train`` /
+    ``n_windows_test``.
+    """
+    settings = features.audio.settings
+    if not plan.model.accepts:
+        return {"sample_rate": settings.sample_rate, "aggregation": "none"}
+    windows = features.windows(plan.tracks)
+    if plan.model.family == "sklearn":
+        aggregation = "mean of window inputs"
+    elif plan.problem.is_regression:
+        aggregation = "mean of window outputs"
+    else:
+        aggregation = "mean of window probabilities"
+    return {
+        "sample_rate": settings.sample_rate,
+        "window_s": settings.n_samples / settings.sample_rate,
+        "hop_s": settings.hop_samples / settings.sample_rate,
+        "max_seconds": features.cap(plan.tracks),
+        "windowing": settings.windowing,
+        "aggregation": aggregation,
+        "n_windows_train": int(windows.counts(train).sum()),
+        "n_windows_test": int(windows.counts(test).sum()),
+    }
 
 
 def _plugins(plan: CellPlan) -> list[str]:
@@ -187,19 +219,19 @@ def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], fl
 
 def _inputs(
     plan: CellPlan, features: FeatureStore, params: Mapping[str, Any]
-) -> tuple[list[np.ndarray], list[Trainable | None]]:
-    """Every track's model inputs for these parameters, and the in-graph front-ends.
+) -> tuple[list[np.ndarray], list[Trainable | None], Windows]:
+    """Every window's model inputs for these parameters, the in-graph front-ends, the windows.
 
-    A model that declares no input (a baseline) gets one column: each track's group (artist) as
-    an integer code, the same code for the same group in every fold. ``mean`` and ``majority``
-    ignore it; ``artist-prior`` predicts from it what the artist alone is worth.
+    A model that declares no input (a baseline) gets one column per track: its group (artist)
+    as an integer code, the same code for the same group in every fold. ``mean`` and
+    ``majority`` ignore it; ``artist-prior`` predicts from it what the artist alone is worth.
     """
     _, per_frontend = split_params(params, plan.frontends, plan.augmentations)
     arrays: list[np.ndarray] = []
     trainables: list[Trainable | None] = []
     if not plan.model.accepts:
         codes = np.unique(plan.tracks.table["group"].astype(str), return_inverse=True)[1]
-        return [codes.astype(np.float64)[:, None]], []
+        return [codes.astype(np.float64)[:, None]], [], Windows.identity(len(codes))
     for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
         if frontend.trainable:
             arrays.append(features.waveforms(plan.tracks))
@@ -207,7 +239,15 @@ def _inputs(
         else:
             arrays.append(features.features(plan.tracks, frontend, frontend_params))
             trainables.append(None)
-    return arrays, trainables
+    return arrays, trainables, features.windows(plan.tracks)
+
+
+def _feed(
+    plan: CellPlan, features: FeatureStore, params: Mapping[str, Any], rows: np.ndarray
+) -> Feed:
+    """The model inputs of the tracks ``rows``, window by window."""
+    arrays, _, windows = _inputs(plan, features, params)
+    return Feed(sources=arrays, windows=windows, rows=np.asarray(rows))
 
 
 def _fit(
@@ -222,22 +262,22 @@ def _fit(
     epochs: int | None = None,
 ) -> Fitted:
     model_params, _ = split_params(params, plan.frontends, plan.augmentations)
-    arrays, trainables = _inputs(plan, features, params)
-    train_inputs = [a[train] for a in arrays]
+    _, trainables, _ = _inputs(plan, features, params)
+    train_feed = _feed(plan, features, params, train)
     if plan.model.family == "sklearn":
         if plan.augmentations:  # planning refuses these candidates (check_candidate)
             raise CellError(f"{plan.candidate.name}: augmentations train torch models only")
-        return fit_sklearn(plan.model, model_params, train_inputs, y[train], plan.problem)
+        return fit_sklearn(plan.model, model_params, train_feed, y[train], plan.problem)
     from merbench.torch_train import fit_torch
 
     return fit_torch(
         plan.model,
         model_params,
-        (train_inputs, y[train]),
+        (train_feed, y[train]),
         plan.problem,
         seed=plan.seed,
         trainables=trainables,
-        valid=None if valid is None else ([a[valid] for a in arrays], y[valid]),
+        valid=None if valid is None else (_feed(plan, features, params, valid), y[valid]),
         epochs=epochs,
         report=report,
         augmentation=_augmentation(plan, features, params, train),
@@ -276,8 +316,7 @@ def _predict(
     params: Mapping[str, Any],
     rows: np.ndarray,
 ) -> np.ndarray:
-    arrays, _ = _inputs(plan, features, params)
-    return fitted.predict([a[rows] for a in arrays], len(rows))
+    return fitted.predict(_feed(plan, features, params, rows), len(rows))
 
 
 def _metrics(

@@ -1,9 +1,11 @@
-"""Fixed front-end features, computed once per dataset and parameters and cached on disk.
+"""Window waveforms and fixed front-end features, computed once per dataset and cached on disk.
 
-A fixed (non-trainable) front-end gives the same output in every fold, trial and candidate, so
-the core runs it once over the dataset and keeps the result: in memory for the run, and as a
-``.npy`` file under the cache folder for later runs. The key covers the track list and audio
-files, the audio settings, the front-end's name, parameters and plugin version.
+Every track is cut into windows (``merbench.windows``). A fixed (non-trainable) front-end gives
+the same output in every fold, trial and candidate, so the core runs it once over every window of
+the dataset, batch by batch, and writes the result to a ``.npy`` file under the cache folder; runs
+open it memory-mapped and read only the rows of each batch. The window waveforms that trainable
+front-ends and augmentations need are cached the same way. The key covers the track list and
+audio files, the audio and window settings, the front-end's name, parameters and plugin version.
 """
 
 from __future__ import annotations
@@ -11,70 +13,129 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from merbench.audio import AudioStore, write_array
+from merbench.audio import ArrayWriter, AudioStore
 from merbench.data import Tracks
 from merbench.paths import cache_dir
 from merbench.specs import FrontEndSpec
+from merbench.windows import Windows
 
 log = logging.getLogger(__name__)
 
-FEATURE_CACHE_VERSION = 1
+FEATURE_CACHE_VERSION = 2
 BATCH = 16
 
 
 class FeatureStore:
-    """Waveforms and fixed front-end outputs for the tracks of a run, cached."""
+    """Window waveforms and fixed front-end outputs of the tracks of a run, cached on disk.
 
-    def __init__(self, audio: AudioStore, root: Path | None = None) -> None:
+    Args:
+        audio: the audio store (sample rate, window length and hop, windowing).
+        root: the cache folder (default: ``cache_dir("features")``).
+        max_seconds: per dataset name, the seconds used per track at most; datasets not
+            named use ``audio.settings.max_seconds``.
+    """
+
+    def __init__(
+        self,
+        audio: AudioStore,
+        root: Path | None = None,
+        *,
+        max_seconds: Mapping[str, float | None] | None = None,
+    ) -> None:
         self.audio = audio
         self.root = root
+        self.max_seconds = dict(max_seconds or {})
         self._memory: dict[str, np.ndarray] = {}
+        self._windows: dict[str, Windows] = {}
         self.computed = 0
         self.loaded = 0
 
-    def waveforms(self, tracks: Tracks) -> np.ndarray:
-        """Return the cropped clips of every track, ``[N, 1, T]`` float32 (kept in memory)."""
-        key = f"waveforms:{tracks.fingerprint()}"
-        if key not in self._memory:
-            paths = tracks.table["audio_path"].astype(str).tolist()
-            self._memory[key] = np.concatenate(
-                [self.audio.batch(paths[i : i + BATCH]) for i in range(0, len(paths), BATCH)]
+    def cap(self, tracks: Tracks) -> float | None:
+        """The seconds used per track of this dataset at most (``None``: whole clips)."""
+        return self.max_seconds.get(tracks.name, self.audio.settings.max_seconds)
+
+    def windows(self, tracks: Tracks) -> Windows:
+        """The windows of every track (built from the decoded lengths; kept in memory)."""
+        key = self.window_key(tracks)
+        if key not in self._windows:
+            settings, cap = self.audio.settings, self.cap(tracks)
+            limit = None if cap is None else round(cap * settings.sample_rate)
+            lengths = [self._length(p, limit) for p in self._paths(tracks)]
+            self._windows[key] = Windows.build(
+                lengths,
+                settings.n_samples,
+                settings.hop_samples,
+                windowing=settings.windowing,
+                centre=settings.crop != "start",
             )
-        return self._memory[key]
+        return self._windows[key]
+
+    def window_key(self, tracks: Tracks) -> str:
+        """What identifies the windows of these tracks (tracks, audio and window settings)."""
+        s = self.audio.settings
+        content = [tracks.fingerprint(), s.sample_rate, s.seconds, s.crop, s.mono]
+        content += [s.hop_fraction, s.windowing, self.cap(tracks)]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
+
+    def waveforms(self, tracks: Tracks) -> np.ndarray:
+        """Every window's samples ``[M, C, T]`` float32, memory-mapped from the cache."""
+        return self._cached(f"waveforms-{self.window_key(tracks)}", tracks, None)
 
     def features(
         self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]
     ) -> np.ndarray:
-        """Return ``frontend``'s output for every track (``[N, ...]`` float32), cached."""
-        key = self._key(tracks, frontend, params)
-        if key in self._memory:
-            return self._memory[key]
+        """``frontend``'s output for every window ``[M, ...]`` float32, memory-mapped, cached."""
+        key = f"{frontend.name}-{self._key(tracks, frontend, params)}"
+        return self._cached(key, tracks, (frontend, params))
+
+    def cut(self, tracks: Tracks, window_rows: np.ndarray) -> np.ndarray:
+        """The samples of these windows ``[B, C, T]``, cut from the audio cache."""
+        windows, paths = self.windows(tracks), self._paths(tracks)
+        size, cap = windows.size, self.cap(tracks)
+        limit = None if cap is None else round(cap * self.audio.settings.sample_rate)
+        out: np.ndarray | None = None
+        for b, row in enumerate(np.asarray(window_rows)):
+            audio = self.audio.load(paths[int(windows.track[row])])
+            audio = audio[np.newaxis] if audio.ndim == 1 else audio
+            if out is None:
+                out = np.zeros((len(window_rows), audio.shape[0], size), dtype=np.float32)
+            start = int(windows.start[row])
+            stop = start + size if limit is None else min(start + size, limit)
+            piece = audio[:, start:stop]
+            out[b, :, : piece.shape[-1]] = piece
+            del audio
+        return out if out is not None else np.zeros((0, 1, size), dtype=np.float32)
+
+    def _cached(
+        self, name: str, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> np.ndarray:
+        if name in self._memory:
+            return self._memory[name]
         folder = self.root or cache_dir("features")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{frontend.name}-{key}.npy"
+        path = folder / f"{name}.npy"
         array = self._read(path)
         if array is None:
-            array = self._compute(tracks, frontend, params)
-            write_array(path, array)
+            self._compute(path, tracks, frontend)
             self.computed += 1
+            array = self._read(path)
+            if array is None:
+                raise OSError(f"{path}: cannot read the features just written")
         else:
             self.loaded += 1
-        self._memory[key] = array
+        self._memory[name] = array
         return array
 
     def _key(self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]) -> str:
-        settings = self.audio.settings
         provenance = frontend.provenance
         content = {
             "version": FEATURE_CACHE_VERSION,
-            "tracks": tracks.fingerprint(),
-            "audio": [settings.sample_rate, settings.seconds, settings.crop, settings.mono],
+            "windows": self.window_key(tracks),
             "frontend": frontend.name,
             "plugin": [provenance.distribution, provenance.version] if provenance else None,
             "params": sorted((k, repr(v)) for k, v in params.items()),
@@ -82,28 +143,45 @@ class FeatureStore:
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
 
     def _compute(
-        self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]
-    ) -> np.ndarray:
+        self, path: Path, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> None:
+        """Write every window's waveform, or front-end output, batch by batch."""
         import torch
 
-        log.info("computing %s features for %s", frontend.name, tracks.name)
-        module = frontend.build(self.audio.settings.sample_rate, **params)
-        if isinstance(module, torch.nn.Module):
-            module.eval()
-        waveforms = self.waveforms(tracks)
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, len(waveforms), BATCH):
-                batch = torch.from_numpy(np.ascontiguousarray(waveforms[start : start + BATCH]))
-                outputs.append(np.asarray(module(batch), dtype=np.float32))
-        return np.concatenate(outputs)
+        module = None
+        if frontend is not None:
+            log.info("computing %s features for %s", frontend[0].name, tracks.name)
+            module = frontend[0].build(self.audio.settings.sample_rate, **frontend[1])
+            if isinstance(module, torch.nn.Module):
+                module.eval()
+        with ArrayWriter(path, len(self.windows(tracks))) as out, torch.inference_mode():
+            for batch in self._batches(tracks):
+                if module is None:
+                    out.write(batch)
+                else:
+                    out.write(np.asarray(module(torch.from_numpy(batch)), dtype=np.float32))
+
+    def _batches(self, tracks: Tracks) -> Iterator[np.ndarray]:
+        rows = np.arange(len(self.windows(tracks)))
+        for start in range(0, len(rows), BATCH):
+            yield self.cut(tracks, rows[start : start + BATCH])
+
+    def _length(self, path: str, limit: int | None) -> int:
+        length = int(self.audio.load(path).shape[-1])
+        return length if limit is None else min(length, limit)
+
+    @staticmethod
+    def _paths(tracks: Tracks) -> list[str]:
+        paths: list[str] = tracks.table["audio_path"].astype(str).tolist()
+        return paths
 
     @staticmethod
     def _read(path: Path) -> np.ndarray | None:
         if not path.exists():
             return None
         try:
-            return np.asarray(np.load(path))
-        except (OSError, ValueError) as exc:
+            array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
             log.warning("%s: unreadable cache entry (%s); recomputing it", path, exc)
             return None
+        return array

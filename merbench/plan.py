@@ -45,6 +45,7 @@ from merbench.splits import make_split
 from merbench.store import Store
 from merbench.train import Problem
 from merbench.urls import display_url
+from merbench.windows import MAX_SECONDS, budget_windowing
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,17 @@ def make_problem(task: str, tracks: Tracks, budget: Budget, settings: RunSetting
     )
 
 
+def audio_settings(budget: Budget) -> AudioSettings:
+    """The audio and window settings of a run: windows of the budget's clip length."""
+    hop_fraction, windowing = budget_windowing(budget)
+    return AudioSettings(
+        sample_rate=SAMPLE_RATE,
+        seconds=budget.clip_seconds,
+        hop_fraction=hop_fraction,
+        windowing=windowing,
+    )
+
+
 class CellBuilder:
     """Builds the plan of any cell of a run, loading each dataset and its folds once."""
 
@@ -231,10 +243,9 @@ class CellBuilder:
         self.store, self.registry, self.settings, self.config = store, registry, settings, config
         self.tasks = {name: tuple(t) for name, t in tasks.items()}
         self.budget = budget
-        self.audio = AudioStore(
-            AudioSettings(sample_rate=SAMPLE_RATE, seconds=self.budget.clip_seconds)
-        )
-        self.features = FeatureStore(self.audio)
+        self.audio = AudioStore(audio_settings(self.budget))
+        caps = {d.name: getattr(d, "max_seconds", MAX_SECONDS) for d in config.datasets}
+        self.features = FeatureStore(self.audio, max_seconds=caps)
         self._tracks: dict[str, Tracks] = {}
         self._folds: dict[tuple[str, str, str], dict[tuple[int, int], Fold]] = {}
 

@@ -1,7 +1,7 @@
 """Pre-rendered augmented copies of the clips, and their fixed front-end features, cached.
 
 Slow waveform transforms (pitch shift, time stretch) are rendered into ``N_COPIES`` copies of
-every clip once per seed, cached on disk under the cache folder like decoded audio; a fixed
+every window once per seed, cached on disk under the cache folder like decoded audio; a fixed
 front-end's output for every copy is cached beside them. Training then draws one copy per example
 and epoch.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from merbench.audio import write_array
+from merbench.audio import ArrayWriter
 from merbench.paths import cache_dir
 from merbench.policy import N_COPIES, Step
 from merbench.seeds import augment_waveform
@@ -46,8 +46,8 @@ def render_copies(
     order of the tracks or on the fold.
 
     Args:
-        waveforms: the clips ``[N, C, T]``.
-        track_ids: one id per clip.
+        waveforms: the clips ``[N, C, T]`` (the windows of a dataset; may be memory-mapped).
+        track_ids: one id per clip (a window's id names its track and start).
         steps: the pre-rendered waveform transforms (built with their default strength).
         seed: the run's seed.
         key: what else identifies the clips (tracks fingerprint, audio settings).
@@ -67,19 +67,23 @@ def render_copies(
     cached = _read(path)
     if cached is not None:
         return cached, digest
-    log.info("rendering %d augmented copies of %d clips", N_COPIES, len(waveforms))
-    rendered = np.asarray(
-        [
-            [
-                augment_waveform(waveforms[n], steps, _render_rng(seed, copy, track_ids[n]))
+    log.info("rendering %d augmented copies of %d windows", N_COPIES, len(waveforms))
+    with ArrayWriter(path, len(waveforms)) as out:
+        for n in range(len(waveforms)):
+            clip = np.asarray(waveforms[n])
+            copies = [
+                augment_waveform(clip, steps, _render_rng(seed, copy, track_ids[n]))
                 for copy in range(N_COPIES)
             ]
-            for n in range(len(waveforms))
-        ],
-        dtype=np.float32,
-    )
-    write_array(path, rendered)
-    return rendered, digest
+            out.write(np.stack(copies)[np.newaxis])
+    return _written(path), digest
+
+
+def _written(path: Path) -> np.ndarray:
+    array = _read(path)
+    if array is None:
+        raise OSError(f"{path}: cannot read the cache entry just written")
+    return array
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,16 +114,14 @@ def copy_features(
     module = frontend.build(sample_rate, **params)
     if isinstance(module, torch.nn.Module):
         module.eval()
-    flat = copies.array.reshape(-1, *copies.array.shape[2:])
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(flat), _FRONTEND_BATCH):
-            batch = torch.from_numpy(np.array(flat[start : start + _FRONTEND_BATCH]))  # writable
-            outputs.append(np.asarray(module(batch), dtype=np.float32))
-    shape = (*copies.array.shape[:2], *outputs[0].shape[1:])
-    features = np.concatenate(outputs).reshape(shape)
-    write_array(path, features)
-    return features
+    n, k = copies.array.shape[:2]
+    with ArrayWriter(path, n) as out, torch.inference_mode():
+        for start in range(0, n, _FRONTEND_BATCH):
+            part = np.array(copies.array[start : start + _FRONTEND_BATCH])  # writable
+            flat = torch.from_numpy(part.reshape(-1, *part.shape[2:]))
+            output = np.asarray(module(flat), dtype=np.float32)
+            out.write(output.reshape(len(part), k, *output.shape[1:]))
+    return _written(path)
 
 
 def _render_rng(seed: int, copy: int, track_id: str) -> np.random.Generator:
@@ -143,7 +145,8 @@ def _digest(content: Mapping[str, Any]) -> str:
 
 def _read(path: Path) -> np.ndarray | None:
     try:
-        return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        return array
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError) as exc:

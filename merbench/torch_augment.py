@@ -20,6 +20,7 @@ from merbench.augment import TrainingAugmentation
 from merbench.errors import CellError
 from merbench.seeds import augment_waveform, batch_rng, call_seeded, sample_rng
 from merbench.torch_net import Joined
+from merbench.windows import read_rows
 
 
 class Augmenter:
@@ -27,26 +28,14 @@ class Augmenter:
 
     Args:
         plan: the fit's augmentation (routes, sources, seeds).
-        tensors: the training inputs as the network sees them at validation, on ``device``.
-        target: training targets: standardised ``[N, 2]`` floats or class indices ``[N]``.
         n_classes: the number of classes (0 for regression).
         device: where the network runs.
     """
 
-    def __init__(
-        self,
-        plan: TrainingAugmentation,
-        tensors: Sequence[torch.Tensor],
-        target: torch.Tensor,
-        n_classes: int,
-        device: str,
-    ) -> None:
+    def __init__(self, plan: TrainingAugmentation, n_classes: int, device: str) -> None:
         self.plan = plan
-        self.tensors = tensors
         self.device = device
-        if plan.policy.batch and n_classes:  # label-mixing needs soft (one-hot) class targets
-            target = torch.nn.functional.one_hot(target, n_classes).float()
-        self.target = target
+        self.n_classes = n_classes
         for route in plan.routes:
             if isinstance(route.frontend, torch.nn.Module):
                 route.frontend.to(device).eval()
@@ -58,21 +47,31 @@ class Augmenter:
         self.epoch, self.step = epoch, 0
 
     def forward(
-        self, network: torch.nn.Module, index: np.ndarray
+        self,
+        network: torch.nn.Module,
+        windows: np.ndarray,
+        cached: Sequence[torch.Tensor],
+        target: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Augment the training examples at ``index`` and return the output and the targets."""
+        """Augment a training batch and return the network's output and the targets.
+
+        Args:
+            network: the joined network.
+            windows: the window row of each example (the sample index of its seed).
+            cached: the batch's inputs as the network sees them at validation.
+            target: the batch's standardised targets ``[B, 2]`` or class indices ``[B]``.
+        """
         plan, net = self.plan, cast(Joined, network)
-        rngs = [sample_rng(plan.seed, self.epoch, int(r)) for r in plan.rows[index]]
+        rngs = [sample_rng(plan.seed, self.epoch, int(w)) for w in windows]
         picks = [int(rng.integers(plan.n_copies)) for rng in rngs] if plan.n_copies else None
-        wave = self._waveforms(index, rngs, picks)
-        at = torch.as_tensor(index, device=self.device)
+        wave = self._waveforms(windows, rngs, picks)
         inputs = []
         for i, route in enumerate(plan.routes):
             if route.source == "cached":
-                x = self.tensors[i][at]
-            elif route.copies is not None:  # route "copies"
-                rows = plan.rows[index]
-                x = torch.as_tensor(np.asarray(route.copies[rows, picks]), dtype=torch.float32)
+                x = cached[i]
+            elif route.copies is not None:  # route "copies": [B, K, ...], one copy per example
+                taken = read_rows(route.copies, windows)[np.arange(len(windows)), picks]
+                x = torch.as_tensor(taken, dtype=torch.float32)
             elif wave is None:
                 raise ValueError(f"input {i} routes {route.source!r} but no waveforms were given")
             elif route.source == "waveform":
@@ -82,7 +81,8 @@ class Augmenter:
                     x = torch.as_tensor(route.frontend(wave), dtype=torch.float32)
             inputs.append(net.frontends[i](_layout(x.to(self.device))))
         inputs = [self._spectrogram(z, rngs) for z in inputs]
-        target = self.target[at]
+        if plan.policy.batch and self.n_classes:  # label-mixing needs soft (one-hot) targets
+            target = torch.nn.functional.one_hot(target, self.n_classes).float()
         rng = batch_rng(plan.seed, self.epoch, self.step)
         self.step += 1
         for step in plan.policy.batch:
@@ -91,15 +91,16 @@ class Augmenter:
         return output, target
 
     def _waveforms(
-        self, index: np.ndarray, rngs: Sequence[np.random.Generator], picks: list[int] | None
+        self, windows: np.ndarray, rngs: Sequence[np.random.Generator], picks: list[int] | None
     ) -> torch.Tensor | None:
         """The augmented clips of the batch ``[B, C, T]``, when some input needs them."""
         plan, source = self.plan, self.plan.waveforms
         if source is None:
             return None
+        rows = read_rows(source, windows)
         clips = []
-        for b, row in enumerate(plan.rows[index]):
-            clip = source[row] if picks is None else source[row, picks[b]]
+        for b in range(len(windows)):
+            clip = rows[b] if picks is None else rows[b, picks[b]]
             clips.append(augment_waveform(clip, plan.policy.live_waveform, rngs[b]))
         if len({c.shape for c in clips}) > 1:
             names = "+".join(s.spec.name for s in plan.policy.live_waveform)

@@ -9,6 +9,7 @@ import copy
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,32 +29,38 @@ from merbench.train import (
     pick_device,
     score,
 )
+from merbench.windows import Feed, Inputs, aggregate, as_feed
 
 if TYPE_CHECKING:
     from merbench.augment import TrainingAugmentation
+
+PREDICT_BATCH = 64
 
 
 def fit_torch(
     model: ModelSpec,
     params: Mapping[str, Any],
-    train: tuple[Sequence[np.ndarray], np.ndarray],
+    train: tuple[Inputs, np.ndarray],
     problem: Problem,
     *,
     seed: int,
     trainables: Sequence[Trainable | None],
-    valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+    valid: tuple[Inputs, np.ndarray] | None = None,
     epochs: int | None = None,
     report: Report | None = None,
     augmentation: TrainingAugmentation | None = None,
 ) -> Fitted:
     """Train a torch model with AdamW, a cosine schedule, clipping and early stopping.
 
+    Each epoch trains on one window of every training track, drawn per track and epoch
+    (``Windows.pick``); validation and predictions average every window of a track.
+
     Args:
         model: the model record.
         params: model build arguments plus ``lr`` and ``weight_decay``.
-        train: inputs (one array per model input, aligned) and targets.
+        train: inputs (per-track arrays, or a ``Feed`` of windows) and per-track targets.
         problem: task, classes, budget and sample rate.
-        seed: seeds torch and the batch order.
+        seed: seeds torch, the batch order and the windows drawn.
         trainables: per input, the trainable front-end to run in the graph, or ``None``.
         valid: validation data for early stopping and ``report``; none for a refit.
         epochs: epochs to train (default: the budget's cap).
@@ -66,28 +73,71 @@ def fit_torch(
     set_threads()
     torch.manual_seed(seed)
     device = pick_device()
-    x_train, y_train = train
+    feed, y_train = as_feed(train[0]), train[1]
     scaler = TargetScaler(y_train) if problem.is_regression else None
-    build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
-    net = build_network(model, build_params, x_train, trainables, problem).to(device)
-    # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
-    # (benchmarks/bench_training.py); it changes memory layout, not results.
-    net.to(device).to(memory_format=torch.channels_last)
+    net = _network(model, params, feed, trainables, problem, device)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
     )
     n_epochs = epochs or problem.budget.epochs
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(n_epochs, 1))
-    tensors = _tensors(x_train, device)
-    target = _target_tensor(scaler.forward(y_train) if scaler else y_train, problem, device)
-    rng = np.random.default_rng(seed)
-    augmenter = _augmenter(augmentation, tensors, target, problem, device)
+    loop = _Loop(
+        net=net,
+        optimiser=optimiser,
+        feed=feed,
+        target=_target_tensor(scaler.forward(y_train) if scaler else y_train, problem, device),
+        problem=problem,
+        rng=np.random.default_rng(seed),
+        seed=seed,
+        augmenter=_augmenter(augmentation, problem, device),
+    )
     history: list[float] = []
+    best_epoch = _run_epochs(loop, n_epochs, valid, scaler, report, history)
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    return Fitted(
+        predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
+        scores=None if problem.is_regression else lambda xs, n: _scores(net, xs, problem, device),
+        best_epoch=best_epoch,
+        n_params=int(n_params),
+        history=history,
+    )
+
+
+def _network(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    feed: Feed,
+    trainables: Sequence[Trainable | None],
+    problem: Problem,
+    device: str,
+) -> Joined:
+    """The joined network, built on one window's inputs, on ``device``, channels-last."""
+    build_params = {k: v for k, v in params.items() if k not in TORCH_SEARCH_SPACE_KEYS}
+    sample = feed.read(feed.windows.rows_of(feed.rows[:1])[0][:1])
+    net = build_network(model, build_params, sample, trainables, problem).to(device)
+    # Channels-last memory made 2D CNN training steps 1.5x faster on 2-core CPUs
+    # (benchmarks/bench_training.py); it changes memory layout, not results.
+    return net.to(device).to(memory_format=torch.channels_last)
+
+
+def _run_epochs(
+    loop: _Loop,
+    n_epochs: int,
+    valid: tuple[Inputs, np.ndarray] | None,
+    scaler: TargetScaler | None,
+    report: Report | None,
+    history: list[float],
+) -> int:
+    """Train up to ``n_epochs``, stop early on ``valid`` and keep the best epoch's weights.
+
+    Returns:
+        The best epoch (``n_epochs`` without validation).
+    """
+    net, problem = loop.net, loop.problem
+    device = str(loop.target.device)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(loop.optimiser, T_max=max(n_epochs, 1))
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, n_epochs + 1):
-        if augmenter is not None:
-            augmenter.begin_epoch(epoch)
-        _train_epoch(net, optimiser, tensors, target, problem, rng, augmenter)
+        loop.epoch(epoch)
         schedule.step()
         if valid is None:
             continue
@@ -99,16 +149,10 @@ def fit_torch(
             report(epoch, value)
         if epoch - best[1] >= problem.budget.patience:
             break
-    if valid is not None:
-        net.load_state_dict(best[2])
-    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    return Fitted(
-        predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
-        scores=None if problem.is_regression else lambda xs, n: _logits(net, xs, problem, device),
-        best_epoch=best[1] if valid is not None else n_epochs,
-        n_params=int(n_params),
-        history=history,
-    )
+    if valid is None:
+        return n_epochs
+    net.load_state_dict(best[2])
+    return best[1]
 
 
 def _layout(tensor: torch.Tensor) -> torch.Tensor:
@@ -128,56 +172,68 @@ def _target_tensor(y: np.ndarray, problem: Problem, device: str) -> torch.Tensor
 
 
 def _augmenter(
-    augmentation: TrainingAugmentation | None,
-    tensors: Sequence[torch.Tensor],
-    target: torch.Tensor,
-    problem: Problem,
-    device: str,
+    augmentation: TrainingAugmentation | None, problem: Problem, device: str
 ) -> Augmenter | None:
     """The builder of augmented training batches, when the candidate has a policy."""
     if augmentation is None or not augmentation.policy.steps:
         return None
     n_classes = 0 if problem.is_regression else len(problem.labels)
-    return Augmenter(augmentation, tensors, target, n_classes, device)
+    return Augmenter(augmentation, n_classes, device)
 
 
-def _train_epoch(
-    net: Joined,
-    optimiser: torch.optim.Optimizer,
-    tensors: Sequence[torch.Tensor],
-    target: torch.Tensor,
-    problem: Problem,
-    rng: np.random.Generator,
-    augmenter: Augmenter | None = None,
-) -> None:
-    net.train()
-    n = len(target)
-    permutation = rng.permutation(n)
-    order = torch.as_tensor(permutation, device=target.device)
-    size = problem.budget.batch_size
-    # A last batch of one breaks batch norm; fold it into the previous batch.
-    stops = [s for s in range(size, n, size) if n - s > 1] + [n]
-    start = 0
-    for stop in stops:
-        index, rows = order[start:stop], permutation[start:stop]
-        start = stop
-        batch_target = target[index]
-        with _autocast(problem, target.device.type):
-            if augmenter is None:
-                output = net(*(_layout(t[index]) for t in tensors)).float()
+@dataclass(kw_only=True)
+class _Loop:
+    """One fit's training epochs: one drawn window per training track, in shuffled batches."""
+
+    net: Joined
+    optimiser: torch.optim.Optimizer
+    feed: Feed
+    target: torch.Tensor
+    problem: Problem
+    rng: np.random.Generator
+    seed: int
+    augmenter: Augmenter | None = None
+
+    def epoch(self, epoch: int) -> None:
+        """Train one epoch."""
+        self.net.train()
+        if self.augmenter is not None:
+            self.augmenter.begin_epoch(epoch)
+        drawn = self.feed.windows.pick(self.feed.rows, self.seed, epoch)
+        n = len(self.target)
+        permutation = self.rng.permutation(n)
+        size = self.problem.budget.batch_size
+        # A last batch of one breaks batch norm; fold it into the previous batch.
+        stops = [s for s in range(size, n, size) if n - s > 1] + [n]
+        start = 0
+        for stop in stops:
+            positions = permutation[start:stop]
+            start = stop
+            self._step(drawn[positions], positions)
+
+    def _step(self, windows: np.ndarray, positions: np.ndarray) -> None:
+        """One optimiser step on the windows of a batch (``positions``: their tracks)."""
+        device = self.target.device
+        batch_target = self.target[torch.as_tensor(positions, device=device)]
+        inputs = _tensors(self.feed.read(windows), str(device))
+        with _autocast(self.problem, device.type):
+            if self.augmenter is None:
+                output = self.net(*(_layout(t) for t in inputs)).float()
             else:  # training batches only: validation and predictions never pass here
-                output, batch_target = augmenter.forward(net, rows)
-                output = net.checked(output, len(rows)).float()
-        if problem.is_regression:
+                output, batch_target = self.augmenter.forward(
+                    self.net, windows, inputs, batch_target
+                )
+                output = self.net.checked(output, len(windows)).float()
+        if self.problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, batch_target)
         else:  # class indices, or soft labels [B, classes] after label-mixing augmentation
             loss = torch.nn.functional.cross_entropy(output, batch_target)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()}; lower the learning rate")
-        optimiser.zero_grad(set_to_none=True)
+        self.optimiser.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0)
-        optimiser.step()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), max_norm=5.0)
+        self.optimiser.step()
 
 
 def _autocast(problem: Problem, device_type: str) -> torch.autocast:
@@ -185,42 +241,51 @@ def _autocast(problem: Problem, device_type: str) -> torch.autocast:
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=problem.precision == "bf16")
 
 
-def _logits(
-    net: torch.nn.Module, inputs: Sequence[np.ndarray], problem: Problem, device: str
-) -> np.ndarray:
+def _window_outputs(
+    net: torch.nn.Module, inputs: Inputs, problem: Problem, device: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The network's output for every window of the tracks, batch by batch.
+
+    Returns:
+        Outputs ``[M, n_outputs]`` (class probabilities for classification), the track
+        position of each window, and the number of tracks.
+    """
+    feed = as_feed(inputs)
+    rows, owner = feed.windows.rows_of(feed.rows)
     net.eval()
+    outputs = []
     with torch.inference_mode(), _autocast(problem, torch.device(device).type):
-        batch = [
-            _layout(torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)) for x in inputs
-        ]
-        return np.asarray(net(*batch).float().cpu().numpy(), dtype=np.float64)
+        for start in range(0, len(rows), PREDICT_BATCH):
+            batch = _tensors(feed.read(rows[start : start + PREDICT_BATCH]), device)
+            output = net(*(_layout(t) for t in batch)).float()
+            if not problem.is_regression:
+                output = torch.softmax(output, dim=1)
+            outputs.append(output.cpu().numpy())
+    width = problem.n_outputs
+    stacked = np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
+    return stacked, owner, len(feed)
+
+
+def _scores(net: torch.nn.Module, inputs: Inputs, problem: Problem, device: str) -> np.ndarray:
+    """Per track, the mean class probability of its windows ``[N, C]``."""
+    outputs, owner, n = _window_outputs(net, inputs, problem, device)
+    return aggregate(outputs, owner, n)
 
 
 def _predict(
     net: torch.nn.Module,
-    inputs: Sequence[np.ndarray],
+    inputs: Inputs,
     scaler: TargetScaler | None,
     problem: Problem,
     device: str,
 ) -> np.ndarray:
-    net.eval()
-    outputs = []
-    n = len(inputs[0])
-    with torch.inference_mode(), _autocast(problem, torch.device(device).type):
-        for start in range(0, n, 64):
-            batch = [
-                _layout(
-                    torch.as_tensor(np.asarray(x[start : start + 64]), dtype=torch.float32).to(
-                        device
-                    )
-                )
-                for x in inputs
-            ]
-            outputs.append(net(*batch).float().cpu().numpy())
-    output = np.concatenate(outputs)
+    """Per track, the mean output of its windows (regression, on the dataset's scale), or the
+    class of the highest mean probability."""
+    outputs, owner, n = _window_outputs(net, inputs, problem, device)
+    mean = aggregate(outputs, owner, n)
     if scaler is not None:
-        return scaler.inverse(output.astype(np.float64))
-    return np.asarray(np.asarray(problem.labels)[output.argmax(axis=1)])
+        return scaler.inverse(mean)
+    return np.asarray(np.asarray(problem.labels)[mean.argmax(axis=1)])
 
 
 def set_threads() -> None:

@@ -8,7 +8,7 @@ training and predictions are returned on the dataset's own scale.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from merbench.metrics import compute_metrics, metric_direction, primary_metric
 from merbench.specs import FrontEndSpec, ModelSpec
 from merbench.tasks import TaskSpec, get_task
 from merbench.torch_space import Precision
+from merbench.windows import Inputs, per_track
 
 if TYPE_CHECKING:
     pass
@@ -67,13 +68,17 @@ class Trainable:
 
 @dataclass(kw_only=True)
 class Fitted:
-    """A fitted model: ``predict(inputs, n)`` gives ``n`` labels on the dataset's scale."""
+    """A fitted model: ``predict(inputs, n)`` gives ``n`` labels on the dataset's scale.
 
-    predict: Callable[[Sequence[np.ndarray], int], np.ndarray]
+    ``inputs`` are per-track arrays or a ``Feed`` of windows; the prediction of a track whose
+    windows are given is the aggregate of its windows' (``merbench.windows``).
+    """
+
+    predict: Callable[[Inputs, int], np.ndarray]
     best_epoch: int
     n_params: int
     history: list[float]
-    scores: Callable[[Sequence[np.ndarray], int], np.ndarray] | None = None
+    scores: Callable[[Inputs, int], np.ndarray] | None = None
     """Class scores ``[N, C]`` in ``Problem.labels`` order (classification; for top-k)."""
 
 
@@ -113,11 +118,15 @@ def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
 # --- scikit-learn -----------------------------------------------------------------------------
 
 
-def _as_matrix(inputs: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """Flatten and join vector inputs into ``[N, D]`` (``[N, 1]`` zeros when there are none)."""
-    if not inputs:
+def _as_matrix(inputs: Inputs, n: int) -> np.ndarray:
+    """Flatten and join vector inputs into ``[N, D]`` (``[N, 1]`` zeros when there are none).
+
+    A ``Feed`` of windows gives one row per track: the mean of its windows' inputs.
+    """
+    arrays = per_track(inputs)
+    if not arrays:
         return np.zeros((n, 1))
-    return np.concatenate([np.asarray(x).reshape(len(x), -1) for x in inputs], axis=1)
+    return np.concatenate([np.asarray(x).reshape(len(x), -1) for x in arrays], axis=1)
 
 
 def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Problem) -> Any:
@@ -142,21 +151,25 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Proble
 def fit_sklearn(
     model: ModelSpec,
     params: Mapping[str, Any],
-    inputs: Sequence[np.ndarray],
+    inputs: Inputs,
     y: np.ndarray,
     problem: Problem,
 ) -> Fitted:
-    """Fit a scikit-learn model on standardised targets (regression) or class labels."""
+    """Fit a scikit-learn model on standardised targets (regression) or class labels.
+
+    Each track is one sample: a ``Feed`` of windows is pooled into the mean of its windows'
+    inputs, so the fit costs the same whatever the clips' length.
+    """
     estimator = build_estimator(model, params, problem)
     scaler = TargetScaler(y) if problem.is_regression else None
     target = scaler.forward(y) if scaler else y
     estimator.fit(_as_matrix(inputs, len(y)), target)
 
-    def predict(test_inputs: Sequence[np.ndarray], n: int) -> np.ndarray:
+    def predict(test_inputs: Inputs, n: int) -> np.ndarray:
         prediction = np.asarray(estimator.predict(_as_matrix(test_inputs, n)))
         return scaler.inverse(prediction) if scaler else prediction
 
-    def scores(test_inputs: Sequence[np.ndarray], n: int) -> np.ndarray:
+    def scores(test_inputs: Inputs, n: int) -> np.ndarray:
         return _class_scores(estimator, _as_matrix(test_inputs, n), problem.labels)
 
     return Fitted(
