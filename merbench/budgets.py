@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 from merbench.errors import ConfigError, did_you_mean
@@ -31,8 +31,10 @@ class Budget:
         epochs: maximum epochs of a torch model per trial and for the refit.
         patience: epochs without validation improvement before early stopping.
         batch_size: torch mini-batch size.
-        clip_seconds: audio crop length fed to front-ends.
+        clip_seconds: the window: seconds of audio a front-end sees at once. Training draws one
+            window per track and epoch; validation and test average every window of the track.
         valid_fraction: share of the outer training part (by group) held out for validation.
+        hop_fraction: the hop between windows, as a fraction of the window.
     """
 
     name: str
@@ -44,6 +46,7 @@ class Budget:
     batch_size: int
     clip_seconds: float
     valid_fraction: float = 0.2
+    hop_fraction: float = 0.5
 
 
 BUDGETS: dict[str, Budget] = {
@@ -90,6 +93,7 @@ _LIMITS: dict[str, tuple[type[Any], float, bool, float]] = {
     "batch_size": (int, 2, True, math.inf),
     "clip_seconds": (float, 0.0, False, math.inf),
     "valid_fraction": (float, 0.0, False, 0.9),
+    "hop_fraction": (float, 0.0, False, 1.0),
 }
 BUDGET_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Budget) if f.name != "name")
 """The values a budget table or an override may set."""
@@ -206,7 +210,8 @@ def budget_from_record(record: Mapping[str, Any]) -> Budget:
         ConfigError: a missing, unknown or invalid value.
     """
     where = "stored run budget"
-    missing = [key for key in ("name", *BUDGET_KEYS) if key not in record]
+    required = [f.name for f in fields(Budget) if f.default is MISSING]  # newer keys default
+    missing = [key for key in required if key not in record]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}. Start the run again (--fresh).")
     values = {k: v for k, v in record.items() if k != "name"}

@@ -34,11 +34,16 @@ CONFIG_NAME = "datasets.toml"
 PACKAGED_CONFIG = Path(__file__).parent / CONFIG_NAME
 """The default shipped inside the package, used when the working folder has no ``datasets.toml``."""
 
-_KEYS = ("enabled", "on_bad_tracks", "options", "path", "plugin", "split")
+_KEYS = ("enabled", "max_seconds", "on_bad_tracks", "options", "path", "plugin", "split")
 _CHOICES: dict[str, tuple[str, ...]] = {"split": SPLITS, "on_bad_tracks": BAD_TRACK_POLICIES}
 # key -> (accepted type, what it must be, how to write it; {header} is the table's header)
-_KEY_TYPES: dict[str, tuple[type[Any], str, str]] = {
+_KEY_TYPES: dict[str, tuple[Any, str, str]] = {
     "enabled": (bool, "true or false", "Write enabled = true or enabled = false, without quotes"),
+    "max_seconds": (
+        int | float,
+        "a number of seconds",
+        "Write e.g. max_seconds = 30, without quotes (leave it out to use whole clips)",
+    ),
     "plugin": (str, "a string", 'Quote the plugin name, e.g. plugin = "folder"'),
     "path": (str, "a string", 'Quote the folder, e.g. path = "${{MERBENCH_DATA}}/my-songs"'),
     "options": (
@@ -87,6 +92,8 @@ class DatasetConfig:
     enabled: bool = True
     split: Split = "grouped"
     on_bad_tracks: OnBadTracks = "skip"
+    max_seconds: float | None = None
+    """The seconds of each track its windows are cut from (from its start); ``None``: all."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -333,6 +340,7 @@ def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
         enabled=table.get("enabled", True),
         split=table.get("split", "grouped"),
         on_bad_tracks=table.get("on_bad_tracks", "skip"),
+        max_seconds=_max_seconds(table.get("max_seconds"), where),
     )
     if not declared.enabled:
         return declared  # kept as written: no plugin, option or path checks
@@ -340,6 +348,17 @@ def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
     options = _merge_options(spec, declared.options, f"{context.label} {_header(name, 'options')}")
     path = _resolve_path(spec, table.get("path"), where, context)
     return replace(declared, path=path, options=MappingProxyType(options))
+
+
+def _max_seconds(value: float | None, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or value <= 0:
+        raise ConfigError(
+            f"{where}: 'max_seconds' must be a positive number of seconds, got {value!r}. "
+            "Write e.g. max_seconds = 30, or leave it out to use whole clips."
+        )
+    return float(value)
 
 
 def _check_name(name: str, where: str, kind: str) -> None:

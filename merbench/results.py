@@ -31,6 +31,8 @@ from merbench.urls import store_url
 
 log = logging.getLogger(__name__)
 
+AUDIO_KEYS = ("sample_rate", "window_s", "hop_s", "max_seconds", "windowing", "aggregation")
+"""What a cell's model heard: rate, window and hop, the cap per track, how windows combine."""
 CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold", "split"]
 PREDICTION_COLUMNS = ["track_id", "target", "y_true", "y_pred"]
 BOOTSTRAP_RESAMPLES = 2000
@@ -73,6 +75,7 @@ def cells_frame(cells: pd.DataFrame) -> pd.DataFrame:
         row["n_params"] = info.get("n_params")
         row["is_baseline"] = bool(info.get("is_baseline", False))
         row["plugins"] = ", ".join(info.get("plugins", []))
+        row |= {key: info.get(key) for key in AUDIO_KEYS}
         row["best_params"] = cell.get("best_params")
         rows.append(row)
     return pd.DataFrame(rows)

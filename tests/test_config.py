@@ -20,7 +20,7 @@ from merbench.errors import ConfigError
 from merbench.specs import DatasetSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = "Allowed keys: enabled, on_bad_tracks, options, path, plugin, split."
+ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split."
 
 
 def _load(root, **options):
@@ -267,7 +267,7 @@ def test_unknown_key_suggests_the_close_one_and_lists_all():
     fails(
         "[datasets.pmemo]\npth = '/data/PMEmo2019'\n",
         "datasets.toml [datasets.pmemo]: unknown key 'pth'. Did you mean 'path'? Allowed keys: "
-        "enabled, on_bad_tracks, options, path, plugin, split.",
+        "enabled, max_seconds, on_bad_tracks, options, path, plugin, split.",
     )
 
 

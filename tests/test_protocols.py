@@ -71,3 +71,4 @@ def test_one_run_evaluates_grouped_and_random_folds_and_the_page_shows_the_gap(
     page = (index.parent / "tones-av-regression.html").read_text()
     assert "Split protocols and leakage" in page and "Leakage gap (random)" in page
     assert "artist-prior" in page
+    assert "Window (s)" in page and "Hop between windows (s)" in page

@@ -213,7 +213,7 @@ def _task_page(
         "baseline": next((r for r in done if r.get("is_baseline")), None),
         "n_candidates": len(rows),
         "audit": audit,
-        "audit_items": audit_items(audit),
+        "audit_items": audit_items(audit) + audio_items(cells),
         "split_hash": split.get("hash"),
         "conflict": any(
             c["dataset"] == dataset and c["task"] == task for c in collected.split_conflicts
@@ -273,6 +273,30 @@ def _failures(cells: pd.DataFrame, dataset: str, task: str) -> list[dict[str, An
             }
         )
     return out
+
+
+def audio_items(cells: pd.DataFrame) -> list[tuple[str, str]]:
+    """What the models of a task heard: sample rate, window, hop, cap per track, aggregation.
+
+    Values that differ between cells (merged runs) are listed together.
+    """
+    labels = {
+        "sample_rate": "Sample rate (Hz)",
+        "window_s": "Window (s)",
+        "hop_s": "Hop between windows (s)",
+        "max_seconds": "Seconds used per track",
+        "aggregation": "Track prediction",
+    }
+    items = []
+    for key, label in labels.items():
+        values = cells[key].dropna().unique().tolist() if key in cells else []
+        if key == "max_seconds" and key in cells and not values and len(cells):
+            values = ["whole clip"]
+        if values:
+            items.append(
+                (label, ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values))
+            )
+    return items
 
 
 def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
