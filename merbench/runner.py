@@ -12,14 +12,16 @@ CLI and the Python API).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from merbench.candidates import Unavailable
+from merbench.config import DatasetConfig
 from merbench.errors import DatasetError, end_sentence
 from merbench.jobs import PeerProgress, failed_workers, local_workers, resolve_jobs
 from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
-from merbench.provenance import collect_provenance
+from merbench.provenance import collect_provenance, portable_text
 from merbench.queue import Queue, retry_failed
 from merbench.registry import Registry, load_registry
 from merbench.report import Reporter, SilentReporter, log_to, stop_logging_to
@@ -108,7 +110,7 @@ def _list_cells(
             outcome.problems.append(str(exc))
             reporter.message(f"Skipped dataset {dataset.name}: {exc}")
             continue
-        builder.store.record_skipped_tracks(dataset.name, tracks.skipped)
+        _record_skipped(builder, dataset, tracks.skipped)
         if tracks.skipped:
             reporter.message(
                 f"{dataset.name}: left out {len(tracks.skipped)} unusable track(s) "
@@ -119,6 +121,20 @@ def _list_cells(
             keys += cell_keys(plan, builder.registry, dataset.name, task, list(folds))
     builder.store.add_cells(keys)
     return keys
+
+
+def _record_skipped(
+    builder: CellBuilder, dataset: DatasetConfig, skipped: Mapping[str, str]
+) -> None:
+    """Store why tracks were left out, naming files relative to the dataset's folder.
+
+    The store is published with the leaderboard; the run's log keeps the absolute paths.
+    """
+    root = dataset.path
+    builder.store.record_skipped_tracks(
+        dataset.name,
+        {t: r if root is None else portable_text(r, root) for t, r in skipped.items()},
+    )
 
 
 def _work(
