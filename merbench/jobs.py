@@ -17,7 +17,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from merbench.errors import ConfigError
@@ -125,6 +125,21 @@ def worker_command(
     if config is not None:
         command += ["--config", str(config)]
     return command, dict(os.environ) | {"CI": "1", STORAGE_ENV: storage}
+
+
+def reap(
+    processes: Collection[subprocess.Popen[bytes]], *, then: Callable[[], None] | None = None
+) -> None:
+    """Collect the exit status of local workers that ended, then call ``then``.
+
+    A killed worker left unreaped stays a zombie, which still answers ``kill(pid, 0)``: the
+    queue treats a zombie as dead too, and reaping keeps the process table clean. Their exit
+    codes are reported when the run ends (``failed_workers``).
+    """
+    for process in processes:
+        process.poll()
+    if then is not None:
+        then()
 
 
 def failed_workers(processes: Collection[subprocess.Popen[bytes]], out: Path) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from merbench.candidates import Unavailable
 from merbench.config import DatasetConfig
 from merbench.errors import DatasetError, end_sentence
-from merbench.jobs import PeerProgress, failed_workers, local_workers, resolve_jobs
+from merbench.jobs import PeerProgress, failed_workers, local_workers, reap, resolve_jobs
 from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
 from merbench.provenance import collect_provenance, portable_text
 from merbench.queue import Queue, retry_failed
@@ -167,7 +167,11 @@ def _work(
             reporter = PeerProgress(reporter, store, among)
         reporter.run_started(len(among), done)
         poll = reporter.poll if isinstance(reporter, PeerProgress) else None
-        queue = Queue(among=among, heartbeat_timeout=settings.heartbeat_timeout, on_wait=poll)
+        queue = Queue(
+            among=among,
+            heartbeat_timeout=settings.heartbeat_timeout,
+            on_wait=lambda: reap(peers, then=poll),
+        )
         counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
         if poll is not None:
             poll()  # the cells the other processes finished last

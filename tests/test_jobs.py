@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
@@ -88,3 +91,42 @@ def test_jobs_are_a_positive_number_or_auto():
     for bad in ("0", "-2", "many"):
         with pytest.raises(ConfigError, match="positive number of processes"):
             resolve_jobs(bad)
+
+
+def test_a_killed_local_worker_s_cell_is_requeued_at_once(tones, tmp_path, monkeypatch):
+    """A SIGKILLed --jobs process is a zombie until reaped: its cell must not wait for the
+    heartbeat timeout (five minutes here) to be taken over."""
+    monkeypatch.setenv("TONES_FIT_SLEEP", "1")
+    out, killed = tmp_path / "run", []
+
+    def kill_the_other_process():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if (out / "results.sqlite").exists():
+                store = Store(sqlite_url(out))
+                running = [c for c in store.table("cells") if c["status"] == "running"]
+                store.close()
+                for cell in running:
+                    if cell["worker_pid"] != os.getpid():
+                        os.kill(cell["worker_pid"], signal.SIGKILL)
+                        killed.append((cell["id"], time.monotonic()))
+                        return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_other_process)
+    killer.start()
+    settings = RunSettings(models=("sleepy", "mean", "ridge"), budget="smoke", config=tones,
+                           out=out, render=False, jobs=2, heartbeat_timeout=300)  # fmt: skip
+    outcome = run(settings)
+    ended = time.monotonic()
+    killer.join()
+    assert killed, "the other process never ran a cell"
+    cell_id, at = killed[0]
+    assert ended - at < 120, "the killed process's cell waited for the heartbeat timeout"
+    assert outcome.counts["failed"] == 0 and "done" in outcome.counts
+    store = Store(sqlite_url(out))
+    cells = {c["id"]: c for c in store.table("cells")}
+    claims = [c for c in store.table("claims") if c["cell_id"] == cell_id]
+    store.close()
+    assert {c["status"] for c in cells.values()} == {"done"}
+    assert len(claims) == 2 and cells[cell_id]["worker_pid"] == os.getpid()

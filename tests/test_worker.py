@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -175,6 +176,26 @@ def test_a_cell_of_an_exited_process_on_this_machine_is_requeued_at_once(store_u
     assert requeue_dead(store, me, timeout_s=3600) == 1
     assert store.counts() == {"pending": 1, "running": 1}
     store.close()
+
+
+def test_a_cell_of_a_killed_unreaped_process_on_this_machine_is_requeued_at_once(tmp_path):
+    store = Store(sqlite_url(tmp_path))
+    store.add_cells(_keys(1))
+    me = this_worker()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim(store, WorkerId(name="killed", host=me.host, pid=zombie.pid))
+        os.kill(zombie.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        stat = Path(f"/proc/{zombie.pid}/stat")
+        while "Z" not in stat.read_text().rsplit(")", 1)[1][:3]:
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        assert requeue_dead(store, me, timeout_s=3600) == 1  # not reaped, yet dead
+        assert store.counts() == {"pending": 1}
+    finally:
+        zombie.wait()
+        store.close()
 
 
 def test_the_heartbeat_thread_keeps_a_held_cell_fresh(store_url):
