@@ -18,7 +18,7 @@ from pathlib import Path
 
 from merbench.candidates import Unavailable
 from merbench.config import DatasetConfig
-from merbench.errors import DatasetError, end_sentence
+from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.jobs import PeerProgress, failed_workers, local_workers, reap, resolve_jobs
 from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
 from merbench.provenance import collect_provenance, portable_text
@@ -26,7 +26,7 @@ from merbench.queue import Queue, retry_failed
 from merbench.registry import Registry, load_registry
 from merbench.report import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.schema import CellKey
-from merbench.settings import RunSettings
+from merbench.settings import RunSettings, check_folder
 from merbench.store import Store
 from merbench.urls import sqlite_url
 from merbench.worker import process_cells
@@ -66,22 +66,17 @@ def run(
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
     plan = plan_run(settings, registry)
-    if settings.fresh:
-        for name in SQLITE_FILES:
-            (plan.run_dir / name).unlink(missing_ok=True)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.storage or sqlite_url(plan.run_dir)
+    store = _open_store(settings, plan)
     outcome = RunOutcome(
         name=plan.name,
         run_dir=plan.run_dir,
-        store_url=url,
+        store_url=store.url,
         site_dir=settings.site_dir(plan.name),
         unavailable=list(plan.unavailable),
     )
     for item in plan.unavailable:
         reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
     handler = log_to(plan.run_dir / "run.log")
-    store = Store(url)
     try:
         provenance = collect_provenance(
             registry, plan.config, settings.seed, plan.budget, uses_torch=plan.uses_torch
@@ -95,6 +90,42 @@ def run(
         stop_logging_to(handler)
         store.close()
     return outcome
+
+
+def _open_store(settings: RunSettings, plan: RunPlan) -> Store:
+    """Check where the run writes, then open (or make) its store and its run directory.
+
+    Nothing is written before the folders are known writable and the store opened.
+
+    Raises:
+        MerbenchError: a folder that cannot be written, or a store that cannot be opened.
+    """
+    check_folder(plan.run_dir, "--out")
+    if settings.render and not settings.enqueue_only:
+        check_folder(settings.site_dir(plan.name), "--leaderboard")
+    if settings.fresh:
+        _delete_results(plan.run_dir)
+    if settings.storage is None:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.storage or sqlite_url(plan.run_dir))
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    return store
+
+
+def _delete_results(run_dir: Path) -> None:
+    """Delete a run directory's store and log (``--fresh``).
+
+    Raises:
+        RunError: one of them cannot be deleted (a folder in its place, or no permission).
+    """
+    for name in SQLITE_FILES:
+        try:
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(
+                f"{run_dir / name}: cannot delete it for --fresh ({exc.strerror}). "
+                "Remove it yourself, or pass --out to start another run."
+            ) from None
 
 
 def _list_cells(

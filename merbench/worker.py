@@ -42,7 +42,7 @@ from merbench.report import (
     summarize_metrics,
 )
 from merbench.schema import CellKey
-from merbench.settings import HEARTBEAT_TIMEOUT_S
+from merbench.settings import HEARTBEAT_TIMEOUT_S, check_folder
 from merbench.store import Store
 from merbench.tuning import close_study_storage, open_study_storage, study_placement
 
@@ -190,8 +190,9 @@ def work(
     """Run a stored run's pending cells until the run is finished; return this worker's counts.
 
     Raises:
-        MerbenchError: no run in the store, another run name, a dataset that differs from the
-            run's, or a candidate whose plugins are not installed here.
+        MerbenchError: a store that cannot be opened, no run in the store, another run name,
+            a dataset that differs from the run's, a candidate whose plugins are not installed
+            here, or an ``--out`` folder that cannot be written.
     """
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
@@ -201,6 +202,7 @@ def work(
         builder = CellBuilder(store, registry, stored.settings, stored.config, stored.tasks)
         queue = Queue(heartbeat_timeout=settings.heartbeat_timeout)
         out = settings.out or Path("runs") / stored.name
+        check_folder(out, "--out")
         out.mkdir(parents=True, exist_ok=True)
         handler = log_to(out / f"worker-{queue.worker.name.replace(':', '-')}.log")
         try:
