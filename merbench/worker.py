@@ -190,13 +190,14 @@ def work(
     """Run a stored run's pending cells until the run is finished; return this worker's counts.
 
     Raises:
-        MerbenchError: a store that cannot be opened, no run in the store, another run name,
+        MerbenchError: no store at a SQLite URL (a worker never creates one), a store that
+            cannot be opened, no run in the store, another run name,
             a dataset that differs from the run's, a candidate whose plugins are not installed
             here, or an ``--out`` folder that cannot be written.
     """
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
-    store = Store(settings.storage)
+    store = Store(settings.storage, create=False)  # a worker never creates a store
     try:
         stored = read_stored_run(store, registry, run=settings.run, config=settings.config)
         builder = CellBuilder(store, registry, stored.settings, stored.config, stored.tasks)

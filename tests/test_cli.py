@@ -246,3 +246,13 @@ def test_a_negative_seed_exits_2_and_stores_nothing(cli, tones_config, tmp_path)
     result = cli.invoke(main, ["run", "-m", "mean", "--budget", "smoke", "--seed", "-1"])
     assert "--seed -1: give a whole number from 0 to 4294967295." in _one_line_exit_2(result)
     assert _tree(tmp_path) == before
+
+
+def test_a_worker_never_creates_a_store(cli, tmp_path):
+    missing = tmp_path / "mistyped" / "path.sqlite"
+    (tmp_path / "mistyped").mkdir()
+    result = cli.invoke(main, ["worker", "--storage", f"sqlite:///{missing}"])
+    line = _one_line_exit_2(result)
+    assert f"{missing}: no results store here." in line
+    assert "Pass the --storage URL that 'merbench run' printed" in line
+    assert list((tmp_path / "mistyped").iterdir()) == []

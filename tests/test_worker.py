@@ -255,6 +255,10 @@ def test_a_worker_refuses_a_dataset_that_changed_since_the_run_started(tones, tm
 
 def test_a_worker_names_the_run_it_finds(tones, tmp_path):
     (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="no results store here"):  # never creates one
+        work(WorkerSettings(storage=sqlite_url(tmp_path / "empty"), out=tmp_path / "w"))
+    assert not (tmp_path / "empty" / "results.sqlite").exists()
+    Store(sqlite_url(tmp_path / "empty")).close()  # a store, no run in it
     with pytest.raises(RunError, match="no run in this store yet"):
         work(WorkerSettings(storage=sqlite_url(tmp_path / "empty"), out=tmp_path / "w"))
     run(RunSettings(models=("mean",), budget="smoke", config=tones, out=tmp_path / "run",
