@@ -6,8 +6,9 @@ threads (``benchmarks/bench_speed.py``). ``merbench run --jobs N`` therefore sta
 ``merbench worker`` processes beside itself on the run's results store; the cores are split
 among the ``N`` processes (``OMP_NUM_THREADS``), every process claims cells through the same
 queue as workers on other machines, and the run's own progress display also counts the cells
-that the other processes finish. Each cell is still seeded from its own identity, so which
-process runs it does not change its folds, trials or seed.
+that the other processes finish. Each cell is still seeded from its own identity, and every
+torch cell uses the thread count stored with the run (``MERBENCH_THREADS``, chosen when the run
+starts), so which process runs it does not change its folds, trials, seed or arithmetic.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from merbench.store import Store
 log = logging.getLogger(__name__)
 
 JOBS_ENV = "MERBENCH_JOBS"
+THREADS_ENV = "MERBENCH_THREADS"
+"""Torch intra-op threads per cell: chosen when a run starts, stored with it, used by every
+process that runs one of its cells (``torch_train.set_threads`` reads it)."""
+DEFAULT_THREADS = 1
+"""One thread per cell; ``--jobs`` puts the other cores to work on other cells. On 2 cores a
+``cnn2d@mel`` smoke run took 96 s with ``--jobs 2`` and 1 thread, 187 s with ``--jobs 1`` and 1
+thread, 319 s with ``--jobs 1`` and 2 threads (``benchmarks/bench_threads.py``, a busy machine),
+and only runs with the same thread count per cell gave the same predictions."""
 STORAGE_ENV = "MERBENCH_STORAGE"
 """The results store's URL, for ``merbench worker`` (it may hold a password)."""
 MAX_AUTO_JOBS = 4
@@ -63,6 +72,41 @@ def resolve_jobs(value: str | int, *, uses_torch: bool = True) -> int:
     return int(text)
 
 
+def resolve_threads() -> int:
+    """The torch threads per cell of a new run: ``$MERBENCH_THREADS``, else ``DEFAULT_THREADS``.
+
+    Raises:
+        ConfigError: ``$MERBENCH_THREADS`` is not a positive number.
+    """
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return DEFAULT_THREADS
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"{THREADS_ENV}={text!r}: give a positive number of torch threads per cell, or "
+            f"unset it for {DEFAULT_THREADS}."
+        )
+    return int(text)
+
+
+@contextlib.contextmanager
+def cell_threads(threads: int | None) -> Iterator[None]:
+    """Make every torch cell of this process (and its local workers) use ``threads`` threads.
+
+    ``None`` (a run stored before thread counts were) leaves ``set_threads``'s own choice.
+    """
+    previous = os.environ.get(THREADS_ENV)
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = previous
+
+
 @contextlib.contextmanager
 def local_workers(
     jobs: int,
@@ -75,8 +119,9 @@ def local_workers(
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``jobs - 1`` ``merbench worker`` processes on the run; split the cores among all.
 
-    This process's torch threads are capped too (through ``OMP_NUM_THREADS``, which
-    ``torch_train.set_threads`` reads) while the context is open. On leaving normally the workers
+    ``OMP_NUM_THREADS`` (OpenMP and BLAS threads) is set for every process while the context is
+    open; torch cells use the run's stored thread count (``cell_threads``), whichever process
+    runs them. On leaving normally the workers
     are waited for (they stop once no cell is pending or running); on an error or an interrupt
     they are stopped, and the cells they held return to the queue.
     """

@@ -132,7 +132,8 @@ def _device() -> str:
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    # The torch threads per cell are a run setting (``threads`` in the run's settings).
+    return f"cpu ({os.cpu_count()} cores)"
 
 
 def git_sha(folder: Path) -> str | None:

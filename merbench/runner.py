@@ -12,14 +12,25 @@ CLI and the Python API).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from merbench.candidates import Unavailable
 from merbench.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
-from merbench.jobs import PeerProgress, failed_workers, local_workers, reap, resolve_jobs
+from merbench.jobs import (
+    THREADS_ENV,
+    PeerProgress,
+    cell_threads,
+    failed_workers,
+    local_workers,
+    reap,
+    resolve_jobs,
+    resolve_threads,
+)
 from merbench.plan import CellBuilder, RunPlan, cell_keys, plan_run, stored_plan
 from merbench.provenance import collect_provenance, portable_text
 from merbench.queue import Queue, retry_failed
@@ -28,8 +39,11 @@ from merbench.report import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.schema import CellKey
 from merbench.settings import RunSettings, check_folder
 from merbench.store import Store
-from merbench.urls import sqlite_url
+from merbench.urls import display_url, sqlite_url
 from merbench.worker import process_cells
+
+if TYPE_CHECKING:
+    import subprocess
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +182,23 @@ def _record_skipped(
     )
 
 
+def _fix_threads(store: Store) -> int:
+    """The run's torch threads per cell: those stored when it started, else chosen and stored.
+
+    Raises:
+        MerbenchError: ``$MERBENCH_THREADS`` asks a resumed run for another count.
+    """
+    asked = resolve_threads()
+    stored = int(store.fix_setting("threads", asked))
+    if os.environ.get(THREADS_ENV) and stored != asked:
+        raise RunError(
+            f"{display_url(store.url)}: this run was made with {THREADS_ENV}={stored}; this "
+            f"command asks for {asked}. Unset {THREADS_ENV} to resume it with {stored}, or pass "
+            "--out to start another run."
+        )
+    return stored
+
+
 def _work(
     plan: RunPlan,
     builder: CellBuilder,
@@ -177,6 +208,7 @@ def _work(
 ) -> None:
     """Run this run's pending cells through the queue, beside any workers sharing it."""
     store, settings = builder.store, builder.settings
+    threads = _fix_threads(store)
     ids = store.cell_ids()
     among = frozenset(ids[k] for k in keys)
     retry_failed(store, among)  # a resumed run tries its failed cells again
@@ -186,29 +218,45 @@ def _work(
         reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
-    with local_workers(
-        jobs,
-        storage=store.url,
-        run=plan.name,
-        out=plan.run_dir,
-        config=plan.config.source,
-        heartbeat_timeout=settings.heartbeat_timeout,
-    ) as peers:
-        if jobs > 1:  # one display for the cells of every local process
-            reporter = PeerProgress(reporter, store, among)
-        reporter.run_started(len(among), done)
-        poll = reporter.poll if isinstance(reporter, PeerProgress) else None
-        queue = Queue(
-            among=among,
+    with (
+        cell_threads(threads),
+        local_workers(
+            jobs,
+            storage=store.url,
+            run=plan.name,
+            out=plan.run_dir,
+            config=plan.config.source,
             heartbeat_timeout=settings.heartbeat_timeout,
-            on_wait=lambda: reap(peers, then=poll),
-        )
-        counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
-        if poll is not None:
-            poll()  # the cells the other processes finished last
+        ) as peers,
+    ):
+        counts = _work_here(builder, among, done, reporter, peers)
     for problem in failed_workers(peers, plan.run_dir):
         reporter.message(problem)
     if jobs > 1:
         final = store.counts(among)
         counts = {"done": final.get("done", 0) - done, "failed": final.get("failed", 0)}
     outcome.counts = counts | {"resumed": done}
+
+
+def _work_here(
+    builder: CellBuilder,
+    among: frozenset[int],
+    done: int,
+    reporter: Reporter,
+    peers: list[subprocess.Popen[bytes]],
+) -> dict[str, int]:
+    """Run cells in this process beside its local workers ``peers``; return its counts."""
+    store = builder.store
+    if peers:  # one display for the cells of every local process
+        reporter = PeerProgress(reporter, store, among)
+    reporter.run_started(len(among), done)
+    poll = reporter.poll if isinstance(reporter, PeerProgress) else None
+    queue = Queue(
+        among=among,
+        heartbeat_timeout=builder.settings.heartbeat_timeout,
+        on_wait=lambda: reap(peers, then=poll),  # a killed local worker is re-queued at once
+    )
+    counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
+    if poll is not None:
+        poll()  # the cells the other processes finished last
+    return counts

@@ -160,6 +160,25 @@ class Store:
                 "Pass --out to start another run, or --fresh to replace this one."
             )
 
+    def fix_setting(self, name: str, value: Any) -> Any:
+        """Store a run setting chosen when the run starts, unless stored; return the stored one.
+
+        For settings that later commands and workers must repeat but not choose again, such
+        as the torch threads per cell.
+        """
+
+        def fix(conn: sa.Connection) -> Any:
+            row = conn.execute(sa.select(runs.c.id, runs.c.settings).order_by(runs.c.id)).first()
+            if row is None:
+                return value
+            settings = dict(row.settings or {})
+            if name not in settings:
+                settings[name] = jsonable(value)
+                conn.execute(runs.update().where(runs.c.id == row.id).values(settings=settings))
+            return settings[name]
+
+        return self.transact(fix)
+
     def save_split(
         self, dataset: str, task: str, digest: str, manifest: Any, audit: Mapping[str, Any]
     ) -> str:

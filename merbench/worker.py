@@ -21,6 +21,7 @@ from pathlib import Path
 
 from merbench.cell import CellPlan, run_cell
 from merbench.features import FeatureStore
+from merbench.jobs import cell_threads
 from merbench.plan import CellBuilder, read_stored_run
 from merbench.queue import (
     Claim,
@@ -206,10 +207,13 @@ def work(
         check_folder(out, "--out")
         out.mkdir(parents=True, exist_ok=True)
         handler = log_to(out / f"worker-{queue.worker.name.replace(':', '-')}.log")
+        # Every process runs the run's torch cells with the thread count stored with it.
+        threads = dict((store.read_run() or {}).get("settings") or {}).get("threads")
         try:
             counts = store.counts()
             reporter.run_started(sum(counts.values()), counts.get("done", 0))
-            return process_cells(store, builder.resolve, builder.features, reporter, queue)
+            with cell_threads(None if threads is None else int(threads)):
+                return process_cells(store, builder.resolve, builder.features, reporter, queue)
         finally:
             stop_logging_to(handler)
     finally:

@@ -130,3 +130,32 @@ def test_a_killed_local_worker_s_cell_is_requeued_at_once(tones, tmp_path, monke
     store.close()
     assert {c["status"] for c in cells.values()} == {"done"}
     assert len(claims) == 2 and cells[cell_id]["worker_pid"] == os.getpid()
+
+
+def _predictions(out):
+    store = Store(sqlite_url(out))
+    cells = {c["id"]: (c["candidate"], c["fold"]) for c in store.table("cells")}
+    rows = sorted((*cells[p["cell_id"]], p["track_id"], p["target"], p["y_pred"])
+                  for p in store.table("predictions"))  # fmt: skip
+    workers = {c["worker"] for c in store.table("cells")}
+    threads = store.read_run()["settings"].get("threads")
+    store.close()
+    return rows, workers, threads
+
+
+def test_a_torch_cell_gives_the_same_numbers_whichever_process_runs_it(
+    tones, tmp_path, monkeypatch
+):
+    """Every process uses the run's stored torch threads per cell, so --jobs changes no number
+    (CPU convolutions sum in another order with another thread count)."""
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for jobs in (2, 1):
+        settings = RunSettings(models=("cnn2d@mel", "cnn1d@raw"), budget="smoke", config=tones,
+                               out=tmp_path / f"jobs{jobs}", render=False, jobs=jobs)  # fmt: skip
+        assert run(settings).ok
+    two, two_workers, two_threads = _predictions(tmp_path / "jobs2")
+    one, one_workers, one_threads = _predictions(tmp_path / "jobs1")
+    assert len(two_workers) == 2 and len(one_workers) == 1  # both processes ran torch cells
+    assert len(one) > 0 and one == two
+    assert two_threads == one_threads == 1  # the default, stored with each run
