@@ -91,20 +91,28 @@ def resolve_threads() -> int:
 
 @contextlib.contextmanager
 def cell_threads(threads: int | None) -> Iterator[None]:
-    """Make every torch cell of this process (and its local workers) use ``threads`` threads.
+    """Make everything torch computes in this process use ``threads`` threads while open.
 
-    ``None`` (a run stored before thread counts were) leaves ``set_threads``'s own choice.
+    Cells (``torch_train.set_threads`` reads ``MERBENCH_THREADS``) and the fixed front-end
+    features they compute and cache both depend on it: torch is set now when already imported,
+    and ``OMP_NUM_THREADS`` sets it when torch is imported later. ``None`` (a run stored before
+    thread counts were) changes nothing.
     """
-    previous = os.environ.get(THREADS_ENV)
+    names = (THREADS_ENV, "OMP_NUM_THREADS")
+    previous = {name: os.environ.get(name) for name in names}
     if threads is not None:
-        os.environ[THREADS_ENV] = str(threads)
+        os.environ.update(dict.fromkeys(names, str(threads)))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(threads)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -219,7 +219,6 @@ def _work(
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
     with (
-        cell_threads(threads),
         local_workers(
             jobs,
             storage=store.url,
@@ -228,6 +227,7 @@ def _work(
             config=plan.config.source,
             heartbeat_timeout=settings.heartbeat_timeout,
         ) as peers,
+        cell_threads(threads),  # after the workers' OMP_NUM_THREADS; they read the store's
     ):
         counts = _work_here(builder, among, done, reporter, peers)
     for problem in failed_workers(peers, plan.run_dir):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from merbench.errors import ConfigError
-from merbench.jobs import resolve_jobs
+from merbench.jobs import cell_threads, resolve_jobs
 from merbench.results import load_results
 from merbench.runner import run
 from merbench.settings import RunSettings
@@ -144,12 +144,18 @@ def _predictions(out):
 
 
 def test_a_torch_cell_gives_the_same_numbers_whichever_process_runs_it(
-    tones, tmp_path, monkeypatch
+    tones, tmp_path, monkeypatch, request
 ):
     """Every process uses the run's stored torch threads per cell, so --jobs changes no number
     (CPU convolutions sum in another order with another thread count)."""
     for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path / "cache"))  # each process computes features
+    import torch
+
+    before = torch.get_num_threads()
+    request.addfinalizer(lambda: torch.set_num_threads(before))
+    torch.set_num_threads(2)  # this process's torch began with other threads than the run's
     for jobs in (2, 1):
         settings = RunSettings(models=("cnn2d@mel", "cnn1d@raw"), budget="smoke", config=tones,
                                out=tmp_path / f"jobs{jobs}", render=False, jobs=jobs)  # fmt: skip
@@ -159,3 +165,22 @@ def test_a_torch_cell_gives_the_same_numbers_whichever_process_runs_it(
     assert len(two_workers) == 2 and len(one_workers) == 1  # both processes ran torch cells
     assert len(one) > 0 and one == two
     assert two_threads == one_threads == 1  # the default, stored with each run
+
+
+def test_the_run_s_thread_count_covers_features_computed_before_any_cell_trains(monkeypatch):
+    """Front-end features are computed (and cached for every process) before set_threads runs
+    in a cell: torch must already use the run's count then, imported before or after."""
+    import torch
+
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # torch was imported, and set, before the run began
+        with cell_threads(1):
+            assert torch.get_num_threads() == 1
+            # a process that imports torch only now starts it with the run's count
+            assert os.environ["OMP_NUM_THREADS"] == os.environ["MERBENCH_THREADS"] == "1"
+        assert "MERBENCH_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    finally:
+        torch.set_num_threads(before)
