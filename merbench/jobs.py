@@ -6,8 +6,9 @@ threads (``benchmarks/bench_speed.py``). ``merbench run --jobs N`` therefore sta
 ``merbench worker`` processes beside itself on the run's results store; the cores are split
 among the ``N`` processes (``OMP_NUM_THREADS``), every process claims cells through the same
 queue as workers on other machines, and the run's own progress display also counts the cells
-that the other processes finish. Each cell is still seeded from its own identity, so which
-process runs it does not change its folds, trials or seed.
+that the other processes finish. Each cell is still seeded from its own identity, and every
+torch cell uses the thread count stored with the run (``MERBENCH_THREADS``, chosen when the run
+starts), so which process runs it does not change its folds, trials, seed or arithmetic.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from merbench.errors import ConfigError
@@ -28,6 +29,14 @@ from merbench.store import Store
 log = logging.getLogger(__name__)
 
 JOBS_ENV = "MERBENCH_JOBS"
+THREADS_ENV = "MERBENCH_THREADS"
+"""Torch intra-op threads per cell: chosen when a run starts, stored with it, used by every
+process that runs one of its cells (``torch_train.set_threads`` reads it)."""
+DEFAULT_THREADS = 1
+"""One thread per cell; ``--jobs`` puts the other cores to work on other cells. On 2 cores a
+``cnn2d@mel`` smoke run took 96 s with ``--jobs 2`` and 1 thread, 187 s with ``--jobs 1`` and 1
+thread, 319 s with ``--jobs 1`` and 2 threads (``benchmarks/bench_threads.py``, a busy machine),
+and only runs with the same thread count per cell gave the same predictions."""
 STORAGE_ENV = "MERBENCH_STORAGE"
 """The results store's URL, for ``merbench worker`` (it may hold a password)."""
 MAX_AUTO_JOBS = 4
@@ -63,6 +72,49 @@ def resolve_jobs(value: str | int, *, uses_torch: bool = True) -> int:
     return int(text)
 
 
+def resolve_threads() -> int:
+    """The torch threads per cell of a new run: ``$MERBENCH_THREADS``, else ``DEFAULT_THREADS``.
+
+    Raises:
+        ConfigError: ``$MERBENCH_THREADS`` is not a positive number.
+    """
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return DEFAULT_THREADS
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"{THREADS_ENV}={text!r}: give a positive number of torch threads per cell, or "
+            f"unset it for {DEFAULT_THREADS}."
+        )
+    return int(text)
+
+
+@contextlib.contextmanager
+def cell_threads(threads: int | None) -> Iterator[None]:
+    """Make everything torch computes in this process use ``threads`` threads while open.
+
+    Cells (``torch_train.set_threads`` reads ``MERBENCH_THREADS``) and the fixed front-end
+    features they compute and cache both depend on it: torch is set now when already imported,
+    and ``OMP_NUM_THREADS`` sets it when torch is imported later. ``None`` (a run stored before
+    thread counts were) changes nothing.
+    """
+    names = (THREADS_ENV, "OMP_NUM_THREADS")
+    previous = {name: os.environ.get(name) for name in names}
+    if threads is not None:
+        os.environ.update(dict.fromkeys(names, str(threads)))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def local_workers(
     jobs: int,
@@ -75,8 +127,9 @@ def local_workers(
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``jobs - 1`` ``merbench worker`` processes on the run; split the cores among all.
 
-    This process's torch threads are capped too (through ``OMP_NUM_THREADS``, which
-    ``torch_train.set_threads`` reads) while the context is open. On leaving normally the workers
+    ``OMP_NUM_THREADS`` (OpenMP and BLAS threads) is set for every process while the context is
+    open; torch cells use the run's stored thread count (``cell_threads``), whichever process
+    runs them. On leaving normally the workers
     are waited for (they stop once no cell is pending or running); on an error or an interrupt
     they are stopped, and the cells they held return to the queue.
     """
@@ -125,6 +178,21 @@ def worker_command(
     if config is not None:
         command += ["--config", str(config)]
     return command, dict(os.environ) | {"CI": "1", STORAGE_ENV: storage}
+
+
+def reap(
+    processes: Collection[subprocess.Popen[bytes]], *, then: Callable[[], None] | None = None
+) -> None:
+    """Collect the exit status of local workers that ended, then call ``then``.
+
+    A killed worker left unreaped stays a zombie, which still answers ``kill(pid, 0)``: the
+    queue treats a zombie as dead too, and reaping keeps the process table clean. Their exit
+    codes are reported when the run ends (``failed_workers``).
+    """
+    for process in processes:
+        process.poll()
+    if then is not None:
+        then()
 
 
 def failed_workers(processes: Collection[subprocess.Popen[bytes]], out: Path) -> list[str]:

@@ -1,8 +1,15 @@
-"""Provenance: what produced a run's numbers (versions, plugins, machine, settings)."""
+"""Provenance: what produced a run's numbers (versions, plugins, machine, settings).
+
+Provenance is published with the leaderboard, so it names no absolute local path: a file is
+shown relative to the working folder when it lies inside it, else by its name alone
+(``portable_path``); ``portable_text`` does the same for the paths in a message. The run's
+own log keeps the absolute paths.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import subprocess
 import sys
@@ -38,7 +45,7 @@ def collect_provenance(
         "seed": seed,
         "budget": {k: getattr(budget, k) for k in budget.__dataclass_fields__},
         "config": {
-            "path": str(config.source) if config.source else None,
+            "path": portable_path(config.source) if config.source else None,
             "sha256": _file_hash(config.source),
         },
         "plugins": [
@@ -61,8 +68,42 @@ def collect_provenance(
         "allocator": allocator_setting(),
         "device": _device() if uses_torch else "cpu",
         # Never a password: a store URL on the command line is shown as user:***@host.
-        "command": redact(" ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])),
+        "command": redact(" ".join([Path(sys.argv[0]).name, *map(_portable_arg, sys.argv[1:])])),
     }
+
+
+def portable_path(path: Path | str, *, base: Path | None = None) -> str:
+    """Write a path fit to publish.
+
+    Returns:
+        The path relative to ``base`` (default: the working folder) when inside it, else the
+        file's name alone; a relative path as it is.
+    """
+    if not os.path.isabs(path):
+        return str(path)
+    folder = Path(os.path.abspath(base if base is not None else Path.cwd()))
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_relative_to(folder):
+        return str(absolute.relative_to(folder))
+    return absolute.name
+
+
+def portable_text(text: str, root: Path) -> str:
+    """Write every path under the folder ``root`` in ``text`` relative to it.
+
+    For a skipped track's reason naming its audio file; ``root`` itself becomes ``.``.
+    """
+    for folder in dict.fromkeys([str(root), os.path.abspath(root), str(Path(root).resolve())]):
+        text = text.replace(folder.rstrip(os.sep) + os.sep, "").replace(folder, ".")
+    return text
+
+
+def _portable_arg(arg: str) -> str:
+    """A command-line argument with an absolute path in it (``/x``, ``--out=/x``) made portable."""
+    option, equals, value = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+    if os.path.isabs(value):
+        return f"{option}{equals}{portable_path(value)}"
+    return arg
 
 
 def _datasets(registry: Registry, config: Config) -> dict[str, dict[str, Any]]:
@@ -103,7 +144,8 @@ def _device() -> str:
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    # The torch threads per cell are a run setting (``threads`` in the run's settings).
+    return f"cpu ({os.cpu_count()} cores)"
 
 
 def git_sha(folder: Path) -> str | None:

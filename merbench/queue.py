@@ -10,8 +10,8 @@ row one of them holds), ``BEGIN IMMEDIATE`` on SQLite (claimers take turns), and
 update re-checks ``status = 'pending'``. Every claim is logged in the ``claims`` table. While a
 cell runs its worker refreshes ``heartbeat_at``; times are the database server's clock, so
 workers on machines with skewed clocks agree on what is stale. A ``running`` cell whose
-heartbeat is older than the timeout, or whose worker ran on this machine and has exited, is made
-``pending`` again and claimed by the next worker.
+heartbeat is older than the timeout, or whose worker ran on this machine and has exited (an
+unreaped zombie included), is made ``pending`` again and claimed by the next worker.
 """
 
 from __future__ import annotations
@@ -201,6 +201,7 @@ def _held(held: Claim, worker: WorkerId) -> list[sa.ColumnElement[bool]]:
 
 
 def _is_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (an exited, unreaped one does not)."""
     if pid == os.getpid():
         return True
     try:
@@ -208,8 +209,18 @@ def _is_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # a process of another user holds the id
-    return True
+        pass  # a process of another user holds the id
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to reap it (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may hold any character.
+    return stat[stat.rfind(")") + 1 :].split()[:1] == ["Z"]
 
 
 def finish(store: Store, key: CellKey, result: CellResult, *, worker: str | None = None) -> bool:

@@ -12,12 +12,25 @@ CLI and the Python API).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from merbench.candidates import Unavailable
-from merbench.errors import DatasetError, end_sentence
-from merbench.jobs import PeerProgress, failed_workers, local_workers, resolve_jobs
+from merbench.config import DatasetConfig
+from merbench.errors import DatasetError, RunError, end_sentence
+from merbench.jobs import (
+    THREADS_ENV,
+    PeerProgress,
+    cell_threads,
+    failed_workers,
+    local_workers,
+    reap,
+    resolve_jobs,
+    resolve_threads,
+)
 from merbench.plan import (
     CellBuilder,
     RunPlan,
@@ -26,15 +39,18 @@ from merbench.plan import (
     plan_run,
     stored_plan,
 )
-from merbench.provenance import collect_provenance
+from merbench.provenance import collect_provenance, portable_text
 from merbench.queue import Queue, retry_failed
 from merbench.registry import Registry, load_registry
 from merbench.report import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.schema import CellKey
-from merbench.settings import RunSettings
+from merbench.settings import RunSettings, check_folder
 from merbench.store import Store
-from merbench.urls import sqlite_url
+from merbench.urls import display_url, sqlite_url
 from merbench.worker import process_cells
+
+if TYPE_CHECKING:
+    import subprocess
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +87,17 @@ def run(
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
     plan = plan_run(settings, registry)
-    if settings.fresh:
-        for name in SQLITE_FILES:
-            (plan.run_dir / name).unlink(missing_ok=True)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.storage or sqlite_url(plan.run_dir)
+    store = _open_store(settings, plan)
     outcome = RunOutcome(
         name=plan.name,
         run_dir=plan.run_dir,
-        store_url=url,
+        store_url=store.url,
         site_dir=settings.site_dir(plan.name),
         unavailable=list(plan.unavailable),
     )
     for item in plan.unavailable:
         reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
     handler = log_to(plan.run_dir / "run.log")
-    store = Store(url)
     try:
         provenance = collect_provenance(
             registry, plan.config, settings.seed, plan.budget, uses_torch=plan.uses_torch
@@ -103,6 +114,42 @@ def run(
     return outcome
 
 
+def _open_store(settings: RunSettings, plan: RunPlan) -> Store:
+    """Check where the run writes, then open (or make) its store and its run directory.
+
+    Nothing is written before the folders are known writable and the store opened.
+
+    Raises:
+        MerbenchError: a folder that cannot be written, or a store that cannot be opened.
+    """
+    check_folder(plan.run_dir, "--out")
+    if settings.render and not settings.enqueue_only:
+        check_folder(settings.site_dir(plan.name), "--leaderboard")
+    if settings.fresh:
+        _delete_results(plan.run_dir)
+    if settings.storage is None:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.storage or sqlite_url(plan.run_dir))
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    return store
+
+
+def _delete_results(run_dir: Path) -> None:
+    """Delete a run directory's store and log (``--fresh``).
+
+    Raises:
+        RunError: one of them cannot be deleted (a folder in its place, or no permission).
+    """
+    for name in SQLITE_FILES:
+        try:
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(
+                f"{run_dir / name}: cannot delete it for --fresh ({exc.strerror}). "
+                "Remove it yourself, or pass --out to start another run."
+            ) from None
+
+
 def _list_cells(
     plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
 ) -> list[CellKey]:
@@ -116,7 +163,7 @@ def _list_cells(
             outcome.problems.append(str(exc))
             reporter.message(f"Skipped dataset {dataset.name}: {exc}")
             continue
-        builder.store.record_skipped_tracks(dataset.name, tracks.skipped)
+        _record_skipped(builder, dataset, tracks.skipped)
         if tracks.skipped:
             reporter.message(
                 f"{dataset.name}: left out {len(tracks.skipped)} unusable track(s) "
@@ -130,6 +177,37 @@ def _list_cells(
     return keys
 
 
+def _record_skipped(
+    builder: CellBuilder, dataset: DatasetConfig, skipped: Mapping[str, str]
+) -> None:
+    """Store why tracks were left out, naming files relative to the dataset's folder.
+
+    The store is published with the leaderboard; the run's log keeps the absolute paths.
+    """
+    root = dataset.path
+    builder.store.record_skipped_tracks(
+        dataset.name,
+        {t: r if root is None else portable_text(r, root) for t, r in skipped.items()},
+    )
+
+
+def _fix_threads(store: Store) -> int:
+    """The run's torch threads per cell: those stored when it started, else chosen and stored.
+
+    Raises:
+        MerbenchError: ``$MERBENCH_THREADS`` asks a resumed run for another count.
+    """
+    asked = resolve_threads()
+    stored = int(store.fix_setting("threads", asked))
+    if os.environ.get(THREADS_ENV) and stored != asked:
+        raise RunError(
+            f"{display_url(store.url)}: this run was made with {THREADS_ENV}={stored}; this "
+            f"command asks for {asked}. Unset {THREADS_ENV} to resume it with {stored}, or pass "
+            "--out to start another run."
+        )
+    return stored
+
+
 def _work(
     plan: RunPlan,
     builder: CellBuilder,
@@ -139,6 +217,7 @@ def _work(
 ) -> None:
     """Run this run's pending cells through the queue, beside any workers sharing it."""
     store, settings = builder.store, builder.settings
+    threads = _fix_threads(store)
     ids = store.cell_ids()
     among = frozenset(ids[k] for k in keys)
     retry_failed(store, among)  # a resumed run tries its failed cells again
@@ -148,25 +227,45 @@ def _work(
         reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
-    with local_workers(
-        jobs,
-        storage=store.url,
-        run=plan.name,
-        out=plan.run_dir,
-        config=plan.config.source,
-        heartbeat_timeout=settings.heartbeat_timeout,
-    ) as peers:
-        if jobs > 1:  # one display for the cells of every local process
-            reporter = PeerProgress(reporter, store, among)
-        reporter.run_started(len(among), done)
-        poll = reporter.poll if isinstance(reporter, PeerProgress) else None
-        queue = Queue(among=among, heartbeat_timeout=settings.heartbeat_timeout, on_wait=poll)
-        counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
-        if poll is not None:
-            poll()  # the cells the other processes finished last
+    with (
+        local_workers(
+            jobs,
+            storage=store.url,
+            run=plan.name,
+            out=plan.run_dir,
+            config=plan.config.source,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        ) as peers,
+        cell_threads(threads),  # after the workers' OMP_NUM_THREADS; they read the store's
+    ):
+        counts = _work_here(builder, among, done, reporter, peers)
     for problem in failed_workers(peers, plan.run_dir):
         reporter.message(problem)
     if jobs > 1:
         final = store.counts(among)
         counts = {"done": final.get("done", 0) - done, "failed": final.get("failed", 0)}
     outcome.counts = counts | {"resumed": done}
+
+
+def _work_here(
+    builder: CellBuilder,
+    among: frozenset[int],
+    done: int,
+    reporter: Reporter,
+    peers: list[subprocess.Popen[bytes]],
+) -> dict[str, int]:
+    """Run cells in this process beside its local workers ``peers``; return its counts."""
+    store = builder.store
+    if peers:  # one display for the cells of every local process
+        reporter = PeerProgress(reporter, store, among)
+    reporter.run_started(len(among), done)
+    poll = reporter.poll if isinstance(reporter, PeerProgress) else None
+    queue = Queue(
+        among=among,
+        heartbeat_timeout=builder.settings.heartbeat_timeout,
+        on_wait=lambda: reap(peers, then=poll),  # a killed local worker is re-queued at once
+    )
+    counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
+    if poll is not None:
+        poll()  # the cells the other processes finished last
+    return counts

@@ -200,6 +200,12 @@ def needs_schema(engine: sa.Engine) -> bool:
         )
 
 
+def has_runs(engine: sa.Engine) -> bool:
+    """Whether the database has merbench's ``runs`` table (a store some run has written)."""
+    with engine.connect() as conn:
+        return "runs" in sa.inspect(conn).get_table_names()
+
+
 def create_schema(conn: sa.Connection) -> None:
     """Create missing tables and add columns that newer versions use (all nullable)."""
     if conn.dialect.name == "postgresql":

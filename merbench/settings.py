@@ -8,6 +8,7 @@ or a worker on another machine, uses exactly those.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -111,3 +112,28 @@ class RunSettings:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**(values | overrides))
+
+
+def check_folder(path: Path, option: str) -> None:
+    """Refuse a folder that cannot be made or written in, before anything is written.
+
+    The nearest existing folder of ``path`` must be a folder this process may write in: a
+    path under a regular file, or in a read-only or someone else's folder, is refused.
+
+    Raises:
+        ConfigError: naming the path, what is wrong with it and the option to change.
+    """
+    nearest = Path(os.path.abspath(path))
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        what = f"'{nearest}' is a file" if nearest != Path(os.path.abspath(path)) else "a file"
+        raise ConfigError(
+            f"{option} {path}: cannot make this folder: {what}, not a folder. "
+            f"Pass {option} a folder you can write to."
+        )
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{option} {path}: cannot write in '{nearest}' (read-only or not yours). "
+            f"Pass {option} a folder you can write to."
+        )

@@ -28,6 +28,7 @@ from merbench.schema import (
     CellResult,
     cells,
     create_schema,
+    has_runs,
     key_of,
     key_values,
     metadata,
@@ -41,7 +42,7 @@ from merbench.schema import (
     trials,
     where_key,
 )
-from merbench.urls import display_url, make_engine
+from merbench.urls import display_url, make_engine, redact, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,38 @@ WRITE_ATTEMPTS = 6
 class Store:
     """Read and write one run's results through SQLAlchemy."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the store at ``url``, creating its tables when missing.
+
+        Args:
+            url: the SQLAlchemy URL.
+            create: whether a missing SQLite file or an empty database may become a new store
+                (a run's own store); a worker or a reader passes ``False``.
+
+        Raises:
+            RunError: the file is missing (with ``create=False``), not a SQLite results store
+                (garbage, truncated, a folder), or the database server refuses the connection.
+        """
         self.url = url
+        if not create:
+            _check_exists(url)
         self.engine = make_engine(url)
         # Reads never take SQLite's write lock (see _make_engine), so they run beside writers.
         self.reader = self.engine.execution_options(merbench_read=True)
-        if needs_schema(self.reader):
+        try:
+            missing = needs_schema(self.reader)
+            if missing and not create and not has_runs(self.reader):
+                raise RunError(
+                    f"{display_url(url)}: no run in this store yet. Start one with 'merbench "
+                    "run --storage URL --enqueue-only ...', then start the workers."
+                )
+        except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise unusable_store(url, exc) from None
+        except RunError:
+            self.engine.dispose()
+            raise
+        if missing:
             self.transact(create_schema)
 
     def close(self) -> None:
@@ -134,6 +161,25 @@ class Store:
                 f"{asked}. "
                 "Pass --out to start another run, or --fresh to replace this one."
             )
+
+    def fix_setting(self, name: str, value: Any) -> Any:
+        """Store a run setting chosen when the run starts, unless stored; return the stored one.
+
+        For settings that later commands and workers must repeat but not choose again, such
+        as the torch threads per cell.
+        """
+
+        def fix(conn: sa.Connection) -> Any:
+            row = conn.execute(sa.select(runs.c.id, runs.c.settings).order_by(runs.c.id)).first()
+            if row is None:
+                return value
+            settings = dict(row.settings or {})
+            if name not in settings:
+                settings[name] = jsonable(value)
+                conn.execute(runs.update().where(runs.c.id == row.id).values(settings=settings))
+            return settings[name]
+
+        return self.transact(fix)
 
     def save_split(
         self,
@@ -216,6 +262,38 @@ class Store:
         table = metadata.tables[name]
         with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+
+
+def _check_exists(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (opening it would create an empty store).
+
+    Raises:
+        RunError: no such file.
+    """
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise RunError(
+            f"{path}: no results store here. Pass the --storage URL that 'merbench run' printed "
+            "(sqlite:/// followed by the absolute path of the run's results.sqlite)."
+        )
+
+
+def unusable_store(url: str, exc: sa.exc.DBAPIError) -> RunError:
+    """The one-line error of a store that cannot be opened: a bad file, or no connection."""
+    reason = redact(" ".join(str(exc.orig or exc).split()))
+    path = sqlite_path(url)
+    if path is None:
+        return RunError(
+            f"{display_url(url)}: cannot connect ({reason}). Check the host, port, database "
+            "name, user and password (PGPASSWORD or ~/.pgpass also give it), and that the "
+            "server is running."
+        )
+    if path.is_dir():
+        reason = "a folder, not a file"
+    return RunError(
+        f"{path}: not a readable merbench results store ({reason}). Pass the run directory or "
+        "--storage URL that 'merbench run' printed, or run with --fresh to replace it."
+    )
 
 
 def write_result(conn: sa.Connection, cell_id: int, result: CellResult) -> None:

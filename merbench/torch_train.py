@@ -289,12 +289,17 @@ def _predict(
 
 
 def set_threads() -> None:
-    """Use every available core for intra-op work, unless ``OMP_NUM_THREADS`` says otherwise.
+    """Set torch's intra-op threads: the run's count, else ``OMP_NUM_THREADS``, else every core.
 
-    Several workers on one machine split its cores with ``OMP_NUM_THREADS`` (or ``taskset``).
+    A run stores its torch threads per cell and every process running its cells exports them as
+    ``MERBENCH_THREADS`` (``merbench.jobs.cell_threads``): CPU convolutions give slightly
+    different sums with another thread count, so a cell's numbers must not depend on which
+    process ran it. Outside a run, ``OMP_NUM_THREADS`` (or ``taskset``) splits the cores.
     """
-    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
-        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
-        return
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            torch.set_num_threads(max(1, int(value)))
+            return
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(max(1, threads or 1))

@@ -38,6 +38,17 @@ def store_url(run: str | Path) -> str:
     return sqlite_url(path)
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store URL; ``None`` for another database or an in-memory one."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 _CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)", re.IGNORECASE)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from merbench.cell import CellPlan, run_cell
 from merbench.features import FeatureStore
+from merbench.jobs import cell_threads
 from merbench.plan import CellBuilder, read_stored_run
 from merbench.queue import (
     Claim,
@@ -42,7 +43,7 @@ from merbench.report import (
     summarize_metrics,
 )
 from merbench.schema import CellKey
-from merbench.settings import HEARTBEAT_TIMEOUT_S
+from merbench.settings import HEARTBEAT_TIMEOUT_S, check_folder
 from merbench.store import Store
 from merbench.tuning import close_study_storage, open_study_storage, study_placement
 
@@ -190,12 +191,14 @@ def work(
     """Run a stored run's pending cells until the run is finished; return this worker's counts.
 
     Raises:
-        MerbenchError: no run in the store, another run name, a dataset that differs from the
-            run's, or a candidate whose plugins are not installed here.
+        MerbenchError: no store at a SQLite URL (a worker never creates one), a store that
+            cannot be opened, no run in the store, another run name,
+            a dataset that differs from the run's, a candidate whose plugins are not installed
+            here, or an ``--out`` folder that cannot be written.
     """
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
-    store = Store(settings.storage)
+    store = Store(settings.storage, create=False)  # a worker never creates a store
     try:
         stored = read_stored_run(store, registry, run=settings.run, config=settings.config)
         builder = CellBuilder(
@@ -203,12 +206,16 @@ def work(
         )
         queue = Queue(heartbeat_timeout=settings.heartbeat_timeout)
         out = settings.out or Path("runs") / stored.name
+        check_folder(out, "--out")
         out.mkdir(parents=True, exist_ok=True)
         handler = log_to(out / f"worker-{queue.worker.name.replace(':', '-')}.log")
+        # Every process runs the run's torch cells with the thread count stored with it.
+        threads = dict((store.read_run() or {}).get("settings") or {}).get("threads")
         try:
             counts = store.counts()
             reporter.run_started(sum(counts.values()), counts.get("done", 0))
-            return process_cells(store, builder.resolve, builder.features, reporter, queue)
+            with cell_threads(None if threads is None else int(threads)):
+                return process_cells(store, builder.resolve, builder.features, reporter, queue)
         finally:
             stop_logging_to(handler)
     finally:

@@ -61,6 +61,19 @@ def _run(command: list[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server():
+    yield from _server()
+
+
+PASSWORD = "right-secret"
+
+
+@pytest.fixture(scope="session")
+def password_server():
+    """A second server that asks user ``merbench`` for the password ``PASSWORD``."""
+    yield from _server(password=PASSWORD)
+
+
+def _server(password: str | None = None):
     bindir = _bindir()
     if bindir is None:
         if os.environ.get("CI"):
@@ -75,13 +88,19 @@ def postgres_server():
             pytest.fail("Running as root, but there is no 'postgres' user to run PostgreSQL as.")
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
+    auth = ["-A", "trust"]
+    if password is not None:
+        (root / "pwfile").write_text(password + "\n")
+        if as_user:
+            os.chown(root / "pwfile", owner.pw_uid, owner.pw_gid)
+        auth = ["-A", "scram-sha-256", f"--pwfile={root / 'pwfile'}"]
     data, port = root / "data", _free_port()
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     try:
-        _run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "merbench",
+        _run([*as_user, str(bindir / "initdb"), "-D", str(data), *auth, "-U", "merbench",
               "-E", "UTF8", "--no-sync"], root)  # fmt: skip
         _run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
               "-w", "-t", "60", "-o", options, "start"], root)  # fmt: skip

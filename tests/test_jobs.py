@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
 from merbench.errors import ConfigError
-from merbench.jobs import resolve_jobs
+from merbench.jobs import cell_threads, resolve_jobs
 from merbench.results import load_results
 from merbench.runner import run
 from merbench.settings import RunSettings
@@ -88,3 +91,96 @@ def test_jobs_are_a_positive_number_or_auto():
     for bad in ("0", "-2", "many"):
         with pytest.raises(ConfigError, match="positive number of processes"):
             resolve_jobs(bad)
+
+
+def test_a_killed_local_worker_s_cell_is_requeued_at_once(tones, tmp_path, monkeypatch):
+    """A SIGKILLed --jobs process is a zombie until reaped: its cell must not wait for the
+    heartbeat timeout (five minutes here) to be taken over."""
+    monkeypatch.setenv("TONES_FIT_SLEEP", "1")
+    out, killed = tmp_path / "run", []
+
+    def kill_the_other_process():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if (out / "results.sqlite").exists():
+                store = Store(sqlite_url(out))
+                running = [c for c in store.table("cells") if c["status"] == "running"]
+                store.close()
+                for cell in running:
+                    if cell["worker_pid"] != os.getpid():
+                        os.kill(cell["worker_pid"], signal.SIGKILL)
+                        killed.append((cell["id"], time.monotonic()))
+                        return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_other_process)
+    killer.start()
+    settings = RunSettings(models=("sleepy", "mean", "ridge"), budget="smoke", config=tones,
+                           out=out, render=False, jobs=2, heartbeat_timeout=300)  # fmt: skip
+    outcome = run(settings)
+    ended = time.monotonic()
+    killer.join()
+    assert killed, "the other process never ran a cell"
+    cell_id, at = killed[0]
+    assert ended - at < 120, "the killed process's cell waited for the heartbeat timeout"
+    assert outcome.counts["failed"] == 0 and "done" in outcome.counts
+    store = Store(sqlite_url(out))
+    cells = {c["id"]: c for c in store.table("cells")}
+    claims = [c for c in store.table("claims") if c["cell_id"] == cell_id]
+    store.close()
+    assert {c["status"] for c in cells.values()} == {"done"}
+    assert len(claims) == 2 and cells[cell_id]["worker_pid"] == os.getpid()
+
+
+def _predictions(out):
+    store = Store(sqlite_url(out))
+    cells = {c["id"]: (c["candidate"], c["fold"]) for c in store.table("cells")}
+    rows = sorted((*cells[p["cell_id"]], p["track_id"], p["target"], p["y_pred"])
+                  for p in store.table("predictions"))  # fmt: skip
+    workers = {c["worker"] for c in store.table("cells")}
+    threads = store.read_run()["settings"].get("threads")
+    store.close()
+    return rows, workers, threads
+
+
+def test_a_torch_cell_gives_the_same_numbers_whichever_process_runs_it(
+    tones, tmp_path, monkeypatch, request
+):
+    """Every process uses the run's stored torch threads per cell, so --jobs changes no number
+    (CPU convolutions sum in another order with another thread count)."""
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path / "cache"))  # each process computes features
+    import torch
+
+    before = torch.get_num_threads()
+    request.addfinalizer(lambda: torch.set_num_threads(before))
+    torch.set_num_threads(2)  # this process's torch began with other threads than the run's
+    for jobs in (2, 1):
+        settings = RunSettings(models=("cnn2d@mel", "cnn1d@raw"), budget="smoke", config=tones,
+                               out=tmp_path / f"jobs{jobs}", render=False, jobs=jobs)  # fmt: skip
+        assert run(settings).ok
+    two, two_workers, two_threads = _predictions(tmp_path / "jobs2")
+    one, one_workers, one_threads = _predictions(tmp_path / "jobs1")
+    assert len(two_workers) == 2 and len(one_workers) == 1  # both processes ran torch cells
+    assert len(one) > 0 and one == two
+    assert two_threads == one_threads == 1  # the default, stored with each run
+
+
+def test_the_run_s_thread_count_covers_features_computed_before_any_cell_trains(monkeypatch):
+    """Front-end features are computed (and cached for every process) before set_threads runs
+    in a cell: torch must already use the run's count then, imported before or after."""
+    import torch
+
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # torch was imported, and set, before the run began
+        with cell_threads(1):
+            assert torch.get_num_threads() == 1
+            # a process that imports torch only now starts it with the run's count
+            assert os.environ["OMP_NUM_THREADS"] == os.environ["MERBENCH_THREADS"] == "1"
+        assert "MERBENCH_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    finally:
+        torch.set_num_threads(before)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
+from click.testing import CliRunner
+
+from merbench.cli import main
 from merbench.leaderboard.render import render_site
 from merbench.runner import run as run_core
 from merbench.settings import RunSettings
@@ -41,3 +45,38 @@ def test_dataset_citation_licence_and_scale_reach_the_dataset_page(install_tones
     assert "CC &lt;b&gt;BY&lt;/b&gt; 4.0" in page and "<b>BY</b>" not in page
     assert "javascript:" not in page
     assert "2.1" in page
+
+
+BROKEN_AUDIO = TONES.replace(
+    '    return pd.DataFrame(write_tone_dataset(Path(root) / "audio", n_tracks=n_tracks))',
+    '    rows = write_tone_dataset(Path(root) / "audio", n_tracks=n_tracks)\n'
+    '    Path(rows[3]["audio_path"]).write_bytes(b"not audio at all")\n'
+    "    return pd.DataFrame(rows)",
+)
+
+
+def test_published_files_carry_no_absolute_local_path(install_tones, tmp_path, monkeypatch):
+    assert BROKEN_AUDIO != TONES
+    config = install_tones(BROKEN_AUDIO)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the run's paths are outside the working folder
+    args = ["run", "-m", "mean", "--budget", "smoke", "--config", str(config),
+            "--out", str(tmp_path / "run"), "--leaderboard", str(tmp_path / "site")]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/merbench", *args])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    site = tmp_path / "site"
+    published = [p for p in site.rglob("*") if p.suffix in (".html", ".json", ".csv")]
+    assert {"results.json", "provenance.json", "dataset_tones.html"} <= {p.name for p in published}
+    for path in published:
+        text = path.read_text()
+        for local in {str(tmp_path), str(tmp_path.resolve()), "/usr/local/bin"}:
+            assert local not in text, f"{path.name} names {local}"
+    reasons = [row["reason"] for row in json.loads((site / "results.json").read_text())[
+        "skipped_tracks"]]  # fmt: skip
+    assert len(reasons) == 1 and reasons[0].startswith("audio/track-003.wav: "), reasons
+    provenance = json.loads((site / "provenance.json").read_text())["runs"][0]["provenance"]
+    assert provenance["config"]["path"] == "datasets.toml"
+    assert provenance["command"].startswith("merbench run -m mean --budget smoke --config ")
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert str(tmp_path / "data" / "audio" / "track-003.wav") in log  # the local log keeps it

@@ -137,3 +137,25 @@ def test_top_k_is_reported_on_request_beside_its_chance_level(tones, tmp_path):
 def test_top_k_is_absent_unless_asked(tones, tmp_path):
     run(_settings(tones, tmp_path, models=("ridge",), tasks=("quadrant",)))
     assert not any(c.startswith("top") for c in load_results(tmp_path / "run").columns)
+
+
+def test_the_torch_threads_per_cell_are_chosen_once_and_kept_by_a_resumed_run(
+    tones, tmp_path, monkeypatch
+):
+    from merbench.store import Store
+    from merbench.urls import sqlite_url
+
+    settings = _settings(tones, tmp_path, models=("mean",), enqueue_only=True, render=False)
+    monkeypatch.setenv("MERBENCH_THREADS", "2")
+    run(settings)
+    monkeypatch.delenv("MERBENCH_THREADS")
+    run(settings)  # resumes with the stored count
+    store = Store(sqlite_url(tmp_path / "run"))
+    assert store.read_run()["settings"]["threads"] == 2
+    store.close()
+    monkeypatch.setenv("MERBENCH_THREADS", "1")
+    with pytest.raises(RunError, match="made with MERBENCH_THREADS=2; this command asks for 1"):
+        run(settings)
+    monkeypatch.setenv("MERBENCH_THREADS", "none")
+    with pytest.raises(ConfigError, match="MERBENCH_THREADS='none': give a positive number"):
+        run(_settings(tones, tmp_path, out=tmp_path / "other", enqueue_only=True))

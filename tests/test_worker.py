@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -177,6 +178,26 @@ def test_a_cell_of_an_exited_process_on_this_machine_is_requeued_at_once(store_u
     store.close()
 
 
+def test_a_cell_of_a_killed_unreaped_process_on_this_machine_is_requeued_at_once(tmp_path):
+    store = Store(sqlite_url(tmp_path))
+    store.add_cells(_keys(1))
+    me = this_worker()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim(store, WorkerId(name="killed", host=me.host, pid=zombie.pid))
+        os.kill(zombie.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        stat = Path(f"/proc/{zombie.pid}/stat")
+        while "Z" not in stat.read_text().rsplit(")", 1)[1][:3]:
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        assert requeue_dead(store, me, timeout_s=3600) == 1  # not reaped, yet dead
+        assert store.counts() == {"pending": 1}
+    finally:
+        zombie.wait()
+        store.close()
+
+
 def test_the_heartbeat_thread_keeps_a_held_cell_fresh(store_url):
     store = Store(store_url)
     store.add_cells(_keys(1))
@@ -234,6 +255,10 @@ def test_a_worker_refuses_a_dataset_that_changed_since_the_run_started(tones, tm
 
 def test_a_worker_names_the_run_it_finds(tones, tmp_path):
     (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="no results store here"):  # never creates one
+        work(WorkerSettings(storage=sqlite_url(tmp_path / "empty"), out=tmp_path / "w"))
+    assert not (tmp_path / "empty" / "results.sqlite").exists()
+    Store(sqlite_url(tmp_path / "empty")).close()  # a store, no run in it
     with pytest.raises(RunError, match="no run in this store yet"):
         work(WorkerSettings(storage=sqlite_url(tmp_path / "empty"), out=tmp_path / "w"))
     run(RunSettings(models=("mean",), budget="smoke", config=tones, out=tmp_path / "run",

@@ -262,9 +262,12 @@ def _plugin_row(plugin: Any) -> dict[str, Any]:
 def status_command(run_dir: Path, storage: str | None) -> None:
     """``merbench status``: cells by status per dataset and task, then the failures."""
     from merbench.results import read_tables
+    from merbench.store import Store
     from merbench.urls import store_url
 
-    cells = read_tables([storage or store_url(run_dir)])["cells"]
+    url = storage or store_url(run_dir)
+    Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
+    cells = read_tables([url])["cells"]
     if cells.empty:
         console.print("No cells yet.")
         return
@@ -298,9 +301,15 @@ def status_command(run_dir: Path, storage: str | None) -> None:
 def leaderboard_command(runs: Sequence[str | Path], target: Path, title: str) -> None:
     """``merbench leaderboard``: render one site from several runs."""
     from merbench.leaderboard.render import render_site
+    from merbench.settings import check_folder
+    from merbench.store import Store
     from merbench.urls import store_url
 
-    index = render_site([store_url(r) for r in runs], target, title=title)
+    check_folder(target, "--out")
+    urls = [store_url(r) for r in runs]
+    for url in urls:
+        Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
+    index = render_site(urls, target, title=title)
     console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
 
 
