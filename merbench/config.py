@@ -10,6 +10,7 @@ file can keep declarations for datasets that are not downloaded or whose plugin 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -20,11 +21,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-from merbench.budget_tables import parse_budget_tables
-from merbench.budgets import Budget
+from merbench.budgets import BUDGET_KEYS, BUDGETS, Budget, make_budget
 from merbench.errors import ConfigError, did_you_mean
-from merbench.specs import DatasetSpec
-from merbench.toml_text import check_name, describe, header, toml_value
+from merbench.specs import NAME_PATTERN, DatasetSpec
 
 Split = Literal["grouped", "random", "official"]
 OnBadTracks = Literal["skip", "fail"]
@@ -66,6 +65,7 @@ _OPTION_KINDS: tuple[tuple[type[Any], tuple[type[Any], ...], str], ...] = (
 _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP_LEVEL = ("datasets", "budgets")
 
 
@@ -188,9 +188,9 @@ def load_budgets(path: Path | None) -> dict[str, Budget]:
     """
     path = default_config_path() if path is None else path
     label = _label(path)
-    document = _parsetoml_value(_read(path), label)
+    document = _parse_toml(_read(path), label)
     _dataset_tables(document, label)  # refuses unknown top-level keys
-    return parse_budget_tables(document.get("budgets", {}), label)
+    return _budgets(document.get("budgets", {}), label)
 
 
 def _read(path: Path) -> str:
@@ -230,9 +230,9 @@ def parse_config(
         ConfigError: the first problem found, naming the table and the fix.
     """
     label = _label(source)
-    document = _parsetoml_value(text, label)
+    document = _parse_toml(text, label)
     tables = _dataset_tables(document, label)
-    budgets = parse_budget_tables(document.get("budgets", {}), label)
+    budgets = _budgets(document.get("budgets", {}), label)
     context = _Context(
         label=label,
         base=source.parent if source is not None else Path.cwd(),
@@ -250,7 +250,7 @@ def _label(source: Path | None) -> str:
     return str(source) if source is not None else CONFIG_NAME
 
 
-def _parsetoml_value(text: str, label: str) -> dict[str, Any]:
+def _parse_toml(text: str, label: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -276,15 +276,61 @@ def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
     if not isinstance(tables, dict):
         raise ConfigError(
             f"{label}: 'datasets' must be a table of [datasets.<name>] tables, got "
-            f"{describe(tables)}. Remove 'datasets = ...' and write a [datasets.synth] table."
+            f"{_describe(tables)}. Remove 'datasets = ...' and write a [datasets.synth] table."
         )
     return tables
 
 
+def _budgets(tables: object, label: str) -> dict[str, Budget]:
+    """Check the ``[budgets.<name>]`` tables, in file order; each extends its ``base``."""
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            f"{label}: 'budgets' must be a table of [budgets.<name>] tables, got "
+            f"{_describe(tables)}. Remove 'budgets = ...' and write a [budgets.quick] table."
+        )
+    declared: dict[str, Budget] = {}
+    for name, table in tables.items():
+        where = f"{label} {_header(name, root='budgets')}"
+        _check_name(name, where, "budget")
+        if name in BUDGETS:
+            raise ConfigError(
+                f"{where}: '{name}' is a built-in budget and cannot be redefined. Rename the "
+                f'table, e.g. [budgets.my-{name}], and write base = "{name}" in it.'
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{where}: must be a table, got {_describe(table)}. Write a [budgets.{name}] "
+                'line with the budget\'s keys below it, e.g. base = "default" and trials = 10.'
+            )
+        allowed = ("base", *BUDGET_KEYS)
+        for key in table:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{where}: unknown key '{key}'.{did_you_mean(key, allowed)} "
+                    f"Allowed keys: {', '.join(allowed)}."
+                )
+        values = {k: v for k, v in table.items() if k != "base"}
+        base = _budget_base(table.get("base", "default"), declared, where)
+        declared[name] = make_budget(name, values, base=base, where=where)
+    return declared
+
+
+def _budget_base(base: object, declared: Mapping[str, Budget], where: str) -> Budget:
+    """The budget a table extends: a built-in one or one declared above it."""
+    known = BUDGETS | dict(declared)
+    if isinstance(base, str) and base in known:
+        return known[base]
+    near = did_you_mean(base, known) if isinstance(base, str) else ""
+    raise ConfigError(
+        f"{where}: 'base' must name a built-in budget or one declared above, got "
+        f"{_describe(base)}.{near} Choose one of: {', '.join(known)}."
+    )
+
+
 def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
     """Check one ``[datasets.<name>]`` entry and resolve it against its plugin."""
-    where = f"{context.label} {header(name)}"
-    check_name(name, where, "dataset")
+    where = f"{context.label} {_header(name)}"
+    _check_name(name, where, "dataset")
     table = _check_table(name, value, where)
     declared = DatasetConfig(
         name=name,
@@ -299,7 +345,7 @@ def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
     if not declared.enabled:
         return declared  # kept as written: no plugin, option or path checks
     spec = _find_plugin(declared.plugin, "plugin" not in table, where, context)
-    options = _merge_options(spec, declared.options, f"{context.label} {header(name, 'options')}")
+    options = _merge_options(spec, declared.options, f"{context.label} {_header(name, 'options')}")
     path = _resolve_path(spec, table.get("path"), where, context)
     return replace(declared, path=path, options=MappingProxyType(options))
 
@@ -315,11 +361,22 @@ def _max_seconds(value: float | None, where: str) -> float | None:
     return float(value)
 
 
+def _check_name(name: str, where: str, kind: str) -> None:
+    if NAME_PATTERN.match(name):
+        return
+    suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:32]
+    hint = f" Did you mean '{suggestion}'?" if NAME_PATTERN.match(suggestion) else ""
+    raise ConfigError(
+        f"{where}: invalid {kind} name '{name}'.{hint} A name is a lowercase letter followed by "
+        "up to 31 lowercase letters, digits or '-'. Rename the table."
+    )
+
+
 def _check_table(name: str, value: object, where: str) -> dict[str, Any]:
     """Check that an entry is a table with known keys of the right types."""
     if not isinstance(value, dict):
         raise ConfigError(
-            f"{where}: must be a table, got {describe(value)}. Write a [datasets.{name}] line "
+            f"{where}: must be a table, got {_describe(value)}. Write a [datasets.{name}] line "
             "with the dataset's keys below it, e.g. enabled = true."
         )
     for key, item in value.items():
@@ -331,14 +388,14 @@ def _check_table(name: str, value: object, where: str) -> dict[str, Any]:
         if key in _KEY_TYPES:
             expected, what, fix = _KEY_TYPES[key]
             if not isinstance(item, expected):
-                fix = fix.format(header=header(name, "options"))
-                raise ConfigError(f"{where}: '{key}' must be {what}, got {describe(item)}. {fix}.")
+                fix = fix.format(header=_header(name, "options"))
+                raise ConfigError(f"{where}: '{key}' must be {what}, got {_describe(item)}. {fix}.")
         if key in _CHOICES and item not in _CHOICES[key]:
             choices = _CHOICES[key]
             near = did_you_mean(item, choices) if isinstance(item, str) else ""
             raise ConfigError(
                 f"{where}: '{key}' must be one of {', '.join(map(json.dumps, choices))}, got "
-                f"{describe(item)}.{near} Example: {key} = {json.dumps(choices[0])}."
+                f"{_describe(item)}.{near} Example: {key} = {json.dumps(choices[0])}."
             )
     return value
 
@@ -388,8 +445,7 @@ def _option_value(key: str, value: Any, spec: DatasetSpec, where: str) -> Any:
         if not isinstance(value, accepted) or is_bool_mismatch:
             raise ConfigError(
                 f"{where}: option '{key}' must be {what} (plugin '{spec.name}' defaults to "
-                f"{toml_value(default)}), got {describe(value)}. "
-                f"Example: {key} = {toml_value(default)}."
+                f"{_toml(default)}), got {_describe(value)}. Example: {key} = {_toml(default)}."
             )
         if default_type is float:
             return float(value)
@@ -447,3 +503,39 @@ def _expand(raw: str, where: str, context: _Context) -> Path:
             f"{where}: path '{raw}': cannot expand '~' ({exc}). Set HOME or write the full path."
         ) from exc
     return Path(os.path.abspath(context.base / path))
+
+
+def _header(*keys: str, root: str = "datasets") -> str:
+    """Return a table header such as ``[datasets.pmemo]``, quoting keys TOML cannot leave bare."""
+    parts = [key if _BARE_KEY.match(key) else json.dumps(key) for key in (root, *keys)]
+    return f"[{'.'.join(parts)}]"
+
+
+def _toml(value: Any) -> str:
+    """Write a value as it would appear in TOML, for messages (long values are cut)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        text = "[" + ", ".join(_toml(item) for item in value) + "]"
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(value: Any) -> str:
+    """Return e.g. ``"yes" (a string)`` for messages."""
+    kinds: tuple[tuple[type[Any] | tuple[type[Any], ...], str], ...] = (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (list, "an array"),
+        (dict, "a table"),
+        ((datetime.date, datetime.time), "a date or time"),
+    )
+    kind = next((name for types, name in kinds if isinstance(value, types)), type(value).__name__)
+    return f"{_toml(value)} ({kind})"
