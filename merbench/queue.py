@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from merbench.schema import CellKey, CellResult, cells, claims, key_of, now, where_key
+from merbench.settings import HEARTBEAT_TIMEOUT_S
 from merbench.store import Store, write_result
 
 HOST_ENV = "MERBENCH_WORKER_HOST"
@@ -50,25 +51,6 @@ class Claim:
     key: CellKey
 
 
-HEARTBEAT_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Queue:
-    """How a process takes cells: who it is, which cells, and when a silent worker is dead."""
-
-    worker: WorkerId = field(default_factory=lambda: this_worker())
-    among: Collection[int] | None = None
-    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
-    on_wait: Callable[[], None] | None = None
-    """Called while waiting for other workers' last cells (e.g. to report their progress)."""
-
-    @property
-    def beat_interval(self) -> float:
-        """Seconds between heartbeats: a quarter of the timeout, at most 10 s."""
-        return max(0.05, min(10.0, self.heartbeat_timeout / 4))
-
-
 def this_worker() -> WorkerId:
     """A new identity for this process: ``hostname:pid-xxxx`` on this machine's key.
 
@@ -79,6 +61,22 @@ def this_worker() -> WorkerId:
     host = os.environ.get(HOST_ENV) or _machine_key(hostname)
     pid = os.getpid()
     return WorkerId(name=f"{hostname}:{pid}-{secrets.token_hex(2)}", host=host[:64], pid=pid)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """How a process takes cells: who it is, which cells, and when a silent worker is dead."""
+
+    worker: WorkerId = field(default_factory=this_worker)
+    among: Collection[int] | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    on_wait: Callable[[], None] | None = None
+    """Called while waiting for other workers' last cells (e.g. to report their progress)."""
+
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between heartbeats: a quarter of the timeout, at most 10 s."""
+        return max(0.05, min(10.0, self.heartbeat_timeout / 4))
 
 
 def _machine_key(hostname: str) -> str:
