@@ -12,7 +12,11 @@ Run from the repository root: ``python benchmarks/bench_speed.py`` (a few minute
 3. cold against warm cache for ``merbench run --budget smoke`` on synth;
 4. ``svr@handcrafted`` five-fold cross-validation through merbench against a plain librosa +
    scikit-learn script doing the same work on the same clips (target: merbench no slower);
-5. time and peak memory of a merbench run as the number of clips doubles.
+5. time and peak memory of a merbench run as the number of clips doubles;
+6. whole cells: one outer fold of every torch candidate of ``--models all`` with the ``default``
+   budget on synth, built and run exactly as ``merbench run`` does (one torch thread, features
+   cached first), and the share of each cell's time per phase (``merbench.timing``): the
+   ``train`` share is what the training steps get (target >= 80 %).
 """
 
 from __future__ import annotations
@@ -284,10 +288,70 @@ def scaling(root: Path, quick: bool) -> None:
               f"{figures['mib']:>10.0f}")  # fmt: skip
 
 
+CELLS = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import merbench
+    from merbench.cell import run_cell
+    from merbench.plan import CellBuilder, read_stored_run
+    from merbench.registry import load_registry
+    from merbench.schema import CellKey
+    from merbench.store import Store
+    from merbench.timing import shares
+    out, candidates, warm = Path(sys.argv[1]), sys.argv[2].split(","), sys.argv[3] == "1"
+    merbench.run(models=candidates, budget="default", out=out, enqueue_only=True, render=False)
+    registry = load_registry()
+    store = Store(f"sqlite:///{out / 'results.sqlite'}", create=False)
+    stored = read_stored_run(store, registry)
+    builder = CellBuilder(store, registry, stored.settings, stored.config, stored.tasks,
+                          stored.budget)
+    for candidate in candidates:
+        key = CellKey(dataset="synth", task="av-regression", candidate=candidate, repeat=0,
+                      fold=0)
+        plan = builder.resolve(key)
+        features = builder.features
+        if warm:  # compute and cache the candidate's fixed front-ends once, outside the timing
+            run_cell(plan, features)
+        timings = run_cell(plan, features).timings
+        phases = {k[6:-2]: v for k, v in timings.items() if k.startswith("phase_")}
+        total = phases.pop("total")
+        print(json.dumps({"candidate": candidate, "total": total, "shares": shares(phases)}))
+    """
+)
+
+
+def whole_cells(root: Path, quick: bool) -> None:
+    """Section 6: the share of each torch candidate's cell time per phase."""
+    from merbench.candidates import expand_candidates
+    from merbench.registry import load_registry
+
+    registry = load_registry()
+    candidates, _ = expand_candidates(["all"], registry)
+    names = [c.name for c in candidates if registry.model(c.model).family == "torch"]
+    if quick:
+        names = names[:3]
+    env = os.environ | {"MERBENCH_CACHE": str(root / "cache-cells"), "MERBENCH_THREADS": "1"}
+    command = [PY, "-c", CELLS, str(root / "cells"), ",".join(names), "1"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    phases = ("train", "augment", "validate", "predict", "frontends", "setup", "tuning", "other")
+    print("\n6. Whole cells (default budget, synth, outer fold 0, 1 thread, features cached)")
+    print(f"   {'candidate':<28}{'cell s':>7}" + "".join(f"{p:>10}" for p in phases))
+    for row in rows:
+        cells = "".join(f"{100 * row['shares'].get(p, 0.0):>9.1f}%" for p in phases)
+        print(f"   {row['candidate']:<28}{row['total']:>7.1f}{cells}")
+    low = min(rows, key=lambda r: r["shares"].get("train", 0.0))
+    print(f"   lowest train share: {100 * low['shares'].get('train', 0.0):.1f} % "
+          f"({low['candidate']}; target >= 80 %)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--only", default="12345", help="sections to run, e.g. 14")
+    parser.add_argument("--only", default="123456", help="sections to run, e.g. 14")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -297,6 +361,7 @@ def main() -> None:
             "3": lambda: cache_effect(root),
             "4": lambda: svr_against_plain(root, args.quick),
             "5": lambda: scaling(root, args.quick),
+            "6": lambda: whole_cells(root, args.quick),
         }
         for key in args.only:
             sections[key]()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from merbench.metrics import compute_metrics
 from merbench.policy import make_policy, tunable
 from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
+from merbench.timing import measuring, phase
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
 from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
 from merbench.windows import Feed, Windows
@@ -67,7 +68,20 @@ def cell_seed(run_seed: int, key: CellKey) -> int:
 def run_cell(
     plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
 ) -> CellResult:
-    """Tune, refit and test one cell; return what the store keeps."""
+    """Tune, refit and test one cell; return what the store keeps.
+
+    The cell's time is split into phases (``merbench.timing``), stored as timings
+    ``phase_<name>_s`` (``phase_total_s``: the whole cell).
+    """
+    with measuring() as clock:
+        result = _run_cell(plan, features, on_epoch)
+    phases = {f"phase_{name}_s": seconds for name, seconds in clock.seconds.items()}
+    return replace(result, timings={**result.timings, **phases})
+
+
+def _run_cell(
+    plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
+) -> CellResult:
     started = time.perf_counter()
     y = plan.tracks.targets(plan.key.task)
     groups = plan.tracks.table["group"].to_numpy()
@@ -91,9 +105,12 @@ def run_cell(
         fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
-        return score(
-            plan.problem, y[inner_valid], _predict(plan, features, fitted, params, inner_valid)
-        )
+        with phase("validate"):
+            return score(
+                plan.problem,
+                y[inner_valid],
+                _predict(plan, features, fitted, params, inner_valid),
+            )
 
     best_epochs: list[int] = []  # of every trial that finished (pruned trials raise first)
     tuned = _tune(plan, objective)
@@ -101,11 +118,12 @@ def run_cell(
     epochs = refit_epochs(best_epochs, plan.problem.budget) if best_epochs else None
     fitted = _fit(plan, features, tuned.best_params, train, y, None, epochs=epochs)
     refit_at = time.perf_counter()
-    y_pred = _predict(plan, features, fitted, tuned.best_params, test)
-    predicted_at = time.perf_counter()
-    scores = None
-    if plan.problem.top_k and fitted.scores is not None:
-        scores = fitted.scores(_feed(plan, features, tuned.best_params, test), len(test))
+    with phase("predict"):
+        y_pred = _predict(plan, features, fitted, tuned.best_params, test)
+        predicted_at = time.perf_counter()
+        scores = None
+        if plan.problem.top_k and fitted.scores is not None:
+            scores = fitted.scores(_feed(plan, features, tuned.best_params, test), len(test))
     return CellResult(
         metrics=_metrics(plan, y, y_pred, train, test, scores),
         best_params=tuned.best_params,
@@ -207,14 +225,15 @@ def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], fl
     builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
     builders |= {f"{f.name}.": f.build for f in plan.frontends}
     builders |= {f"{a.name}.": a.build for a in augmentations}
-    return tune(
-        make_study(plan.seed, n_trials=plan.problem.budget.trials),
-        space,
-        n_trials=plan.problem.budget.trials,
-        objective=objective,
-        defaults=default_params(space, builders),
-        suggest=plan.model.suggest,
-    )
+    with phase("tuning"):
+        return tune(
+            make_study(plan.seed, n_trials=plan.problem.budget.trials),
+            space,
+            n_trials=plan.problem.budget.trials,
+            objective=objective,
+            defaults=default_params(space, builders),
+            suggest=plan.model.suggest,
+        )
 
 
 def _inputs(
@@ -232,14 +251,15 @@ def _inputs(
     if not plan.model.accepts:
         codes = np.unique(plan.tracks.table["group"].astype(str), return_inverse=True)[1]
         return [codes.astype(np.float64)[:, None]], [], Windows.identity(len(codes))
-    for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
-        if frontend.trainable:
-            arrays.append(features.waveforms(plan.tracks))
-            trainables.append(Trainable(spec=frontend, params=frontend_params))
-        else:
-            arrays.append(features.features(plan.tracks, frontend, frontend_params))
-            trainables.append(None)
-    return arrays, trainables, features.windows(plan.tracks)
+    with phase("frontends"):
+        for frontend, frontend_params in zip(plan.frontends, per_frontend, strict=True):
+            if frontend.trainable:
+                arrays.append(features.waveforms(plan.tracks))
+                trainables.append(Trainable(spec=frontend, params=frontend_params))
+            else:
+                arrays.append(features.features(plan.tracks, frontend, frontend_params))
+                trainables.append(None)
+        return arrays, trainables, features.windows(plan.tracks)
 
 
 def _feed(
@@ -267,7 +287,8 @@ def _fit(
     if plan.model.family == "sklearn":
         if plan.augmentations:  # planning refuses these candidates (check_candidate)
             raise CellError(f"{plan.candidate.name}: augmentations train torch models only")
-        return fit_sklearn(plan.model, model_params, train_feed, y[train], plan.problem)
+        with phase("fit"):
+            return fit_sklearn(plan.model, model_params, train_feed, y[train], plan.problem)
     from merbench.torch_train import fit_torch
 
     return fit_torch(
@@ -306,7 +327,8 @@ def _augmentation(
         render_seed=plan.render_seed,
         sample_rate=sample_rate,
     )
-    return prepare_training(setup)
+    with phase("augment"):
+        return prepare_training(setup)
 
 
 def _predict(

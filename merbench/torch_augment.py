@@ -19,6 +19,7 @@ import torch
 from merbench.augment import TrainingAugmentation
 from merbench.errors import CellError
 from merbench.seeds import augment_waveform, batch_rng, call_seeded, sample_rng
+from merbench.timing import phase
 from merbench.torch_net import Joined
 from merbench.windows import read_rows
 
@@ -64,7 +65,8 @@ class Augmenter:
         plan, net = self.plan, cast(Joined, network)
         rngs = [sample_rng(plan.seed, self.epoch, int(w)) for w in windows]
         picks = [int(rng.integers(plan.n_copies)) for rng in rngs] if plan.n_copies else None
-        wave = self._waveforms(windows, rngs, picks)
+        with phase("augment"):
+            wave = self._waveforms(windows, rngs, picks)
         inputs = []
         for i, route in enumerate(plan.routes):
             if route.source == "cached":
@@ -80,7 +82,8 @@ class Augmenter:
                 with torch.no_grad(), torch.autocast(wave.device.type, enabled=False):
                     x = torch.as_tensor(route.frontend(wave), dtype=torch.float32)
             inputs.append(net.frontends[i](_layout(x.to(self.device))))
-        inputs = [self._spectrogram(z, rngs) for z in inputs]
+        with phase("augment"):
+            inputs = [self._spectrogram(z, rngs) for z in inputs]
         if plan.policy.batch and self.n_classes:  # label-mixing needs soft (one-hot) targets
             target = torch.nn.functional.one_hot(target, self.n_classes).float()
         rng = batch_rng(plan.seed, self.epoch, self.step)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from merbench.specs import ModelSpec
+from merbench.timing import phase
 from merbench.torch_augment import Augmenter
 from merbench.torch_net import Joined, build_network
 from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
@@ -75,10 +76,13 @@ def fit_torch(
     device = pick_device()
     feed, y_train = as_feed(train[0]), train[1]
     scaler = TargetScaler(y_train) if problem.is_regression else None
-    net = _network(model, params, feed, trainables, problem, device)
-    optimiser = torch.optim.AdamW(
-        net.parameters(), lr=params.get("lr", 1e-3), weight_decay=params.get("weight_decay", 1e-4)
-    )
+    with phase("setup"):
+        net = _network(model, params, feed, trainables, problem, device)
+        optimiser = torch.optim.AdamW(
+            net.parameters(),
+            lr=params.get("lr", 1e-3),
+            weight_decay=params.get("weight_decay", 1e-4),
+        )
     n_epochs = epochs or problem.budget.epochs
     loop = _Loop(
         net=net,
@@ -137,21 +141,25 @@ def _run_epochs(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(loop.optimiser, T_max=max(n_epochs, 1))
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, n_epochs + 1):
-        loop.epoch(epoch)
-        schedule.step()
+        with phase("train"):
+            loop.epoch(epoch)
+            schedule.step()
         if valid is None:
             continue
-        value = score(problem, valid[1], _predict(net, valid[0], scaler, problem, device))
+        with phase("validate"):
+            value = score(problem, valid[1], _predict(net, valid[0], scaler, problem, device))
         history.append(value)
         if value > best[0]:
-            best = (value, epoch, copy.deepcopy(net.state_dict()))
+            with phase("setup"):
+                best = (value, epoch, copy.deepcopy(net.state_dict()))
         if report is not None:
             report(epoch, value)
         if epoch - best[1] >= problem.budget.patience:
             break
     if valid is None:
         return n_epochs
-    net.load_state_dict(best[2])
+    with phase("setup"):
+        net.load_state_dict(best[2])
     return best[1]
 
 

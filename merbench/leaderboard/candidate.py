@@ -1,7 +1,7 @@
 """The page of one candidate on one dataset x task: folds, hyperparameters, tuning, predictions.
 
-Per outer fold it shows the scores, costs and best hyperparameters; then the Optuna tuning curve
-of every fold, and predicted-against-true scatter plots (regression) or the confusion matrix summed
+Per outer fold it shows the scores, costs and best hyperparameters; where the cells' time went
+(``merbench.timing``); then the Optuna tuning curve of every fold, and predicted-against-true scatter plots (regression) or the confusion matrix summed
 over folds (classification).
 """
 
@@ -28,6 +28,7 @@ from merbench.leaderboard.pages import (
 from merbench.leaderboard.svg import Plot
 from merbench.scoring import metric_label
 from merbench.tasks import TASK_SPECS
+from merbench.timing import PHASES
 
 MAX_POINTS = 2000
 """Scatter plots show at most this many predictions per target (a fixed random sample)."""
@@ -76,7 +77,30 @@ def _candidate_page(
         "tuning": _tuning(collected.trials, uids, folds, stem, page["primary"]),
         "scatter": _scatter(collected, uids, folds, stem, page),
         "confusion": _confusion(raw, page["task"]),
+        "time": time_breakdown(raw),
     }
+
+
+def time_breakdown(raw: pd.DataFrame) -> dict[str, Any] | None:
+    """Seconds per phase (``merbench.timing``) summed over finished folds, with shares."""
+    totals: dict[str, float] = {}
+    n_folds = 0
+    for timings, status in zip(raw["timings"], raw["status"], strict=True):
+        if status != "done" or not isinstance(timings, Mapping):
+            continue
+        phases = {k[6:-2]: float(v) for k, v in timings.items() if k.startswith("phase_")}
+        phases.pop("total", None)
+        if not phases:
+            continue
+        n_folds += 1
+        for name, seconds in phases.items():
+            totals[name] = totals.get(name, 0.0) + seconds
+    whole = sum(totals.values())
+    if not n_folds or whole <= 0:
+        return None
+    order = [p for p in PHASES if p in totals] + sorted(set(totals) - set(PHASES))
+    rows = [{"phase": p, "seconds": totals[p], "share": totals[p] / whole} for p in order]
+    return {"rows": rows, "seconds": whole, "n_folds": n_folds}
 
 
 def _runs(collected: Collected, cells: pd.DataFrame) -> list[dict[str, Any]]:
