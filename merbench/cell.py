@@ -105,6 +105,8 @@ def _run_cell(
         fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
+        if fitted.valid_score is not None:
+            return fitted.valid_score
         with phase("validate"):
             return score(
                 plan.problem,

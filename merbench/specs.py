@@ -165,7 +165,10 @@ class AugmentationSpec:
 
     - ``waveform``: ``f(x, rng) -> x`` on one example, a float32 numpy array ``[C, T]`` in and
       ``[C, T']`` out (every example of one call site gives the same ``T'``);
-    - ``spectrogram``: ``f(x, rng) -> x`` on one example, a torch tensor ``[C, F, T]``;
+    - ``spectrogram``: ``f(x, rng) -> x`` on one example, a torch tensor ``[C, F, T]``; with
+      ``batched=True``, ``f(xs, rngs) -> xs`` on the whole batch ``[B, C, F, T]`` with one
+      generator per example, example ``b`` drawing only from ``rngs[b]`` (an example's output
+      must not depend on the batch it is in: the contract kit checks it);
     - ``batch``: ``f(xs, y, rng) -> (xs, y)`` on a list of model-input tensors ``[B, ...]`` and
       float targets ``[B, D]`` (standardised regression targets, or one-hot class labels).
 
@@ -180,6 +183,7 @@ class AugmentationSpec:
     labels: LabelEffect
     build: Callable[..., Any]
     mode: AugmentMode = "on-the-fly"
+    batched: bool = False
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
     summary: str = ""

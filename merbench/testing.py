@@ -325,6 +325,8 @@ def _transform_problems(augmentation: Any, transform: Callable[..., Any]) -> str
     """Apply the transform twice under the same seed to an example of its stage."""
     from merbench.seeds import call_seeded
 
+    if augmentation.stage == "spectrogram" and getattr(augmentation, "batched", False):
+        return _batched_problems(augmentation, transform)
     first, again = (
         _apply_example(augmentation.stage, transform, partial(call_seeded, rng=rng))
         for rng in (np.random.default_rng(0), np.random.default_rng(0))
@@ -334,6 +336,27 @@ def _transform_problems(augmentation: Any, transform: Callable[..., Any]) -> str
         return problem
     if not all(np.array_equal(a, b) for a, b in zip(first[1], again[1], strict=True)):
         return "two calls with the same seed differ; draw from rng or the global generators"
+    return ""
+
+
+def _batched_problems(augmentation: Any, transform: Callable[..., Any]) -> str:
+    """A batched spectrogram transform: shapes, seeding, and examples independent of the batch."""
+    import torch
+
+    batch = torch.randn(3, 1, 48, 64, generator=torch.Generator().manual_seed(0))
+
+    def apply(rows: slice, seeds: Sequence[int]) -> np.ndarray:
+        rngs = [np.random.default_rng(seed) for seed in seeds]
+        return np.asarray(transform(batch[rows].clone(), rngs).detach().numpy())
+
+    whole = apply(slice(0, 3), (0, 1, 2))
+    problem = _output_problem(augmentation, [batch.numpy()], [whole])
+    if problem:
+        return problem
+    if not np.array_equal(whole, apply(slice(0, 3), (0, 1, 2))):
+        return "two calls with the same generators differ; draw example b's masks from rngs[b]"
+    if not np.array_equal(whole[1:2], apply(slice(1, 2), (1,))):
+        return "an example's output depends on its batch; draw example b only from rngs[b]"
     return ""
 
 

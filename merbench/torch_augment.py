@@ -115,17 +115,20 @@ class Augmenter:
         return torch.from_numpy(np.stack(clips)).to(self.device)
 
     def _spectrogram(self, z: torch.Tensor, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
-        """Apply spectrogram transforms to each example of a ``[B, C, F, T]`` input."""
+        """Apply spectrogram transforms to a ``[B, C, F, T]`` input: a batched transform on
+        the whole batch (one generator per example), any other on each example."""
         steps = self.plan.policy.spectrogram
         if not steps or z.ndim != 4:
             return z
-        examples = []
-        for b in range(len(z)):
-            x = z[b]
-            for step in steps:
-                x = call_seeded(step.transform, x, rng=rngs[b])
-            examples.append(x)
-        return torch.stack(examples)
+        for step in steps:
+            if step.spec.batched:
+                z = step.transform(z, list(rngs))
+                continue
+            examples = []
+            for b in range(len(z)):
+                examples.append(call_seeded(step.transform, z[b], rng=rngs[b]))
+            z = torch.stack(examples)
+        return z
 
 
 def _layout(tensor: torch.Tensor) -> torch.Tensor:

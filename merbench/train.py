@@ -80,6 +80,9 @@ class Fitted:
     history: list[float]
     scores: Callable[[Inputs, int], np.ndarray] | None = None
     """Class scores ``[N, C]`` in ``Problem.labels`` order (classification; for top-k)."""
+    valid_score: float | None = None
+    """The score (to maximise) of the kept weights on the validation tracks, when the fit
+    early-stopped on them: a trial's value without predicting them again."""
 
 
 class NonFiniteLoss(CellError):

@@ -125,6 +125,22 @@ class Windows:
         within = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
         return first + within, owner
 
+    def spaced_rows_of(self, track_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``rows_of``, keeping only windows that do not overlap the one kept before them.
+
+        From each track's first window on, a window is kept when it starts at least one window
+        length after the last kept one: every part of the clip is read at most once (with the
+        default hop of half a window, every other window).
+        """
+        rows, owner = self.rows_of(track_rows)
+        keep = np.zeros(len(rows), dtype=bool)
+        last_owner, next_start = -1, 0
+        for i, (row, who) in enumerate(zip(rows, owner, strict=True)):
+            if who != last_owner or self.start[row] >= next_start:
+                keep[i] = True
+                last_owner, next_start = who, int(self.start[row]) + max(self.size, 1)
+        return rows[keep], owner[keep]
+
     def pick(self, track_rows: np.ndarray, seed: int, epoch: int) -> np.ndarray:
         """One window row per track, drawn with ``SeedSequence((seed, epoch, track))``.
 
@@ -185,6 +201,8 @@ class Feed:
     sources: Sequence[np.ndarray]
     windows: Windows
     rows: np.ndarray
+    spaced: bool = False
+    """Read only non-overlapping windows of each track (``Windows.spaced_rows_of``)."""
 
     @classmethod
     def plain(cls, arrays: Sequence[np.ndarray]) -> Feed:
@@ -199,6 +217,12 @@ class Feed:
     def n_windows(self) -> int:
         """The number of windows of the tracks."""
         return int(self.windows.counts(self.rows).sum())
+
+    def window_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The window rows this feed reads, and the position in ``rows`` each belongs to."""
+        if self.spaced:
+            return self.windows.spaced_rows_of(self.rows)
+        return self.windows.rows_of(self.rows)
 
     def read(self, window_rows: np.ndarray) -> list[np.ndarray]:
         """The inputs of these windows, one array per model input."""

@@ -1,8 +1,8 @@
 """The page of one candidate on one dataset x task: folds, hyperparameters, tuning, predictions.
 
 Per outer fold it shows the scores, costs and best hyperparameters; where the cells' time went
-(``merbench.timing``); then the Optuna tuning curve of every fold, and predicted-against-true scatter plots (regression) or the confusion matrix summed
-over folds (classification).
+(``merbench.timing``); then the Optuna tuning curve of every fold, and predicted-against-true
+scatter plots (regression) or the confusion matrix summed over folds (classification).
 """
 
 from __future__ import annotations
