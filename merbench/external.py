@@ -200,7 +200,7 @@ def check_name(store: Store, name: str) -> None:
         with store.reader.connect() as conn:
             infos = [row[0] or {} for row in conn.execute(query)]
         if any(not (isinstance(i, Mapping) and i.get("external")) for i in infos):
-            problem = "is the name of a candidate of this run"
+            problem = "belongs to a candidate of this run"
     if problem:
         raise ConfigError(
             f"--name {name!r}: the name {problem}. Give the external entry another name."

@@ -293,7 +293,7 @@ def test_names_and_options_are_checked(cli, run_dir, tmp_path):
     frame = _predictions_of(run_dir, "mean", REGRESSION)
     path = tmp_path / "p.csv"
     taken = _one_line(_score(cli, run_dir, frame, path, "ridge@handcrafted", "--task", REGRESSION))
-    assert "is the name of a candidate of this run" in taken
+    assert "the name belongs to a candidate of this run" in taken
     assert "is empty" in _one_line(_score(cli, run_dir, frame, path, " ", "--task", REGRESSION))
     which = _one_line(_score(cli, run_dir, frame, path, "x"))
     assert "several datasets and tasks (synth/av-regression, synth/quadrant)" in which
@@ -341,3 +341,10 @@ def test_the_leaderboard_marks_the_external_entry_and_escapes_its_name(cli, run_
     assert split["hash"][:16] in candidate_page
     ridge_page = (site / candidate_file("synth", REGRESSION, "ridge@handcrafted")).read_text()
     assert 'class="tag external"' not in ridge_page
+
+
+@pytest.mark.parametrize("command", ["folds", "score"])
+def test_help_of_the_commands(cli, command):
+    result = cli.invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
