@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,8 +182,17 @@ def choose_split(store: Store, request: ScoreRequest) -> SplitRecord:
     return next(r for r in records if r.protocol == protocol)
 
 
-def check_name(store: Store, name: str) -> None:
-    """Refuse a name that is empty, too long, unprintable or a candidate's of this run.
+def check_name(store: Store, name: str, models: Collection[str]) -> None:
+    """Refuse a name that is empty, too long, unprintable, or could be a candidate's.
+
+    A candidate's name (a model's, or one with ``@``) is refused even when the run does not
+    have that candidate yet: a later ``merbench run`` of it would find the entry's finished
+    cells and keep them as its own.
+
+    Args:
+        store: the run's store.
+        name: the entry's name.
+        models: the names of the registered models.
 
     Raises:
         ConfigError: naming the problem and asking for another ``--name``.
@@ -195,6 +204,8 @@ def check_name(store: Store, name: str) -> None:
         problem = f"is longer than {MAX_NAME} characters"
     elif not name.isprintable():
         problem = "has control characters (a line break or a tab)"
+    elif "@" in name or name.partition(":")[0] in models:
+        problem = "could be a candidate's (a model's name, or a name with '@')"
     else:
         query = sa.select(cells.c.info).where(cells.c.candidate == name)
         with store.reader.connect() as conn:
@@ -219,7 +230,7 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
         MerbenchError: the run's dataset cannot be loaded on this machine.
     """
     split = choose_split(store, request)
-    check_name(store, request.name)
+    check_name(store, request.name, registry.names("model"))
     spec = get_task(split.task)
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from merbench.cli import main
-from merbench.external import FOLD_COLUMNS
+from merbench.errors import ConfigError
+from merbench.external import FOLD_COLUMNS, check_name
 from merbench.leaderboard.pages import candidate_file, task_file
 from merbench.leaderboard.render import render_site
 from merbench.results import read_tables, summarize_store
@@ -129,7 +130,7 @@ def test_folds_lists_every_track_of_every_fold_with_the_stored_hash(cli, run_dir
 def test_a_candidate_s_own_predictions_score_exactly_like_it(
     cli, run_dir, tmp_path, candidate, task
 ):
-    name = f"copy of {candidate}"
+    name = "copy of " + candidate.replace("@", " with ")
     frame = _predictions_of(run_dir, candidate, task)
     result = _score(cli, run_dir, frame, tmp_path / "preds.csv", name, "--task", task)
     assert result.exit_code == 0, result.output
@@ -292,8 +293,15 @@ def test_class_scores_give_top_k_accuracy_when_the_run_asks_for_it(cli, run_dir,
 def test_names_and_options_are_checked(cli, run_dir, tmp_path):
     frame = _predictions_of(run_dir, "mean", REGRESSION)
     path = tmp_path / "p.csv"
-    taken = _one_line(_score(cli, run_dir, frame, path, "ridge@handcrafted", "--task", REGRESSION))
-    assert "the name belongs to a candidate of this run" in taken
+    for name in ("ridge@handcrafted", "svr@handcrafted", "mean", "majority:mixup"):
+        taken = _one_line(_score(cli, run_dir, frame, path, name, "--task", REGRESSION))
+        assert f"--name {name!r}: the name could be a candidate's" in taken
+    store = Store(sqlite_url(run_dir), create=False)
+    try:  # a candidate of a model this machine does not have
+        with pytest.raises(ConfigError, match="the name belongs to a candidate of this run"):
+            check_name(store, "mean", models=())
+    finally:
+        store.close()
     assert "is empty" in _one_line(_score(cli, run_dir, frame, path, " ", "--task", REGRESSION))
     which = _one_line(_score(cli, run_dir, frame, path, "x"))
     assert "several datasets and tasks (synth/av-regression, synth/quadrant)" in which
