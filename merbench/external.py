@@ -234,14 +234,7 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
     spec = get_task(split.task)
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))
-    stored = read_stored_run(store, registry, config=request.config)
-    builder = CellBuilder(
-        store, registry, stored.settings, stored.config, stored.tasks, stored.budget
-    )
-    folds = builder.folds(split.dataset, split.task, split.protocol)
-    tracks = builder.tracks(split.dataset)
-    ids = tracks.table["track_id"].astype(str).to_numpy()
-    y = tracks.targets(split.task)
+    labels = _labels(store, registry, split, request.config)
     info = {
         "external": True,
         "manifest_hash": split.digest,
@@ -251,12 +244,12 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
         "plugins": [],
     }
     results: dict[CellKey, CellResult] = {}
-    for (repeat, fold_number), fold in sorted(folds.items()):
+    for (repeat, fold_number), fold in sorted(labels.folds.items()):
         key = CellKey(dataset=split.dataset, task=split.task, candidate=request.name,
                       repeat=repeat, fold=fold_number, split=split.protocol)  # fmt: skip
         mine = frame[(frame["repeat"] == repeat) & (frame["fold"] == fold_number)]
-        rows = mine.set_index("track_id").loc[ids[fold.test]]
-        results[key] = _score_fold(spec, fold, rows, ids, y, stored.settings.top_k, info)
+        rows = mine.set_index("track_id").loc[labels.ids[fold.test]]
+        results[key] = _score_fold(spec, fold, rows, labels, info)
     _save(store, results)
     log.info("%s: stored external entry %r on %s", display_url(store.url), request.name,
              split.label())  # fmt: skip
@@ -269,14 +262,42 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Labels:
+    """What the cells of a split score against: folds, track ids and targets of the dataset."""
+
+    folds: dict[tuple[int, int], Fold]
+    ids: np.ndarray
+    """Every track id of the dataset's table, ``[N]``."""
+    y: np.ndarray
+    """The task's targets, ``[N, D]`` float or ``[N]`` int."""
+    top_k: int | None
+    """The run's ``--top-k``."""
+
+
+def _labels(store: Store, registry: Registry, split: SplitRecord, config: Path | None) -> Labels:
+    """Load a split's dataset as a worker does, and its folds, checked against the stored hash.
+
+    Raises:
+        RunError: the dataset's folds differ from the stored ones.
+        MerbenchError: the dataset cannot be loaded on this machine.
+    """
+    stored = read_stored_run(store, registry, config=config)
+    builder = CellBuilder(
+        store, registry, stored.settings, stored.config, stored.tasks, stored.budget
+    )
+    folds = builder.folds(split.dataset, split.task, split.protocol)
+    tracks = builder.tracks(split.dataset)
+    return Labels(
+        folds=folds,
+        ids=tracks.table["track_id"].astype(str).to_numpy(),
+        y=tracks.targets(split.task),
+        top_k=stored.settings.top_k,
+    )
+
+
 def _score_fold(
-    spec: TaskSpec,
-    fold: Fold,
-    rows: pd.DataFrame,
-    ids: np.ndarray,
-    y: np.ndarray,
-    top_k: int | None,
-    info: Mapping[str, Any],
+    spec: TaskSpec, fold: Fold, rows: pd.DataFrame, labels: Labels, info: Mapping[str, Any]
 ) -> CellResult:
     """Score one fold's predictions as its cells do (``merbench.cell``): same order, same inputs.
 
@@ -284,11 +305,11 @@ def _score_fold(
         spec: the task.
         fold: the fold's track indices into the dataset's table.
         rows: the fold's predictions, indexed by track id in ``fold.test`` order.
-        ids: every track id of the dataset's table.
-        y: the dataset's targets of the task, ``[N, D]`` float or ``[N]`` int.
-        top_k: the run's ``--top-k``, used when the file gives class probabilities.
+        labels: the dataset's track ids and targets, and the run's ``--top-k`` (used when the
+            file gives class scores).
         info: what every cell of the entry stores in ``info``.
     """
+    ids, y, top_k = labels.ids, labels.y, labels.top_k
     probas = [c for c in proba_columns(spec) if c in rows]
     proba = rows[probas].to_numpy(dtype=np.float64) if probas else None
     if proba is None or (top_k is not None and top_k >= len(spec.labels)):
