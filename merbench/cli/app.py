@@ -427,6 +427,68 @@ def leaderboard(ctx: click.Context, runs: tuple[str, ...], out: Path, title: str
 
 
 @main.command()
+@click.argument("run_dir", metavar="RUN")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="CSV file to write the folds into.",
+)
+@click.pass_context
+def folds(ctx: click.Context, run_dir: str, out: Path) -> None:
+    """Write a run's outer folds as CSV: one row per track of every fold, train or test.
+
+    RUN is a run directory or its store's URL. Columns: dataset, task, split, repeat, fold,
+    track_id, group, part (train/test), manifest_hash. Train elsewhere on these folds, then
+    'merbench score' the test predictions.
+    """
+    from merbench.cli.commands import folds_command
+
+    _start(ctx)
+    _guard(lambda: folds_command(run_dir, out))
+
+
+@main.command()
+@click.argument("predictions", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--run", "run_dir", required=True, help="Run directory or store URL.")
+@click.option("--name", required=True, help="Name of the external entry on the leaderboard.")
+@click.option("--dataset", help="Dataset of the predictions (default: the run's only one).")
+@click.option("--task", help="Task of the predictions (default: the run's only one).")
+@click.option(
+    "--split",
+    help="Split protocol of the folds predicted (default: the one that ranks the task).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="datasets.toml of this machine (default: the run's, if that path exists here).",
+)
+@click.pass_context
+def score(
+    ctx: click.Context,
+    predictions: Path,
+    run_dir: str,
+    name: str,
+    dataset: str | None,
+    task: str | None,
+    split: str | None,
+    config: Path | None,
+) -> None:
+    """Score predictions made elsewhere on a run's folds; store them as an external entry.
+
+    PREDICTIONS is a CSV with track_id, repeat, fold and arousal, valence (regression) or
+    class (classification, optionally proba_<label> per class): one row per test track of
+    every fold of 'merbench folds'. The entry is ranked and tiered beside the candidates.
+    """
+    from merbench.cli.commands import score_command
+
+    request = dict(predictions=predictions, name=name, dataset=dataset, task=task)
+    request |= dict(split=split, config=config)
+    registry = _registry(ctx)
+    _guard(lambda: score_command(registry, run_dir, request))
+
+
+@main.command()
 @click.argument("dataset")
 @click.option("--config", type=click.Path(path_type=Path), help="datasets.toml to read.")
 @click.pass_context

@@ -372,3 +372,61 @@ def check_command(target: str) -> int:
             failed += not check.passed
     console.print(f"{failed} check(s) failed." if failed else "All checks passed.")
     return 1 if failed else 0
+
+
+def folds_command(run: str | Path, target: Path) -> None:
+    """``merbench folds``: write a run's outer folds as CSV, one row per track and fold."""
+    from merbench.external import fold_table
+    from merbench.store import Store
+    from merbench.urls import store_url
+
+    store = Store(store_url(run), create=False)
+    try:
+        table = fold_table(store)
+    finally:
+        store.close()
+    _write_csv(table, target)
+    splits = table[["dataset", "task", "split"]].drop_duplicates()
+    console.print(
+        f"Wrote {len(table)} rows ({len(splits)} split(s): "
+        f"{escape(', '.join('/'.join(map(str, s)) for s in splits.itertuples(index=False)))}) "
+        f"to {escape(str(target))}.",
+        highlight=False,
+    )
+
+
+def _write_csv(table: Any, target: Path) -> None:
+    from merbench.errors import ConfigError
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(target, index=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {target}: cannot write this file ({exc.strerror or exc}). "
+            "Pass --out a file in a folder you can write to."
+        ) from None
+
+
+def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
+    """``merbench score``: check, score and store external predictions; print the table."""
+    from merbench.external import ScoreRequest, score_external
+    from merbench.store import Store
+    from merbench.urls import store_url
+
+    _warn_failures(registry)
+    url = store_url(run)
+    store = Store(url, create=False)
+    try:
+        entry = score_external(store, registry, ScoreRequest(**request))
+    finally:
+        store.close()
+    _print_leaders(url)
+    mean = sum(entry.scores.values()) / len(entry.scores)
+    console.print(
+        f"Stored external entry {escape(entry.name)} on {escape(entry.split.label())}: "
+        f"{len(entry.scores)} fold(s), {entry.n_predictions} predictions, mean {entry.primary} "
+        f"{mean:.3f}, fold manifest {entry.split.digest[:16]}. Render the site with "
+        f"'merbench leaderboard {escape(str(run))} --out DIR'.",
+        highlight=False,
+    )

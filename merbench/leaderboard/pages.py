@@ -188,7 +188,11 @@ def _task_page(
     dataset: str, task: str, group: pd.DataFrame, cells: pd.DataFrame, collected: Collected
 ) -> dict[str, Any]:
     primary = str(group["primary"].iloc[0])
-    rows = [_row(r, cells, dataset, task) for r in records(group)]
+    external = external_entries(collected, cells)
+    rows = [
+        _row(r, cells, dataset, task) | {"external": external.get(str(r["candidate"]))}
+        for r in records(group)
+    ]
     done = [r for r in rows if r["status"] == "done"]
     split = collected.splits.get((dataset, task), {})
     audit = {k: v for k, v in (split.get("audit") or {}).items() if k not in TIER_INPUTS}
@@ -250,6 +254,19 @@ def _row(row: dict[str, Any], cells: pd.DataFrame, dataset: str, task: str) -> d
             "folds_failed": int((mine["status"] != "done").sum()),
         }
     )
+
+
+def external_entries(collected: Collected, cells: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """The external entries among ``cells`` (``merbench score``), by name: the hash of the fold
+    manifest their predictions were checked against, and the file they came from."""
+    if cells.empty or "uid" not in cells or "info" not in collected.cells:
+        return {}
+    mine = collected.cells[collected.cells["uid"].isin(set(cells["uid"]))]
+    out = {}
+    for name, info in zip(mine["candidate"], mine["info"], strict=True):
+        if isinstance(info, Mapping) and info.get("external"):
+            out[str(name)] = {k: str(info.get(k) or "") for k in ("manifest_hash", "source")}
+    return out
 
 
 def _failures(cells: pd.DataFrame, dataset: str, task: str) -> list[dict[str, Any]]:
