@@ -233,7 +233,7 @@ def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], fl
             space,
             n_trials=plan.problem.budget.trials,
             objective=objective,
-            defaults=default_params(space, builders),
+            defaults=default_params(space, builders, optimiser=plan.model.optimiser),
             suggest=plan.model.suggest,
         )
 

@@ -38,6 +38,7 @@ from merbench.specs import (
     PublishedResult,
     Spec,
 )
+from merbench.torch_space import optimiser_problem
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +388,8 @@ def _validate_fields(where: str, record: object) -> str:
     tasks = [t for t in getattr(record, "tasks", ()) if t not in TASKS]
     if tasks:
         return f"{where}: task '{tasks[0]}' is not one of {', '.join(TASKS)}. Skipped."
+    if isinstance(record, ModelSpec) and optimiser_problem(record):
+        return f"{where}: {optimiser_problem(record)}. Skipped."
     return _validate_literature(where, getattr(record, "literature", ()))
 
 

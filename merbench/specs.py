@@ -195,9 +195,13 @@ class ModelSpec:
     """A model: which inputs it accepts, how to build it, and what to tune.
 
     Torch models: ``build(inputs: tuple[InputShape, ...], n_outputs, **params) -> nn.Module`` whose
-    ``forward(*xs)`` takes the inputs in ``accepts`` order and returns ``[B, n_outputs]``.
-    Scikit-learn models: ``build(**params)`` returns an unfitted estimator; the core picks a
-    regressor or classifier through ``task`` when the builder accepts a ``task`` keyword.
+    ``forward(*xs)`` takes the inputs in ``accepts`` order and returns ``[B, n_outputs]``; a
+    ``build`` that names ``sample_rate`` (Hz) or ``window_seconds`` (the budget's window) as
+    parameters also receives them. ``optimiser`` gives the model's own AdamW ``lr`` and
+    ``weight_decay`` (within the tuned ranges): the first trial's values, and the values used when
+    a fit gets none. Scikit-learn models: ``build(**params)`` returns an unfitted estimator; the
+    core picks a regressor or classifier through ``task`` when the builder accepts a ``task``
+    keyword.
     """
 
     name: str
@@ -208,6 +212,7 @@ class ModelSpec:
     suggest: Suggest | None = None
     default_frontends: tuple[str, ...] = ()
     default_augmentations: tuple[str, ...] = ()
+    optimiser: Mapping[str, float] = field(default_factory=dict)
     tasks: tuple[Task, ...] = TASKS  # type: ignore[assignment]
     is_baseline: bool = False
     summary: str = ""

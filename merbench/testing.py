@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from merbench.space import optuna_space
-from merbench.tasks import TASK_SPECS, get_task
+from merbench.contract import EXAMPLE_SHAPES as EXAMPLE_SHAPES
+from merbench.contract import RESERVED_KEYS as RESERVED_KEYS
+from merbench.contract import check_model, sampled_params, space_problems
+from merbench.contract import example_shapes as example_shapes
 
 A4 = 440.0
 
@@ -94,15 +96,7 @@ def write_tone_dataset(
 
 # --- the contract kit -------------------------------------------------------------------------
 
-EXAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
-    "waveform": (1, 16000),
-    "spectrogram": (1, 48, 64),
-    "sequence": (40, 24),
-    "vector": (32,),
-}
-"""Input shapes (without batch) the contract kit feeds to models."""
 OUTPUT_DIMS = {"waveform": 3, "spectrogram": 4, "sequence": 3, "vector": 2}
-RESERVED_KEYS = ("lr", "weight_decay", "task")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -124,8 +118,10 @@ def check_plugin(plugin: object, *, seeds: Sequence[int] = (0, 1)) -> list[Check
     The checks: the module loads as a plugin (API version, hook names, valid records); every
     search-space key is a ``build`` keyword; models and front-ends build with their defaults
     and with parameters sampled from their search spaces; outputs have the declared shape;
-    one training step of a torch model runs with finite gradients; trainable front-ends have
-    trainable parameters and fixed ones do not.
+    one training step of a torch model runs with finite gradients; a torch model runs forward
+    on the window of every built-in budget and with every choice of each categorical parameter
+    (``merbench.contract``); trainable front-ends have trainable parameters and fixed ones do
+    not.
 
     Args:
         plugin: the plugin module (or any object with hook implementations).
@@ -156,7 +152,7 @@ def run_checks(plugin: object, *, seeds: Sequence[int] = (0, 1)) -> list[Check]:
     if not registry.failures:
         checks.append(Check(name="loads", passed=True))
     for model in registry.models.values():
-        checks += _checked(f"model {model.name}", partial(_check_model, model, seeds))
+        checks += _checked(f"model {model.name}", partial(check_model, model, seeds))
     for frontend in registry.frontends.values():
         checks += _checked(f"front-end {frontend.name}", partial(_check_frontend, frontend, seeds))
     for augmentation in registry.augmentations.values():
@@ -178,105 +174,14 @@ def _checked(prefix: str, run: Callable[[], list[tuple[str, str]]]) -> list[Chec
     return [Check(name=f"{prefix}: {n}", passed=not p, message=p) for n, p in results]
 
 
-def _space_problems(record: Any, build: Callable[..., Any], reserved: Sequence[str]) -> str:
-    import inspect
-
-    parameters = inspect.signature(build).parameters
-    has_var = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    missing = [k for k in record.search_space if k not in parameters and not has_var]
-    if missing:
-        return f"search-space key(s) {missing} are not keywords of build(); rename or add them"
-    clashes = [k for k in record.search_space if k in reserved]
-    if clashes:
-        return f"search-space key(s) {clashes} are reserved by merbench; rename them"
-    return ""
-
-
-def _sampled(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """Default parameters, then one parameter set per seed from the search space."""
-    import optuna
-
-    sets: list[dict[str, Any]] = [{}]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" lines per check
-    try:
-        for seed in seeds if record.search_space else ():
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-            space = optuna_space(record.search_space)
-            sets.append(dict(study.ask(fixed_distributions=space).params))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return sets
-
-
-def _check_model(model: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
-    results = [("search space", _space_problems(model, model.build, RESERVED_KEYS))]
-    if results[0][1]:
-        return results
-    for params in _sampled(model, seeds):
-        label = "defaults" if not params else f"params {params}"
-        if model.family == "sklearn":
-            results.append((f"fits with {label}", _fit_sklearn_once(model, params)))
-        else:
-            results.append((f"trains with {label}", _train_torch_once(model, params)))
-    return results
-
-
-def _fit_sklearn_once(model: Any, params: dict[str, Any]) -> str:
-    from merbench.budgets import BUDGETS
-    from merbench.train import Problem, fit_sklearn
-
-    rng = np.random.default_rng(0)
-    n = 40
-    inputs = [rng.normal(size=(n, *EXAMPLE_SHAPES[k])) for k in model.accepts]
-    for task in model.tasks:
-        spec = get_task(task)
-        labels = spec.labels
-        y = rng.normal(size=(n, spec.n_outputs)) if not labels else np.resize(np.asarray(labels), n)
-        problem = Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=16000)
-        prediction = fit_sklearn(model, params, inputs, y, problem).predict(inputs, n)
-        expected = (n, spec.n_outputs) if not labels else (n,)
-        if prediction.shape != expected:
-            return f"{task}: predictions have shape {prediction.shape}, expected {expected}"
-    return ""
-
-
-def _train_torch_once(model: Any, params: dict[str, Any]) -> str:
-    import torch
-
-    from merbench.specs import InputShape
-
-    torch.manual_seed(0)
-    shapes = tuple(InputShape(kind=k, shape=EXAMPLE_SHAPES[k]) for k in model.accepts)
-    for n_outputs in sorted({spec.n_outputs for spec in TASK_SPECS.values()}):
-        net = model.build(shapes, n_outputs, **params)
-        xs = [torch.randn(3, *EXAMPLE_SHAPES[k]) for k in model.accepts]
-        net.train()
-        output = net(*xs)
-        if tuple(output.shape) != (3, n_outputs):
-            return f"output shape {tuple(output.shape)}, expected (3, {n_outputs})"
-        optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3)
-        loss = output.pow(2).mean()
-        loss.backward()
-        grads = [p.grad for p in net.parameters() if p.grad is not None]
-        if not grads or not all(bool(torch.isfinite(g).all()) for g in grads):
-            return "one training step gave no or non-finite gradients"
-        optimiser.step()
-        net.eval()
-        with torch.no_grad():
-            if tuple(net(*[x[:1] for x in xs]).shape) != (1, n_outputs):
-                return "eval mode with a batch of one fails to give [1, n_outputs]"
-    return ""
-
-
 def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
     import torch
 
-    results = [("search space", _space_problems(frontend, frontend.build, ("sample_rate",)))]
+    results = [("search space", space_problems(frontend, frontend.build, ("sample_rate",)))]
     if results[0][1]:
         return results
     waveform = torch.from_numpy(tone(1.0, 16000)).reshape(1, 1, -1).repeat(2, 1, 1)
-    for params in _sampled(frontend, seeds):
+    for params in sampled_params(frontend, seeds):
         label = "defaults" if not params else f"params {params}"
         module = frontend.build(16000, **params)
         output = module(waveform)
@@ -297,11 +202,11 @@ def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]
 def _check_augmentation(augmentation: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
     results = [
         ("declaration", _declaration_problems(augmentation)),
-        ("search space", _space_problems(augmentation, augmentation.build, ("sample_rate",))),
+        ("search space", space_problems(augmentation, augmentation.build, ("sample_rate",))),
     ]
     if any(problem for _, problem in results):
         return results
-    for params in _sampled(augmentation, seeds):
+    for params in sampled_params(augmentation, seeds):
         transform = augmentation.build(16000, **params)
         label = "defaults" if not params else f"params {params}"
         results.append((f"transforms with {label}", _transform_problems(augmentation, transform)))

@@ -10,6 +10,7 @@ import torch
 
 from merbench.errors import CellError
 from merbench.specs import InputKind, InputShape, ModelSpec
+from merbench.torch_space import build_context
 from merbench.train import Problem, Trainable
 
 
@@ -24,7 +25,8 @@ def build_network(
 
     Each input's kind is the one the model declares for its position (the candidate check made
     sure the front-end there outputs it): ``[B, T, D]`` sequences and ``[B, C, T]`` waveforms
-    have the same number of axes.
+    have the same number of axes. A ``build`` that names ``sample_rate`` or ``window_seconds``
+    gets the run's (``build_context``).
     """
     frontends = torch.nn.ModuleList()
     shapes = []
@@ -39,7 +41,10 @@ def build_network(
                 sample = frontends[-1](sample)
         shape = tuple(sample.shape[1:])
         shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
-    body = model.build(tuple(shapes), problem.n_outputs, **params)
+    context = build_context(
+        model.build, sample_rate=problem.sample_rate, window_seconds=problem.budget.clip_seconds
+    )
+    body = model.build(tuple(shapes), problem.n_outputs, **params, **context)
     return Joined(frontends, body, name=model.name, task=problem.task, n_outputs=problem.n_outputs)
 
 

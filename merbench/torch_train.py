@@ -20,7 +20,7 @@ from merbench.specs import ModelSpec
 from merbench.timing import phase
 from merbench.torch_augment import Augmenter
 from merbench.torch_net import Joined, build_network
-from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS
+from merbench.torch_space import TORCH_SEARCH_SPACE_KEYS, optimiser_settings
 from merbench.train import (
     Fitted,
     NonFiniteLoss,
@@ -86,8 +86,7 @@ def fit_torch(
         net = _network(model, params, feed, trainables, problem, device)
         optimiser = torch.optim.AdamW(
             net.parameters(),
-            lr=params.get("lr", 1e-3),
-            weight_decay=params.get("weight_decay", 1e-4),
+            **optimiser_settings(model, params),
         )
     n_epochs = epochs or problem.budget.epochs
     loop = _Loop(

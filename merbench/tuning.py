@@ -91,20 +91,33 @@ def split_params(
 
 
 def default_params(
-    space: Mapping[str, BaseDistribution], builders: Mapping[str, Callable[..., Any]]
+    space: Mapping[str, BaseDistribution],
+    builders: Mapping[str, Callable[..., Any]],
+    *,
+    optimiser: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The builders' own defaults for the keys of ``space`` that they declare in range.
+    """The first trial's parameters: the builders' own defaults for the keys of ``space`` that
+    they declare, then the model's ``optimiser`` settings (``ModelSpec.optimiser``), each kept
+    when it lies in its range.
 
     ``builders`` maps a key prefix (``""`` for the model, ``"<frontend>."``) to a build function.
     """
     defaults: dict[str, Any] = {}
     for prefix, build in builders.items():
         for name, parameter in inspect.signature(build).parameters.items():
-            key = f"{prefix}{name}"
-            if key in space and parameter.default is not inspect.Parameter.empty:
-                if space[key]._contains(space[key].to_internal_repr(parameter.default)):
-                    defaults[key] = parameter.default
-    return defaults
+            if parameter.default is not inspect.Parameter.empty:
+                defaults[f"{prefix}{name}"] = parameter.default
+    defaults |= dict(optimiser or {})
+    return {k: v for k, v in defaults.items() if k in space and _in_range(space[k], v)}
+
+
+def _in_range(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is one ``distribution`` can give (a category not among the choices
+    is not)."""
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except ValueError:
+        return False
 
 
 def quiet_optuna() -> None:
