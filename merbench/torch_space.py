@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 from merbench.space import FloatDistribution
 
@@ -48,12 +48,20 @@ def build_context(
     return {key: value for key, value in given.items() if key in parameters}
 
 
-def optimiser_settings(model: ModelSpec, params: Mapping[str, Any]) -> dict[str, float]:
+class OptimiserSettings(TypedDict):
+    """AdamW's keywords that the core sets per fit."""
+
+    lr: float
+    weight_decay: float
+
+
+def optimiser_settings(model: ModelSpec, params: Mapping[str, Any]) -> OptimiserSettings:
     """AdamW's ``lr`` and ``weight_decay``: the trial's, else the model's, else the core's."""
-    return {
-        key: params.get(key, model.optimiser.get(key, default))
-        for key, default in OPTIMISER_DEFAULTS.items()
-    }
+
+    def pick(key: str) -> float:
+        return float(params.get(key, model.optimiser.get(key, OPTIMISER_DEFAULTS[key])))
+
+    return OptimiserSettings(lr=pick("lr"), weight_decay=pick("weight_decay"))
 
 
 def optimiser_problem(model: ModelSpec) -> str:
