@@ -25,6 +25,7 @@ from merbench.registry import load_registry
 from merbench.speed import configure_allocator
 from merbench.torch_train import _layout, _network, set_threads
 from merbench.train import Problem, Trainable
+from merbench.windows import Feed
 
 SAMPLE_RATE = 16000
 BATCH = 16
@@ -76,7 +77,7 @@ def measure(registry, candidate, clip: np.ndarray, steps: int) -> dict[str, floa
         task="av-regression", labels=(), budget=get_budget("default"), sample_rate=SAMPLE_RATE
     )
     torch.manual_seed(0)
-    net = _network(model, {}, arrays, trainables, problem)
+    net = _network(model, {}, Feed.plain(arrays), trainables, problem, "cpu")
     net = net.to(memory_format=torch.channels_last).train()
     xs = [_layout(torch.from_numpy(a)) for a in arrays]
     y = torch.randn(len(clip), 2)

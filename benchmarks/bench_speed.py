@@ -16,7 +16,8 @@ Run from the repository root: ``python benchmarks/bench_speed.py`` (a few minute
 6. whole cells: one outer fold of every torch candidate of ``--models all`` with the ``default``
    budget on synth, built and run exactly as ``merbench run`` does (one torch thread, features
    cached first), and the share of each cell's time per phase (``merbench.timing``): the
-   ``train`` share is what the training steps get (target >= 80 %).
+   training steps' share, ``train`` plus the ``augment`` work of augmented candidates (their
+   training step includes it), is the target (>= 80 %).
 """
 
 from __future__ import annotations
@@ -339,12 +340,14 @@ def whole_cells(root: Path, quick: bool) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     phases = ("train", "augment", "validate", "predict", "frontends", "setup", "tuning", "other")
     print("\n6. Whole cells (default budget, synth, outer fold 0, 1 thread, features cached)")
-    print(f"   {'candidate':<28}{'cell s':>7}" + "".join(f"{p:>10}" for p in phases))
+    print(f"   {'candidate':<28}{'cell s':>7}" + "".join(f"{p:>10}" for p in phases)
+          + f"{'steps':>10}")  # fmt: skip
     for row in rows:
+        row["steps"] = row["shares"].get("train", 0.0) + row["shares"].get("augment", 0.0)
         cells = "".join(f"{100 * row['shares'].get(p, 0.0):>9.1f}%" for p in phases)
-        print(f"   {row['candidate']:<28}{row['total']:>7.1f}{cells}")
-    low = min(rows, key=lambda r: r["shares"].get("train", 0.0))
-    print(f"   lowest train share: {100 * low['shares'].get('train', 0.0):.1f} % "
+        print(f"   {row['candidate']:<28}{row['total']:>7.1f}{cells}{100 * row['steps']:>9.1f}%")
+    low = min(rows, key=lambda r: r["steps"])
+    print(f"   lowest share of training steps (train + augment): {100 * low['steps']:.1f} % "
           f"({low['candidate']}; target >= 80 %)")  # fmt: skip
 
 
