@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
-from merbench.leaderboard.pages import audit_items, run_label
+from merbench.leaderboard.pages import as_float, audit_items, run_label
 from merbench.leaderboard.ranks import ALPHA, RankComparison
 from merbench.results import AUDIO_KEYS, BOOTSTRAP_RESAMPLES
 from merbench.scoring import metric_label
@@ -117,8 +117,8 @@ def _done_cells(cells: pd.DataFrame) -> pd.DataFrame:
     if cells.empty or "info" not in cells:
         return pd.DataFrame(columns=["dataset", "task", "candidate", "split", "info"])
     done = cells[cells["status"] == "done"].copy()
-    done["info"] = [i if isinstance(i, Mapping) else {} for i in done["info"]]
-    return done
+    infos = pd.Series([i if isinstance(i, Mapping) else {} for i in done["info"]], index=done.index)
+    return done.assign(info=infos)
 
 
 def _text(value: Any) -> str:
@@ -168,9 +168,8 @@ def _datasets(pages: Sequence[Mapping[str, Any]], collected: Collected) -> list[
     meta = dataset_metadata(collected.runs)
     rows = []
     for name in sorted({p["dataset"] for p in pages} | {d for d, _ in collected.splits}):
-        audit = next(
-            (s["audit"] for (d, _), s in sorted(collected.splits.items()) if d == name), {}
-        )
+        audits = [s["audit"] for (d, _), s in sorted(collected.splits.items()) if d == name]
+        audit: Mapping[str, Any] = audits[0] if audits else {}
         scale = meta.get(name, {}).get("label_scale")
         figures = [audit.get(k) for k in ("n_tracks", "n_groups", "n_skipped")]
         scale_text = f"{scale[0]:g} to {scale[1]:g}" if isinstance(scale, tuple) else NOT_RECORDED
@@ -260,7 +259,9 @@ def _protocols(collected: Collected, pages: Sequence[Mapping[str, Any]]) -> list
     ranking = {(p["dataset"], p["task"], (p.get("audit") or {}).get("protocol")) for p in pages}
     labels = ("Outer folds", "Repeats", "Groups (artists)", "Group leakage")
     rows = []
-    for split in sorted(collected.protocols, key=lambda s: (s["dataset"], s["task"], s["protocol"])):
+    for split in sorted(
+        collected.protocols, key=lambda s: (s["dataset"], s["task"], s["protocol"])
+    ):
         key = (split["dataset"], split["task"], split["protocol"])
         items = dict(audit_items(split["audit"]))
         role = ["ranks" if key in ranking else "beside"]
@@ -382,8 +383,7 @@ def _results(page: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _interval(row: Mapping[str, Any], metric: str) -> str:
-    values = [row.get(metric + s) for s in ("", "_low", "_high")]
-    if any(v is None or v != v for v in values):
-        return _text(values[0]) if values[0] is not None else NOT_RECORDED
-    mean, low, high = (float(v) for v in values)
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+    mean, low, high = (as_float(row.get(metric + s)) for s in ("", "_low", "_high"))
+    if mean is None:
+        return NOT_RECORDED
+    return f"{mean:.3f}" if low is None or high is None else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
