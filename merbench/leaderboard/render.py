@@ -190,7 +190,10 @@ def _write_task(
     for candidate in candidate_pages(page, mine, collected):
         html = env.get_template("candidate.html").render(page=page, c=candidate, **common)
         _write(out, candidate["file"], html)
-        for plot in [candidate["tuning"], *candidate["scatter"]]:
+        study = candidate["study"] or {}
+        for plot in [candidate["tuning"], *candidate["scatter"], study.get("importance")]:
+            _write_plot(env, out, plot)
+        for plot in study.get("params", []):
             _write_plot(env, out, plot)
 
 
