@@ -198,8 +198,11 @@ def _decoders(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     out = []
     for run in runs:
         provenance = run.get("provenance") or {}
-        audio, libraries = provenance.get("audio") or {}, provenance.get("libraries") or {}
-        names = {k: str(audio.get(k) or NOT_RECORDED) for k in ("decoder", "resampler")}
+        audio, libraries = provenance.get("audio"), provenance.get("libraries") or {}
+        if not isinstance(audio, Mapping):
+            out.append({"run": str(run["name"])})
+            continue
+        names = {k: str(audio.get(k)) for k in ("decoder", "resampler")}
         versions = {f"{k}_version": _text(libraries.get(v)) for k, v in names.items()}
         out.append(
             {"run": str(run["name"]), **names, **versions, "quality": _text(audio.get("quality"))}
@@ -302,6 +305,9 @@ def _studies(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The distinct sampler and pruner settings of the tuned cells' studies."""
     out: dict[str, dict[str, str]] = {}
     for study in [i.get("study") or {} for i in infos if i.get("search_space")]:
+        if not study:
+            out.setdefault("", {})
+            continue
         pruner = [f"{k[7:]} = {_text(v)}" for k, v in study.items() if k.startswith("pruner_")]
         keys = ("direction", "sampler", "startup_trials", "defaults_first", "pruner")
         record = {k: _text(study.get(k)) for k in keys} | {"pruner_settings": ", ".join(pruner)}
