@@ -302,7 +302,6 @@ def leaderboard_command(
     runs: Sequence[str | Path], target: Path, title: str, output_format: str = "html"
 ) -> None:
     """``merbench leaderboard``: render one site (or the eval-results YAML) from several runs."""
-    from merbench.leaderboard.eval_results import write_eval_results
     from merbench.leaderboard.render import render_site
     from merbench.settings import check_folder
     from merbench.store import Store
@@ -313,6 +312,8 @@ def leaderboard_command(
     for url in urls:
         Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
     if output_format == "eval-results":
+        from merbench.leaderboard.eval_results import write_eval_results
+
         files = write_eval_results(urls, target)
         where = escape(str(target.resolve()))
         console.print(f"Eval results: {len(files)} model-index file(s) in {where}", highlight=False)
