@@ -346,24 +346,21 @@ def _statistics(
 ) -> dict[str, Any]:
     tests = []
     for page in pages:
-        groups = {
-            int(r["boot_groups"])
-            for r in page["rows"]
-            if r.get("boot_groups") is not None and r["boot_groups"] == r["boot_groups"]
-        }
+        groups = {int(v) for r in page["rows"] if (v := as_float(r.get("boot_groups"))) is not None}
         made = ", ".join(page["tier_tests"]) or "no comparison (one candidate)"
         tests.append(
             [page["dataset"], page["task"], made, ", ".join(map(str, sorted(groups))) or "none"]
         )
     rank = None
     if ranks is not None:
+        friedman = ranks.friedman_p
         rank = {
-            "pages": len(ranks.blocks), "candidates": len(ranks.candidates),
-            "cd": f"{ranks.critical_difference:.3f}", "alpha": _text(ALPHA),
-            "friedman": "not computed (two candidates)"
-            if ranks.friedman_p is None
-            else f"{ranks.friedman_p:.4f}",
-        }  # fmt: skip
+            "pages": len(ranks.blocks),
+            "candidates": len(ranks.candidates),
+            "cd": f"{ranks.critical_difference:.3f}",
+            "alpha": _text(ALPHA),
+            "friedman": "not computed (two candidates)" if friedman is None else f"{friedman:.4f}",
+        }
     return {
         "confidence": f"{100 * _default(mean_ci, 'confidence'):g} %",
         "alpha": _text(_default(bootstrap_tiers, "alpha")),
