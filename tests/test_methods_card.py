@@ -6,14 +6,19 @@ import json
 import sqlite3
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from merbench.budgets import BUDGETS
+from merbench.cli import main
+from merbench.leaderboard.eval_results import eval_results_file, write_eval_results
 from merbench.leaderboard.methods import markdown_text
 from merbench.leaderboard.render import render_site
 from merbench.runner import run
 from merbench.settings import RunSettings
 from merbench.urls import sqlite_url
 from tests.conftest import TONES
+from tests.test_external import _predictions_of
 
 EVIL = "<script>alert(1)</script>"
 
@@ -92,6 +97,27 @@ def test_a_store_without_the_newer_records_says_what_is_missing(smoke_run, tmp_p
     assert "- tones: decoder and resampler not recorded by the run." in card
     assert "- Study: sampler and pruner not recorded by the run." in card
     assert "No candidate used a front-end." in card
+
+
+def test_an_external_entry_is_described_as_one_and_its_name_escaped(smoke_run, tmp_path):
+    frame = _predictions_of(smoke_run, "ridge@handcrafted", "av-regression")
+    frame.to_csv(tmp_path / "mine.csv", index=False)
+    args = ["score", str(tmp_path / "mine.csv"), "--run", str(smoke_run), "--name", EVIL]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    render_site([sqlite_url(smoke_run)], tmp_path / "site")
+    card = (tmp_path / "site" / "methods.md").read_text()
+    _, _, splits = _stored(smoke_run)
+    name = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"### {name} (external entry)\n\nPredictions made outside merbench (mine.csv)" in card
+    assert f"manifest SHA-256 {splits[0][1]}" in card and f"| {name} (external) |" in card
+    assert "<script" not in card
+    [external] = [
+        f
+        for f in write_eval_results([sqlite_url(smoke_run)], tmp_path / "evals")
+        if f.name == eval_results_file("tones", EVIL)
+    ]
+    assert yaml.safe_load(external.read_text())["model-index"][0]["name"] == EVIL
 
 
 @pytest.mark.parametrize(

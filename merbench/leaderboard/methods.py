@@ -77,14 +77,10 @@ def write_methods(
     version: str,
 ) -> Path:
     """Write ``methods.md`` into ``out``; return its path."""
+    template = markdown_environment().get_template("methods.md")
     card = methods_card(pages, collected, ranks)
-    text = (
-        markdown_environment()
-        .get_template("methods.md")
-        .render(card=card, title=title, version=version)
-    )
     path = out / FILE
-    path.write_text(text, encoding="utf-8")
+    path.write_text(template.render(card=card, title=title, version=version), encoding="utf-8")
     return path
 
 
@@ -95,7 +91,10 @@ def methods_card(
     done = _done_cells(collected.cells)
     infos = list(done["info"])
     return {
-        "runs": [_run(run) for run in collected.runs],
+        "runs": [
+            {"label": run_label(r), "command": _text((r.get("provenance") or {}).get("command"))}
+            for r in collected.runs
+        ],
         "checklist": _checklist(pages, done, collected),
         "datasets": _datasets(pages, collected),
         "audio": _audio(done),
@@ -137,11 +136,6 @@ def _values(values: Iterable[Any]) -> str:
     """Distinct values in order of appearance, joined (merged runs may differ)."""
     distinct = list(dict.fromkeys(_text(v) for v in values))
     return ", ".join(distinct) if distinct else NOT_RECORDED
-
-
-def _run(run: Mapping[str, Any]) -> dict[str, str]:
-    provenance = run.get("provenance") or {}
-    return {"label": run_label(run), "command": str(provenance.get("command") or NOT_RECORDED)}
 
 
 def _checklist(
@@ -253,7 +247,13 @@ def _models(done: pd.DataFrame) -> list[dict[str, Any]]:
             space.update(info.get("search_space") or {})
         families = _values(i.get("model_family") for i in group["info"])
         rows = [[key, *distribution_text(space[key])] for key in sorted(space)]
-        out.append({"candidate": str(candidate), "family": families, "rows": rows})
+        model = {"candidate": str(candidate), "family": families, "rows": rows}
+        if external := [i for i in group["info"] if i.get("external")]:  # ``merbench score``
+            keys = ("source", "manifest_hash")
+            model |= {"family": "external entry"} | {
+                k: _values(i.get(k) for i in external) for k in keys
+            }
+        out.append(model)
     return out
 
 
@@ -375,7 +375,7 @@ def _results(page: Mapping[str, Any]) -> dict[str, Any]:
     rows = [
         [
             _text(row.get("rank")),
-            str(row["candidate"]) + (" (baseline)" if row.get("is_baseline") else ""),
+            str(row["candidate"]) + _mark(row),
             _interval(row, page["primary"]),
             "leader" if row.get("is_leader") else str(row.get("tier") or ""),
             _text(row.get("n_folds")),
@@ -383,6 +383,12 @@ def _results(page: Mapping[str, Any]) -> dict[str, Any]:
         for row in page["rows"]
     ]
     return {"page": page, "metric": metric_label(page["primary"]), "rows": rows}
+
+
+def _mark(row: Mapping[str, Any]) -> str:
+    if row.get("external"):
+        return " (external)"
+    return " (baseline)" if row.get("is_baseline") else ""
 
 
 def _interval(row: Mapping[str, Any], metric: str) -> str:
