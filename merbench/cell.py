@@ -7,6 +7,7 @@ fold is predicted once, by the model refitted with the best parameters.
 
 from __future__ import annotations
 
+import inspect
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -149,6 +150,10 @@ def _run_cell(
             "seed": plan.seed,
             "is_baseline": plan.model.is_baseline,
             "plugins": _plugins(plan),
+            "search_space": tuned.space,
+            "study": tuned.study,
+            "frontends": _frontend_info(plan),
+            "model_family": plan.model.family,
             **_augmentation_info(plan),
             **window_info(plan, features, train, test),
         },
@@ -209,6 +214,33 @@ def _plugins(plan: CellPlan) -> list[str]:
     ]
     provenances = [r.provenance for r in records if r.provenance]
     return sorted({f"{p.distribution} {p.version}" for p in provenances})
+
+
+def _frontend_info(plan: CellPlan) -> list[dict[str, Any]]:
+    """Each front-end's output kind, whether it trains, and its build keywords' defaults (the
+    values it used unless tuned: tuned ones are in ``best_params``)."""
+    return [
+        {
+            "name": frontend.name,
+            "output": frontend.output,
+            "trainable": frontend.trainable,
+            "params": _keyword_defaults(frontend.build),
+        }
+        for frontend in plan.frontends
+    ]
+
+
+def _keyword_defaults(build: Callable[..., Any]) -> dict[str, Any]:
+    """The keywords of ``build`` that have a default, with it (``repr`` of non-scalars)."""
+    try:
+        parameters = inspect.signature(build).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return {}
+    return {
+        p.name: p.default if isinstance(p.default, bool | int | float | str) else repr(p.default)
+        for p in parameters
+        if p.default is not inspect.Parameter.empty and p.default is not None
+    }
 
 
 def _augmentation_info(plan: CellPlan) -> dict[str, Any]:

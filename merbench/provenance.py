@@ -17,13 +17,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from merbench.audio import RESAMPLE_QUALITY
 from merbench.budgets import Budget
 from merbench.config import Config
 from merbench.registry import Registry
 from merbench.speed import allocator_setting
 from merbench.urls import redact
 
-LIBRARIES = ("torch", "torchaudio", "nnAudio", "numpy", "scikit-learn", "optuna", "pandas")
+# soundfile and soxr decode and resample the audio (``provenance["audio"]``).
+LIBRARIES = (
+    "torch",
+    "torchaudio",
+    "nnAudio",
+    "numpy",
+    "scikit-learn",
+    "optuna",
+    "pandas",
+    "soundfile",
+    "soxr",
+)
 
 
 def collect_provenance(
@@ -65,6 +77,7 @@ def collect_provenance(
             a.name: {"stage": a.stage, "labels": a.labels, "summary": a.summary}
             for a in registry.augmentations.values()
         },
+        "audio": {"decoder": "soundfile", "resampler": "soxr", "quality": RESAMPLE_QUALITY},
         "allocator": allocator_setting(),
         "device": _device() if uses_torch else "cpu",
         # Never a password: a store URL on the command line is shown as user:***@host.

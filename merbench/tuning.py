@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from merbench.errors import CellError
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 Objective = Callable[["optuna.Trial", dict[str, Any]], float]
 OPTUNA_SCHEMA = "optuna"
 OPTUNA_LOGGER = "merbench.optuna"
+SETTINGS_ATTR = "merbench_settings"
+"""The study's user attribute that records how ``make_study`` made it (``Tuned.study``)."""
+MEDIAN_PRUNER = {"n_startup_trials": 2, "n_warmup_steps": 2}
+"""The default pruner's settings: prune from the third trial on, after a trial's second step."""
 """The level set on this logger (by the CLI's ``-v``) is the level Optuna's own logs get."""
 
 _placement: ContextVar[tuple[optuna.storages.BaseStorage, str] | None] = ContextVar(
@@ -53,6 +57,12 @@ class Tuned:
     best_value: float
     best_attrs: dict[str, Any]
     trials: list[dict[str, Any]]
+    space: dict[str, Any] = field(default_factory=dict)
+    """Every parameter's distribution as Optuna's JSON (``distribution_to_json``), suggested
+    ones included."""
+    study: dict[str, Any] = field(default_factory=dict)
+    """How the study sampled and pruned (``make_study``'s record) and whether it started from
+    the plugins' defaults."""
 
 
 def candidate_space(
@@ -168,14 +178,20 @@ def make_study(
     if placed is not None:
         target, name = placed
         _delete_study(target, name)
-    return optuna.create_study(
+    startup = startup_trials(n_trials)
+    study = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(n_trials)),
-        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
+        pruner=pruner or optuna.pruners.MedianPruner(**MEDIAN_PRUNER),
         storage=target,
         study_name=name,
         load_if_exists=storage is not None,
     )
+    settings = {"direction": "maximize", "sampler": "TPESampler", "startup_trials": startup}
+    settings["pruner"] = type(study.pruner).__name__
+    settings |= {f"pruner_{k}": v for k, v in MEDIAN_PRUNER.items()} if pruner is None else {}
+    study.set_user_attr(SETTINGS_ATTR, settings)
+    return study
 
 
 @contextmanager
@@ -290,12 +306,28 @@ def tune(
         raise CellError(f"no trial finished ({'; '.join(sorted(map(str, reasons)))})")
     best = max(complete, key=lambda t: float(t.value or 0.0))
     best_params = next(r["params"] for r in records if r["number"] == best.number)
+    made = dict(study.user_attrs.get(SETTINGS_ATTR) or {})
     return Tuned(
         best_params=best_params,
         best_value=float(best.value or 0.0),
         best_attrs=dict(best.user_attrs),
         trials=records,
+        space=_space_record(study.trials),
+        study=made | {"defaults_first": bool(defaults and space)},
     )
+
+
+def _space_record(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, Any]:
+    """The distributions of every parameter the trials drew, as JSON-ready dicts."""
+    import json
+
+    from optuna.distributions import distribution_to_json
+
+    return {
+        name: json.loads(distribution_to_json(distribution))
+        for trial in trials
+        for name, distribution in trial.distributions.items()
+    }
 
 
 def _record(

@@ -136,6 +136,20 @@ def test_site_in_a_browser(browser, site, tmp_path):
     assert page.locator("table.folds tbody tr").count() == 3
     assert page.locator("#tuning ~ figure svg polyline").count() == 3
     assert page.locator("table.params code").all_inner_texts() == ["alpha"]
+    study = page.locator("#study ~ div.study figure svg")
+    assert study.count() == 1  # ridge tunes one parameter: alpha against the validation score
+    assert "alpha (log scale)" in study.first.inner_html()
+    assert study.first.bounding_box()["width"] > 200  # drawn, not collapsed
+    assert errors == []
+
+
+def test_the_index_links_the_methods_card(browser, site):
+    page, errors = _open(browser, (site / "index.html").as_uri())
+    page.click("a:has-text('methods card')")
+    page.wait_for_url("**/methods.md")
+    text = page.inner_text("body")
+    assert text.startswith("# Methods: tones")
+    assert "| alpha | float | 0.001 to 1000 | log |" in text
     assert errors == []
 
 

@@ -12,7 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
 
+from merbench.cli import main
+from merbench.leaderboard.eval_results import eval_results_file, write_eval_results
 from merbench.leaderboard.pages import candidate_file, slug
 from merbench.leaderboard.ranks import compare_ranks, nemenyi_cd, not_different
 from merbench.leaderboard.render import environment, render_site
@@ -96,6 +100,7 @@ def test_pages_exist_and_every_link_resolves(site):
     dataset = (site / "dataset_tones.html").read_text()
     assert dataset.count("not recorded by the run") == 2  # licence and citation, said so
     assert "dataset_tones.html" in links(index)
+    assert "methods.md" in links(index) and (site / "methods.md").exists()
     task_links = links(site / "tones-av-regression.html")
     for candidate in ("mean", "ridge@handcrafted", "broken@handcrafted"):
         assert candidate_file("tones", "av-regression", candidate) in task_links
@@ -204,6 +209,46 @@ def test_results_files_follow_the_documented_schema(site):
     )
     assert provenance["merge"]["duplicates"] == [] and provenance["merge"]["stores"] == 1
     assert (site / "style.css").exists() and (site / "sort.js").exists()
+
+
+def test_eval_results_yaml_per_candidate_has_the_sites_values(site, evil_run, tmp_path):
+    out = tmp_path / "evals"
+    args = ["leaderboard", str(evil_run), "--out", str(out), "--format", "eval-results"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "2 model-index file(s)" in result.output and not (out / "index.html").exists()
+    names = ["mean", "ridge@handcrafted"]  # broken@handcrafted finished no fold
+    assert sorted(p.name for p in out.glob("*.yaml")) == [
+        eval_results_file("tones", n) for n in names
+    ]
+    data = json.loads((site / "results.json").read_text())
+    page = data["pages"][0]
+    row = next(r for r in data["summary"] if r["candidate"] == "ridge@handcrafted")
+    card = yaml.safe_load((out / eval_results_file("tones", "ridge@handcrafted")).read_text())
+    [entry] = card["model-index"]
+    assert entry["name"] == "ridge@handcrafted"
+    [result] = entry["results"]
+    assert result["task"]["type"] == "av-regression"
+    dataset = result["dataset"]
+    assert dataset["name"] == "tones" and dataset["split"].startswith("grouped 3-fold cross-valid")
+    assert dataset["args"]["protocol"] == "grouped" and dataset["args"]["outer_folds"] == 3
+    assert dataset["args"]["manifest_sha256"] == page["split_hash"]
+    metrics = {m["type"]: m for m in result["metrics"]}
+    assert {"r2_mean", "ccc_mean", "rmse_mean", "r2_arousal", "r2_valence"} <= set(metrics)
+    for column in metrics:
+        assert metrics[column]["value"] == pytest.approx(row[column]), column
+        assert metrics[column]["args"]["ci_low"] == pytest.approx(row[f"{column}_low"]), column
+        assert metrics[column]["args"]["ci_high"] == pytest.approx(row[f"{column}_high"]), column
+        assert metrics[column]["args"]["folds"] == 3 and metrics[column]["verified"] is False
+    assert metrics["r2_mean"]["name"] == "R² (mean)"
+
+
+def test_eval_results_quote_names_that_yaml_would_read_otherwise(tmp_path):
+    names = ["cnn2d@mel:gain+mixup", f"x@{EVIL}", "yes", "1e3"]
+    url = fake_store(tmp_path / "a", dict.fromkeys(names, 0.5))
+    files = write_eval_results([url], tmp_path / "evals")
+    loaded = {yaml.safe_load(f.read_text())["model-index"][0]["name"] for f in files}
+    assert loaded == set(names)  # each name round-trips as the same string
 
 
 def test_a_task_where_every_cell_failed_still_renders(install_tones, tmp_path):

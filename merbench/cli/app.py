@@ -414,8 +414,18 @@ def status(ctx: click.Context, run_dir: Path, storage: str | None) -> None:
     help="Folder to write the site into.",
 )
 @click.option("--title", default="merbench leaderboard", show_default=True, help="Site title.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["html", "eval-results"]),
+    default="html",
+    show_default=True,
+    help="html: the site; eval-results: a Hugging Face model-index YAML per candidate and dataset.",
+)
 @click.pass_context
-def leaderboard(ctx: click.Context, runs: tuple[str, ...], out: Path, title: str) -> None:
+def leaderboard(
+    ctx: click.Context, runs: tuple[str, ...], out: Path, title: str, output_format: str
+) -> None:
     """Render one leaderboard site from one or more run directories (results merge).
 
     A run may also be given by its store's URL (postgresql://host/db).
@@ -423,7 +433,7 @@ def leaderboard(ctx: click.Context, runs: tuple[str, ...], out: Path, title: str
     from merbench.cli.commands import leaderboard_command
 
     _start(ctx)
-    _guard(lambda: leaderboard_command(runs, out, title))
+    _guard(lambda: leaderboard_command(runs, out, title, output_format))
 
 
 @main.command()

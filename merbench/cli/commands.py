@@ -298,8 +298,10 @@ def status_command(run_dir: Path, storage: str | None) -> None:
         )
 
 
-def leaderboard_command(runs: Sequence[str | Path], target: Path, title: str) -> None:
-    """``merbench leaderboard``: render one site from several runs."""
+def leaderboard_command(
+    runs: Sequence[str | Path], target: Path, title: str, output_format: str = "html"
+) -> None:
+    """``merbench leaderboard``: render one site (or the eval-results YAML) from several runs."""
     from merbench.leaderboard.render import render_site
     from merbench.settings import check_folder
     from merbench.store import Store
@@ -309,6 +311,13 @@ def leaderboard_command(runs: Sequence[str | Path], target: Path, title: str) ->
     urls = [store_url(r) for r in runs]
     for url in urls:
         Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
+    if output_format == "eval-results":
+        from merbench.leaderboard.eval_results import write_eval_results
+
+        files = write_eval_results(urls, target)
+        where = escape(str(target.resolve()))
+        console.print(f"Eval results: {len(files)} model-index file(s) in {where}", highlight=False)
+        return
     index = render_site(urls, target, title=title)
     console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
 

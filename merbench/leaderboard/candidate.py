@@ -25,6 +25,7 @@ from merbench.leaderboard.pages import (
     run_label,
     split_candidate,
 )
+from merbench.leaderboard.study_plots import study_section
 from merbench.leaderboard.svg import Plot
 from merbench.scoring import metric_label
 from merbench.tasks import TASK_SPECS
@@ -78,6 +79,7 @@ def _candidate_page(
         "scatter": _scatter(collected, uids, folds, stem, page),
         "confusion": _confusion(raw, page["task"]),
         "time": time_breakdown(raw),
+        "study": study_section(collected.trials, raw, folds, stem, metric_label(page["primary"])),
     }
 
 

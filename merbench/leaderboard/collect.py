@@ -11,7 +11,7 @@ local paths or passwords.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -42,6 +42,8 @@ class Collected:
             ``dropped`` (``run_index``, ``run``, ``status``, ``finished_at``).
         split_conflicts: ``{dataset, task, run_index}`` of every store with kept cells whose
             folds for that dataset and task differ from the chosen split's.
+        protocols: every stored split, of every protocol and store: ``dataset``, ``task``,
+            ``protocol``, ``hash``, ``audit`` (without the tracks' groups) and ``run_index``.
     """
 
     runs: list[dict[str, Any]]
@@ -52,6 +54,7 @@ class Collected:
     skipped: pd.DataFrame
     duplicates: list[dict[str, Any]]
     split_conflicts: list[dict[str, Any]]
+    protocols: list[dict[str, Any]] = field(default_factory=list)
 
 
 def collect(urls: Sequence[str]) -> Collected:
@@ -82,6 +85,7 @@ def collect(urls: Sequence[str]) -> Collected:
         skipped=_skipped(merged["skipped_tracks"]),
         duplicates=duplicates,
         split_conflicts=conflicts,
+        protocols=_protocols(merged["splits"]),
     )
 
 
@@ -182,6 +186,24 @@ def _merge_splits(
             if r["hash"] != chosen["hash"] and n > 0  # its cells are on the page
         ]
     return out, conflicts
+
+
+def _protocols(splits: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every stored split's identity, hash and audit figures (``Collected.protocols``)."""
+    if splits.empty:
+        return []
+    rows = with_protocols(splits.rename(columns={"protocol": "split"})).to_dict("records")
+    return [
+        {
+            "dataset": str(r["dataset"]),
+            "task": str(r["task"]),
+            "protocol": str(r["split"]),
+            "hash": r["hash"],
+            "audit": {k: v for k, v in (r["audit"] or {}).items() if k != "groups"},
+            "run_index": int(r["run_index"]),
+        }
+        for r in rows
+    ]
 
 
 def _skipped(frame: pd.DataFrame) -> pd.DataFrame:

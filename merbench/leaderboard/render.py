@@ -26,6 +26,7 @@ from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
 from merbench.leaderboard.leakage import protocol_table
+from merbench.leaderboard.methods import write_methods
 from merbench.leaderboard.pages import (
     METRIC_LABELS,
     as_float,
@@ -168,6 +169,7 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     )  # fmt: skip
     _write(out, "index.html", index)
     _write_data(out, summary, every, collected, pages, ranks)
+    write_methods(out, pages, collected, ranks, title=title, version=__version__)
     for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
     return out / "index.html"
@@ -188,7 +190,10 @@ def _write_task(
     for candidate in candidate_pages(page, mine, collected):
         html = env.get_template("candidate.html").render(page=page, c=candidate, **common)
         _write(out, candidate["file"], html)
-        for plot in [candidate["tuning"], *candidate["scatter"]]:
+        study = candidate["study"] or {}
+        for plot in [candidate["tuning"], *candidate["scatter"], study.get("importance")]:
+            _write_plot(env, out, plot)
+        for plot in study.get("params", []):
             _write_plot(env, out, plot)
 
 

@@ -1,0 +1,153 @@
+"""Export results as Hugging Face model-index YAML (``merbench leaderboard --format eval-results``).
+
+One file per candidate and dataset, ``<dataset>_<candidate>_<hash>.yaml``, holding the
+``model-index`` block of a model card's metadata: the candidate is the model's ``name``; each task
+it finished is a result whose ``task`` is the merbench task, whose ``dataset`` names the dataset,
+its version (``config``) and the split protocol (``split``: protocol, outer folds and repeats, the
+cross-validation's outer test folds; ``args``: the same as fields and the SHA-256 of the folds'
+manifest), and whose ``metrics`` are every metric of the results files: ``type`` the column,
+``name`` its page label, ``value`` the mean over outer folds and, since the format has no field
+for an interval, ``args`` with its 95 % confidence interval (``ci_low``, ``ci_high``), the
+confidence level and the number of folds. A protocol run beside the ranking one (``--split
+grouped,random``) is one more result with its primary metric and the leakage gap. Results are
+self-reported (``verified: false``). Written with PyYAML's safe dumper: every value is data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from merbench.leaderboard.collect import Collected, collect
+from merbench.leaderboard.dataset import dataset_metadata
+from merbench.leaderboard.pages import as_float, records, slug
+from merbench.protocols import primary_protocol
+from merbench.results import cells_frame, metric_columns, predictions_frame, split_groups, summarize
+from merbench.scoring import metric_label
+from merbench.stats import mean_ci
+from merbench.tasks import TASK_SPECS
+from merbench.version import __version__
+
+CONFIDENCE = float(inspect.signature(mean_ci).parameters["confidence"].default)
+"""The level of the intervals in ``results.csv`` (``merbench.stats.mean_ci``'s default)."""
+
+
+def eval_results_file(dataset: str, candidate: str) -> str:
+    """The file of one candidate on one dataset: slugs and a hash of the exact names."""
+    digest = hashlib.sha256(f"{dataset}\0{candidate}".encode()).hexdigest()[:10]
+    return f"{slug(dataset)}_{slug(candidate)[:48]}_{digest}.yaml"
+
+
+def write_eval_results(urls: Sequence[str], out: Path) -> list[Path]:
+    """Write one model-index YAML per finished candidate and dataset of the stores into ``out``.
+
+    Returns:
+        The files written, in dataset and candidate order.
+    """
+    collected = collect(urls)
+    groups = split_groups((d, s["audit"]) for (d, _), s in collected.splits.items())
+    predictions = predictions_frame(collected.cells, collected.predictions)
+    summary = summarize(cells_frame(collected.cells), predictions, groups)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (dataset, candidate), rows in _finished(summary):
+        index = model_index(str(dataset), str(candidate), rows, collected)
+        path = out / eval_results_file(str(dataset), str(candidate))
+        header = f"# merbench {__version__}: {candidate} on {dataset}, self-reported.\n"
+        path.write_text(header + dump(index), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def dump(data: Any) -> str:
+    """YAML of plain data, keys in the order given (PyYAML's safe dumper)."""
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def _finished(summary: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    if summary.empty:
+        return []
+    done = summary[summary["status"] == "done"]
+    groups = done.groupby(["dataset", "candidate"], sort=True)
+    return [((str(key[0]), str(key[1])), group) for key, group in groups]
+
+
+def model_index(
+    dataset: str, candidate: str, rows: pd.DataFrame, collected: Collected
+) -> dict[str, Any]:
+    """The ``model-index`` of one candidate on one dataset: a result per task and protocol."""
+    version = dataset_metadata(collected.runs).get(dataset, {}).get("version")
+    results = []
+    for row in records(rows.sort_values("task")):
+        task = str(row["task"])
+        splits = [s for s in collected.protocols if s["dataset"] == dataset and s["task"] == task]
+        ranking = primary_protocol(s["protocol"] for s in splits)
+        columns = list(metric_columns(rows[rows["task"] == task], task))
+        for split in sorted(splits, key=lambda s: (s["protocol"] != ranking, s["protocol"])):
+            if split["protocol"] == ranking:
+                metrics = [_metric(row, m, metric_label(m), row.get("n_folds")) for m in columns]
+            else:  # the primary metric and the leakage gap, under this protocol's folds
+                other, primary = split["protocol"], str(row["primary"])
+                gap = f"leakage gap ({other} minus {ranking})"
+                metrics = [
+                    _metric(row, f"{primary}_{other}", f"{metric_label(primary)}, {other}", None),
+                    _metric(row, f"leakage_gap_{other}", gap, None),
+                ]
+            found = [m for m in metrics if m is not None]
+            if found:
+                results.append(_result(task, dataset, version, split, found))
+    return {"model-index": [{"name": candidate, "results": results}]}
+
+
+def _result(
+    task: str,
+    dataset: str,
+    version: str | None,
+    split: Mapping[str, Any],
+    metrics: list[dict[str, Any]],
+) -> dict[str, Any]:
+    spec = TASK_SPECS.get(task)
+    audit = split.get("audit") or {}
+    folds, repeats = audit.get("n_folds"), audit.get("repeats")
+    described = f"{split['protocol']} cross-validation, outer test folds"
+    if folds is not None:
+        times = f" x {repeats}" if repeats not in (None, 1) else ""
+        described = f"{split['protocol']} {folds}-fold cross-validation{times}, outer test folds"
+    dataset_record: dict[str, Any] = {"type": dataset, "name": dataset}
+    if version is not None:
+        dataset_record["config"] = str(version)
+    dataset_record["split"] = described
+    dataset_record["args"] = {
+        "protocol": split["protocol"],
+        "outer_folds": folds,
+        "repeats": repeats,
+        "groups": audit.get("n_groups"),
+        "manifest_sha256": split.get("hash"),
+    }
+    return {
+        "task": {"type": task, "name": spec.summary if spec else task},
+        "dataset": dataset_record,
+        "metrics": metrics,
+    }
+
+
+def _metric(row: Mapping[str, Any], column: str, name: str, folds: Any) -> dict[str, Any] | None:
+    """A metric entry: the mean over folds as ``value``, its interval and the number of folds in
+    ``args``; ``None`` when the summary has no value for ``column``."""
+    value = as_float(row.get(column))
+    if value is None:
+        return None
+    low, high = as_float(row.get(f"{column}_low")), as_float(row.get(f"{column}_high"))
+    args: dict[str, Any] = {}
+    if low is not None and high is not None:
+        args = {"ci_low": low, "ci_high": high, "confidence": CONFIDENCE}
+    if as_float(folds) is not None:
+        args["folds"] = int(folds)
+    entry: dict[str, Any] = {"type": column, "name": name, "value": value}
+    return entry | ({"args": args} if args else {}) | {"verified": False}
