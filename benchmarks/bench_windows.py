@@ -8,12 +8,17 @@ busy cores; ``--quick`` for a smaller set).
    every window; it prints its peak resident memory (``ru_maxrss``). N and 4N tracks are printed
    side by side: window features are read from the memory-mapped cache batch by batch, so the
    peak should not grow with the tracks beyond the small per-track index and targets.
-2. **A cue anywhere in the clip.** Generated 30-s clips are neutral (a soft steady tone and
-   noise) except for one 3-s cue at a random place: its loudness and pulse rate carry arousal,
-   its pitch valence. ``cnn2d@mel`` and ``ridge@handcrafted`` go through merbench's cell (one
-   trial, then the refit; 4 grouped folds) with every window of the clip (hop 1.5 s) and with one
-   centre crop of 3 s (``windowing = "single"``). It prints R2 (mean of arousal and valence)
-   per fold mean and the training seconds per epoch (refit time over refit epochs).
+2. **A cue anywhere in the clip.** 160 generated 30-s clips (80 with ``--quick``) are neutral
+   (a soft steady tone and noise) except for one 3-s cue at a random place: its loudness and
+   pulse rate carry arousal, its pitch valence. ``cnn2d@mel`` and ``ridge@handcrafted`` go
+   through merbench's cell (one trial of at most 30 epochs, then the refit; 4 folds) with every
+   window of the clip (hop 1.5 s) and with one centre crop of 3 s (``windowing = "single"``),
+   the same sizes for both. It prints, as fold means, R2, Pearson r and CCC (means of arousal
+   and valence), the calibration slope of the test predictions (least-squares slope of labels
+   on predictions about the training mean: 1 when calibrated, far above when shrunk towards
+   the mean) and the training seconds per epoch (refit time over refit epochs). A rescaled
+   cell (``merbench.calibration``) is printed twice: as stored, and with its slopes undone, the
+   plain mean of the same model's window outputs.
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from merbench.cell import CellPlan, run_cell
 from merbench.cv import Fold
 from merbench.data import Tracks
 from merbench.features import FeatureStore
+from merbench.metrics import compute_metrics
 from merbench.registry import load_registry
-from merbench.schema import CellKey
+from merbench.schema import CellKey, CellResult
 from merbench.testing import A4, tone
 from merbench.train import Problem
 from merbench.windows import Windowing
@@ -51,7 +57,7 @@ CLIP_S = 30.0
 CUE_S = 3.0
 WINDOW_S = 3.0
 BUDGET = dataclasses.replace(
-    BUDGETS["smoke"], trials=1, epochs=16, patience=5, batch_size=16, clip_seconds=WINDOW_S
+    BUDGETS["smoke"], trials=1, epochs=30, patience=7, batch_size=16, clip_seconds=WINDOW_S
 )
 CANDIDATES = ("cnn2d@mel", "ridge@handcrafted")
 FOLDS = 4
@@ -140,26 +146,61 @@ def memory(folder: Path, n_tracks: int) -> None:
     print(f"ratio 4x/1x peak RSS: {results[1]['peak_mib'] / results[0]['peak_mib']:.2f}")
 
 
+def _scores(y: np.ndarray, y_pred: np.ndarray, centre: np.ndarray) -> list[float]:
+    """R2, Pearson r and CCC (means over arousal and valence), and the calibration slope.
+
+    The slope is the least-squares slope of the labels on the predictions about the training
+    mean (mean over targets): 1 for a calibrated prediction, far above 1 when an aggregate
+    shrinks the predictions towards the mean.
+    """
+    metrics = compute_metrics("av-regression", y, y_pred)
+    x, t = y_pred - centre, y - centre
+    slope = float(np.mean((x * t).sum(axis=0) / np.maximum((x * x).sum(axis=0), 1e-12)))
+    return [metrics["r2_mean"], metrics["pearson_mean"], metrics["ccc_mean"], slope]
+
+
+def _fold_rows(result: CellResult, y: np.ndarray, fold: Fold) -> dict[str, list[float]]:
+    """The fold's scores as stored and, for a rescaled cell, of the plain mean it rescaled."""
+    table = pd.DataFrame(result.predictions, columns=["track", "target", "true", "pred"])
+    y_pred = table.pivot(index="track", columns="target", values="pred")
+    y_pred = y_pred.loc[table["track"].unique(), ["arousal", "valence"]].to_numpy()
+    centre = y[fold.train].mean(axis=0)
+    rows = {result.info["aggregation"]: _scores(y[fold.test], y_pred, centre)}
+    slopes = result.info.get("rescale_slopes")
+    if slopes is not None:  # undo it: the plain mean of the windows' outputs
+        plain = centre + (y_pred - centre) / np.asarray(slopes)
+        rows["mean of window outputs"] = _scores(y[fold.test], plain, centre)
+    return rows
+
+
 def cue(folder: Path, n_tracks: int, candidates: tuple[str, ...], budget: Budget) -> None:
     """Whole-clip windows against one centre crop, per candidate."""
     tracks = write_cue_set(folder / "cue-set", n_tracks, seed=7)
+    y = tracks.targets("av-regression")
     setup = f"{FOLDS} folds, {WINDOW_S:.0f}-s windows, <= {budget.epochs} epochs"
     print(f"\nCue experiment: {n_tracks} clips of {CLIP_S:.0f} s, a {CUE_S:.0f}-s cue at a "
           f"random place; {setup}")  # fmt: skip
-    print(f"{'candidate':<20} {'windows':<8} {'R2 mean':>8} {'+-sd':>6} {'train s/epoch':>14}")
+    print(f"{'candidate':<18} {'windows':<7} {'R2 mean':>7} {'+-sd':>5} {'r':>6} {'CCC':>6} "
+          f"{'slope':>6} {'s/epoch':>7}  track prediction")  # fmt: skip
     for name in candidates:
         windowings: tuple[Windowing, ...] = ("single", "all")
         for windowing in windowings:
             store = _store(folder, windowing)
-            scores, per_epoch = [], []
+            rows: dict[str, list[list[float]]] = {}
+            per_epoch = []
             for fold in _folds(n_tracks):
                 result = run_cell(_plan(tracks, name, fold, budget), store)
-                scores.append(result.metrics["r2_mean"])
+                for aggregation, scores in _fold_rows(result, y, fold).items():
+                    rows.setdefault(aggregation, []).append(scores)
                 epochs = result.info["refit_epochs"] or 1
                 per_epoch.append(result.timings["refit_s"] / epochs)
             label = "centre" if windowing == "single" else "all"
-            print(f"{name:<20} {label:<8} {np.mean(scores):>8.3f} {np.std(scores):>6.3f} "
-                  f"{np.median(per_epoch):>14.3f}")  # fmt: skip
+            for aggregation, folds in sorted(rows.items()):
+                r2, r, ccc, slope = np.mean(folds, axis=0)
+                sd = np.std([row[0] for row in folds])
+                print(f"{name:<18} {label:<7} {r2:>7.3f} {sd:>5.3f} {r:>6.3f} {ccc:>6.3f} "
+                      f"{slope:>6.2f} {np.median(per_epoch):>7.3f}  {aggregation}",
+                      flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -183,7 +224,7 @@ def main() -> None:
                 BUDGET, epochs=args.epochs, patience=max(5, args.epochs // 4)
             )
             candidates = tuple(args.candidates.split(","))
-            cue(folder, 48 if args.quick else 80, candidates, budget)
+            cue(folder, 80 if args.quick else 160, candidates, budget)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import numpy as np
 
 from merbench.augment import TrainingAugmentation, TrainingSetup, prepare_training
 from merbench.budgets import Budget
+from merbench.calibration import AGGREGATION, Rescaling, is_rescaled, rescale
 from merbench.candidates import Candidate
 from merbench.cv import Fold, inner_split
 from merbench.data import Tracks
@@ -91,6 +92,7 @@ def _run_cell(
         groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
     )
     inner_train, inner_valid = train[inner_train], train[inner_valid]
+    rescaling = _rescaling(plan, features, y, inner_train, inner_valid)
 
     def objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
         def report(epoch: int, value: float) -> None:
@@ -106,6 +108,12 @@ def _run_cell(
         fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
+        if rescaling is not None:  # scored with leave-one-out slopes; the slopes go to the refit
+            with phase("validate"):
+                feed = _feed(plan, features, params, inner_valid).by_window()[0]
+                slopes, y_valid = rescaling.fit(fitted.predict(feed, len(feed)))
+            trial.set_user_attr("rescale_slopes", slopes.tolist())
+            return score(plan.problem, y[inner_valid], y_valid)
         if fitted.valid_score is not None:
             return fitted.valid_score
         with phase("validate"):
@@ -123,6 +131,8 @@ def _run_cell(
     refit_at = time.perf_counter()
     with phase("predict"):
         y_pred = _predict(plan, features, fitted, tuned.best_params, test)
+        slopes = None if rescaling is None else tuned.best_attrs.get("rescale_slopes")
+        y_pred = rescale(y_pred, slopes, y[train].mean(axis=0))
         predicted_at = time.perf_counter()
         scores = None
         if plan.problem.top_k and fitted.scores is not None:
@@ -156,6 +166,7 @@ def _run_cell(
             "model_family": plan.model.family,
             **_augmentation_info(plan),
             **window_info(plan, features, train, test),
+            **({} if rescaling is None else {"rescale_slopes": slopes}),
         },
         predictions=_prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
@@ -190,7 +201,8 @@ def window_info(
     if plan.model.family == "sklearn":
         aggregation = "mean of window inputs"
     elif plan.problem.is_regression:
-        aggregation = "mean of window outputs"
+        rescaled = is_rescaled(plan.model.family, True, np.diff(windows.offsets))
+        aggregation = AGGREGATION if rescaled else "mean of window outputs"
     else:
         aggregation = "mean of window probabilities"
     return {
@@ -203,6 +215,17 @@ def window_info(
         "n_windows_train": int(windows.counts(train).sum()),
         "n_windows_test": int(windows.counts(test).sum()),
     }
+
+
+def _rescaling(
+    plan: CellPlan, features: FeatureStore, y: np.ndarray, train: np.ndarray, valid: np.ndarray
+) -> Rescaling | None:
+    """How a fit on ``train`` rescales its predictions of ``valid`` (``merbench.calibration``)."""
+    windows = features.windows(plan.tracks) if plan.model.accepts else Windows.identity(len(y))
+    if not is_rescaled(plan.model.family, plan.problem.is_regression, np.diff(windows.offsets)):
+        return None
+    owner = windows.rows_of(valid)[1]
+    return Rescaling(y_true=y[valid], owner=owner, centre=y[train].mean(axis=0))
 
 
 def _plugins(plan: CellPlan) -> list[str]:

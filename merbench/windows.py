@@ -8,8 +8,9 @@ window placed by the crop strategy (the centre by default).
 
 Training draws one window of each training track per epoch, seeded by ``(seed, epoch, track)``
 on its own stream; validation and test predict every window of a track and average them into
-one track prediction. Window arrays are stored on disk and read batch by batch (``read_rows``),
-so a run holds only the small index below and one batch in memory.
+one track prediction (which torch regression cells rescale: ``merbench.calibration``). Window
+arrays are stored on disk and read batch by batch (``read_rows``), so a run holds only the
+small index below and one batch in memory.
 """
 
 from __future__ import annotations
@@ -223,6 +224,17 @@ class Feed:
         if self.spaced:
             return self.windows.spaced_rows_of(self.rows)
         return self.windows.rows_of(self.rows)
+
+    def by_window(self) -> tuple[Feed, np.ndarray]:
+        """This feed with every window as a track of its own, and the track of each window.
+
+        Returns:
+            A feed whose predictions are one per window ``[M, ...]`` (in ``window_rows`` order),
+            and the position in ``rows`` of each window's track ``[M]``.
+        """
+        rows, owner = self.window_rows()
+        each = Windows.identity(len(self.windows), self.windows.size)
+        return Feed(sources=self.sources, windows=each, rows=rows), owner
 
     def read(self, window_rows: np.ndarray) -> list[np.ndarray]:
         """The inputs of these windows, one array per model input."""

@@ -11,6 +11,7 @@ import torch
 import merbench
 from merbench.audio import AudioSettings, AudioStore
 from merbench.budgets import BUDGETS
+from merbench.calibration import AGGREGATION, Rescaling
 from merbench.candidates import parse_candidate
 from merbench.cell import CellPlan, run_cell
 from merbench.cv import Fold
@@ -117,15 +118,9 @@ def _spy_model(seen):
     return merbench.ModelSpec(name="spy", accepts=("waveform",), build=build)
 
 
-def test_no_window_of_a_test_track_reaches_training(tmp_path, store):
-    tracks = _write_tracks(tmp_path, [2.5] * 6)
-    waves = store.waveforms(tracks)
-    windows = store.windows(tracks)
-    first = {float(waves[w, 0, 0]): int(windows.track[w]) for w in range(len(windows))}
-    seen: list[np.ndarray] = []
-    model = _spy_model(seen)
+def _spy_plan(tracks, model):
     fold = Fold(repeat=0, fold=0, train=np.arange(4), test=np.arange(4, 6))
-    plan = CellPlan(
+    return CellPlan(
         key=CellKey(dataset="long", task="av-regression", candidate="spy@raw", repeat=0, fold=0),
         tracks=tracks, candidate=parse_candidate("spy@raw"), model=model,
         frontends=(merbench.FrontEndSpec(name="raw", output="waveform", trainable=True,
@@ -134,10 +129,23 @@ def test_no_window_of_a_test_track_reaches_training(tmp_path, store):
         problem=Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE),
         seed=0,
     )  # fmt: skip
+
+
+def test_no_window_of_a_test_track_reaches_training(tmp_path, store):
+    tracks = _write_tracks(tmp_path, [2.5] * 6)
+    waves = store.waveforms(tracks)
+    windows = store.windows(tracks)
+    first = {float(waves[w, 0, 0]): int(windows.track[w]) for w in range(len(windows))}
+    seen: list[np.ndarray] = []
+    plan = _spy_plan(tracks, _spy_model(seen))
+    fold = plan.fold
     result = run_cell(plan, store)
     trained = {first[float(v)] for batch in seen for v in batch}
     assert trained and trained <= set(fold.train)
     assert result.info["n_windows_test"] == 2 * 4 and result.info["window_s"] == 1.0
+    # Two validation tracks are too few to fit a slope: the mean of the windows is kept.
+    assert result.info["aggregation"] == AGGREGATION
+    assert result.info["rescale_slopes"] == [1.0, 1.0]
 
 
 def test_torch_and_sklearn_predict_one_value_per_track_from_all_its_windows():
@@ -157,6 +165,29 @@ def test_torch_and_sklearn_predict_one_value_per_track_from_all_its_windows():
     # A linear model's mean over windows equals its output at the mean input.
     at_mean = fitted.predict([feed.pooled()[0].astype(np.float32)], 3)
     assert np.allclose(prediction, at_mean, atol=1e-5)
+
+
+def test_the_refit_rescales_by_the_best_trials_slopes_about_its_training_mean(
+    tmp_path, store, monkeypatch
+):
+    tracks = _write_tracks(tmp_path, [2.5] * 6)
+    plan = _spy_plan(tracks, _spy_model([]))
+
+    def fixed(slopes):
+        def fit(self, window_outputs):
+            return np.array(slopes), aggregate(window_outputs, self.owner, len(self.y_true))
+
+        return fit
+
+    results = []
+    for slopes in ([1.0, 1.0], [2.0, 3.0]):
+        monkeypatch.setattr(Rescaling, "fit", fixed(slopes))
+        results.append(run_cell(plan, store))
+    plain, scaled = (np.array([row[3] for row in r.predictions]).reshape(-1, 2) for r in results)
+    centre = tracks.targets("av-regression")[plan.fold.train].mean(axis=0)
+    assert not np.allclose(plain, centre)
+    assert np.allclose(scaled, centre + np.array([2.0, 3.0]) * (plain - centre))
+    assert results[1].info["rescale_slopes"] == [2.0, 3.0]
 
 
 def _linear():
