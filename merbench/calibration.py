@@ -34,6 +34,7 @@ than averaging shrank them (noisy windows averaged into the mean are not blown u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +55,8 @@ def is_rescaled(family: str, is_regression: bool, windows_per_track: np.ndarray)
 
     Torch regression cells whose tracks have more than one window do: their models are trained
     on single windows and predict the mean of many. Scikit-learn models are fitted on the mean
-    of the windows' inputs that they predict from, and class probabilities are compared by
-    their argmax, which the mean's shrinkage moves far less.
+    of the windows' inputs that they predict from; a class is the argmax of the windows' mean
+    probabilities, which a pull towards uniform probabilities does not move.
     """
     counts = np.asarray(windows_per_track)
     return family == "torch" and is_regression and bool((counts > 1).any())
@@ -136,7 +137,7 @@ def _slope(target: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
     return 1.0 + float(ridge.coef_[0]), slopes
 
 
-def rescale(y_pred: np.ndarray, slopes: object, centre: np.ndarray) -> np.ndarray:
+def rescale(y_pred: np.ndarray, slopes: Sequence[float] | None, centre: np.ndarray) -> np.ndarray:
     """Rescale track predictions ``[N, D]`` about the fit's training mean ``centre`` ``[D]``.
 
     Args:
