@@ -1,7 +1,7 @@
 """Windows: peak memory against the number of tracks, and whole-clip windows against one crop.
 
-Run from the repository root: ``python benchmarks/bench_windows.py`` (about half an hour on two
-busy cores; ``--quick`` for a smaller set).
+Run from the repository root: ``python benchmarks/bench_windows.py`` (under two minutes on two
+busy cores; ``--quick`` for a smaller set, ``--part cue --candidates cnn2d@mel`` for one part).
 
 1. **Peak memory.** A child process caches the mel features of every 3-s window of N generated
    30-s tracks, trains ``cnn2d@mel`` for two epochs on one drawn window per track and predicts
