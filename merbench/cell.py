@@ -110,8 +110,9 @@ def _run_cell(
         best_epochs.append(fitted.best_epoch)
         if rescaling is not None:  # scored with leave-one-out slopes; the slopes go to the refit
             with phase("validate"):
-                feed = _feed(plan, features, params, inner_valid).by_window()[0]
-                slopes, y_valid = rescaling.fit(fitted.predict(feed, len(feed)))
+                slopes, y_valid = _fit_rescaling(
+                    plan, features, params, fitted, rescaling, inner_valid
+                )
             trial.set_user_attr("rescale_slopes", slopes.tolist())
             return score(plan.problem, y[inner_valid], y_valid)
         if fitted.valid_score is not None:
@@ -215,6 +216,26 @@ def window_info(
         "n_windows_train": int(windows.counts(train).sum()),
         "n_windows_test": int(windows.counts(test).sum()),
     }
+
+
+def _fit_rescaling(
+    plan: CellPlan,
+    features: FeatureStore,
+    params: Mapping[str, Any],
+    fitted: Fitted,
+    rescaling: Rescaling,
+    valid: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slopes and rescaled validation predictions of a trial (``Rescaling.fit``).
+
+    From the windows of the kept epoch's early-stopping check when the fit has them (no pass
+    over the validation tracks again), else from every window of the validation tracks.
+    """
+    if fitted.valid_windows is not None:
+        window_pred, owner = fitted.valid_windows
+        return replace(rescaling, owner=owner).fit(window_pred)
+    feed = _feed(plan, features, params, valid).by_window()[0]
+    return rescaling.fit(fitted.predict(feed, len(feed)))
 
 
 def _rescaling(

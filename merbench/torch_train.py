@@ -100,10 +100,11 @@ def fit_torch(
         augmenter=_augmenter(augmentation, problem, device),
     )
     history: list[float] = []
-    best_epoch = _run_epochs(loop, n_epochs, valid, scaler, report, history)
+    best_epoch, checked = _run_epochs(loop, n_epochs, valid, scaler, report, history)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     return Fitted(
         valid_score=history[best_epoch - 1] if best_epoch and valid is not None else None,
+        valid_windows=checked if best_epoch and problem.is_regression else None,
         predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
         scores=None if problem.is_regression else lambda xs, n: _scores(net, xs, problem, device),
         best_epoch=best_epoch,
@@ -136,16 +137,18 @@ def _run_epochs(
     scaler: TargetScaler | None,
     report: Report | None,
     history: list[float],
-) -> int:
+) -> tuple[int, tuple[np.ndarray, np.ndarray] | None]:
     """Train up to ``n_epochs``, stop early on ``valid`` and keep the best epoch's weights.
 
     Returns:
-        The best epoch (``n_epochs`` without validation).
+        The best epoch (``n_epochs`` without validation), and the per-window predictions of its
+        check with the validation track of each window (``None`` without validation).
     """
     net, problem = loop.net, loop.problem
     device = str(loop.target.device)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(loop.optimiser, T_max=max(n_epochs, 1))
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
+    checked: tuple[np.ndarray, np.ndarray] | None = None
     checks = None if valid is None else dataclasses.replace(as_feed(valid[0]), spaced=True)
     for epoch in range(1, n_epochs + 1):
         with phase("train"):
@@ -154,20 +157,22 @@ def _run_epochs(
         if valid is None or checks is None:
             continue
         with phase("validate"):
-            value = score(problem, valid[1], _predict(net, checks, scaler, problem, device))
+            outputs, owner, n = _window_outputs(net, checks, problem, device)
+            value = score(problem, valid[1], _tracks(aggregate(outputs, owner, n), scaler, problem))
         history.append(value)
         if value > best[0]:
             with phase("setup"):
                 best = (value, epoch, copy.deepcopy(net.state_dict()))
+            checked = (scaler.inverse(outputs) if scaler else outputs, owner)
         if report is not None:
             report(epoch, value)
         if epoch - best[1] >= problem.budget.patience:
             break
     if valid is None:
-        return n_epochs
+        return n_epochs, None
     with phase("setup"):
         net.load_state_dict(best[2])
-    return best[1]
+    return best[1], checked
 
 
 def _layout(tensor: torch.Tensor) -> torch.Tensor:
@@ -297,7 +302,11 @@ def _predict(
     """Per track, the mean output of its windows (regression, on the dataset's scale), or the
     class of the highest mean probability."""
     outputs, owner, n = _window_outputs(net, inputs, problem, device)
-    mean = aggregate(outputs, owner, n)
+    return _tracks(aggregate(outputs, owner, n), scaler, problem)
+
+
+def _tracks(mean: np.ndarray, scaler: TargetScaler | None, problem: Problem) -> np.ndarray:
+    """Track predictions from their windows' mean outputs (``[N, n_outputs]``)."""
     if scaler is not None:
         return scaler.inverse(mean)
     return np.asarray(np.asarray(problem.labels)[mean.argmax(axis=1)])

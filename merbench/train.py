@@ -83,6 +83,9 @@ class Fitted:
     valid_score: float | None = None
     """The score (to maximise) of the kept weights on the validation tracks, when the fit
     early-stopped on them: a trial's value without predicting them again."""
+    valid_windows: tuple[np.ndarray, np.ndarray] | None = None
+    """Regression fits that early-stopped: the kept epoch's check, window by window: the
+    predictions on the dataset's scale ``[M, D]`` and the validation track of each ``[M]``."""
 
 
 class NonFiniteLoss(CellError):

@@ -105,3 +105,34 @@ def test_specaugment_masks_each_example_from_its_own_generator_in_one_call():
         changed = out[b] != x[b]
         assert changed.any()  # at least one band or frame masked
         assert torch.allclose(out[b][changed], x[b].mean().expand(int(changed.sum())))
+
+
+def test_a_trials_slopes_come_from_its_kept_check_without_another_pass(tmp_path, monkeypatch):
+    from merbench.audio import AudioSettings, AudioStore
+    from merbench.calibration import Rescaling
+    from merbench.cell import run_cell
+    from merbench.features import FeatureStore
+    from merbench.windows import aggregate
+    from tests.test_windows import _spy_model, _spy_plan, _write_tracks
+
+    settings = AudioSettings(sample_rate=8000, seconds=1.0)
+    store = FeatureStore(AudioStore(settings, tmp_path / "audio"), tmp_path / "features")
+    tracks = _write_tracks(tmp_path, [2.5] * 6)
+    seen_owners = []
+
+    def fit(self, window_outputs):
+        seen_owners.append(np.asarray(self.owner).copy())
+        return np.ones(2), aggregate(window_outputs, self.owner, len(self.y_true))
+
+    def no_second_pass(self):
+        raise AssertionError("the validation tracks were predicted again")
+
+    monkeypatch.setattr(Rescaling, "fit", fit)
+    monkeypatch.setattr(Feed, "by_window", no_second_pass)
+    run_cell(_spy_plan(tracks, _spy_model([])), store)
+    windows = store.windows(tracks)
+    assert seen_owners  # one fit per trial that finished
+    for owner in seen_owners:
+        # the check's windows: each validation track's non-overlapping windows (2.5 s -> 0, 1 s)
+        assert np.bincount(owner).tolist() == [2] * (owner.max() + 1)
+        assert len(owner) < windows.counts(np.arange(4)).sum()
