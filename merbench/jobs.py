@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import Any
 
 from merbench.errors import ConfigError
 from merbench.report import Reporter, summarize_metrics
@@ -95,18 +96,27 @@ def cell_threads(threads: int | None) -> Iterator[None]:
 
     Cells (``torch_train.set_threads`` reads ``MERBENCH_THREADS``) and the fixed front-end
     features they compute and cache both depend on it: torch is set now when already imported,
-    and ``OMP_NUM_THREADS`` sets it when torch is imported later. ``None`` (a run stored before
+    and ``OMP_NUM_THREADS`` sets it when torch is imported later; the BLAS and OpenMP thread
+    pools already loaded are limited through threadpoolctl. ``None`` (a run stored before
     thread counts were) changes nothing.
     """
     names = (THREADS_ENV, "OMP_NUM_THREADS")
     previous = {name: os.environ.get(name) for name in names}
+    blas: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if threads is not None:
         os.environ.update(dict.fromkeys(names, str(threads)))
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.set_num_threads(threads)
+        # BLAS and OpenMP pools already loaded in this process (numpy's, scikit-learn's) read
+        # OMP_NUM_THREADS only when they start: limit them too, so that a cell's linear algebra
+        # sums in the same order in every process.
+        from threadpoolctl import threadpool_limits
+
+        blas = threadpool_limits(limits=threads)
     try:
-        yield
+        with blas:
+            yield
     finally:
         for name, value in previous.items():
             if value is None:
