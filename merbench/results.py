@@ -74,6 +74,7 @@ def cells_frame(cells: pd.DataFrame) -> pd.DataFrame:
         info = cell.get("info") or {}
         row["n_params"] = info.get("n_params")
         row["is_baseline"] = bool(info.get("is_baseline", False))
+        row["is_external"] = bool(info.get("external", False))
         row["plugins"] = ", ".join(info.get("plugins", []))
         row |= {key: info.get(key) for key in AUDIO_KEYS}
         row["best_params"] = cell.get("best_params")
@@ -298,6 +299,7 @@ def _costs(group: pd.DataFrame) -> dict[str, Any]:
 
     return {
         "is_baseline": bool(group["is_baseline"].any()) if "is_baseline" in group else False,
+        "is_external": bool(group["is_external"].any()) if "is_external" in group else False,
         "plugins": str(group["plugins"].iloc[0]) if "plugins" in group else "",
         "n_params": mean_of("n_params"),
         "fit_s": mean_of("time_refit_s"),

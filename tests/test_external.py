@@ -3,6 +3,7 @@ stored beside the candidates and marked on the leaderboard."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -349,6 +350,11 @@ def test_the_leaderboard_marks_the_external_entry_and_escapes_its_name(cli, run_
     assert split["hash"][:16] in candidate_page
     ridge_page = (site / candidate_file("synth", REGRESSION, "ridge@handcrafted")).read_text()
     assert 'class="tag external"' not in ridge_page
+    summary = pd.read_csv(site / "results.csv")
+    marks = dict(zip(summary["candidate"], summary["is_external"], strict=True))
+    assert marks[EVIL] and not marks["ridge@handcrafted"]
+    cells = json.loads((site / "results.json").read_text())["cells"]
+    assert {c["candidate"] for c in cells if c["is_external"]} == {EVIL}
 
 
 @pytest.mark.parametrize("command", ["folds", "score"])
