@@ -322,7 +322,7 @@ CELLS = textwrap.dedent(
 )
 
 
-def whole_cells(root: Path, quick: bool) -> None:
+def whole_cells(root: Path, quick: bool, only: str = "") -> None:
     """Section 6: the share of each torch candidate's cell time per phase."""
     from merbench.candidates import expand_candidates
     from merbench.registry import load_registry
@@ -330,6 +330,8 @@ def whole_cells(root: Path, quick: bool) -> None:
     registry = load_registry()
     candidates, _ = expand_candidates(["all"], registry)
     names = [c.name for c in candidates if registry.model(c.model).family == "torch"]
+    if only:
+        names = [n for n in names if n in only.split(",")]
     if quick:
         names = names[:3]
     env = os.environ | {"MERBENCH_CACHE": str(root / "cache-cells"), "MERBENCH_THREADS": "1"}
@@ -355,6 +357,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--only", default="123456", help="sections to run, e.g. 14")
+    parser.add_argument("--cells", default="", help="section 6: these candidates only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -364,7 +367,7 @@ def main() -> None:
             "3": lambda: cache_effect(root),
             "4": lambda: svr_against_plain(root, args.quick),
             "5": lambda: scaling(root, args.quick),
-            "6": lambda: whole_cells(root, args.quick),
+            "6": lambda: whole_cells(root, args.quick, args.cells),
         }
         for key in args.only:
             sections[key]()

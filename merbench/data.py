@@ -58,14 +58,23 @@ class Tracks:
         return self.spec.label_scale or LabelScale(low=0.0, high=1.0)
 
     def fingerprint(self) -> str:
-        """A hash of the track list, audio files and labels: the key of derived caches."""
+        """A hash of the track list, audio files and labels: the key of derived caches.
+
+        Computed once per ``Tracks`` (it reads every file's size and time): a run loads its
+        tracks once, and every cell of it asks for the key of its cached features.
+        """
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is not None:
+            return cached
         digest = hashlib.sha256()
         for row in self.table.itertuples(index=False):
             path = Path(str(row.audio_path))
             stat = path.stat() if path.exists() else None
             stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
             digest.update(f"{row.track_id}|{path}|{stamp}\n".encode())
-        return digest.hexdigest()[:20]
+        value = digest.hexdigest()[:20]
+        object.__setattr__(self, "_fingerprint", value)  # a frozen record, filled in once
+        return value
 
     def targets(self, task: str) -> np.ndarray:
         """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``) or ``[N]`` int.
