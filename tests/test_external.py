@@ -354,7 +354,8 @@ def test_the_leaderboard_marks_the_external_entry_and_escapes_its_name(cli, run_
     marks = dict(zip(summary["candidate"], summary["is_external"], strict=True))
     assert marks[EVIL] and not marks["ridge@handcrafted"]
     cells = json.loads((site / "results.json").read_text())["cells"]
-    assert {c["candidate"] for c in cells if c["is_external"]} == {EVIL}
+    external = {c["candidate"] for c in cells if c["is_external"]}  # other tests add theirs
+    assert EVIL in external and not external & {"ridge@handcrafted", "mean"}
 
 
 @pytest.mark.parametrize("command", ["folds", "score"])
