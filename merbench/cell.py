@@ -7,7 +7,6 @@ fold is predicted once, by the model refitted with the best parameters.
 
 from __future__ import annotations
 
-import inspect
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -30,7 +29,14 @@ from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
 from merbench.timing import measuring, phase
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
-from merbench.tuning import candidate_space, default_params, make_study, split_params, tune
+from merbench.tuning import (
+    candidate_space,
+    default_params,
+    keyword_defaults,
+    make_study,
+    split_params,
+    tune,
+)
 from merbench.windows import Feed, Windows
 
 if TYPE_CHECKING:
@@ -275,15 +281,12 @@ def _frontend_info(plan: CellPlan) -> list[dict[str, Any]]:
 
 
 def _keyword_defaults(build: Callable[..., Any]) -> dict[str, Any]:
-    """The keywords of ``build`` that have a default, with it (``repr`` of non-scalars)."""
-    try:
-        parameters = inspect.signature(build).parameters.values()
-    except (TypeError, ValueError):  # a builtin or C callable without a signature
-        return {}
+    """``keyword_defaults`` of ``build`` for the record: ``None`` left out, non-scalars as
+    ``repr``."""
     return {
-        p.name: p.default if isinstance(p.default, bool | int | float | str) else repr(p.default)
-        for p in parameters
-        if p.default is not inspect.Parameter.empty and p.default is not None
+        name: value if isinstance(value, bool | int | float | str) else repr(value)
+        for name, value in keyword_defaults(build).items()
+        if value is not None
     }
 
 

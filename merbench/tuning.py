@@ -114,11 +114,18 @@ def default_params(
     """
     defaults: dict[str, Any] = {}
     for prefix, build in builders.items():
-        for name, parameter in inspect.signature(build).parameters.items():
-            if parameter.default is not inspect.Parameter.empty:
-                defaults[f"{prefix}{name}"] = parameter.default
+        defaults |= {f"{prefix}{k}": v for k, v in keyword_defaults(build).items()}
     defaults |= dict(optimiser or {})
     return {k: v for k, v in defaults.items() if k in space and _in_range(space[k], v)}
+
+
+def keyword_defaults(build: Callable[..., Any]) -> dict[str, Any]:
+    """The keywords of ``build`` that have a default, with it (none without a signature)."""
+    try:
+        parameters = inspect.signature(build).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def _in_range(distribution: BaseDistribution, value: Any) -> bool:

@@ -7,10 +7,11 @@ the seconds used per track (``max_seconds``). With ``windowing = "single"`` each
 window placed by the crop strategy (the centre by default).
 
 Training draws one window of each training track per epoch, seeded by ``(seed, epoch, track)``
-on its own stream; validation and test predict every window of a track and average them into
-one track prediction (which torch regression cells rescale: ``merbench.calibration``). Window
-arrays are stored on disk and read batch by batch (``read_rows``), so a run holds only the
-small index below and one batch in memory.
+on its own stream; the test fold is predicted from every window of a track (early-stopping
+checks from its non-overlapping windows, ``Feed.spaced``), averaged into one track prediction
+(which torch regression cells rescale: ``merbench.calibration``). Window arrays are stored on
+disk and read batch by batch (``read_rows``), so a run holds only the small index below and one
+batch in memory.
 """
 
 from __future__ import annotations
