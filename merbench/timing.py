@@ -7,11 +7,12 @@ seconds per phase (timings ``phase_<name>_s``) and the candidate page shows thei
 
 Phases (``PHASES``): ``train`` (optimiser steps: forward, loss, backward, update, and reading
 the batch), ``augment`` (per-example augmentation work and pre-rendering), ``validate``
-(per-epoch early-stopping checks and each trial's whole-clip validation score), ``predict``
+(per-epoch early-stopping checks and each trial's rescaled validation score), ``predict``
 (the outer test fold), ``frontends`` (computing or opening cached front-end outputs and
 waveforms), ``setup`` (building networks and optimisers, copying best weights), ``tuning``
 (Optuna's own bookkeeping), ``fit`` (scikit-learn fits) and ``other`` (the rest of the cell).
-The worker adds ``store`` (writing the result) after the cell is written.
+The store adds ``store`` (writing the predictions and trials) when it writes the cell
+(``merbench.store.write_result``).
 """
 
 from __future__ import annotations
