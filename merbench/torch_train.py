@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from merbench.augment import TrainingAugmentation
 
 PREDICT_BATCH = 32
-"""Windows per forward pass when predicting (one thread, 2-core CPU, ms per window at 16 / 32 /
-64): cnn1d@raw 0.56 / 0.52 / 0.66, lstm 0.057 / 0.046 / 0.045, gru 0.096 / 0.073 / 0.064."""
+"""Windows per forward pass when predicting: as fast per window as any batch size for waveform
+and sequence inputs with one thread on a 2-core CPU (``benchmarks/bench_recurrent.py``)."""
 SPECTROGRAM_PREDICT_BATCH = 16
-"""The same for inputs of spectrogram shape ``[C, F, T]``, whose activations spill out of the
-cache sooner: cnn2d@mel 0.64 ms per window at 16, 1.17 at 64."""
+"""The same for inputs of spectrogram shape ``[C, F, T]``: larger batches were slower per
+window, their activations no longer fitting the cache."""
 
 
 def fit_torch(
