@@ -157,8 +157,10 @@ def test_a_torch_cell_gives_the_same_numbers_whichever_process_runs_it(
     request.addfinalizer(lambda: torch.set_num_threads(before))
     torch.set_num_threads(2)  # this process's torch began with other threads than the run's
     for jobs in (2, 1):
+        # Cells long enough that the worker process, still starting, gets some of them.
         settings = RunSettings(models=("cnn2d@mel", "cnn1d@raw"), budget="smoke", config=tones,
-                               out=tmp_path / f"jobs{jobs}", render=False, jobs=jobs)  # fmt: skip
+                               budget_overrides="epochs=6", out=tmp_path / f"jobs{jobs}",
+                               render=False, jobs=jobs)  # fmt: skip
         assert run(settings).ok
     two, two_workers, two_threads = _predictions(tmp_path / "jobs2")
     one, one_workers, one_threads = _predictions(tmp_path / "jobs1")
