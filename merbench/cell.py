@@ -28,6 +28,7 @@ from merbench.policy import make_policy, tunable
 from merbench.schema import CellKey, CellResult
 from merbench.specs import AugmentationSpec, FrontEndSpec, ModelSpec
 from merbench.timing import measuring, phase
+from merbench.torch_space import OPTIMISER_DEFAULTS
 from merbench.train import Fitted, Problem, Trainable, fit_sklearn, pick_device, score
 from merbench.tuning import (
     candidate_space,
@@ -114,12 +115,14 @@ def _run_cell(
         fitted = _fit(plan, features, params, inner_train, y, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
+        finished[trial.number] = {"best_epoch": fitted.best_epoch}
         if rescaling is not None:  # scored with leave-one-out slopes; the slopes go to the refit
             with phase("validate"):
                 slopes, y_valid = _fit_rescaling(
                     plan, features, params, fitted, rescaling, inner_valid
                 )
             trial.set_user_attr("rescale_slopes", slopes.tolist())
+            finished[trial.number]["rescale_slopes"] = slopes.tolist()
             return score(plan.problem, y[inner_valid], y_valid)
         if fitted.valid_score is not None:
             return fitted.valid_score
@@ -131,6 +134,7 @@ def _run_cell(
             )
 
     best_epochs: list[int] = []  # of every trial that finished (pruned trials raise first)
+    finished: dict[int, dict[str, Any]] = {}  # by trial number: best epoch, rescaling slopes
     tuned = _tune(plan, objective)
     tuned_at = time.perf_counter()
     epochs = refit_epochs(best_epochs, plan.problem.budget) if best_epochs else None
@@ -144,8 +148,12 @@ def _run_cell(
         scores = None
         if plan.problem.top_k and fitted.scores is not None:
             scores = fitted.scores(_feed(plan, features, tuned.best_params, test), len(test))
+    metrics = _metrics(plan, y, y_pred, train, test, scores)
+    tested = Tested(params=tuned.best_params, epochs=epochs, slopes=slopes, metrics=metrics)
+    default = _default_config(plan, features, y, tuned, finished, tested)
+    defaulted_at = time.perf_counter()
     return CellResult(
-        metrics=_metrics(plan, y, y_pred, train, test, scores),
+        metrics=metrics,
         best_params=tuned.best_params,
         timings={
             "tune_s": tuned_at - started,
@@ -153,6 +161,7 @@ def _run_cell(
             "predict_s": predicted_at - refit_at,
             "per_clip_ms": 1000 * (predicted_at - refit_at) / max(len(test), 1),
             "total_s": predicted_at - started,
+            **({} if default is None else {"default_s": defaulted_at - predicted_at}),
         },
         info={
             "n_train": len(train),
@@ -174,6 +183,7 @@ def _run_cell(
             **_augmentation_info(plan),
             **window_info(plan, features, train, test),
             **({} if rescaling is None else {"rescale_slopes": slopes}),
+            **({} if default is None else {"default": default}),
         },
         predictions=_prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
@@ -301,20 +311,100 @@ def _augmentation_info(plan: CellPlan) -> dict[str, Any]:
 
 
 def _tune(plan: CellPlan, objective: Callable[[optuna.Trial, dict[str, Any]], float]) -> Any:
-    augmentations = tunable(plan.augmentations, plan.augment_mode)
-    space = candidate_space(plan.model, plan.frontends, augmentations)
-    builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
-    builders |= {f"{f.name}.": f.build for f in plan.frontends}
-    builders |= {f"{a.name}.": a.build for a in augmentations}
+    space, defaults = _space_and_defaults(plan)
     with phase("tuning"):
         return tune(
             make_study(plan.seed, n_trials=plan.problem.budget.trials),
             space,
             n_trials=plan.problem.budget.trials,
             objective=objective,
-            defaults=default_params(space, builders, optimiser=plan.model.optimiser),
+            defaults=defaults,
             suggest=plan.model.suggest,
         )
+
+
+def _space_and_defaults(plan: CellPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The candidate's search space and the study's first trial: the plugins' defaults.
+
+    The defaults are the build functions' keyword defaults, the model's own optimiser settings
+    (``ModelSpec.optimiser``) and, for torch models, the core's (``OPTIMISER_DEFAULTS``), each
+    kept when it lies in its range (``default_params``).
+    """
+    augmentations = tunable(plan.augmentations, plan.augment_mode)
+    space = candidate_space(plan.model, plan.frontends, augmentations)
+    builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
+    builders |= {f"{f.name}.": f.build for f in plan.frontends}
+    builders |= {f"{a.name}.": a.build for a in augmentations}
+    optimiser = dict(plan.model.optimiser)
+    if plan.model.family == "torch":
+        optimiser = OPTIMISER_DEFAULTS | optimiser
+    return space, default_params(space, builders, optimiser=optimiser)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tested:
+    """The tuned model's refit: its parameters, epochs, rescaling slopes and test metrics."""
+
+    params: dict[str, Any]
+    epochs: int | None
+    slopes: Any
+    metrics: dict[str, Any]
+
+
+DEFAULT_TRIAL = 0
+"""The study's first trial, which ``tune`` enqueues with the plugins' defaults."""
+
+
+def _default_config(
+    plan: CellPlan,
+    features: FeatureStore,
+    y: np.ndarray,
+    tuned: Any,
+    finished: Mapping[int, Mapping[str, Any]],
+    tested: Tested,
+) -> dict[str, Any] | None:
+    """The plugins' default configuration, refitted and scored on the same outer test fold.
+
+    What the Optuna budget buys is the tuned score minus this one. The configuration is the
+    study's first trial (``DEFAULT_TRIAL``): every key with an in-range default takes it, the
+    others (``drawn``) the sampler's first draw. It is refitted on the outer training part for
+    as many epochs as its own trial early-stopped at (``refit_epochs`` of that one trial), with
+    its trial's rescaling slopes, and scored on the outer test fold. When that is exactly the
+    tuned refit (the first trial won and the epochs agree) the tuned scores are reused.
+
+    ``None`` for baselines and for candidates with nothing to tune.
+    """
+    space, defaults = _space_and_defaults(plan)
+    first = next((t for t in tuned.trials if t["number"] == DEFAULT_TRIAL), None)
+    if plan.model.is_baseline or not space or not defaults or first is None:
+        return None
+    params = dict(first["params"])
+    record: dict[str, Any] = {
+        "params": params,
+        "trial": DEFAULT_TRIAL,
+        "drawn": sorted(set(params) - set(defaults)),
+    }
+    if DEFAULT_TRIAL not in finished:
+        return record | {"error": f"the first trial ended {first['state']}"}
+    epochs = refit_epochs([finished[DEFAULT_TRIAL]["best_epoch"]], plan.problem.budget)
+    slopes = finished[DEFAULT_TRIAL].get("rescale_slopes")
+    record |= {"refit_epochs": epochs}
+    if params == tested.params and epochs == tested.epochs and slopes == tested.slopes:
+        return record | {"metrics": _scalars(tested.metrics), "same_as_tuned": True}
+    train, test = plan.fold.train, plan.fold.test
+    fitted = _fit(plan, features, params, train, y, None, epochs=epochs)
+    with phase("predict"):
+        y_pred = rescale(_predict(plan, features, fitted, params, test), slopes, y[train].mean(0))
+        scores = None
+        if plan.problem.top_k and fitted.scores is not None:
+            scores = fitted.scores(_feed(plan, features, params, test), len(test))
+    metrics = _metrics(plan, y, y_pred, train, test, scores)
+    return record | {"metrics": _scalars(metrics), "same_as_tuned": False}
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics that are single numbers."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
 
 
 def _inputs(

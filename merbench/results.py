@@ -78,8 +78,19 @@ def cells_frame(cells: pd.DataFrame) -> pd.DataFrame:
         row["plugins"] = ", ".join(info.get("plugins", []))
         row |= {key: info.get(key) for key in AUDIO_KEYS}
         row["best_params"] = cell.get("best_params")
+        row |= _default_columns(info.get("default"))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _default_columns(default: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The cell's plugin-default configuration: ``default_<metric>`` per scalar metric and
+    ``default_is_tuned`` (the tuned refit was the default one), when the cell has one."""
+    if not isinstance(default, Mapping) or not isinstance(default.get("metrics"), Mapping):
+        return {}
+    metrics = default["metrics"]
+    row = {f"default_{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
+    return row | {"default_is_tuned": bool(default.get("same_as_tuned", False))}
 
 
 def load_results(run: str | Path) -> pd.DataFrame:
@@ -177,6 +188,7 @@ def _summarize_task(
                 mean, low, high = _ci(group[metric].to_numpy(dtype=float))
                 row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
             row |= _costs(group)
+            row |= _tuning_gain(group, primary)
             rows.append(row)
     for candidate, group in cells[cells["status"] != "done"].groupby("candidate"):
         if candidate in set(done["candidate"]):
@@ -286,11 +298,44 @@ def _paired(
     )
 
 
-def _ci(values: np.ndarray) -> tuple[float, float, float]:
+def _tuning_gain(group: pd.DataFrame, metric: str) -> dict[str, Any]:
+    """The plugin defaults' ``metric`` and what tuning gained over them, over the same folds.
+
+    ``default_<metric>`` (mean and 95 % CI over the folds that have it) and ``tuning_gain``:
+    the tuned minus the default score fold by fold, signed so that positive means tuning
+    helped, with its paired 95 % CI: ``mean_ci`` of the per-fold differences with the
+    Nadeau-Bengio correction for K-fold's overlapping training sets, as the tiers' t-test.
+    Candidates without a default refit (baselines, nothing to tune) get neither.
+    """
+    column = f"default_{metric}"
+    if column not in group:
+        return {}
+    pairs = group[[metric, column]].astype(float).dropna()
+    if pairs.empty:
+        return {}
+    sign = 1.0 if metric_direction(metric) == "maximize" else -1.0
+    mean, low, high = _ci(pairs[column].to_numpy())
+    gain = sign * (pairs[metric] - pairs[column]).to_numpy()
+    n_folds = max(int(group["fold"].max()) + 1, 2)
+    g_mean, g_low, g_high = _ci(gain, test_train_ratio=1 / (n_folds - 1))
+    same = group.loc[pairs.index, "default_is_tuned"] if "default_is_tuned" in group else []
+    return {
+        column: mean,
+        f"{column}_low": low,
+        f"{column}_high": high,
+        "tuning_gain": g_mean,
+        "tuning_gain_low": g_low,
+        "tuning_gain_high": g_high,
+        "default_folds": len(pairs),
+        "default_won_folds": int(np.sum(np.asarray(same, dtype=bool))),
+    }
+
+
+def _ci(values: np.ndarray, test_train_ratio: float = 0.0) -> tuple[float, float, float]:
     values = values[np.isfinite(values)]
     if not len(values):
         return (np.nan, np.nan, np.nan)
-    return mean_ci(values)
+    return mean_ci(values, test_train_ratio=test_train_ratio)
 
 
 def _costs(group: pd.DataFrame) -> dict[str, Any]:

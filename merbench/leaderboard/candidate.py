@@ -20,6 +20,7 @@ from merbench.leaderboard.fold_plots import Series, scatter_plot, tuning_plot
 from merbench.leaderboard.pages import (
     candidate_file,
     components,
+    is_missing,
     providers,
     records,
     run_label,
@@ -80,7 +81,14 @@ def _candidate_page(
         "confusion": _confusion(raw, page["task"]),
         "time": time_breakdown(raw),
         "study": study_section(collected.trials, raw, folds, stem, metric_label(page["primary"])),
+        "default": _default_column(folds, page["primary"]),
     }
+
+
+def _default_column(folds: Sequence[Mapping[str, Any]], primary: str) -> str | None:
+    """``default_<primary>`` when a fold reports its plugin-default configuration's score."""
+    column = f"default_{primary}"
+    return column if any(not is_missing(f.get(column)) for f in folds) else None
 
 
 def time_breakdown(raw: pd.DataFrame) -> dict[str, Any] | None:

@@ -228,7 +228,30 @@ def _task_page(
     everyone = [*done, *failures]
     page["augmentations"] = augmentation_policies(everyone, known)
     page["plot"] = _ci_plot(page, cells) if done else None
+    page["tuning"] = tuning_rows(done, primary)
     return page
+
+
+def tuning_rows(rows: Sequence[Mapping[str, Any]], primary: str) -> list[dict[str, Any]]:
+    """The candidates that report their plugin-default configuration: default, tuned and the
+    gain (``merbench.results._tuning_gain``), each ``(mean, low, high)``, by rank."""
+    column = f"default_{primary}"
+    out = []
+    for row in rows:
+        if is_missing(row.get(column)):
+            continue
+        out.append(
+            {
+                "candidate": row["candidate"],
+                "file": row["file"],
+                "default": tuple(as_float(row.get(f"{column}{s}")) for s in ("", "_low", "_high")),
+                "tuned": tuple(as_float(row.get(f"{primary}{s}")) for s in ("", "_low", "_high")),
+                "gain": tuple(as_float(row.get(f"tuning_gain{s}")) for s in ("", "_low", "_high")),
+                "folds": int(row.get("default_folds") or 0),
+                "won": int(row.get("default_won_folds") or 0),
+            }
+        )
+    return out
 
 
 def _row(row: dict[str, Any], cells: pd.DataFrame, dataset: str, task: str) -> dict[str, Any]:
