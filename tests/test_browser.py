@@ -125,6 +125,14 @@ def test_site_in_a_browser(browser, site, tmp_path):
     scores = [float(v) for v in _column(page, "R² (mean)")]
     assert scores == sorted(scores, reverse=True)
 
+    # Default against tuned: every tuned candidate, none of the baselines; gains sort as numbers.
+    names = page.locator("table.tuning tbody td.candidate").all_inner_texts()
+    assert sorted(names) == ["random-forest@handcrafted", "ridge@handcrafted", "svr@handcrafted"]
+    page.click("table.tuning thead th:has-text('Gain')")
+    gains = page.locator("table.tuning tbody tr td:nth-child(4)")
+    values = [float(gains.nth(i).get_attribute("data-sort")) for i in range(gains.count())]
+    assert values == sorted(values, reverse=True)
+
     artifacts = Path(os.environ.get("MERBENCH_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / "leaderboard.png"), full_page=True)
@@ -136,6 +144,9 @@ def test_site_in_a_browser(browser, site, tmp_path):
     assert page.locator("table.folds tbody tr").count() == 3
     assert page.locator("#tuning ~ figure svg polyline").count() == 3
     assert page.locator("table.params code").all_inner_texts() == ["alpha"]
+    default = page.locator("table.folds thead th").all_inner_texts().index("Default R² (mean)")
+    scores = page.locator(f"table.folds tbody td:nth-child({default + 1})")
+    assert [float(scores.nth(i).get_attribute("data-sort")) for i in range(3)]  # one per fold
     study = page.locator("#study ~ div.study figure svg")
     assert study.count() == 1  # ridge tunes one parameter: alpha against the validation score
     assert "alpha (log scale)" in study.first.inner_html()

@@ -116,7 +116,7 @@ def test_pages_and_results_csv_show_default_tuned_and_gain(run_dir, tmp_path):
     for candidate in ("ridge@handcrafted", "svr@handcrafted", "lstm@frames"):
         assert html.escape(candidate) in section
         gain = table.loc[candidate, "tuning_gain"]
-        assert f"{gain:.3f}".replace("-", "−") in section or f"{gain:.3f}" in section
+        assert f"{gain:.3f}".replace("-", "\u2212") in section or f"{gain:.3f}" in section
     assert ">mean<" not in section  # baselines have no row
     page = (site / candidate_file("synth", TASK, "lstm@frames")).read_text()
     assert "Default R²" in page
