@@ -133,36 +133,38 @@ def _rows_seen(seen, reference):
     return {lookup[item] for item in seen}
 
 
-def _expected_fits(plan):
-    """The training rows of each fit of a cell: every tuning trial, then the refit."""
+def _expected_fits(plan, result):
+    """The training rows of each fit of a cell: every tuning trial, the refit, then the default
+    configuration's refit unless it was the tuned one."""
     groups = plan.tracks.table["group"].to_numpy()
     train = plan.fold.train
     inner, _ = inner_split(
         groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
     )
-    return [set(train[inner])] * plan.problem.budget.trials + [set(train)]
+    refits = 1 if result.info["default"]["same_as_tuned"] else 2
+    return [set(train[inner])] * plan.problem.budget.trials + [set(train)] * refits
 
 
 def test_waveform_augmentation_sees_only_the_training_rows_of_each_fit(tones, features, registry):
     spy = Spy()
     plan = _plan(tones, registry, "cnn2d@mel:spy-wave", [spy.waveform()])
-    run_cell(plan, features)
+    result = run_cell(plan, features)
     seen = spy.fits[:-1]  # the last build only describes the policy in the cell's info
     waveforms = features.waveforms(tones)
-    assert [_rows_seen(s, waveforms) for s in seen] == _expected_fits(plan)
+    assert [_rows_seen(s, waveforms) for s in seen] == _expected_fits(plan, result)
     assert not set().union(*(_rows_seen(s, waveforms) for s in seen)) & set(plan.fold.test)
 
 
 def test_spectrogram_and_batch_augmentation_see_only_training_rows(tones, features, registry):
     spy = Spy()
     plan = _plan(tones, registry, "cnn2d@mel:spy-spec+spy-batch", [spy.spectrogram(), spy.batch()])
-    run_cell(plan, features)
+    result = run_cell(plan, features)
     mel = registry.frontend("mel")
     # Trials tune the mel parameters: look the examples up among every setting's features.
     settings = [{"n_mels": m, "hop_length": h} for m in (48, 64, 96) for h in (256, 512)]
     cached = [row for params in settings for row in features.features(tones, mel, params)]
     rows = len(tones.table)
-    fits = _expected_fits(plan)
+    fits = _expected_fits(plan, result)
     spectrogram_fits, batch_fits = spy.fits[0:-2:2], spy.fits[1:-2:2]  # built in policy order
     assert [{r % rows for r in _rows_seen(s, cached)} for s in spectrogram_fits] == fits
     assert [{r % rows for r in _rows_seen(s, cached)} for s in batch_fits] == fits
