@@ -265,8 +265,8 @@ def check_plugins(manifest: Mapping[str, Any], where: Path) -> None:
             )
     if problems:
         raise PluginError(
-            f"{where}: the model's plugins do not match: {'; '.join(problems)}. Install those versions "
-            "(pip install 'NAME==MAJOR.*') to use this model."
+            f"{where}: the model's plugins do not match: {'; '.join(problems)}. Install "
+            "those versions (pip install 'NAME==MAJOR.*') to use this model."
         )
 
 

@@ -98,7 +98,7 @@ def tune_and_refit(
     started = time.perf_counter()
     y = plan.tracks.targets(plan.key.task)
     groups = plan.tracks.table["group"].to_numpy()
-    train, test = plan.fold.train, plan.fold.test
+    train = plan.fold.train
     inner_train, inner_valid = inner_split(
         groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
     )

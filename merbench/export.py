@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +31,14 @@ import sqlalchemy as sa
 
 from merbench import bundle
 from merbench.calibration import rescale
-from merbench.cell import CellPlan, EpochCallback, refit_params, track_feed, tune_and_refit, window_info
+from merbench.cell import (
+    CellPlan,
+    EpochCallback,
+    refit_params,
+    track_feed,
+    tune_and_refit,
+    window_info,
+)
 from merbench.cv import Fold
 from merbench.errors import ConfigError, RunError, did_you_mean
 from merbench.external import read_splits
@@ -246,9 +252,7 @@ def _final_plan(plan: CellPlan, run_seed: int) -> CellPlan:
     return replace(plan, fold=every, seed=seed)
 
 
-def _final_study(
-    plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None
-) -> _Final:
+def _final_study(plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None) -> _Final:
     refit = tune_and_refit(plan, features, on_epoch)
     chosen = {
         "method": "final-study",
@@ -447,7 +451,13 @@ def _plugins(plan: CellPlan) -> list[dict[str, Any]]:
             continue
         entry = found.setdefault(
             provenance.distribution,
-            {"distribution": provenance.distribution, "version": provenance.version, "provides": []},
+            {
+                "distribution": provenance.distribution,
+                "version": provenance.version,
+                "provides": [],
+            },
         )
-        entry["provides"].append(f"{type(record).__name__.removesuffix('Spec').lower()} {record.name}")
+        entry["provides"].append(
+            f"{type(record).__name__.removesuffix('Spec').lower()} {record.name}"
+        )
     return list(found.values())

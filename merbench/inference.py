@@ -265,9 +265,7 @@ def _network(predictor: Predictor, weights: Path) -> Any:
         Trainable(spec=f, params=dict(record["params"])) if f.trainable else None
         for f, record in zip(predictor.frontends, manifest["frontends"], strict=True)
     ]
-    params = {
-        k: v for k, v in manifest["model_params"].items() if k not in TORCH_SEARCH_SPACE_KEYS
-    }
+    params = {k: v for k, v in manifest["model_params"].items() if k not in TORCH_SEARCH_SPACE_KEYS}
     torch.manual_seed(0)
     net = build_network(predictor.model, params, sample, trainables, problem)
     net = net.to(predictor.device).to(memory_format=torch.channels_last)
