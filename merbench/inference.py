@@ -44,7 +44,8 @@ class Predictor:
     fitted: Any
     """The torch network (on ``device``, in eval mode) or the scikit-learn estimator."""
     device: str = "cpu"
-    _modules: list[Any] = field(default_factory=list)
+    modules: list[Any] = field(default_factory=list)
+    """Per front-end, the fixed front-end built with its exported parameters (``None``: trainable)."""
 
     @property
     def task(self) -> TaskSpec:
@@ -65,7 +66,7 @@ class Predictor:
             DatasetError: the file cannot be decoded (naming it).
         """
         waveforms = self.windows(path)
-        inputs = self._inputs(waveforms)
+        inputs = self.inputs(waveforms)
         if self.model.family == "torch":
             return self._predict_torch(inputs)
         return self._predict_sklearn(inputs)
@@ -95,13 +96,13 @@ class Predictor:
             out[row, :, : piece.shape[-1]] = piece
         return out
 
-    def _inputs(self, waveforms: np.ndarray) -> list[np.ndarray]:
+    def inputs(self, waveforms: np.ndarray) -> list[np.ndarray]:
         """Per model input, every window's array: waveforms for trainable front-ends (they run
         inside the network), fixed front-ends' outputs otherwise."""
         import torch
 
         arrays = []
-        for frontend, module in zip(self.frontends, self._modules, strict=True):
+        for frontend, module in zip(self.frontends, self.modules, strict=True):
             if frontend.trainable:
                 arrays.append(waveforms)
                 continue
@@ -214,7 +215,7 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
         fitted=None,
         device=device,
     )
-    predictor._modules = _frontend_modules(frontends, manifest)
+    predictor.modules = _frontend_modules(frontends, manifest)
     if model.family == "torch":
         predictor.fitted = _network(predictor, weights)
     else:
@@ -260,7 +261,7 @@ def _network(predictor: Predictor, weights: Path) -> Any:
     rate, seconds = problem.sample_rate, float(manifest["audio"]["window_seconds"])
     channels = 1 if manifest["audio"]["mono"] else 2
     silence = np.zeros((1, channels, round(seconds * rate)), dtype=np.float32)
-    sample = predictor._inputs(silence)
+    sample = predictor.inputs(silence)
     trainables = [
         Trainable(spec=f, params=dict(record["params"])) if f.trainable else None
         for f, record in zip(predictor.frontends, manifest["frontends"], strict=True)
