@@ -45,7 +45,7 @@ class Predictor:
     """The torch network (on ``device``, in eval mode) or the scikit-learn estimator."""
     device: str = "cpu"
     modules: list[Any] = field(default_factory=list)
-    """Per front-end, the fixed front-end built with its exported parameters (``None``: trainable)."""
+    """Per front-end: the fixed one built with its exported parameters (``None``: trainable)."""
 
     @property
     def task(self) -> TaskSpec:
