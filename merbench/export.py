@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from merbench import bundle
+from merbench.budgets import budget_record
 from merbench.calibration import rescale
 from merbench.cell import (
     CellPlan,
@@ -133,7 +134,7 @@ def export_model(
     else:
         final = _best_fold(store, plan, features, key)
     request.out.mkdir(parents=True, exist_ok=True)
-    files = _write(request.out, plan, features, final, store, request.params)
+    files = _write(request.out, plan, features, final, store)
     log.info("exported %s (%s/%s) to %s", candidate, dataset, task, request.out)
     return Exported(
         folder=request.out,
@@ -301,7 +302,6 @@ def _write(
     features: FeatureStore,
     final: _Final,
     store: Store,
-    method: ParamsChoice,
 ) -> tuple[str, ...]:
     """Write the weights, ``check.csv`` and ``model.json``; return the file names."""
     if plan.model.family == "torch":
@@ -316,7 +316,7 @@ def _write(
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
     check.to_csv(folder / bundle.CHECK_CSV, index=False)
-    manifest = _manifest(plan, features, final, store, method, centre)
+    manifest = _manifest(plan, features, final, store, centre)
     manifest["class_scores"] = class_scores
     manifest["weights"] = {
         "file": weights.name,
@@ -358,21 +358,13 @@ def _check_table(
 
 
 def _manifest(
-    plan: CellPlan,
-    features: FeatureStore,
-    final: _Final,
-    store: Store,
-    method: ParamsChoice,
-    centre: np.ndarray | None,
+    plan: CellPlan, features: FeatureStore, final: _Final, store: Store, centre: np.ndarray | None
 ) -> dict[str, Any]:
     """``model.json`` without the weights' entry."""
     model_params, per_frontend = split_params(final.params, plan.frontends, plan.augmentations)
     spec = plan.problem.spec
-    scale = plan.tracks.scale
     scaler = final.fitted.target_scaler
-    settings = features.audio.settings
     run = store.read_run() or {}
-    rows = np.arange(len(plan.tracks.table))
     return {
         "format_version": bundle.FORMAT_VERSION,
         "merbench_version": __version__,
@@ -398,30 +390,14 @@ def _manifest(
             "targets": list(spec.targets),
             "classes": [[label, name] for label, name in spec.classes],
         },
-        "dataset": {
-            "name": plan.tracks.name,
-            "plugin": plan.tracks.spec.name,
-            "n_tracks": len(rows),
-            "label_scale": {"low": scale.low, "high": scale.high, "targets": list(spec.targets)},
-        },
-        "target_scaler": None
-        if scaler is None
-        else {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()},
+        "dataset": _dataset_record(plan),
+        "target_scaler": None if scaler is None else {"mean": scaler.mean, "std": scaler.std},
         "rescaling": None
         if final.slopes is None or centre is None
-        else {"slopes": list(final.slopes), "centre": centre.tolist()},
-        "audio": {
-            "sample_rate": settings.sample_rate,
-            "mono": settings.mono,
-            "crop": settings.crop,
-            "window_seconds": settings.seconds,
-            "hop_fraction": settings.hop_fraction,
-            "windowing": settings.windowing,
-            "max_seconds": features.cap(plan.tracks),
-        },
-        "windows": window_info(plan, features, rows, np.zeros(0, int)),
+        else {"slopes": list(final.slopes), "centre": centre},
+        **_audio_record(plan, features),
         "precision": plan.problem.precision,
-        "budget": _budget(plan),
+        "budget": budget_record(plan.problem.budget),
         "plugins": _plugins(plan),
         "run": {
             "name": run.get("name"),
@@ -435,10 +411,31 @@ def _manifest(
     }
 
 
-def _budget(plan: CellPlan) -> dict[str, Any]:
-    from merbench.budgets import budget_record
+def _dataset_record(plan: CellPlan) -> dict[str, Any]:
+    """The dataset trained on and its label scale (the scale of regression predictions)."""
+    scale, targets = plan.tracks.scale, list(plan.problem.spec.targets)
+    return {
+        "name": plan.tracks.name,
+        "plugin": plan.tracks.spec.name,
+        "n_tracks": len(plan.tracks.table),
+        "label_scale": {"low": scale.low, "high": scale.high, "targets": targets},
+    }
 
-    return budget_record(plan.problem.budget)
+
+def _audio_record(plan: CellPlan, features: FeatureStore) -> dict[str, Any]:
+    """How audio becomes windows (``audio``), and the cell's record of them (``windows``)."""
+    settings = features.audio.settings
+    rows = np.arange(len(plan.tracks.table))
+    audio = {
+        "sample_rate": settings.sample_rate,
+        "mono": settings.mono,
+        "crop": settings.crop,
+        "window_seconds": settings.seconds,
+        "hop_fraction": settings.hop_fraction,
+        "windowing": settings.windowing,
+        "max_seconds": features.cap(plan.tracks),
+    }
+    return {"audio": audio, "windows": window_info(plan, features, rows, np.zeros(0, int))}
 
 
 def _plugins(plan: CellPlan) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ the window probabilities (torch classification).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,13 +274,13 @@ def _network(predictor: Predictor, weights: Path) -> Any:
     return net.eval()
 
 
-def audio_files(targets: Iterable[Path]) -> list[Path]:
+def audio_files(targets: Sequence[Path]) -> list[Path]:
     """The files to predict: files as given, and every audio file under a folder (sorted).
 
     A folder's audio files are those with an extension soundfile reads.
 
     Raises:
-        DatasetError: a path that does not exist.
+        DatasetError: a path that does not exist, or no audio file at all.
     """
     import soundfile
 
@@ -295,6 +295,12 @@ def audio_files(targets: Iterable[Path]) -> list[Path]:
             found.append(target)
         else:
             raise DatasetError(f"{target}: no such file or folder. Pass audio files or folders.")
+    if not found:
+        names = ", ".join(str(t) for t in targets)
+        raise DatasetError(
+            f"{names}: no audio file found (extensions soundfile reads: .wav, .flac, .ogg, "
+            ".mp3, ...). Pass audio files or folders that hold some."
+        )
     return found
 
 

@@ -252,7 +252,11 @@ def test_tampered_weights_are_refused(exports, tmp_path):
     data[-8:] = bytes(b ^ 0xFF for b in data[-8:])  # a few weights' bytes flipped
     weights.write_bytes(bytes(data))
     clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(CliRunner().invoke(main, ["predict", str(model), str(clip), "--out", "x.csv"]))
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
     assert "model.safetensors" in line and "sha256" in line and "changed after export" in line
 
 
@@ -284,7 +288,11 @@ def test_a_pickle_as_weights_is_refused_unopened(exports, candidate, name, refus
     digest = bundle.sha256_of(model / name)  # a consistent model.json: only the format is wrong
     _rewrite_manifest(model, lambda m: m["weights"].update(sha256=digest))
     clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(CliRunner().invoke(main, ["predict", str(model), str(clip), "--out", "x.csv"]))
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
     assert name in line and refusal in line
     assert not marker.exists()
 
@@ -304,8 +312,34 @@ def test_missing_or_other_major_plugins_are_refused(exports, plugin, needed, tmp
     model = _copy(exports("ridge@handcrafted"), tmp_path)
     _rewrite_manifest(model, lambda m: m["plugins"].append(dict(plugin, provides=["model x"])))
     clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(CliRunner().invoke(main, ["predict", str(model), str(clip), "--out", "x.csv"]))
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
     assert needed in line and "model.json" in line
+
+
+@pytest.mark.slow
+def test_predict_refuses_a_folder_without_audio_and_a_missing_path(exports, tmp_path):
+    model = exports("ridge@handcrafted")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio here")
+    cli = CliRunner()
+    line = _one_line(
+        cli.invoke(
+            main, ["predict", str(model), str(tmp_path / "empty"), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert "empty: no audio file found" in line
+    line = _one_line(
+        cli.invoke(
+            main,
+            ["predict", str(model), str(tmp_path / "gone.wav"), "--out", str(tmp_path / "x.csv")],
+        )
+    )
+    assert "gone.wav: no such file or folder" in line
+    assert not (tmp_path / "x.csv").exists()
 
 
 @pytest.mark.slow

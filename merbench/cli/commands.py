@@ -475,7 +475,11 @@ def predict_command(
     predictor = load_predictor(folder, registry)
     files = audio_files(targets)
     bar = Progress(
-        TextColumn("[bold]predicting"), BarColumn(), MofNCompleteColumn(), console=console
+        TextColumn("[bold]predicting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=not wants_progress(progress),
     )
     task = bar.add_task("files", total=len(files))
 
@@ -484,7 +488,6 @@ def predict_command(
             bar.console.print(f"[red]unreadable[/red] {escape(error)}", highlight=False)
         bar.advance(task)
 
-    bar.disable = not wants_progress(progress)
     with bar:
         result = predict_files(predictor, files, on_file)
     columns = ["file", *result.columns]
