@@ -88,13 +88,18 @@ def run_cell(
     return replace(result, timings={**result.timings, **phases})
 
 
-def _run_cell(
+def tune_and_refit(
     plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
-) -> CellResult:
+) -> Refit:
+    """Tune on an inner grouped split of ``plan.fold.train``, then refit on all of it.
+
+    The part of a cell before its test fold is predicted; ``merbench export`` runs it with
+    every track of a dataset as the training part.
+    """
     started = time.perf_counter()
     y = plan.tracks.targets(plan.key.task)
     groups = plan.tracks.table["group"].to_numpy()
-    train, test = plan.fold.train, plan.fold.test
+    train = plan.fold.train
     inner_train, inner_valid = inner_split(
         groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
     )
@@ -140,6 +145,21 @@ def _run_cell(
     epochs = refit_epochs(best_epochs, plan.problem.budget) if best_epochs else None
     fitted = _fit(plan, features, tuned.best_params, train, y, None, epochs=epochs)
     refit_at = time.perf_counter()
+    return Refit(
+        y=y, inner_valid=inner_valid, rescaling=rescaling, best_epochs=best_epochs, tuned=tuned,
+        finished=finished, epochs=epochs, fitted=fitted, started=started, tuned_at=tuned_at, refit_at=refit_at,
+    )  # fmt: skip
+
+
+def _run_cell(
+    plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
+) -> CellResult:
+    refit = tune_and_refit(plan, features, on_epoch)
+    y, inner_valid, rescaling = refit.y, refit.inner_valid, refit.rescaling
+    tuned, epochs, fitted, best_epochs = refit.tuned, refit.epochs, refit.fitted, refit.best_epochs
+    finished = refit.finished
+    started, tuned_at, refit_at = refit.started, refit.tuned_at, refit.refit_at
+    train, test = plan.fold.train, plan.fold.test
     with phase("predict"):
         y_pred = _predict(plan, features, fitted, tuned.best_params, test)
         slopes = None if rescaling is None else tuned.best_attrs.get("rescale_slopes")
@@ -549,3 +569,43 @@ def _prediction_rows(
         (track, "class", float(y[i]), float(y_pred[n]))
         for n, (track, i) in enumerate(zip(ids, test, strict=True))
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refit:
+    """What ``tune_and_refit`` leaves for the test fold (and for ``merbench export``)."""
+
+    y: np.ndarray
+    """The task's targets of every track of the dataset."""
+    inner_valid: np.ndarray
+    rescaling: Rescaling | None
+    best_epochs: list[int]
+    finished: dict[int, dict[str, Any]]
+    """By trial number, of every trial that finished: its best epoch and rescaling slopes."""
+    tuned: Any
+    """The study's outcome (``merbench.tuning.tune``): best params, value, attributes."""
+    epochs: int | None
+    fitted: Fitted
+    started: float
+    tuned_at: float
+    refit_at: float
+
+    @property
+    def slopes(self) -> list[float] | None:
+        """The best trial's rescaling slopes (``None``: predictions are not rescaled)."""
+        return None if self.rescaling is None else self.tuned.best_attrs.get("rescale_slopes")
+
+
+def refit_params(
+    plan: CellPlan, features: FeatureStore, params: Mapping[str, Any], epochs: int | None
+) -> Fitted:
+    """Fit ``params`` on ``plan.fold.train`` with no validation (as a cell's refit)."""
+    y = plan.tracks.targets(plan.key.task)
+    return _fit(plan, features, params, plan.fold.train, y, None, epochs=epochs)
+
+
+def track_feed(
+    plan: CellPlan, features: FeatureStore, params: Mapping[str, Any], rows: np.ndarray
+) -> Feed:
+    """The model inputs of the tracks ``rows`` window by window, as a cell predicts them."""
+    return _feed(plan, features, params, rows)

@@ -112,6 +112,8 @@ def fit_torch(
         best_epoch=best_epoch,
         n_params=int(n_params),
         history=history,
+        model=net,
+        target_scaler=scaler,
     )
 
 

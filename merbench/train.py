@@ -86,6 +86,10 @@ class Fitted:
     valid_windows: tuple[np.ndarray, np.ndarray] | None = None
     """Regression fits that early-stopped: the kept epoch's check, window by window: the
     predictions on the dataset's scale ``[M, D]`` and the validation track of each ``[M]``."""
+    model: Any = None
+    """The fitted network (torch) or estimator (scikit-learn), for ``merbench export``."""
+    target_scaler: TargetScaler | None = None
+    """How regression targets were standardised for the fit (``None``: classification)."""
 
 
 class NonFiniteLoss(CellError):
@@ -184,6 +188,8 @@ def fit_sklearn(
         n_params=_count_sklearn(estimator),
         history=[],
         scores=None if problem.is_regression else scores,
+        model=estimator,
+        target_scaler=scaler,
     )
 
 

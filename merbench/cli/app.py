@@ -499,6 +499,81 @@ def score(
 
 
 @main.command()
+@click.argument("run_dir", metavar="RUN")
+@click.option(
+    "--candidate",
+    help="Candidate to export, e.g. 'cnn2d@mel' (default: the leader of the dataset and task).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="New or empty folder to write the model into.",
+)
+@click.option("--dataset", help="Dataset to train on (default: the run's only one).")
+@click.option("--task", help="Task of the model (default: the run's only one).")
+@click.option(
+    "--params",
+    type=click.Choice(["final-study", "best-fold"]),
+    default="final-study",
+    show_default=True,
+    help="final-study: a study with the run's budget on all tracks, then the refit; best-fold: "
+    "the best fold cell's parameters refitted on all tracks (docs/export.md).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="datasets.toml of this machine (default: the run's, if that path exists here).",
+)
+@click.pass_context
+def export(
+    ctx: click.Context,
+    run_dir: str,
+    candidate: str | None,
+    out: Path,
+    dataset: str | None,
+    task: str | None,
+    params: str,
+    config: Path | None,
+) -> None:
+    """Train a run's candidate on every track of a dataset and write it to a folder.
+
+    RUN is a run directory or its store's URL. The folder gets model.json, the weights
+    (safetensors or skops) and check.csv; 'merbench predict' uses it on any audio.
+    """
+    from merbench.cli.commands import export_command
+
+    request = dict(candidate=candidate, out=out, dataset=dataset, task=task, params=params)
+    registry = _registry(ctx)
+    _guard(lambda: export_command(registry, run_dir, dict(request, config=config)))
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="CSV file to write the predictions into.",
+)
+@click.option("--no-progress", is_flag=True, help="Print no progress bar.")
+@click.pass_context
+def predict(
+    ctx: click.Context, model: Path, audio: tuple[Path, ...], out: Path, no_progress: bool
+) -> None:
+    """Predict audio files with an exported model: one CSV row per file.
+
+    MODEL is a folder 'merbench export' wrote; AUDIO are files or folders (searched for audio
+    files). Exit 1 if a file could not be read (the others are predicted).
+    """
+    from merbench.cli.commands import predict_command
+
+    registry = _registry(ctx)
+    sys.exit(_guard(lambda: predict_command(registry, model, audio, out, not no_progress)))
+
+
+@main.command()
 @click.argument("dataset")
 @click.option("--config", type=click.Path(path_type=Path), help="datasets.toml to read.")
 @click.pass_context

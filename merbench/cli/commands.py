@@ -439,3 +439,65 @@ def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any
         f"'merbench leaderboard {escape(str(run))} --out DIR'.",
         highlight=False,
     )
+
+
+def export_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
+    """``merbench export``: train a candidate on every track; write the model folder."""
+    from merbench.export import ExportRequest, export_model
+    from merbench.store import Store
+    from merbench.urls import store_url
+
+    _warn_failures(registry)
+    store = Store(store_url(run), create=False)
+    try:
+        with console.status("training the final model"):
+            exported = export_model(store, registry, ExportRequest(**request))
+    finally:
+        store.close()
+    console.print(
+        f"Exported {escape(exported.candidate)} ({escape(exported.dataset)}/"
+        f"{escape(exported.task)}, {exported.params}, {exported.n_tracks} tracks) to "
+        f"{escape(str(exported.folder))}: {escape(', '.join(exported.files))}. Predict with "
+        f"'merbench predict {escape(str(exported.folder))} AUDIO... --out predictions.csv'.",
+        highlight=False,
+    )
+
+
+def predict_command(
+    registry: Registry, folder: Path, targets: Sequence[Path], target: Path, progress: bool
+) -> int:
+    """``merbench predict``: one row per audio file; exit 1 if a file could not be read."""
+    import pandas as pd
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from merbench.inference import audio_files, load_predictor, predict_files
+
+    predictor = load_predictor(folder, registry)
+    files = audio_files(targets)
+    bar = Progress(
+        TextColumn("[bold]predicting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=not wants_progress(progress),
+    )
+    task = bar.add_task("files", total=len(files))
+
+    def on_file(path: Path, error: str | None) -> None:
+        if error is not None:
+            bar.console.print(f"[red]unreadable[/red] {escape(error)}", highlight=False)
+        bar.advance(task)
+
+    with bar:
+        result = predict_files(predictor, files, on_file)
+    columns = ["file", *result.columns]
+    table = pd.DataFrame([[name, *values] for name, values in result.rows], columns=columns)
+    if "class" in table:
+        table["class"] = table["class"].astype(int)
+    _write_csv(table, target)
+    failed = f", {len(result.failed)} failed" if result.failed else ""
+    console.print(
+        f"Predicted {len(result.rows)} of {len(files)} file(s){failed}: {escape(str(target))}.",
+        highlight=False,
+    )
+    return 1 if result.failed else 0

@@ -1,0 +1,460 @@
+"""Final models: a candidate of a run trained on every track of a dataset and written to disk.
+
+``export_model`` (``merbench export``) rebuilds a candidate the way a worker builds one of its
+cells (``merbench.plan.CellBuilder``: the run's stored settings, budget, audio and window
+settings, augmentation policy) and trains it on ALL tracks of the dataset. Its parameters come
+from one of two procedures (``docs/export.md``):
+
+- ``final-study``: the procedure the nested cross-validation scored, applied once to every track
+  (``merbench.cell.tune_and_refit`` with every track as the training part): a study with the
+  run's budget on an inner grouped split, the refit on every track with the median best epoch,
+  the best trial's rescaling slopes carried.
+- ``best-fold``: no new study; the best parameters of the candidate's fold cell with the best
+  inner validation value, refitted on every track with that cell's refit epochs and slopes.
+
+The model is written by ``merbench.bundle`` (safetensors or skops, ``model.json``), with
+``check.csv``: its predictions of the dataset's own tracks through the run's pipeline (cached
+windows, aggregation, rescaling), which ``merbench predict`` on the same files reproduces.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from merbench import bundle
+from merbench.budgets import budget_record
+from merbench.calibration import rescale
+from merbench.cell import (
+    CellPlan,
+    EpochCallback,
+    refit_params,
+    track_feed,
+    tune_and_refit,
+    window_info,
+)
+from merbench.cv import Fold
+from merbench.errors import ConfigError, RunError, did_you_mean
+from merbench.external import read_splits
+from merbench.features import FeatureStore
+from merbench.plan import CellBuilder, read_stored_run
+from merbench.protocols import primary_protocol
+from merbench.registry import Registry
+from merbench.schema import CellKey, cells
+from merbench.store import Store, jsonable
+from merbench.train import Fitted
+from merbench.tuning import keyword_defaults, split_params
+from merbench.urls import display_url
+from merbench.version import __version__
+
+log = logging.getLogger(__name__)
+
+ParamsChoice = Literal["final-study", "best-fold"]
+PARAMS_CHOICES: tuple[ParamsChoice, ...] = ("final-study", "best-fold")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportRequest:
+    """What ``merbench export`` was asked."""
+
+    out: Path
+    candidate: str | None = None
+    """The candidate (default: the leader of the dataset and task)."""
+    dataset: str | None = None
+    task: str | None = None
+    params: ParamsChoice = "final-study"
+    config: Path | None = None
+    """The ``datasets.toml`` of this machine (default: the run's, if that path exists here)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exported:
+    """What was exported, and where."""
+
+    folder: Path
+    candidate: str
+    dataset: str
+    task: str
+    params: ParamsChoice
+    n_tracks: int
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Final:
+    """The model fitted on every track and how its parameters were chosen."""
+
+    fitted: Fitted
+    params: dict[str, Any]
+    slopes: list[float] | None
+    chosen: dict[str, Any]
+
+
+def export_model(
+    store: Store,
+    registry: Registry,
+    request: ExportRequest,
+    on_epoch: EpochCallback | None = None,
+) -> Exported:
+    """Train a run's candidate on every track of a dataset; write it to ``request.out``.
+
+    Raises:
+        ConfigError: options naming nothing in the run, a candidate that predicts from no
+            audio, or an ``--out`` folder that is not empty.
+        RunError: the run has no finished cell of the candidate (``best-fold``), or its
+            dataset changed since the run.
+        MerbenchError: the dataset or the candidate's plugins are not available here.
+    """
+    if request.params not in PARAMS_CHOICES:
+        raise ConfigError(f"--params {request.params!r}: choose {' or '.join(PARAMS_CHOICES)}.")
+    _check_out(request.out)
+    dataset, task, protocol = _choose_split(store, request)
+    candidate = request.candidate or _leader(store, dataset, task)
+    key = _first_key(store, dataset, task, protocol, candidate)
+    stored = read_stored_run(store, registry, config=request.config)
+    builder = CellBuilder(
+        store, registry, stored.settings, stored.config, stored.tasks, stored.budget
+    )
+    plan = _final_plan(builder.resolve(key), stored.settings.seed)
+    if not plan.model.accepts:
+        raise ConfigError(
+            f"--candidate {candidate}: '{plan.model.name}' predicts from no audio (a baseline of "
+            "the training labels); there is no model to export. Export another candidate."
+        )
+    features = builder.features
+    if request.params == "final-study":
+        final = _final_study(plan, features, on_epoch)
+    else:
+        final = _best_fold(store, plan, features, key)
+    request.out.mkdir(parents=True, exist_ok=True)
+    files = _write(request.out, plan, features, final, store)
+    log.info("exported %s (%s/%s) to %s", candidate, dataset, task, request.out)
+    return Exported(
+        folder=request.out,
+        candidate=candidate,
+        dataset=dataset,
+        task=task,
+        params=request.params,
+        n_tracks=len(plan.tracks.table),
+        files=files,
+    )
+
+
+def _check_out(out: Path) -> None:
+    from merbench.settings import check_folder
+
+    check_folder(out, "--out")
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            f"--out {out}: the folder is not empty. Pass a new or empty folder for the model."
+        )
+
+
+def _choose_split(store: Store, request: ExportRequest) -> tuple[str, str, str]:
+    """The dataset, task and ranking protocol the options name, or the run's only ones."""
+    records = read_splits(store)
+    where = display_url(store.url)
+    for option, field, value in (
+        ("--dataset", "dataset", request.dataset),
+        ("--task", "task", request.task),
+    ):
+        if value is None:
+            continue
+        known = sorted({getattr(r, field) for r in records})
+        if value not in known:
+            raise ConfigError(
+                f"{where}: {option} '{value}': the run has no such {field}."
+                f"{did_you_mean(value, known)} It has: {', '.join(known)}."
+            )
+        records = [r for r in records if getattr(r, field) == value]
+    pairs = list(dict.fromkeys((r.dataset, r.task) for r in records))
+    if len(pairs) > 1:
+        labels = ", ".join(f"{d}/{t}" for d, t in pairs)
+        raise ConfigError(
+            f"{where}: the run has several datasets and tasks ({labels}). Say which model to "
+            "export with --dataset and --task."
+        )
+    protocol = primary_protocol(r.protocol for r in records)
+    return pairs[0][0], pairs[0][1], protocol
+
+
+def _leader(store: Store, dataset: str, task: str) -> str:
+    """The rank-1 candidate of a dataset and task (external entries and baselines aside)."""
+    from merbench.results import summarize_store
+
+    summary = summarize_store(store.url)
+    mine = summary[(summary["dataset"] == dataset) & (summary["task"] == task)]
+    if "status" in mine:
+        mine = mine[mine["status"] == "done"]
+    for column in ("is_external", "is_baseline"):
+        if column in mine:
+            mine = mine[~mine[column].fillna(False).astype(bool)]
+    if mine.empty:
+        raise RunError(
+            f"{display_url(store.url)}: no finished candidate on {dataset}/{task} to export. "
+            "Finish the run first, or name one with --candidate."
+        )
+    return str(mine.sort_values("rank")["candidate"].iloc[0])
+
+
+def _fold_cells(
+    store: Store, dataset: str, task: str, protocol: str, candidate: str
+) -> list[dict[str, Any]]:
+    query = sa.select(cells).where(
+        cells.c.dataset == dataset, cells.c.task == task, cells.c.candidate == candidate
+    )
+    with store.reader.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return [r for r in rows if (r.get("split") or "grouped") == protocol]
+
+
+def _first_key(store: Store, dataset: str, task: str, protocol: str, candidate: str) -> CellKey:
+    """The key of the candidate's first fold cell (refusing a candidate the run lacks)."""
+    rows = _fold_cells(store, dataset, task, protocol, candidate)
+    if not rows:
+        query = sa.select(cells.c.candidate).where(cells.c.dataset == dataset, cells.c.task == task)
+        with store.reader.connect() as conn:
+            known = sorted({str(r[0]) for r in conn.execute(query)})
+        raise ConfigError(
+            f"{display_url(store.url)}: --candidate '{candidate}': not a candidate of the run on "
+            f"{dataset}/{task}.{did_you_mean(candidate, known)} It has: {', '.join(known)}."
+        )
+    first = min(rows, key=lambda r: (r["repeat"], r["fold"]))
+    return CellKey(
+        dataset=dataset,
+        task=task,
+        candidate=candidate,
+        repeat=int(first["repeat"]),
+        fold=int(first["fold"]),
+        split=protocol,
+    )
+
+
+def final_seed(run_seed: int, dataset: str, task: str, candidate: str) -> int:
+    """The seed of a final model: from the run seed and the model's identity, as a cell's."""
+    parts = [dataset, task, candidate, "final"]
+    entropy = [run_seed, *(zlib.crc32(p.encode()) for p in parts)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def _final_plan(plan: CellPlan, run_seed: int) -> CellPlan:
+    """A cell plan whose training part is every track, with no test fold."""
+    n = len(plan.tracks.table)
+    key = plan.key
+    every = Fold(repeat=key.repeat, fold=key.fold, train=np.arange(n), test=np.zeros(0, int))
+    seed = final_seed(run_seed, key.dataset, key.task, key.candidate)
+    return replace(plan, fold=every, seed=seed)
+
+
+def _final_study(plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None) -> _Final:
+    refit = tune_and_refit(plan, features, on_epoch)
+    chosen = {
+        "method": "final-study",
+        "seed": plan.seed,
+        "trials": len(refit.tuned.trials),
+        "best_value": refit.tuned.best_value,
+        "refit_epochs": refit.epochs,
+        "trial_best_epochs": refit.best_epochs,
+        "n_valid": len(refit.inner_valid),
+    }
+    return _Final(
+        fitted=refit.fitted,
+        params=dict(refit.tuned.best_params),
+        slopes=refit.slopes,
+        chosen=chosen,
+    )
+
+
+def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKey) -> _Final:
+    rows = _fold_cells(store, key.dataset, key.task, key.split, key.candidate)
+    done = [r for r in rows if r["status"] == "done" and (r["info"] or {}).get("best_value")]
+    if not done:
+        raise RunError(
+            f"{display_url(store.url)}: no finished fold cell of {key.candidate} on "
+            f"{key.dataset}/{key.task} has a validation value. Finish the run, or use "
+            "--params final-study."
+        )
+    best = max(done, key=lambda r: (float(r["info"]["best_value"]), -r["repeat"], -r["fold"]))
+    info = best["info"]
+    params = dict(best["best_params"] or {})
+    epochs = info.get("refit_epochs")
+    fitted = refit_params(plan, features, params, epochs)
+    chosen = {
+        "method": "best-fold",
+        "seed": plan.seed,
+        "cell": {"repeat": best["repeat"], "fold": best["fold"], "split": key.split},
+        "best_value": info["best_value"],
+        "refit_epochs": epochs,
+    }
+    return _Final(fitted=fitted, params=params, slopes=info.get("rescale_slopes"), chosen=chosen)
+
+
+def _write(
+    folder: Path,
+    plan: CellPlan,
+    features: FeatureStore,
+    final: _Final,
+    store: Store,
+) -> tuple[str, ...]:
+    """Write the weights, ``check.csv`` and ``model.json``; return the file names."""
+    if plan.model.family == "torch":
+        weights = folder / bundle.TORCH_WEIGHTS
+        bundle.save_torch(final.fitted.model, weights)
+        weight_format = "safetensors"
+    else:
+        weights = folder / bundle.SKLEARN_WEIGHTS
+        bundle.save_sklearn(final.fitted.model, weights)
+        weight_format = "skops"
+    y = plan.tracks.targets(plan.key.task)
+    centre = y.mean(axis=0) if plan.problem.is_regression else None
+    check, class_scores = _check_table(plan, features, final, centre)
+    check.to_csv(folder / bundle.CHECK_CSV, index=False)
+    manifest = _manifest(plan, features, final, store, centre)
+    manifest["class_scores"] = class_scores
+    manifest["weights"] = {
+        "file": weights.name,
+        "format": weight_format,
+        "sha256": bundle.sha256_of(weights),
+    }
+    manifest["files"] = {
+        bundle.CHECK_CSV: {"sha256": bundle.sha256_of(folder / bundle.CHECK_CSV)},
+    }
+    bundle.write_manifest(folder, jsonable(manifest))
+    return (bundle.MODEL_JSON, weights.name, bundle.CHECK_CSV)
+
+
+def _check_table(
+    plan: CellPlan, features: FeatureStore, final: _Final, centre: np.ndarray | None
+) -> tuple[pd.DataFrame, str | None]:
+    """The final model's predictions of the dataset's tracks, through the run's pipeline."""
+    table = plan.tracks.table
+    rows = np.arange(len(table))
+    spec = plan.problem.spec
+    frame = pd.DataFrame(
+        {"track_id": table["track_id"].astype(str), "file": table["audio_path"].astype(str)}
+    )
+    fitted = final.fitted
+    feed = track_feed(plan, features, final.params, rows)
+    y_pred = fitted.predict(feed, len(rows))
+    if spec.is_regression:
+        y_pred = rescale(y_pred, final.slopes, np.asarray(centre))
+        for d, target in enumerate(spec.targets):
+            frame[target] = y_pred[:, d]
+        return frame, None
+    assert fitted.scores is not None  # every classification fit gives class scores
+    scores = fitted.scores(feed, len(rows))
+    kind = bundle.class_score_kind(plan.model.family, fitted.model)
+    for column, label in zip(bundle.score_columns(spec, kind), spec.labels, strict=True):
+        frame[column] = scores[:, spec.labels.index(label)]
+    frame["class"] = np.asarray(y_pred).astype(int)
+    return frame, kind
+
+
+def _manifest(
+    plan: CellPlan, features: FeatureStore, final: _Final, store: Store, centre: np.ndarray | None
+) -> dict[str, Any]:
+    """``model.json`` without the weights' entry."""
+    model_params, per_frontend = split_params(final.params, plan.frontends, plan.augmentations)
+    spec = plan.problem.spec
+    scaler = final.fitted.target_scaler
+    run = store.read_run() or {}
+    return {
+        "format_version": bundle.FORMAT_VERSION,
+        "merbench_version": __version__,
+        "candidate": plan.candidate.name,
+        "model": {"name": plan.model.name, "family": plan.model.family},
+        "model_params": model_params,
+        "frontends": [
+            {
+                "name": f.name,
+                "output": f.output,
+                "trainable": f.trainable,
+                "params": params,
+                "defaults": {k: repr(v) for k, v in keyword_defaults(f.build).items()},
+            }
+            for f, params in zip(plan.frontends, per_frontend, strict=True)
+        ],
+        "augmentations": [a.name for a in plan.augmentations],
+        "params": final.params,
+        "params_chosen": final.chosen,
+        "task": {
+            "name": spec.name,
+            "kind": spec.kind,
+            "targets": list(spec.targets),
+            "classes": [[label, name] for label, name in spec.classes],
+        },
+        "dataset": _dataset_record(plan),
+        "target_scaler": None if scaler is None else {"mean": scaler.mean, "std": scaler.std},
+        "rescaling": None
+        if final.slopes is None or centre is None
+        else {"slopes": list(final.slopes), "centre": centre},
+        **_audio_record(plan, features),
+        "precision": plan.problem.precision,
+        "budget": budget_record(plan.problem.budget),
+        "plugins": _plugins(plan),
+        "run": {
+            "name": run.get("name"),
+            "id": run.get("id"),
+            "created_at": run.get("created_at"),
+            "seed": plan.render_seed,
+            "store": display_url(store.url),
+            "split": plan.key.split,
+        },
+        "n_params": final.fitted.n_params,
+    }
+
+
+def _dataset_record(plan: CellPlan) -> dict[str, Any]:
+    """The dataset trained on and its label scale (the scale of regression predictions)."""
+    scale, targets = plan.tracks.scale, list(plan.problem.spec.targets)
+    return {
+        "name": plan.tracks.name,
+        "plugin": plan.tracks.spec.name,
+        "n_tracks": len(plan.tracks.table),
+        "label_scale": {"low": scale.low, "high": scale.high, "targets": targets},
+    }
+
+
+def _audio_record(plan: CellPlan, features: FeatureStore) -> dict[str, Any]:
+    """How audio becomes windows (``audio``), and the cell's record of them (``windows``)."""
+    settings = features.audio.settings
+    rows = np.arange(len(plan.tracks.table))
+    audio = {
+        "sample_rate": settings.sample_rate,
+        "mono": settings.mono,
+        "crop": settings.crop,
+        "window_seconds": settings.seconds,
+        "hop_fraction": settings.hop_fraction,
+        "windowing": settings.windowing,
+        "max_seconds": features.cap(plan.tracks),
+    }
+    return {"audio": audio, "windows": window_info(plan, features, rows, np.zeros(0, int))}
+
+
+def _plugins(plan: CellPlan) -> list[dict[str, Any]]:
+    """The distributions (and versions) that gave the candidate's model, front-ends, policy."""
+    found: dict[str, dict[str, Any]] = {}
+    records: list[Any] = [plan.model, *plan.frontends, *plan.augmentations]
+    for record in records:
+        provenance = record.provenance
+        if provenance is None:
+            continue
+        entry = found.setdefault(
+            provenance.distribution,
+            {
+                "distribution": provenance.distribution,
+                "version": provenance.version,
+                "provides": [],
+            },
+        )
+        entry["provides"].append(
+            f"{type(record).__name__.removesuffix('Spec').lower()} {record.name}"
+        )
+    return list(found.values())
