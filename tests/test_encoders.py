@@ -134,6 +134,33 @@ def _store(tmp_path):
     return FeatureStore(audio, tmp_path / "features")
 
 
+def test_a_frontend_declaring_its_rate_gets_the_runs_windows_at_that_rate(tmp_path):
+    built = []
+
+    def build(sample_rate):
+        built.append(sample_rate)
+        return lambda x: x.abs().amax(dim=2)  # [B, C, T] -> [B, C]: each window's peak
+
+    identity = {"weights": "a"}
+    spec = merbench.FrontEndSpec(
+        name="peak", output="vector", build=build, sample_rate=8000, describe=lambda: identity
+    )
+    tracks = _tracks(tmp_path, [2.5, 0.5, 1.2])
+    store = _store(tmp_path)
+    at_8k = np.array(store.features(tracks, spec, {}))
+    at_run_rate = np.array(store.features(tracks, replace(spec, sample_rate=None), {}))
+    assert built == [8000, 16000] and at_8k.shape == at_run_rate.shape == (7, 1)
+    windows = store.windows(tracks)
+    clips = [decode(p, 8000) for p in tracks.table["audio_path"]]
+    for row in range(len(windows)):
+        start = int(windows.start[row]) // 2  # the same second at 8 kHz
+        clip = clips[int(windows.track[row])]
+        assert at_8k[row, 0] == pytest.approx(np.abs(clip[start : start + 8000]).max())
+    identity["weights"] = "b"  # what describe() says is part of the key
+    store.features(tracks, spec, {})
+    assert built == [8000, 16000, 8000]
+
+
 def test_the_feature_store_decodes_an_encoders_windows_at_its_rate(tmp_path, tiny, spy):
     tracks = _tracks(tmp_path, [2.5, 0.5, 1.2])
     store = _store(tmp_path)
