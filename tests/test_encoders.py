@@ -214,6 +214,43 @@ def test_offline_without_a_local_copy_is_one_line_naming_the_model_and_the_fix(
     assert 'hf download m-a-p/MERT-v0 --local-dir "$MERBENCH_ENCODERS/m-a-p--MERT-v0"' in message
 
 
+def test_a_hub_copy_is_downloaded_once_and_a_bin_checkpoint_loads_as_tensors_only(
+    tmp_path, tiny_root, monkeypatch
+):
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+    from transformers import HubertModel
+
+    snapshot = tmp_path / "hub" / "models--m-a-p--MERT-v0" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    tiny = tiny_root / "m-a-p--MERT-v0"
+    (snapshot / "config.json").write_bytes((tiny / "config.json").read_bytes())
+    torch.save(HubertModel.from_pretrained(tiny).state_dict(), snapshot / "pytorch_model.bin")
+    asked = []
+
+    def hf_hub_download(repo_id, filename, *, revision, cache_dir):
+        asked.append((repo_id, filename, revision, Path(cache_dir).name))
+        if (snapshot / filename).is_file():
+            return str(snapshot / filename)
+        response = httpx2.Response(404, request=httpx2.Request("GET", "https://hub/x"))
+        raise RemoteEntryNotFoundError(f"{filename}: 404", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    monkeypatch.setenv("MERBENCH_ENCODERS", str(tmp_path / "empty"))
+    monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path / "cache"))
+    module = encoders.build_mert(16000, layer=12)
+    out = module(_waves(1.0, 16000))
+    files = ["config.json", "model.safetensors", "pytorch_model.bin", "preprocessor_config.json"]
+    assert asked == [("m-a-p/MERT-v0", f, "main", "hub") for f in files]
+    assert module.weights.source == "hub" and module.weights.revision == "0123abcd"
+    assert not module.weights.is_safetensors and out.shape == (3, 8)
+    reference = encoders.build_mert(16000, layer=12)
+    monkeypatch.setenv("MERBENCH_ENCODERS", str(tiny_root))  # the same weights, as safetensors
+    assert torch.allclose(encoders.build_mert(16000, layer=12)(_waves(1.0, 16000)), out)
+    assert len(asked) == 4 and reference.weights.revision == "0123abcd"  # asked the Hub once
+
+
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, tiny_root, monkeypatch):
     folder = tmp_path / "m-a-p--MERT-v0"
     folder.mkdir()

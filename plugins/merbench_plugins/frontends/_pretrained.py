@@ -165,12 +165,24 @@ def _weight_file(frontend: str, folder: Path) -> Path:
     )
 
 
+_DOWNLOADED: dict[tuple[str, str, str], Weights] = {}
+"""Copies found on the Hub in this process: the core asks for an encoder's description at every
+feature look-up, and each Hub look-up costs a request."""
+
+
 def _download(frontend: str, model_id: str, revision: str) -> Weights:
     """Fetch config, weights and preprocessor config from the Hub into the cache folder."""
+    hub = cache_dir("encoders", "hub")
+    key = (model_id, revision, str(hub))
+    found = _DOWNLOADED.get(key)
+    if found is None or not found.weights.is_file():
+        found = _DOWNLOADED[key] = _fetch(frontend, model_id, revision, hub)
+    return found
+
+
+def _fetch(frontend: str, model_id: str, revision: str, hub: Path) -> Weights:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RemoteEntryNotFoundError
-
-    hub = cache_dir("encoders", "hub")
 
     def fetch(name: str) -> Path:
         return Path(hf_hub_download(model_id, name, revision=revision, cache_dir=hub))
