@@ -6,7 +6,6 @@ Every encoder is built from a tiny randomly initialised config saved into a temp
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from merbench.audio import AudioSettings, AudioStore, decode
 from merbench.data import Tracks
 from merbench.errors import PluginError
 from merbench.features import FeatureStore
-from merbench.registry import load_registry
 from merbench.testing import check_plugin, write_tone_dataset
 from merbench_plugins.frontends import encoders
 from merbench_plugins.models import mlp
@@ -298,17 +296,6 @@ def test_the_mlp_probe_is_linear_without_a_hidden_layer():
     assert hidden(torch.randn(3, 5)).shape == (3, 2)
 
 
-def _plugin_modules():
-    """Every first-party plugin module, with this package's encoders and mlp."""
-    names = [
-        ep.value
-        for ep in metadata.entry_points(group="merbench")
-        if ep.dist is not None and ep.dist.name == "merbench"
-    ]
-    names += ["merbench_plugins.frontends.encoders", "merbench_plugins.models.mlp"]
-    return [importlib.import_module(n) for n in dict.fromkeys(names)]
-
-
 def _folder_dataset(tmp_path):
     rows = write_tone_dataset(tmp_path / "data", n_tracks=18, seconds=2.0, sample_rate=RATE)
     table = pd.DataFrame(rows).rename(columns={"audio_path": "file", "group": "artist"})
@@ -319,25 +306,34 @@ def _folder_dataset(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_probes_both_encoders_beside_a_model_from_scratch(tmp_path, tiny):
-    from merbench.results import load_results
-    from merbench.runner import run
-    from merbench.settings import RunSettings
+def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
+    tmp_path, tiny, distributions, monkeypatch
+):
+    from click.testing import CliRunner
 
-    settings = RunSettings(
-        models=("ridge@clap", "mlp@mert", "ridge@handcrafted"),
-        tasks=("av-regression",),
-        budget="smoke",
-        config=_folder_dataset(tmp_path),
-        out=tmp_path / "run",
-        render=False,
-    )
-    registry = load_registry(plugins=_plugin_modules(), entry_points=False)
-    outcome = run(settings, registry=registry)
+    from merbench.cli import main
+    from merbench.results import load_results
+    from merbench.store import Store
+    from merbench.urls import sqlite_url
+
+    registered = {ep.name for ep in metadata.entry_points(group="merbench")}
+    if not {"encoders", "mlp"} <= registered:  # an install that predates them
+        targets = {"encoders": encoders.__name__, "mlp": mlp.__name__}
+        distributions.install("merbench-encoders-here", "0.1", targets, {})
+    config = _folder_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    models = "ridge@clap,mlp@mert,cnn2d@mel"
+    arguments = ["run", "--models", models, "--tasks", "av-regression", "--budget", "smoke"]
+    result = CliRunner().invoke(main, [*arguments, "--config", str(config), "--out", "run"])
+    assert result.exit_code == 0, result.output
     results = load_results(tmp_path / "run")
-    assert outcome.ok, results[["candidate", "error"]]
-    assert set(results["candidate"]) == {"ridge@clap", "mlp@mert", "ridge@handcrafted"}
-    assert (results["status"] == "done").all()
+    assert set(results["candidate"]) == set(models.split(","))
+    assert (results["status"] == "done").all(), results[["candidate", "error"]]
+    store = Store(sqlite_url(tmp_path / "run"))
+    infos = [row["info"] for row in store.table("cells") if row["candidate"] == "mlp@mert"]
+    store.close()
+    params = infos[0]["frontends"][0]["params"]  # the weights each cell read
+    assert params["model_id"] == "m-a-p/MERT-v0" and params["revision"] == "main"
 
 
 ABSENT = """
