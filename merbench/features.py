@@ -5,7 +5,13 @@ the same output in every fold, trial and candidate, so the core runs it once ove
 the dataset, batch by batch, and writes the result to a ``.npy`` file under the cache folder; runs
 open it memory-mapped and read only the rows of each batch. The window waveforms that trainable
 front-ends and augmentations need are cached the same way. The key covers the track list and
-audio files, the audio and window settings, the front-end's name, parameters and plugin version.
+audio files, the audio and window settings, the front-end's name, parameters and plugin version,
+and what its ``describe()`` says (a pretrained encoder's weights).
+
+A front-end that declares its own ``sample_rate`` (a pretrained encoder trained at 24 or 48 kHz)
+sees the run's windows decoded at that rate: the same windows, as many per track and starting
+at the same second (``start * rate / run_rate``, rounded to a sample), so its rows line up with
+every other input's row for row; the audio store caches each file once per rate.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,7 @@ class FeatureStore:
         self.max_seconds = dict(max_seconds or {})
         self._memory: dict[str, np.ndarray] = {}
         self._windows: dict[str, Windows] = {}
+        self._stores: dict[int, AudioStore] = {audio.settings.sample_rate: audio}
         self.computed = 0
         self.loaded = 0
 
@@ -94,23 +102,45 @@ class FeatureStore:
         key = f"{frontend.name}-{self._key(tracks, frontend, params)}"
         return self._cached(key, tracks, (frontend, params))
 
-    def cut(self, tracks: Tracks, window_rows: np.ndarray) -> np.ndarray:
-        """The samples of these windows ``[B, C, T]``, cut from the audio cache."""
+    def cut(
+        self, tracks: Tracks, window_rows: np.ndarray, sample_rate: int | None = None
+    ) -> np.ndarray:
+        """The samples of these windows ``[B, C, T]``, cut from the audio cache.
+
+        Args:
+            tracks: the dataset's tracks.
+            window_rows: rows of ``windows(tracks)``.
+            sample_rate: decode at this rate (the same windows in seconds); default the run's.
+        """
         windows, paths = self.windows(tracks), self._paths(tracks)
-        size, cap = windows.size, self.cap(tracks)
-        limit = None if cap is None else round(cap * self.audio.settings.sample_rate)
+        run_rate = self.audio.settings.sample_rate
+        rate = run_rate if sample_rate is None else int(sample_rate)
+        store = self._store(rate)
+        size, cap = store.settings.n_samples, self.cap(tracks)
+        limit = None if cap is None else round(cap * rate)
         out: np.ndarray | None = None
         for b, row in enumerate(np.asarray(window_rows)):
-            audio = self.audio.load(paths[int(windows.track[row])])
+            audio = store.load(paths[int(windows.track[row])])
             audio = audio[np.newaxis] if audio.ndim == 1 else audio
             if out is None:
                 out = np.zeros((len(window_rows), audio.shape[0], size), dtype=np.float32)
             start = int(windows.start[row])
+            if rate != run_rate:
+                start = round(start * rate / run_rate)
             stop = start + size if limit is None else min(start + size, limit)
             piece = audio[:, start:stop]
             out[b, :, : piece.shape[-1]] = piece
             del audio
         return out if out is not None else np.zeros((0, 1, size), dtype=np.float32)
+
+    def _store(self, rate: int) -> AudioStore:
+        """The audio store decoding at ``rate`` (the run's own, or a front-end's)."""
+        if rate <= 0:
+            raise ValueError(f"sample rate must be a positive number of Hz, got {rate}")
+        if rate not in self._stores:
+            settings = replace(self.audio.settings, sample_rate=rate)
+            self._stores[rate] = AudioStore(settings, self.audio.cache_root)
+        return self._stores[rate]
 
     def _cached(
         self, name: str, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
@@ -140,6 +170,10 @@ class FeatureStore:
             "plugin": [provenance.distribution, provenance.version] if provenance else None,
             "params": sorted((k, repr(v)) for k, v in params.items()),
         }
+        if frontend.sample_rate is not None:
+            content["sample_rate"] = frontend.sample_rate
+        if frontend.describe is not None:
+            content["describe"] = json.dumps(dict(frontend.describe()), sort_keys=True, default=str)
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
 
     def _compute(
@@ -148,23 +182,27 @@ class FeatureStore:
         """Write every window's waveform, or front-end output, batch by batch."""
         import torch
 
-        module = None
+        module, rate = None, self.audio.settings.sample_rate
         if frontend is not None:
             log.info("computing %s features for %s", frontend[0].name, tracks.name)
-            module = frontend[0].build(self.audio.settings.sample_rate, **frontend[1])
+            rate = frontend[0].sample_rate or rate
+            module = frontend[0].build(rate, **frontend[1])
             if isinstance(module, torch.nn.Module):
                 module.eval()
         with ArrayWriter(path, len(self.windows(tracks))) as out, torch.inference_mode():
-            for batch in self._batches(tracks):
+            for batch in self._batches(tracks, rate):
                 if module is None:
                     out.write(batch)
                 else:
                     out.write(np.asarray(module(torch.from_numpy(batch)), dtype=np.float32))
+        if frontend is not None and frontend[0].describe is not None:
+            described = json.dumps(dict(frontend[0].describe()), indent=1, default=str)
+            path.with_suffix(".json").write_text(described + "\n", encoding="utf-8")
 
-    def _batches(self, tracks: Tracks) -> Iterator[np.ndarray]:
+    def _batches(self, tracks: Tracks, rate: int) -> Iterator[np.ndarray]:
         rows = np.arange(len(self.windows(tracks)))
         for start in range(0, len(rows), BATCH):
-            yield self.cut(tracks, rows[start : start + BATCH])
+            yield self.cut(tracks, rows[start : start + BATCH], rate)
 
     def _length(self, path: str, limit: int | None) -> int:
         length = int(self.audio.load(path).shape[-1])

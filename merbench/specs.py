@@ -143,6 +143,14 @@ class FrontEndSpec:
     ``build(sample_rate, **params)`` returns a callable (usually a ``torch.nn.Module``) mapping a
     float32 waveform tensor ``[B, C, T]`` to the output kind. Fixed front-ends
     (``trainable=False``) are computed once per dataset and parameters and cached by the core.
+
+    ``sample_rate`` (Hz) is the rate a fixed front-end needs (a pretrained encoder's): the core
+    decodes its windows at that rate (the same windows, in seconds, as the run's) and builds it
+    with that rate; ``None`` takes the run's rate. Where the core runs a fixed front-end in the
+    model graph (augmented training batches), it builds it with the run's rate, so ``build``
+    must accept any rate. ``describe()`` returns what the output depends on beyond the
+    parameters (pretrained weights: model id, revision, sha256 of the weight files): part of
+    the feature cache key, and written beside the cached features.
     """
 
     name: str
@@ -151,6 +159,8 @@ class FrontEndSpec:
     trainable: bool = False
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
+    sample_rate: int | None = None
+    describe: Callable[[], Mapping[str, Any]] | None = None
     summary: str = ""
     provenance: Provenance | None = None
 
