@@ -147,7 +147,8 @@ def tune_and_refit(
     refit_at = time.perf_counter()
     return Refit(
         y=y, inner_valid=inner_valid, rescaling=rescaling, best_epochs=best_epochs, tuned=tuned,
-        finished=finished, epochs=epochs, fitted=fitted, started=started, tuned_at=tuned_at, refit_at=refit_at,
+        finished=finished, epochs=epochs, fitted=fitted, started=started, tuned_at=tuned_at,
+        refit_at=refit_at,
     )  # fmt: skip
 
 
