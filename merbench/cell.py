@@ -298,14 +298,18 @@ def _plugins(plan: CellPlan) -> list[str]:
 
 
 def _frontend_info(plan: CellPlan) -> list[dict[str, Any]]:
-    """Each front-end's output kind, whether it trains, and its build keywords' defaults (the
-    values it used unless tuned: tuned ones are in ``best_params``)."""
+    """Each front-end's output kind, whether it trains, its build keywords' defaults (the
+    values it used unless tuned: tuned ones are in ``best_params``), the rate it reads when it
+    declares one, and what its ``describe()`` says (a pretrained encoder's model id, revision
+    and weights' sha256)."""
     return [
         {
             "name": frontend.name,
             "output": frontend.output,
             "trainable": frontend.trainable,
             "params": _keyword_defaults(frontend.build),
+            **({} if frontend.sample_rate is None else {"sample_rate": frontend.sample_rate}),
+            **({} if frontend.describe is None else {"weights": dict(frontend.describe())}),
         }
         for frontend in plan.frontends
     ]

@@ -30,7 +30,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from merbench import bundle
-from merbench.budgets import budget_record
 from merbench.calibration import rescale
 from merbench.cell import (
     CellPlan,
@@ -38,21 +37,18 @@ from merbench.cell import (
     refit_params,
     track_feed,
     tune_and_refit,
-    window_info,
 )
 from merbench.cv import Fold
 from merbench.errors import ConfigError, RunError, did_you_mean
-from merbench.external import read_splits
+from merbench.external import narrow_splits
 from merbench.features import FeatureStore
+from merbench.manifest import FinalModel, model_manifest
 from merbench.plan import CellBuilder, read_stored_run
 from merbench.protocols import primary_protocol
 from merbench.registry import Registry
 from merbench.schema import CellKey, cells
 from merbench.store import Store, jsonable
-from merbench.train import Fitted
-from merbench.tuning import keyword_defaults, split_params
 from merbench.urls import display_url
-from merbench.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +81,6 @@ class Exported:
     params: ParamsChoice
     n_tracks: int
     files: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Final:
-    """The model fitted on every track and how its parameters were chosen."""
-
-    fitted: Fitted
-    params: dict[str, Any]
-    slopes: list[float] | None
-    chosen: dict[str, Any]
 
 
 def export_model(
@@ -159,30 +145,11 @@ def _check_out(out: Path) -> None:
 
 def _choose_split(store: Store, request: ExportRequest) -> tuple[str, str, str]:
     """The dataset, task and ranking protocol the options name, or the run's only ones."""
-    records = read_splits(store)
-    where = display_url(store.url)
-    for option, field, value in (
-        ("--dataset", "dataset", request.dataset),
-        ("--task", "task", request.task),
-    ):
-        if value is None:
-            continue
-        known = sorted({getattr(r, field) for r in records})
-        if value not in known:
-            raise ConfigError(
-                f"{where}: {option} '{value}': the run has no such {field}."
-                f"{did_you_mean(value, known)} It has: {', '.join(known)}."
-            )
-        records = [r for r in records if getattr(r, field) == value]
-    pairs = list(dict.fromkeys((r.dataset, r.task) for r in records))
-    if len(pairs) > 1:
-        labels = ", ".join(f"{d}/{t}" for d, t in pairs)
-        raise ConfigError(
-            f"{where}: the run has several datasets and tasks ({labels}). Say which model to "
-            "export with --dataset and --task."
-        )
+    records = narrow_splits(
+        store, {"--dataset": request.dataset, "--task": request.task}, "model to export"
+    )
     protocol = primary_protocol(r.protocol for r in records)
-    return pairs[0][0], pairs[0][1], protocol
+    return records[0].dataset, records[0].task, protocol
 
 
 def _leader(store: Store, dataset: str, task: str) -> str:
@@ -253,7 +220,9 @@ def _final_plan(plan: CellPlan, run_seed: int) -> CellPlan:
     return replace(plan, fold=every, seed=seed)
 
 
-def _final_study(plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None) -> _Final:
+def _final_study(
+    plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None
+) -> FinalModel:
     refit = tune_and_refit(plan, features, on_epoch)
     chosen = {
         "method": "final-study",
@@ -264,7 +233,7 @@ def _final_study(plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback
         "trial_best_epochs": refit.best_epochs,
         "n_valid": len(refit.inner_valid),
     }
-    return _Final(
+    return FinalModel(
         fitted=refit.fitted,
         params=dict(refit.tuned.best_params),
         slopes=refit.slopes,
@@ -272,7 +241,7 @@ def _final_study(plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback
     )
 
 
-def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKey) -> _Final:
+def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKey) -> FinalModel:
     rows = _fold_cells(store, key.dataset, key.task, key.split, key.candidate)
     done = [r for r in rows if r["status"] == "done" and (r["info"] or {}).get("best_value")]
     if not done:
@@ -293,14 +262,16 @@ def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKe
         "best_value": info["best_value"],
         "refit_epochs": epochs,
     }
-    return _Final(fitted=fitted, params=params, slopes=info.get("rescale_slopes"), chosen=chosen)
+    return FinalModel(
+        fitted=fitted, params=params, slopes=info.get("rescale_slopes"), chosen=chosen
+    )
 
 
 def _write(
     folder: Path,
     plan: CellPlan,
     features: FeatureStore,
-    final: _Final,
+    final: FinalModel,
     store: Store,
 ) -> tuple[str, ...]:
     """Write the weights, ``check.csv`` and ``model.json``; return the file names."""
@@ -316,7 +287,7 @@ def _write(
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
     check.to_csv(folder / bundle.CHECK_CSV, index=False)
-    manifest = _manifest(plan, features, final, store, centre)
+    manifest = model_manifest(plan, features, final, store, centre)
     manifest["class_scores"] = class_scores
     manifest["weights"] = {
         "file": weights.name,
@@ -331,7 +302,7 @@ def _write(
 
 
 def _check_table(
-    plan: CellPlan, features: FeatureStore, final: _Final, centre: np.ndarray | None
+    plan: CellPlan, features: FeatureStore, final: FinalModel, centre: np.ndarray | None
 ) -> tuple[pd.DataFrame, str | None]:
     """The final model's predictions of the dataset's tracks, through the run's pipeline."""
     table = plan.tracks.table
@@ -355,106 +326,3 @@ def _check_table(
         frame[column] = scores[:, spec.labels.index(label)]
     frame["class"] = np.asarray(y_pred).astype(int)
     return frame, kind
-
-
-def _manifest(
-    plan: CellPlan, features: FeatureStore, final: _Final, store: Store, centre: np.ndarray | None
-) -> dict[str, Any]:
-    """``model.json`` without the weights' entry."""
-    model_params, per_frontend = split_params(final.params, plan.frontends, plan.augmentations)
-    spec = plan.problem.spec
-    scaler = final.fitted.target_scaler
-    run = store.read_run() or {}
-    return {
-        "format_version": bundle.FORMAT_VERSION,
-        "merbench_version": __version__,
-        "candidate": plan.candidate.name,
-        "model": {"name": plan.model.name, "family": plan.model.family},
-        "model_params": model_params,
-        "frontends": [
-            {
-                "name": f.name,
-                "output": f.output,
-                "trainable": f.trainable,
-                "params": params,
-                "defaults": {k: repr(v) for k, v in keyword_defaults(f.build).items()},
-            }
-            for f, params in zip(plan.frontends, per_frontend, strict=True)
-        ],
-        "augmentations": [a.name for a in plan.augmentations],
-        "params": final.params,
-        "params_chosen": final.chosen,
-        "task": {
-            "name": spec.name,
-            "kind": spec.kind,
-            "targets": list(spec.targets),
-            "classes": [[label, name] for label, name in spec.classes],
-        },
-        "dataset": _dataset_record(plan),
-        "target_scaler": None if scaler is None else {"mean": scaler.mean, "std": scaler.std},
-        "rescaling": None
-        if final.slopes is None or centre is None
-        else {"slopes": list(final.slopes), "centre": centre},
-        **_audio_record(plan, features),
-        "precision": plan.problem.precision,
-        "budget": budget_record(plan.problem.budget),
-        "plugins": _plugins(plan),
-        "run": {
-            "name": run.get("name"),
-            "id": run.get("id"),
-            "created_at": run.get("created_at"),
-            "seed": plan.render_seed,
-            "store": display_url(store.url),
-            "split": plan.key.split,
-        },
-        "n_params": final.fitted.n_params,
-    }
-
-
-def _dataset_record(plan: CellPlan) -> dict[str, Any]:
-    """The dataset trained on and its label scale (the scale of regression predictions)."""
-    scale, targets = plan.tracks.scale, list(plan.problem.spec.targets)
-    return {
-        "name": plan.tracks.name,
-        "plugin": plan.tracks.spec.name,
-        "n_tracks": len(plan.tracks.table),
-        "label_scale": {"low": scale.low, "high": scale.high, "targets": targets},
-    }
-
-
-def _audio_record(plan: CellPlan, features: FeatureStore) -> dict[str, Any]:
-    """How audio becomes windows (``audio``), and the cell's record of them (``windows``)."""
-    settings = features.audio.settings
-    rows = np.arange(len(plan.tracks.table))
-    audio = {
-        "sample_rate": settings.sample_rate,
-        "mono": settings.mono,
-        "crop": settings.crop,
-        "window_seconds": settings.seconds,
-        "hop_fraction": settings.hop_fraction,
-        "windowing": settings.windowing,
-        "max_seconds": features.cap(plan.tracks),
-    }
-    return {"audio": audio, "windows": window_info(plan, features, rows, np.zeros(0, int))}
-
-
-def _plugins(plan: CellPlan) -> list[dict[str, Any]]:
-    """The distributions (and versions) that gave the candidate's model, front-ends, policy."""
-    found: dict[str, dict[str, Any]] = {}
-    records: list[Any] = [plan.model, *plan.frontends, *plan.augmentations]
-    for record in records:
-        provenance = record.provenance
-        if provenance is None:
-            continue
-        entry = found.setdefault(
-            provenance.distribution,
-            {
-                "distribution": provenance.distribution,
-                "version": provenance.version,
-                "provides": [],
-            },
-        )
-        entry["provides"].append(
-            f"{type(record).__name__.removesuffix('Spec').lower()} {record.name}"
-        )
-    return list(found.values())

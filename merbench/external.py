@@ -156,15 +156,36 @@ def choose_split(store: Store, request: ScoreRequest) -> SplitRecord:
     Raises:
         ConfigError: an option names no stored split, or several datasets or tasks remain.
     """
+    records = narrow_splits(
+        store,
+        {"--dataset": request.dataset, "--task": request.task, "--split": request.split},
+        "the predictions follow",
+    )
+    protocol = primary_protocol(r.protocol for r in records)
+    return next(r for r in records if r.protocol == protocol)
+
+
+_SPLIT_FIELDS = {"--dataset": "dataset", "--task": "task", "--split": "protocol"}
+
+
+def narrow_splits(store: Store, options: Mapping[str, str | None], which: str) -> list[SplitRecord]:
+    """A run's stored splits narrowed by the options given (``--dataset``, ``--task``,
+    ``--split``; ``None`` is not given), all of one dataset and task.
+
+    Args:
+        store: the run's store.
+        options: each option's value.
+        which: what the user chooses, completing "Say which ... with --dataset and --task".
+
+    Raises:
+        ConfigError: an option names no stored split, or several datasets or tasks remain.
+    """
     records = read_splits(store)
     where = display_url(store.url)
-    for option, field, value in (
-        ("--dataset", "dataset", request.dataset),
-        ("--task", "task", request.task),
-        ("--split", "protocol", request.split),
-    ):
+    for option, value in options.items():
         if value is None:
             continue
+        field = _SPLIT_FIELDS[option]
         known = sorted({getattr(r, field) for r in records})
         if value not in known:
             raise ConfigError(
@@ -176,10 +197,9 @@ def choose_split(store: Store, request: ScoreRequest) -> SplitRecord:
         labels = ", ".join(dict.fromkeys(f"{r.dataset}/{r.task}" for r in records))
         raise ConfigError(
             f"{where}: the run has folds for several datasets and tasks ({labels}). Say which "
-            "the predictions follow with --dataset and --task."
+            f"{which} with --dataset and --task."
         )
-    protocol = primary_protocol(r.protocol for r in records)
-    return next(r for r in records if r.protocol == protocol)
+    return records
 
 
 def check_name(store: Store, name: str, models: Collection[str]) -> None:

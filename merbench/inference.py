@@ -23,7 +23,7 @@ import numpy as np
 from merbench import bundle
 from merbench.audio import decode
 from merbench.calibration import rescale
-from merbench.errors import DatasetError, MerbenchError
+from merbench.errors import ConfigError, DatasetError, MerbenchError
 from merbench.registry import Registry
 from merbench.specs import FrontEndSpec, ModelSpec
 from merbench.tasks import TaskSpec, get_task
@@ -65,51 +65,65 @@ class Predictor:
         Raises:
             DatasetError: the file cannot be decoded (naming it).
         """
-        waveforms = self.windows(path)
-        inputs = self.inputs(waveforms)
+        inputs = self.inputs(self.windows(path))
         if self.model.family == "torch":
             return self._predict_torch(inputs)
         return self._predict_sklearn(inputs)
 
-    def windows(self, path: Path) -> np.ndarray:
-        """The windows of one file ``[W, C, T]`` float32, cut as the run cut its tracks."""
-        audio_settings = self.manifest["audio"]
-        rate = int(audio_settings["sample_rate"])
-        audio = decode(path, rate, mono=bool(audio_settings["mono"]))
-        audio = audio[np.newaxis] if audio.ndim == 1 else audio
-        size = round(float(audio_settings["window_seconds"]) * rate)
-        hop = max(1, round(size * float(audio_settings["hop_fraction"])))
-        cap = audio_settings.get("max_seconds")
-        limit = None if cap is None else round(float(cap) * rate)
-        length = audio.shape[-1] if limit is None else min(audio.shape[-1], limit)
-        windows = Windows.build(
-            [length],
-            size,
-            hop,
-            windowing=audio_settings["windowing"],
-            centre=audio_settings.get("crop", "centre") != "start",
-        )
-        out = np.zeros((len(windows), audio.shape[0], size), dtype=np.float32)
-        for row, start in enumerate(windows.start):
-            stop = int(start) + size if limit is None else min(int(start) + size, limit)
-            piece = audio[:, int(start) : stop]
-            out[row, :, : piece.shape[-1]] = piece
+    @property
+    def rate(self) -> int:
+        """The run's sample rate (Hz): the rate windows are placed at."""
+        return int(self.manifest["audio"]["sample_rate"])
+
+    def rates(self) -> list[int]:
+        """Every rate the inputs need: the run's, and each fixed front-end's own."""
+        own = [f.sample_rate for f in self.frontends if not f.trainable and f.sample_rate]
+        return list(dict.fromkeys([self.rate, *map(int, own)]))
+
+    def windows(self, path: Path) -> dict[int, np.ndarray]:
+        """The windows of one file ``[W, C, T]`` float32 at each of ``rates()``, cut as the run
+        cut its tracks: placed at the run's rate, and the same windows in seconds decoded at a
+        front-end's own rate (as ``FeatureStore.cut`` does)."""
+        settings = self.manifest["audio"]
+        seconds, cap = float(settings["window_seconds"]), settings.get("max_seconds")
+        placed: Windows | None = None
+        out: dict[int, np.ndarray] = {}
+        for rate in self.rates():  # the run's rate first: it places the windows
+            audio = decode(path, rate, mono=bool(settings["mono"]))
+            audio = audio[np.newaxis] if audio.ndim == 1 else audio
+            size = round(seconds * rate)
+            limit = None if cap is None else round(float(cap) * rate)
+            if placed is None:
+                length = audio.shape[-1] if limit is None else min(audio.shape[-1], limit)
+                hop = max(1, round(size * float(settings["hop_fraction"])))
+                centre = settings.get("crop", "centre") != "start"
+                windowing = settings["windowing"]
+                placed = Windows.build([length], size, hop, windowing=windowing, centre=centre)
+            windows = np.zeros((len(placed), audio.shape[0], size), dtype=np.float32)
+            for row, start in enumerate(placed.start):
+                first = round(int(start) * rate / self.rate)
+                stop = first + size if limit is None else min(first + size, limit)
+                piece = audio[:, first:stop]
+                windows[row, :, : piece.shape[-1]] = piece
+            out[rate] = windows
         return out
 
-    def inputs(self, waveforms: np.ndarray) -> list[np.ndarray]:
-        """Per model input, every window's array: waveforms for trainable front-ends (they run
-        inside the network), fixed front-ends' outputs otherwise."""
+    def inputs(self, waveforms: Mapping[int, np.ndarray]) -> list[np.ndarray]:
+        """Per model input, every window's array: waveforms at the run's rate for trainable
+        front-ends (they run inside the network), fixed front-ends' outputs otherwise (each fed
+        the windows at its own rate when it declares one)."""
         import torch
 
         arrays = []
         for frontend, module in zip(self.frontends, self.modules, strict=True):
             if frontend.trainable:
-                arrays.append(waveforms)
+                arrays.append(waveforms[self.rate])
                 continue
+            source = waveforms[int(frontend.sample_rate or self.rate)]
             parts = []
             with torch.inference_mode():
-                for start in range(0, len(waveforms), FRONTEND_BATCH):
-                    batch = torch.from_numpy(waveforms[start : start + FRONTEND_BATCH])
+                for start in range(0, len(source), FRONTEND_BATCH):
+                    batch = torch.from_numpy(source[start : start + FRONTEND_BATCH])
                     parts.append(np.asarray(module(batch), dtype=np.float32))
             arrays.append(np.concatenate(parts))
         return arrays
@@ -215,12 +229,38 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
         fitted=None,
         device=device,
     )
+    _check_weights(frontends, manifest, folder / bundle.MODEL_JSON)
     predictor.modules = _frontend_modules(frontends, manifest)
     if model.family == "torch":
         predictor.fitted = _network(predictor, weights)
     else:
         predictor.fitted = bundle.load_sklearn(weights)
     return predictor
+
+
+def _check_weights(
+    frontends: Sequence[FrontEndSpec], manifest: Mapping[str, Any], where: Path
+) -> None:
+    """Refuse a front-end whose pretrained weights here differ from those the model was trained
+    on (the sha256 of each file its ``describe()`` names).
+
+    Raises:
+        ConfigError: naming the front-end, the model id and the files that differ.
+    """
+    for frontend, record in zip(frontends, manifest["frontends"], strict=True):
+        exported = record.get("weights")
+        if not exported or frontend.describe is None:
+            continue
+        here = dict(frontend.describe())
+        wanted, found = dict(exported.get("sha256", {})), dict(here.get("sha256", {}))
+        differ = sorted(name for name, digest in wanted.items() if found.get(name) != digest)
+        if differ:
+            raise ConfigError(
+                f"{where}: front-end '{frontend.name}' was trained on {exported.get('model_id')} "
+                f"at revision {exported.get('revision')}, but this machine's copy differs in "
+                f"{', '.join(differ)} (sha256). Provide that copy (MERBENCH_ENCODERS) to predict "
+                "with this model."
+            )
 
 
 def _frontend_modules(frontends: Sequence[FrontEndSpec], manifest: Mapping[str, Any]) -> list[Any]:
@@ -233,7 +273,7 @@ def _frontend_modules(frontends: Sequence[FrontEndSpec], manifest: Mapping[str, 
         if frontend.trainable:
             modules.append(None)
             continue
-        module = frontend.build(rate, **dict(record["params"]))
+        module = frontend.build(int(frontend.sample_rate or rate), **dict(record["params"]))
         if isinstance(module, torch.nn.Module):
             module.eval()
         modules.append(module)
@@ -258,9 +298,12 @@ def _network(predictor: Predictor, weights: Path) -> Any:
         sample_rate=int(manifest["audio"]["sample_rate"]),
         precision="bf16" if manifest.get("precision") == "bf16" else "fp32",
     )
-    rate, seconds = problem.sample_rate, float(manifest["audio"]["window_seconds"])
+    seconds = float(manifest["audio"]["window_seconds"])
     channels = 1 if manifest["audio"]["mono"] else 2
-    silence = np.zeros((1, channels, round(seconds * rate)), dtype=np.float32)
+    silence = {
+        rate: np.zeros((1, channels, round(seconds * rate)), dtype=np.float32)
+        for rate in predictor.rates()
+    }
     sample = predictor.inputs(silence)
     trainables = [
         Trainable(spec=f, params=dict(record["params"])) if f.trainable else None

@@ -106,6 +106,8 @@ def copy_features(
         "plugin": _provenance(frontend),
         "params": sorted((k, repr(v)) for k, v in params.items()),
         "sample_rate": sample_rate,
+        # what the output depends on beyond the plugin version (a pretrained encoder's weights)
+        "describe": dict(frontend.describe()) if frontend.describe is not None else None,
     }
     path = cache_dir("augmented") / f"{frontend.name}-{_digest(content)}.npy"
     cached = _read(path)

@@ -6,6 +6,7 @@ Every encoder is built from a tiny randomly initialised config saved into a temp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -332,8 +333,40 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     store = Store(sqlite_url(tmp_path / "run"))
     infos = [row["info"] for row in store.table("cells") if row["candidate"] == "mlp@mert"]
     store.close()
-    params = infos[0]["frontends"][0]["params"]  # the weights each cell read
-    assert params["model_id"] == "m-a-p/MERT-v0" and params["revision"] == "main"
+    frontend = infos[0]["frontends"][0]  # the weights each cell read, with their hashes
+    assert frontend["params"]["model_id"] == "m-a-p/MERT-v0"
+    assert frontend["sample_rate"] == 16000
+    weights = frontend["weights"]
+    assert (weights["model_id"], weights["source"]) == ("m-a-p/MERT-v0", "local")
+    config_file = tiny / "m-a-p--MERT-v0" / "config.json"
+    assert weights["sha256"]["config.json"] == hashlib.sha256(config_file.read_bytes()).hexdigest()
+    assert len(weights["sha256"]) >= 2  # the config and the weights file
+
+    # an exported encoder probe predicts as the run did: windows decoded at the encoder's rate
+    invoke = CliRunner().invoke
+    result = invoke(main, ["export", "run", "--candidate", "ridge@clap", "--out", "model"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "model" / "model.json").read_text())
+    (frontend,) = manifest["frontends"]
+    assert frontend["sample_rate"] == 48000
+    assert frontend["weights"]["model_id"] == "laion/larger_clap_music"
+    check = pd.read_csv(tmp_path / "model" / "check.csv")
+    files = list(check["file"])
+    result = invoke(main, ["predict", "model", *files, "--out", "p.csv", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    columns = [c for c in predicted.columns if c != "file"]
+    assert list(predicted["file"]) == files and columns
+    # float32 embeddings computed in other batches: equal to about 1e-6 of the scale
+    np.testing.assert_allclose(predicted[columns], check[columns], rtol=1e-5, atol=1e-5)
+
+    # other weights on this machine than those the model was trained on: refused, named
+    frontend["weights"]["sha256"]["config.json"] = "0" * 64
+    (tmp_path / "model" / "model.json").write_text(json.dumps(manifest))
+    result = invoke(main, ["predict", "model", files[0], "--out", "q.csv", "--no-progress"])
+    assert result.exit_code != 0 and not (tmp_path / "q.csv").exists()
+    assert "front-end 'clap' was trained on laion/larger_clap_music" in result.output
+    assert "differs in config.json" in result.output
 
 
 ABSENT = """
