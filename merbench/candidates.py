@@ -84,6 +84,12 @@ def default_candidates(model: ModelSpec) -> list[Candidate]:
     ]
 
 
+def _needs_weights(candidate: Candidate, registry: Registry) -> bool:
+    """Whether a front-end of ``candidate`` reads pretrained weights (declares ``describe``)."""
+    frontends = (registry.frontends.get(name) for name in candidate.frontends)
+    return any(f is not None and f.describe is not None for f in frontends)
+
+
 def check_candidate(candidate: Candidate, registry: Registry) -> str:
     """Return why ``candidate`` cannot run with ``registry``'s plugins, or ``""``."""
     model = registry.models.get(candidate.model)
@@ -122,8 +128,10 @@ def expand_candidates(
 ) -> tuple[list[Candidate], list[Unavailable]]:
     """Expand ``--models`` selectors into runnable candidates.
 
-    ``all`` is every registered model over its default front-ends; a bare model name is that
-    model over its default front-ends; ``model@frontend`` is exactly that candidate.
+    ``all`` is every registered model over its default front-ends, except candidates with a
+    front-end that reads pretrained weights (one that declares ``describe``): those are asked
+    for by name. A bare model name is that model over its default front-ends;
+    ``model@frontend`` is exactly that candidate.
 
     Returns:
         The runnable candidates (in order, without duplicates) and those that cannot run.
@@ -135,7 +143,11 @@ def expand_candidates(
     for selector in selectors:
         if selector == "all":
             for name in registry.names("model"):
-                requested += default_candidates(registry.models[name])
+                requested += [
+                    c
+                    for c in default_candidates(registry.models[name])
+                    if not _needs_weights(c, registry)
+                ]
             continue
         candidate = parse_candidate(selector)
         if candidate.model not in registry.models:

@@ -80,6 +80,16 @@ def test_mert_gives_a_vector_per_window_for_every_layer_and_pooling(tiny, spy):
     assert spy == [("mert", (3, 16000))]  # the encoder ran once for all of them
 
 
+def test_mert_layers_stacks_every_hidden_state_from_the_same_statistics(tiny, spy):
+    x = _waves(1.0, 16000, seed=4)
+    stacked = encoders.build_mert_layers(16000, pooling="mean+std")(x)
+    assert stacked.shape == (3, 13, 16)
+    for k in (0, 6, 12):
+        single = encoders.build_mert(16000, layer=k, pooling="mean+std")(x)
+        assert torch.equal(stacked[:, k], single)
+    assert spy == [("mert", (3, 16000))]  # one encoder pass for the stack and the layers
+
+
 def test_another_layer_reads_the_stored_layers_instead_of_running_the_encoder(tiny, spy):
     x = _waves(1.0, 16000, seed=1)
     computing = encoders.build_mert(16000, layer=2)
@@ -281,11 +291,49 @@ def test_the_encoders_pass_the_contract_kit(tiny):
     names = [c.name for c in checks]
     assert "front-end mert: builds with defaults" in names
     assert "front-end clap: builds with defaults" in names
+    assert "front-end mert-layers: builds with defaults" in names
 
 
 def test_the_mlp_probe_passes_the_contract_kit():
     checks = check_plugin(mlp)
     assert any(c.name.startswith("model mlp") for c in checks)
+    assert any(c.name.startswith("model layer-mlp") for c in checks)
+
+
+def test_the_layer_probe_starts_from_equal_weights_and_learns_them():
+    shape = (merbench.InputShape(kind="sequence", shape=(4, 3)),)
+    net = mlp.build_layer_mlp(shape, 2, hidden=0, dropout=0.0)
+    mix = net[0]
+    assert torch.allclose(mix.weights(), torch.full((4,), 0.25))
+    x = torch.randn(64, 4, 3)
+    x[:, 2] *= 10.0  # one layer on another scale: standardised before the sum
+    net.train()
+    assert net(x).shape == (64, 2)
+    net.eval()  # the running statistics are the batch's: each layer now has unit variance
+    mixed = mix(x)
+    expected = mix.norm(x.reshape(64, -1)).reshape(64, 4, 3).mean(dim=1)
+    torch.testing.assert_close(mixed, expected)
+    assert mixed.std() < 1.0  # the 10x layer does not dominate
+    target = x[:, 1, :2]  # only layer 1 predicts the targets
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.05)
+    net.train()
+    for _ in range(200):
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(net(x), target).backward()
+        optimiser.step()
+    assert int(mix.weights().argmax()) == 1
+
+
+def test_all_leaves_out_candidates_whose_front_ends_need_weights(tiny):
+    from merbench.candidates import expand_candidates
+    from merbench.registry import load_registry
+
+    registry = load_registry(plugins=[encoders, mlp], entry_points=False)
+    everything, _ = expand_candidates(["all"], registry)
+    runnable = [c.name for c in everything]
+    assert "layer-mlp@mert-layers" not in runnable and "mlp@mert" not in runnable
+    asked, _ = expand_candidates(["layer-mlp"], registry)
+    assert [c.name for c in asked] == ["layer-mlp@mert-layers"]
 
 
 def test_the_mlp_probe_is_linear_without_a_hidden_layer():
@@ -323,7 +371,7 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
         distributions.install("merbench-encoders-here", "0.1", targets, {})
     config = _folder_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    models = "ridge@clap,mlp@mert,cnn2d@mel"
+    models = "ridge@clap,mlp@mert,layer-mlp@mert-layers,cnn2d@mel"
     arguments = ["run", "--models", models, "--tasks", "av-regression", "--budget", "smoke"]
     result = CliRunner().invoke(main, [*arguments, "--config", str(config), "--out", "run"])
     assert result.exit_code == 0, result.output

@@ -10,6 +10,9 @@ is ``transformers``'); discovering this plugin imports neither ``transformers`` 
   units plus the convolutional front's output: 13 hidden states), loaded into ``transformers``'
   ``HubertModel``. The hidden state (``layer``, 0-12) is tuned; frames (50 per second) are
   pooled over time by their mean, or mean and standard deviation (``pooling``).
+- ``mert-layers``: the same encoder, every hidden state pooled the same way, a row each
+  (output kind ``sequence``, ``[B, 13, D]``), for heads that learn a weighted sum of the layers
+  (``layer-mlp``).
 - ``clap``: LAION's CLAP trained on music (``laion/larger_clap_music``, 48 kHz), loaded into
   ``ClapModel``; the audio tower reads 10-second log-mel inputs (longer windows are split into
   10-second pieces whose embeddings are averaged; shorter ones are repeated and padded, as the
@@ -52,6 +55,8 @@ LAYER_CACHE_VERSION = 1
 POOLINGS = ("mean", "mean+std")
 CLAP_LAYERS = ("pooled", "projection")
 MERT_LAYERS = 13
+ALL = "all"
+"""The ``layer`` of a module that returns every hidden state (``mert-layers``)."""
 CLAP_OPTIONS = frozenset(
     {
         "feature_size",
@@ -172,7 +177,8 @@ def _build_module(encoder: Encoder, sample_rate: int, layer: str, pooling: str) 
     import torch
 
     class EncoderFrontEnd(torch.nn.Module):
-        """A frozen encoder: waveforms ``[B, C, T]`` at ``sample_rate`` -> ``[B, D]``.
+        """A frozen encoder: waveforms ``[B, C, T]`` at ``sample_rate`` -> ``[B, D]`` (one
+        layer) or ``[B, L, D]`` (``layer == ALL``: every hidden state).
 
         Waveforms at another rate than the encoder's (the run's rate, where the core runs a
         fixed front-end inside the model graph) are resampled first.
@@ -196,10 +202,16 @@ def _build_module(encoder: Encoder, sample_rate: int, layer: str, pooling: str) 
 
                 audio = audio_functional.resample(audio, self.input_rate, encoder.sample_rate)
             stats = self.statistics(audio.contiguous())
-            names = [f"{self.layer}/mean"]
-            if self.pooling == "mean+std":
-                names.append(f"{self.layer}/std")
-            return torch.from_numpy(np.concatenate([stats[n] for n in names], axis=1))
+            layers = [str(i) for i in range(MERT_LAYERS)] if self.layer == ALL else [self.layer]
+            pooled = []
+            for layer in layers:
+                names = [f"{layer}/mean"]
+                if self.pooling == "mean+std":
+                    names.append(f"{layer}/std")
+                pooled.append(np.concatenate([stats[n] for n in names], axis=1))
+            if self.layer == ALL:  # [B, L, D]: every hidden state, a row each
+                return torch.from_numpy(np.stack(pooled, axis=1))
+            return torch.from_numpy(pooled[0])
 
         def statistics(self, audio: torch.Tensor) -> dict[str, np.ndarray]:
             """Every hidden state's pooled statistics of this batch, from disk when cached."""
@@ -279,6 +291,29 @@ def build_mert(
     return _build_module(encoder, sample_rate, str(layer), pooling)
 
 
+def build_mert_layers(
+    sample_rate: int,
+    *,
+    pooling: str = "mean",
+    model_id: str = ENCODERS["mert"].model_id,
+    revision: str = ENCODERS["mert"].revision,
+) -> Any:
+    """Every hidden state of MERT-v0 pooled over time: ``[B, C, T]`` -> ``[B, 13, D]``.
+
+    For heads that learn which layers to use (``layer-mlp``'s weighted sum) rather than a
+    tuned single ``layer``; the same cached statistics as ``mert``.
+
+    Args:
+        sample_rate: the rate of the input (resampled to 16 kHz when it differs).
+        pooling: ``"mean"`` over frames (768 units) or ``"mean+std"`` (1536 units) per layer.
+        model_id: the Hub id of the weights (a checkpoint of the same architecture).
+        revision: the Hub revision downloaded when there is no local copy.
+    """
+    require_extra("mert-layers")
+    encoder = replace(ENCODERS["mert"], model_id=model_id, revision=revision)
+    return _build_module(encoder, sample_rate, ALL, pooling)
+
+
 def build_clap(
     sample_rate: int,
     *,
@@ -314,6 +349,15 @@ def merbench_frontends() -> Iterator[merbench.FrontEndSpec]:
         sample_rate=mert.sample_rate,
         describe=lambda: describe(mert),
         summary="Frozen MERT-v0 (music, 16 kHz): a hidden layer pooled over time.",
+    )
+    yield merbench.FrontEndSpec(
+        name="mert-layers",
+        output="sequence",
+        build=build_mert_layers,
+        search_space={"pooling": CategoricalDistribution(list(POOLINGS))},
+        sample_rate=mert.sample_rate,
+        describe=lambda: describe(mert),
+        summary="Frozen MERT-v0 (music, 16 kHz): every hidden layer pooled over time, a row each.",
     )
     yield merbench.FrontEndSpec(
         name="clap",

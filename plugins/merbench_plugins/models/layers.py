@@ -30,6 +30,32 @@ class AvgMaxPool(nn.Module):
         return torch.cat([x.mean(dim=dims), x.amax(dim=dims)], dim=1)
 
 
+class LayerWeightedSum(nn.Module):
+    """A learned softmax-weighted sum over the rows of ``[B, L, D]`` (a frozen encoder's hidden
+    layers): ``[B, L, D]`` -> ``[B, D]``.
+
+    Each layer's features are standardised first (batch norm over the ``L * D`` features), so
+    the weights compare layers on one scale; the weights start equal (zero logits), as in the
+    weighted-sum probes of SUPERB (Yang et al., Interspeech 2021) and MARBLE (Yuan et al.,
+    NeurIPS 2023 Datasets and Benchmarks).
+    """
+
+    def __init__(self, layers: int, features: int) -> None:
+        super().__init__()
+        self.shape = (layers, features)
+        self.norm = nn.BatchNorm1d(layers * features, momentum=INPUT_NORM_MOMENTUM)
+        self.logits = nn.Parameter(torch.zeros(layers))
+
+    def weights(self) -> torch.Tensor:
+        """The layers' weights ``[L]`` (they sum to 1)."""
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        x = self.norm(x.reshape(b, -1)).reshape(b, *self.shape)
+        return torch.einsum("bld,l->bd", x, self.weights())
+
+
 class MultiKernelBlock1d(nn.Module):
     """Parallel 1D convolutions with different kernel sizes, concatenated, then batch norm, ReLU
     and max pooling (an inception-like block): ``[B, C, T]`` -> ``[B, len(kernels) * width,

@@ -7,6 +7,10 @@ come in unrelated scales), one hidden layer with ReLU (or none: a linear probe),
 linear output layer: ``[B, D]`` -> ``[B, n_outputs]``. Its own search space is small: the hidden
 size (0 is the linear probe) and the dropout; the core tunes the optimiser's ``lr`` and
 ``weight_decay`` as for every torch model.
+
+``layer-mlp`` reads every hidden layer of an encoder (``mert-layers``: ``[B, L, D]``) and learns a
+softmax-weighted sum of them before the same probe, the weighted-sum probe of SUPERB and
+MARBLE; ``--models all`` leaves it out (its front-end needs pretrained weights).
 """
 
 from __future__ import annotations
@@ -51,6 +55,35 @@ def build_mlp(
     return nn.Sequential(*layers)
 
 
+def build_layer_mlp(
+    inputs: tuple[merbench.InputShape, ...],
+    n_outputs: int,
+    *,
+    hidden: int = 256,
+    dropout: float = 0.2,
+) -> Any:
+    """Build the weighted-sum probe on one encoder's layers: ``[B, L, D]`` -> ``[B, n_outputs]``.
+
+    A learned softmax-weighted sum of the ``L`` layers (each standardised), then the ``mlp``
+    probe on the ``D`` features: the head learns which layers to read instead of a tuned
+    single ``layer``.
+
+    Args:
+        inputs: one sequence shape ``(L, D)``: ``L`` layers of ``D`` features.
+        n_outputs: head size (2 for arousal and valence, the number of classes otherwise).
+        hidden: hidden units of the probe; ``0`` gives a linear probe.
+        dropout: dropout before each linear layer.
+    """
+    from torch import nn
+
+    from merbench_plugins.models.layers import LayerWeightedSum
+
+    layers, features = inputs[0].shape[-2], inputs[0].shape[-1]
+    vector = merbench.InputShape(kind="vector", shape=(features,))
+    probe = build_mlp((vector,), n_outputs, hidden=hidden, dropout=dropout)
+    return nn.Sequential(LayerWeightedSum(layers, features), probe)
+
+
 @merbench.hookimpl
 def merbench_models() -> Iterator[merbench.ModelSpec]:
     yield merbench.ModelSpec(
@@ -63,4 +96,15 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
         },
         default_frontends=("handcrafted",),
         summary="One-hidden-layer (or linear) probe on feature vectors, e.g. frozen embeddings.",
+    )
+    yield merbench.ModelSpec(
+        name="layer-mlp",
+        accepts=("sequence",),
+        build=build_layer_mlp,
+        search_space={
+            "hidden": CategoricalDistribution(HIDDEN_SIZES),
+            "dropout": FloatDistribution(0.0, 0.5),
+        },
+        default_frontends=("mert-layers",),
+        summary="Learned weighted sum of a frozen encoder's layers, then the mlp probe.",
     )
