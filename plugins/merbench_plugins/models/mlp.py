@@ -84,16 +84,21 @@ def build_layer_mlp(
     return nn.Sequential(LayerWeightedSum(layers, features), probe)
 
 
+def _probe_space() -> dict[str, Any]:
+    """The probe's own search space (the core adds the optimiser's)."""
+    return {
+        "hidden": CategoricalDistribution(HIDDEN_SIZES),
+        "dropout": FloatDistribution(0.0, 0.5),
+    }
+
+
 @merbench.hookimpl
 def merbench_models() -> Iterator[merbench.ModelSpec]:
     yield merbench.ModelSpec(
         name="mlp",
         accepts=("vector",),
         build=build_mlp,
-        search_space={
-            "hidden": CategoricalDistribution(HIDDEN_SIZES),
-            "dropout": FloatDistribution(0.0, 0.5),
-        },
+        search_space=_probe_space(),
         default_frontends=("handcrafted",),
         summary="One-hidden-layer (or linear) probe on feature vectors, e.g. frozen embeddings.",
     )
@@ -101,10 +106,7 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
         name="layer-mlp",
         accepts=("sequence",),
         build=build_layer_mlp,
-        search_space={
-            "hidden": CategoricalDistribution(HIDDEN_SIZES),
-            "dropout": FloatDistribution(0.0, 0.5),
-        },
+        search_space=_probe_space(),
         default_frontends=("mert-layers",),
         summary="Learned weighted sum of a frozen encoder's layers, then the mlp probe.",
     )
