@@ -84,7 +84,7 @@ def default_candidates(model: ModelSpec) -> list[Candidate]:
     ]
 
 
-def _needs_weights(candidate: Candidate, registry: Registry) -> bool:
+def needs_weights(candidate: Candidate, registry: Registry) -> bool:
     """Whether a front-end of ``candidate`` reads pretrained weights (declares ``describe``)."""
     frontends = (registry.frontends.get(name) for name in candidate.frontends)
     return any(f is not None and f.describe is not None for f in frontends)
@@ -146,7 +146,7 @@ def expand_candidates(
                 requested += [
                     c
                     for c in default_candidates(registry.models[name])
-                    if not _needs_weights(c, registry)
+                    if not needs_weights(c, registry)
                 ]
             continue
         candidate = parse_candidate(selector)

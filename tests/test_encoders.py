@@ -334,6 +334,10 @@ def test_all_leaves_out_candidates_whose_front_ends_need_weights(tiny):
     assert "layer-mlp@mert-layers" not in runnable and "mlp@mert" not in runnable
     asked, _ = expand_candidates(["layer-mlp"], registry)
     assert [c.name for c in asked] == ["layer-mlp@mert-layers"]
+    from merbench.cli.commands import _candidate_rows  # what 'merbench list candidates' shows
+
+    status = {row["candidate"]: row["status"] for row in _candidate_rows(registry)}
+    assert "not in 'all'" in status["layer-mlp@mert-layers"]
 
 
 def test_the_mlp_probe_is_linear_without_a_hidden_layer():
