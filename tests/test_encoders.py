@@ -394,6 +394,15 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     assert weights["sha256"]["config.json"] == hashlib.sha256(config_file.read_bytes()).hexdigest()
     assert len(weights["sha256"]) >= 2  # the config and the weights file
 
+    # the methods card names the weights every encoder cell read
+    from merbench.leaderboard.render import render_site
+
+    render_site([sqlite_url(tmp_path / "run")], tmp_path / "site")
+    card = (tmp_path / "site" / "methods.md").read_text()
+    digest = weights["sha256"]["config.json"]
+    assert f"| mert | m-a-p/MERT-v0 | local | local | 16000 | config.json {digest};" in card
+    assert r"| clap | laion/larger\_clap\_music | local | local | 48000 |" in card
+
     # an exported encoder probe predicts as the run did: windows decoded at the encoder's rate
     invoke = CliRunner().invoke
     result = invoke(main, ["export", "run", "--candidate", "ridge@clap", "--out", "model"])

@@ -75,6 +75,7 @@ def test_the_card_names_the_real_values_of_a_smoke_run(smoke_run, tmp_path):
         f"{k.replace('_', chr(92) + '_')} = {v}" for k, v in info["frontends"][0]["params"].items()
     )
     assert f"| handcrafted | vector | no | {fixed} | none |" in card
+    assert "Files (SHA-256)" not in card  # no front-end with its own rate or weights
     assert "pruner MedianPruner (n\\_startup\\_trials = 2, n\\_warmup\\_steps = 2)" in card
     assert f"{info['study']['startup_trials']} random start-up trial(s)" in card
     assert "| MCC or R² | tones / av-regression: R² (mean) |" in card

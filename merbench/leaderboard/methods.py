@@ -100,6 +100,7 @@ def methods_card(
         "audio": _audio(done),
         "decoders": _decoders(collected.runs),
         "frontends": _frontends(done),
+        "weights": _weights(done),
         "models": _models(done),
         "protocols": _protocols(collected, pages),
         "inner": _inner(collected.runs, infos),
@@ -223,6 +224,26 @@ def _frontends(done: pd.DataFrame) -> list[list[str]]:
             ", ".join(fixed) or "none", ", ".join(sorted(tuned.get(name, ()))) or "none",
         ])  # fmt: skip
     return rows
+
+
+def _weights(done: pd.DataFrame) -> list[list[str]]:
+    """Front-ends with their own sample rate or pretrained weights: model id, revision, source,
+    rate and each file's sha256, once per distinct front-end and weights."""
+    rows: dict[str, list[str]] = {}
+    for info in done["info"]:
+        for frontend in info.get("frontends") or []:
+            weights = frontend.get("weights") or {}
+            if not weights and frontend.get("sample_rate") is None:
+                continue
+            files = weights.get("sha256") or {}
+            row = [
+                str(frontend["name"]), _text(weights.get("model_id")),
+                _text(weights.get("revision")), _text(weights.get("source")),
+                _text(frontend.get("sample_rate")),
+                "; ".join(f"{name} {digest}" for name, digest in sorted(files.items())) or "none",
+            ]  # fmt: skip
+            rows.setdefault(json.dumps(row), row)
+    return sorted(rows.values())
 
 
 def distribution_text(record: Mapping[str, Any]) -> tuple[str, str, str]:
