@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,7 +64,8 @@ TRUSTED_TYPES = frozenset(
         "sklearn.tree._tree.Tree",
     }
 )
-"""The only types a skops file may hold: those of the built-in scikit-learn candidates."""
+"""The types any skops file may hold: those of the built-in scikit-learn candidates. A model's
+plugin adds its own with ``ModelSpec.trusted_types``."""
 
 
 def sha256_of(path: Path) -> str:
@@ -107,27 +108,35 @@ def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
         ) from None
 
 
-def save_sklearn(estimator: Any, path: Path) -> None:
+def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] = ()) -> None:
     """Write a fitted estimator with skops (never a pickle).
 
+    Args:
+        estimator: the fitted estimator.
+        path: the file to write.
+        model: the model's name (for the message).
+        extra: the model's own ``ModelSpec.trusted_types``.
+
     Raises:
-        ConfigError: the estimator holds a type outside ``TRUSTED_TYPES`` (``predict`` would
-            refuse the file).
+        ConfigError: the estimator holds a type outside ``TRUSTED_TYPES`` and ``extra``
+            (``predict`` would refuse the file).
     """
     import skops.io
 
     data = skops.io.dumps(estimator)
-    untrusted = sorted(skops_types(data) - TRUSTED_TYPES)
+    untrusted = sorted(skops_types(data) - TRUSTED_TYPES - set(extra))
     if untrusted:
         raise ConfigError(
-            f"{path}: the estimator holds types merbench does not load ({', '.join(untrusted)}). "
-            "Only the built-in scikit-learn candidates can be exported."
+            f"{path}: model '{model}' holds types merbench does not load "
+            f"({', '.join(untrusted)}). The model's plugin can list them in its ModelSpec's "
+            "trusted_types (docs/plugins.md)."
         )
     path.write_bytes(data)
 
 
-def load_sklearn(path: Path) -> Any:
-    """Load a skops file holding only ``TRUSTED_TYPES``.
+def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
+    """Load a skops file holding only ``TRUSTED_TYPES`` and the model's own ``extra`` types
+    (its installed plugin's ``ModelSpec.trusted_types``).
 
     Raises:
         ConfigError: the file is not a skops file (a pickle, say: it is never unpickled), or
@@ -143,7 +152,7 @@ def load_sklearn(path: Path) -> Any:
             f"{path}: not a skops file ({exc}); it was not loaded (pickles never are). Export "
             "the model again with 'merbench export'."
         ) from None
-    untrusted = sorted(found - TRUSTED_TYPES)
+    untrusted = sorted(found - TRUSTED_TYPES - set(extra))
     if untrusted:
         raise ConfigError(
             f"{path}: holds type(s) merbench does not trust: {', '.join(untrusted)}; it was not "

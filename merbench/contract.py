@@ -191,11 +191,29 @@ def _fit_sklearn_once(model: ModelSpec, params: dict[str, Any]) -> str:
         problem = Problem(
             task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=KIT_SAMPLE_RATE
         )
-        prediction = fit_sklearn(model, params, inputs, y, problem).predict(inputs, n)
+        fitted = fit_sklearn(model, params, inputs, y, problem)
+        prediction = fitted.predict(inputs, n)
         expected = (n, spec.n_outputs) if not labels else (n,)
         if prediction.shape != expected:
             return f"{task}: predictions have shape {prediction.shape}, expected {expected}"
+        untrusted = _untrusted_types(fitted.model, model) if model.accepts else []
+        if untrusted:
+            return (
+                f"{task}: the fitted estimator holds types 'merbench export' will not write "
+                f"({', '.join(untrusted)}); list them in the ModelSpec's trusted_types"
+            )
     return ""
+
+
+def _untrusted_types(estimator: Any, model: ModelSpec) -> list[str]:
+    """Types of a fitted estimator outside ``bundle.TRUSTED_TYPES`` and the model's own (a
+    baseline, which reads no input, is never exported and not checked)."""
+    import skops.io
+
+    from merbench.bundle import TRUSTED_TYPES, skops_types
+
+    found = skops_types(skops.io.dumps(estimator))
+    return sorted(found - TRUSTED_TYPES - set(model.trusted_types))
 
 
 def _train_torch_once(model: ModelSpec, params: dict[str, Any]) -> str:

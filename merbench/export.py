@@ -281,7 +281,8 @@ def _write(
         weight_format = "safetensors"
     else:
         weights = folder / bundle.SKLEARN_WEIGHTS
-        bundle.save_sklearn(final.fitted.model, weights)
+        model = plan.model
+        bundle.save_sklearn(final.fitted.model, weights, model.name, model.trusted_types)
         weight_format = "skops"
     y = plan.tracks.targets(plan.key.task)
     centre = y.mean(axis=0) if plan.problem.is_regression else None

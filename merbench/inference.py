@@ -234,7 +234,7 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
     if model.family == "torch":
         predictor.fitted = _network(predictor, weights)
     else:
-        predictor.fitted = bundle.load_sklearn(weights)
+        predictor.fitted = bundle.load_sklearn(weights, model.trusted_types)
     return predictor
 
 

@@ -211,7 +211,10 @@ class ModelSpec:
     ``weight_decay`` (within the tuned ranges): the first trial's values, and the values used when
     a fit gets none. Scikit-learn models: ``build(**params)`` returns an unfitted estimator; the
     core picks a regressor or classifier through ``task`` when the builder accepts a ``task``
-    keyword.
+    keyword. ``trusted_types`` names (``module.Class``) the types a fitted estimator holds beyond
+    the built-in scikit-learn candidates' (``merbench.bundle.TRUSTED_TYPES``), so that
+    ``merbench export`` can write it as skops and ``merbench predict`` load it; the list comes
+    from the installed plugin, never from the file.
     """
 
     name: str
@@ -223,6 +226,7 @@ class ModelSpec:
     default_frontends: tuple[str, ...] = ()
     default_augmentations: tuple[str, ...] = ()
     optimiser: Mapping[str, float] = field(default_factory=dict)
+    trusted_types: tuple[str, ...] = ()
     tasks: tuple[Task, ...] = TASKS  # type: ignore[assignment]
     is_baseline: bool = False
     summary: str = ""

@@ -55,6 +55,27 @@ def test_kit_catches_a_search_space_key_that_build_does_not_take():
         check_plugin(_module(merbench_models=merbench_models))
 
 
+def test_kit_catches_an_estimator_export_would_refuse_until_its_types_are_trusted():
+    def build():
+        from sklearn.neighbors import KNeighborsRegressor
+
+        return KNeighborsRegressor(n_neighbors=3)
+
+    def spec(trusted=()):
+        def merbench_models():
+            yield merbench.ModelSpec(name="knn", accepts=("vector",), family="sklearn",
+                                     build=build, tasks=("av-regression",),
+                                     trusted_types=trusted)  # fmt: skip
+
+        return _module(merbench_models=merbench_models)
+
+    failed = [c for c in run_checks(spec()) if not c.passed]
+    assert failed and "will not write" in failed[0].message
+    assert "KNeighborsRegressor" in failed[0].message and "trusted_types" in failed[0].message
+    named = failed[0].message.split("(")[1].split(")")[0].split(", ")
+    assert all(c.passed for c in run_checks(spec(tuple(named))))
+
+
 def test_kit_catches_a_torch_model_with_the_wrong_output_shape():
     def build(inputs, n_outputs, *, width=4):
         import torch

@@ -380,7 +380,7 @@ def _fitted_builtins():
 def test_every_builtin_sklearn_model_round_trips_through_trusted_skops(tmp_path):
     for estimator, x in _fitted_builtins():
         path = tmp_path / "model.skops"
-        bundle.save_sklearn(estimator, path)
+        bundle.save_sklearn(estimator, path, "builtin")
         assert bundle.skops_types(path.read_bytes()) <= bundle.TRUSTED_TYPES
         loaded = bundle.load_sklearn(path).predict(x)  # forests sum in threads: any order
         np.testing.assert_allclose(loaded, estimator.predict(x), rtol=1e-12, atol=1e-12)
@@ -395,5 +395,22 @@ def test_a_skops_file_with_an_untrusted_type_is_refused_naming_it(tmp_path):
     path.write_bytes(skops.io.dumps(estimator))
     with pytest.raises(ConfigError, match=r"does not trust: .*KNeighborsRegressor"):
         bundle.load_sklearn(path)
-    with pytest.raises(ConfigError, match="KNeighborsRegressor"):
-        bundle.save_sklearn(estimator, tmp_path / "other.skops")
+    with pytest.raises(
+        ConfigError, match=r"model 'knn' holds .*KNeighborsRegressor.*trusted_types"
+    ):
+        bundle.save_sklearn(estimator, tmp_path / "other.skops", "knn")
+
+
+def test_a_models_own_trusted_types_let_its_estimator_export_and_load(tmp_path):
+    import skops.io
+    from sklearn.neighbors import KNeighborsRegressor
+
+    estimator = KNeighborsRegressor(n_neighbors=2).fit(np.eye(3), np.arange(3.0))
+    path = tmp_path / "model.skops"
+    own = sorted(bundle.skops_types(skops.io.dumps(estimator)) - bundle.TRUSTED_TYPES)
+    assert own  # the neighbours' types are not merbench's own
+    bundle.save_sklearn(estimator, path, "knn", own)
+    loaded = bundle.load_sklearn(path, own)
+    np.testing.assert_array_equal(loaded.predict(np.eye(3)), estimator.predict(np.eye(3)))
+    with pytest.raises(ConfigError, match="does not trust"):
+        bundle.load_sklearn(path, own[1:])  # one type short: refused
