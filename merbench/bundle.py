@@ -158,7 +158,13 @@ def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
             f"{path}: holds type(s) merbench does not trust: {', '.join(untrusted)}; it was not "
             "loaded. Export the model again with 'merbench export'."
         )
-    return skops.io.loads(data, trusted=sorted(found))
+    try:
+        return skops.io.loads(data, trusted=sorted(found))
+    except Exception as exc:  # skops raises many kinds on a malformed file; none is trusted
+        raise ConfigError(
+            f"{path}: not a valid skops file ({type(exc).__name__}: {exc}); it was not loaded. "
+            "Export the model again with 'merbench export'."
+        ) from None
 
 
 def skops_types(data: bytes) -> set[str]:

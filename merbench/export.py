@@ -243,7 +243,9 @@ def _final_study(
 
 def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKey) -> FinalModel:
     rows = _fold_cells(store, key.dataset, key.task, key.split, key.candidate)
-    done = [r for r in rows if r["status"] == "done" and (r["info"] or {}).get("best_value")]
+    done = [
+        r for r in rows if r["status"] == "done" and _is_number((r["info"] or {}).get("best_value"))
+    ]
     if not done:
         raise RunError(
             f"{display_url(store.url)}: no finished fold cell of {key.candidate} on "
@@ -327,3 +329,8 @@ def _check_table(
         frame[column] = scores[:, spec.labels.index(label)]
     frame["class"] = np.asarray(y_pred).astype(int)
     return frame, kind
+
+
+def _is_number(value: Any) -> bool:
+    """A recorded validation value (0.0 included), not missing or NaN."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value

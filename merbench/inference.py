@@ -230,6 +230,7 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
         device=device,
     )
     _check_weights(frontends, manifest, folder / bundle.MODEL_JSON)
+    _check_defaults(frontends, manifest, folder / bundle.MODEL_JSON)
     predictor.modules = _frontend_modules(frontends, manifest)
     if model.family == "torch":
         predictor.fitted = _network(predictor, weights)
@@ -253,13 +254,45 @@ def _check_weights(
             continue
         here = dict(frontend.describe())
         wanted, found = dict(exported.get("sha256", {})), dict(here.get("sha256", {}))
-        differ = sorted(name for name, digest in wanted.items() if found.get(name) != digest)
+        # a file on one side only differs too: a preprocessor_config.json changes the inputs
+        differ = sorted(n for n in set(wanted) | set(found) if found.get(n) != wanted.get(n))
         if differ:
             raise ConfigError(
                 f"{where}: front-end '{frontend.name}' was trained on {exported.get('model_id')} "
                 f"at revision {exported.get('revision')}, but this machine's copy differs in "
                 f"{', '.join(differ)} (sha256). Provide that copy (MERBENCH_ENCODERS) to predict "
                 "with this model."
+            )
+
+
+def _check_defaults(
+    frontends: Sequence[FrontEndSpec], manifest: Mapping[str, Any], where: Path
+) -> None:
+    """Refuse a front-end whose installed build defaults differ from those recorded at export
+    (a minor release that changed a hop or a band edge would feed the model other inputs).
+
+    Raises:
+        ConfigError: naming the front-end and each default that differs.
+    """
+    from merbench.tuning import keyword_defaults
+
+    for frontend, record in zip(frontends, manifest["frontends"], strict=True):
+        recorded = record.get("defaults")
+        if recorded is None:
+            continue
+        here = {k: repr(v) for k, v in keyword_defaults(frontend.build).items()}
+        tuned = set(record.get("params") or {})
+        differ = sorted(
+            k
+            for k in set(recorded) | set(here)
+            if k not in tuned and recorded.get(k) != here.get(k)
+        )
+        if differ:
+            changes = ", ".join(f"{k} {recorded.get(k)} -> {here.get(k)}" for k in differ)
+            raise ConfigError(
+                f"{where}: front-end '{frontend.name}' was exported with other build defaults "
+                f"than the installed plugin's ({changes}). Install the plugin versions model.json "
+                "lists under 'plugins' to predict with this model."
             )
 
 

@@ -102,6 +102,19 @@ def test_another_layer_reads_the_stored_layers_instead_of_running_the_encoder(ti
     assert len(spy) == 1
 
 
+def test_without_a_writable_cache_the_encoder_computes_without_caching(
+    tiny, spy, tmp_path, monkeypatch
+):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the cache folder cannot be made
+    monkeypatch.setenv("MERBENCH_CACHE", str(blocked))
+    x = _waves(1.0, 16000, seed=5)
+    module = encoders.build_mert(16000, layer=4)
+    first, again = module(x), module(x)
+    assert torch.equal(first, again) and first.shape == (3, 8)
+    assert (module.computed, module.loaded) == (2, 0) and len(spy) == 2
+
+
 def test_input_at_another_rate_is_resampled_to_the_encoders_rate(tiny, spy):
     encoders.build_mert(48000)(_waves(1.0, 48000, seed=2))
     encoders.build_clap(16000)(_waves(2.0, 16000, seed=2))
@@ -428,6 +441,11 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     assert result.exit_code != 0 and not (tmp_path / "q.csv").exists()
     assert "front-end 'clap' was trained on laion/larger_clap_music" in result.output
     assert "differs in config.json" in result.output
+    # a file the model was not trained with (a preprocessor config beside the weights) differs too
+    del frontend["weights"]["sha256"]["config.json"]
+    (tmp_path / "model" / "model.json").write_text(json.dumps(manifest))
+    result = invoke(main, ["predict", "model", files[0], "--out", "q.csv", "--no-progress"])
+    assert result.exit_code != 0 and "differs in config.json" in result.output
 
 
 ABSENT = """

@@ -321,6 +321,48 @@ def test_missing_or_other_major_plugins_are_refused(exports, plugin, needed, tmp
 
 
 @pytest.mark.slow
+def test_a_front_end_whose_installed_defaults_changed_is_refused(exports, tmp_path):
+    model = _copy(exports("cnn2d@mel"), tmp_path)
+    recorded = json.loads((model / bundle.MODEL_JSON).read_text())["frontends"][0]
+    untuned = next(k for k in recorded["defaults"] if k not in recorded["params"])
+
+    def older(manifest):  # as if exported by a release with another default
+        manifest["frontends"][0]["defaults"][untuned] = "123.0"
+
+    _rewrite_manifest(model, older)
+    clip = _write_clips(tmp_path / "clips")[0]
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert "front-end 'mel' was exported with other build defaults" in line
+    assert f"{untuned} 123.0 -> " in line and not (tmp_path / "x.csv").exists()
+
+
+def test_a_zero_validation_value_counts_for_best_fold():
+    from merbench.export import _is_number
+
+    assert _is_number(0.0) and _is_number(0) and _is_number(-0.5)
+    assert not _is_number(None) and not _is_number(float("nan")) and not _is_number(True)
+
+
+def test_a_skops_file_skops_cannot_load_is_one_line(tmp_path, monkeypatch):
+    import skops.io
+    from sklearn.linear_model import Ridge
+
+    path = tmp_path / "model.skops"
+    bundle.save_sklearn(Ridge().fit(np.eye(3), np.arange(3.0)), path, "ridge")
+
+    def broken(data, trusted):
+        raise AttributeError("'dict' object has no attribute '__dict__'")
+
+    monkeypatch.setattr(skops.io, "loads", broken)
+    with pytest.raises(ConfigError, match=r"not a valid skops file \(AttributeError"):
+        bundle.load_sklearn(path)
+
+
+@pytest.mark.slow
 def test_predict_refuses_a_folder_without_audio_and_a_missing_path(exports, tmp_path):
     model = exports("ridge@handcrafted")
     (tmp_path / "empty").mkdir()

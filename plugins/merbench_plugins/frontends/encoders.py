@@ -27,6 +27,7 @@ are found as ``_pretrained`` says (``$MERBENCH_ENCODERS`` or a download on first
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -218,14 +219,19 @@ def _build_module(encoder: Encoder, sample_rate: int, layer: str, pooling: str) 
             digest = hashlib.sha256(f"{LAYER_CACHE_VERSION}{self.identity}".encode())
             digest.update(str(tuple(audio.shape)).encode())
             digest.update(audio.numpy().tobytes())
-            folder = _cache_root() / folder_name(encoder.model_id)
-            path = folder / f"{digest.hexdigest()[:32]}.npz"
-            cached = _read(path)
+            try:
+                folder = _cache_root() / folder_name(encoder.model_id)
+            except OSError:  # no writable cache folder (a read-only install): compute only
+                folder = None
+            path = None if folder is None else folder / f"{digest.hexdigest()[:32]}.npz"
+            cached = None if path is None else _read(path)
             if cached is not None:
                 self.loaded += 1
                 return cached
             stats = self.embed(audio)
-            _write(path, stats)
+            if path is not None:
+                with contextlib.suppress(OSError):  # used as computed; only the cache is lost
+                    _write(path, stats)
             self.computed += 1
             return stats
 
