@@ -257,11 +257,18 @@ def _check_weights(
         # a file on one side only differs too: a preprocessor_config.json changes the inputs
         differ = sorted(n for n in set(wanted) | set(found) if found.get(n) != wanted.get(n))
         if differ:
+            model_id, revision = exported.get("model_id"), exported.get("revision")
+            fetch = "Provide that copy in $MERBENCH_ENCODERS to predict with this model."
+            if exported.get("source") == "hub" and model_id and revision:
+                folder = str(model_id).replace("/", "--")
+                fetch = (
+                    f"Fetch that revision to predict with this model: hf download {model_id} "
+                    f'--revision {revision} --local-dir "$MERBENCH_ENCODERS/{folder}".'
+                )
             raise ConfigError(
-                f"{where}: front-end '{frontend.name}' was trained on {exported.get('model_id')} "
-                f"at revision {exported.get('revision')}, but this machine's copy differs in "
-                f"{', '.join(differ)} (sha256). Provide that copy (MERBENCH_ENCODERS) to predict "
-                "with this model."
+                f"{where}: front-end '{frontend.name}' was trained on {model_id} at revision "
+                f"{revision}, but this machine's copy differs in {', '.join(differ)} (sha256). "
+                f"{fetch}"
             )
 
 

@@ -446,6 +446,12 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     (tmp_path / "model" / "model.json").write_text(json.dumps(manifest))
     result = invoke(main, ["predict", "model", files[0], "--out", "q.csv", "--no-progress"])
     assert result.exit_code != 0 and "differs in config.json" in result.output
+    # trained on a downloaded copy: the line says how to fetch that revision
+    frontend["weights"].update(source="hub", revision="0123abc")
+    (tmp_path / "model" / "model.json").write_text(json.dumps(manifest))
+    result = invoke(main, ["predict", "model", files[0], "--out", "q.csv", "--no-progress"])
+    fetch = "hf download laion/larger_clap_music --revision 0123abc --local-dir"
+    assert fetch in result.output and "laion--larger_clap_music" in result.output
 
 
 ABSENT = """
