@@ -124,7 +124,7 @@ def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] 
     import skops.io
 
     data = skops.io.dumps(estimator)
-    untrusted = sorted(skops_types(data) - TRUSTED_TYPES - set(extra))
+    untrusted = untrusted_types(skops_types(data), extra)
     if untrusted:
         raise ConfigError(
             f"{path}: model '{model}' holds types merbench does not load "
@@ -152,7 +152,7 @@ def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
             f"{path}: not a skops file ({exc}); it was not loaded (pickles never are). Export "
             "the model again with 'merbench export'."
         ) from None
-    untrusted = sorted(found - TRUSTED_TYPES - set(extra))
+    untrusted = untrusted_types(found, extra)
     if untrusted:
         raise ConfigError(
             f"{path}: holds type(s) merbench does not trust: {', '.join(untrusted)}; it was not "
@@ -165,6 +165,11 @@ def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
             f"{path}: not a valid skops file ({type(exc).__name__}: {exc}); it was not loaded. "
             "Export the model again with 'merbench export'."
         ) from None
+
+
+def untrusted_types(found: Collection[str], extra: Collection[str] = ()) -> list[str]:
+    """The types of ``found`` outside ``TRUSTED_TYPES`` and a model's own ``extra``, sorted."""
+    return sorted(set(found) - TRUSTED_TYPES - set(extra))
 
 
 def skops_types(data: bytes) -> set[str]:

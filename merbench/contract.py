@@ -210,10 +210,9 @@ def _untrusted_types(estimator: Any, model: ModelSpec) -> list[str]:
     baseline, which reads no input, is never exported and not checked)."""
     import skops.io
 
-    from merbench.bundle import TRUSTED_TYPES, skops_types
+    from merbench.bundle import skops_types, untrusted_types
 
-    found = skops_types(skops.io.dumps(estimator))
-    return sorted(found - TRUSTED_TYPES - set(model.trusted_types))
+    return untrusted_types(skops_types(skops.io.dumps(estimator)), model.trusted_types)
 
 
 def _train_torch_once(model: ModelSpec, params: dict[str, Any]) -> str:

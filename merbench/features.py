@@ -30,7 +30,7 @@ from merbench.audio import ArrayWriter, AudioStore
 from merbench.data import Tracks
 from merbench.paths import cache_dir
 from merbench.specs import FrontEndSpec
-from merbench.windows import Windows
+from merbench.windows import Windows, place_window
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,7 @@ class FeatureStore:
             audio = audio[np.newaxis] if audio.ndim == 1 else audio
             if out is None:
                 out = np.zeros((len(window_rows), audio.shape[0], size), dtype=np.float32)
-            start = int(windows.start[row])
-            if rate != run_rate:
-                start = round(start * rate / run_rate)
-            stop = start + size if limit is None else min(start + size, limit)
-            piece = audio[:, start:stop]
-            out[b, :, : piece.shape[-1]] = piece
+            place_window(out[b], audio, int(windows.start[row]), scale=rate / run_rate, limit=limit)
             del audio
         return out if out is not None else np.zeros((0, 1, size), dtype=np.float32)
 

@@ -27,7 +27,7 @@ from merbench.errors import ConfigError, DatasetError, MerbenchError
 from merbench.registry import Registry
 from merbench.specs import FrontEndSpec, ModelSpec
 from merbench.tasks import TaskSpec, get_task
-from merbench.windows import Windows
+from merbench.windows import Windows, place_window
 
 FRONTEND_BATCH = 16
 """Windows per fixed front-end call, as the feature cache computes them."""
@@ -101,10 +101,7 @@ class Predictor:
                 placed = Windows.build([length], size, hop, windowing=windowing, centre=centre)
             windows = np.zeros((len(placed), audio.shape[0], size), dtype=np.float32)
             for row, start in enumerate(placed.start):
-                first = round(int(start) * rate / self.rate)
-                stop = first + size if limit is None else min(first + size, limit)
-                piece = audio[:, first:stop]
-                windows[row, :, : piece.shape[-1]] = piece
+                place_window(windows[row], audio, start, scale=rate / self.rate, limit=limit)
             out[rate] = windows
         return out
 
@@ -281,13 +278,13 @@ def _check_defaults(
     Raises:
         ConfigError: naming the front-end and each default that differs.
     """
-    from merbench.tuning import keyword_defaults
+    from merbench.tuning import default_reprs
 
     for frontend, record in zip(frontends, manifest["frontends"], strict=True):
         recorded = record.get("defaults")
         if recorded is None:
             continue
-        here = {k: repr(v) for k, v in keyword_defaults(frontend.build).items()}
+        here = default_reprs(frontend.build)
         tuned = set(record.get("params") or {})
         differ = sorted(
             k

@@ -19,7 +19,7 @@ from merbench.cell import CellPlan, window_info
 from merbench.features import FeatureStore
 from merbench.store import Store
 from merbench.train import Fitted
-from merbench.tuning import keyword_defaults, split_params
+from merbench.tuning import default_reprs, split_params
 from merbench.urls import display_url
 from merbench.version import __version__
 
@@ -58,7 +58,7 @@ def model_manifest(
                 "output": f.output,
                 "trainable": f.trainable,
                 "params": params,
-                "defaults": {k: repr(v) for k, v in keyword_defaults(f.build).items()},
+                "defaults": default_reprs(f.build),
                 **({} if f.sample_rate is None else {"sample_rate": f.sample_rate}),
                 **({} if f.describe is None else {"weights": dict(f.describe())}),
             }

@@ -128,6 +128,12 @@ def keyword_defaults(build: Callable[..., Any]) -> dict[str, Any]:
     return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
+def default_reprs(build: Callable[..., Any]) -> dict[str, str]:
+    """``keyword_defaults`` of ``build`` as ``repr`` text: how an export records a front-end's
+    defaults and how predict compares them with the installed plugin's."""
+    return {name: repr(value) for name, value in keyword_defaults(build).items()}
+
+
 def _in_range(distribution: BaseDistribution, value: Any) -> bool:
     """Whether ``value`` is one ``distribution`` can give (a category not among the choices
     is not)."""

@@ -160,6 +160,26 @@ class Windows:
         return np.asarray(self.offsets[rows] + drawn)
 
 
+def place_window(
+    out: np.ndarray, audio: np.ndarray, start: int, *, scale: float, limit: int | None
+) -> None:
+    """Copy one window of ``audio`` ``[C, T]`` into ``out`` ``[C, size]``, zero-padded past the
+    end or the cap.
+
+    Args:
+        out: the window's row of the output (zeros where no audio is copied).
+        audio: the track decoded at the rate of ``out``.
+        start: the window's first sample at the run's rate (where ``Windows`` placed it).
+        scale: the decoded rate over the run's rate (1.0 at the run's rate): a front-end with
+            its own rate gets the same window in seconds.
+        limit: the seconds cap in samples of the decoded rate, or ``None``.
+    """
+    first = int(start) if scale == 1.0 else round(int(start) * scale)
+    stop = first + out.shape[-1] if limit is None else min(first + out.shape[-1], limit)
+    piece = audio[:, first:stop]
+    out[:, : piece.shape[-1]] = piece
+
+
 def aggregate(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     """The mean of the rows of ``values`` that belong to each of ``n`` tracks (``owner``)."""
     flat = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
