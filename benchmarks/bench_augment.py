@@ -25,20 +25,20 @@ import pandas as pd
 import torch
 
 import merbench
-from merbench.audio import AudioSettings, AudioStore
-from merbench.augment import TrainingSetup, prepare_training
-from merbench.budgets import BUDGETS
-from merbench.data import Tracks
-from merbench.features import FeatureStore
-from merbench.policy import make_policy
-from merbench.registry import load_registry
-from merbench.speed import configure_allocator
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.features import FeatureStore
+from merbench.data.tracks import Tracks
+from merbench.data.windows import Feed
+from merbench.evaluation.budgets import BUDGETS
+from merbench.plugin.registry import load_registry
 from merbench.testing import write_tone_dataset
-from merbench.torch_augment import Augmenter
-from merbench.torch_net import build_network
-from merbench.torch_train import _Loop, set_threads
-from merbench.train import Problem, Trainable
-from merbench.windows import Feed
+from merbench.train.allocator import configure_allocator
+from merbench.train.augment import TrainingSetup, prepare_training
+from merbench.train.fit import Problem, Trainable
+from merbench.train.loop import _Loop, set_threads
+from merbench.train.policy import make_policy
+from merbench.train.torch_augment import Augmenter
+from merbench.train.torch_net import build_network
 
 RATE = 16000
 SECONDS = 8.0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from merbench.speed import configure_allocator
+from merbench.train.allocator import configure_allocator
 
 SR = 16000
 SECONDS = 8.0

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from merbench.budgets import get_budget
-from merbench.candidates import default_candidates
-from merbench.registry import load_registry
-from merbench.speed import configure_allocator
-from merbench.torch_train import _layout, _network, set_threads
-from merbench.train import Problem, Trainable
-from merbench.windows import Feed
+from merbench.data.windows import Feed
+from merbench.evaluation.budgets import get_budget
+from merbench.pipeline.candidates import default_candidates
+from merbench.plugin.registry import load_registry
+from merbench.train.allocator import configure_allocator
+from merbench.train.fit import Problem, Trainable
+from merbench.train.loop import _layout, _network, set_threads
 
 SAMPLE_RATE = 16000
 BATCH = 16

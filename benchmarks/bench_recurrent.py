@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 import merbench
-from merbench.budgets import get_budget
+from merbench.evaluation.budgets import get_budget
 from merbench_plugins.frontends import frames
 from merbench_plugins.models import rnn
 
@@ -80,7 +80,7 @@ class _Contiguous(torch.nn.Module):
 
 
 def train_step(net: torch.nn.Module, x: torch.Tensor, *, bf16: bool = False) -> Callable[[], None]:
-    """One AdamW step on ``x`` with a mean-squared loss, as ``merbench.torch_train`` takes."""
+    """One AdamW step on ``x`` with a mean-squared loss, as ``merbench.train.loop`` takes."""
     net.train()
     optimiser = torch.optim.AdamW(net.parameters(), lr=1e-4)
     y = torch.randn(len(x), 2, generator=torch.Generator().manual_seed(1))

@@ -15,7 +15,7 @@ Run from the repository root: ``python benchmarks/bench_speed.py`` (a few minute
 5. time and peak memory of a merbench run as the number of clips doubles;
 6. whole cells: one outer fold of every torch candidate of ``--models all`` with the ``default``
    budget on synth, built and run exactly as ``merbench run`` does (one torch thread, features
-   cached first), and the share of each cell's time per phase (``merbench.timing``): the
+   cached first), and the share of each cell's time per phase (``merbench.train.timing``): the
    training steps' share, ``train`` plus the ``augment`` work of augmented candidates (their
    training step includes it), is the target (>= 80 %).
 """
@@ -45,14 +45,14 @@ LOOPS = textwrap.dedent(
     import json, sys, time
     settings = json.loads(sys.argv[1])
     if settings["merbench_settings"]:
-        from merbench.speed import configure_allocator
+        from merbench.train.allocator import configure_allocator
         configure_allocator()
     import numpy as np, torch
-    from merbench.budgets import get_budget
-    from merbench.registry import load_registry
-    from merbench.specs import InputShape
-    from merbench.torch_train import fit_torch, set_threads
-    from merbench.train import Problem
+    from merbench.evaluation.budgets import get_budget
+    from merbench.plugin.registry import load_registry
+    from merbench.plugin.specs import InputShape
+    from merbench.train.loop import fit_torch, set_threads
+    from merbench.train.fit import Problem
     from merbench_plugins.models import cnn2d
     if settings["merbench_settings"]:
         set_threads()
@@ -232,7 +232,7 @@ def _synth_config(folder: Path, n_clips: int) -> Path:
 
 
 def svr_against_plain(root: Path, quick: bool) -> None:
-    from merbench.budgets import get_budget
+    from merbench.evaluation.budgets import get_budget
 
     budget = get_budget("default")
     n_clips = 120 if quick else 240
@@ -294,12 +294,12 @@ CELLS = textwrap.dedent(
     import json, sys
     from pathlib import Path
     import merbench
-    from merbench.cell import run_cell
-    from merbench.plan import CellBuilder, read_stored_run
-    from merbench.registry import load_registry
-    from merbench.schema import CellKey
-    from merbench.store import Store
-    from merbench.timing import shares
+    from merbench.pipeline.cell import run_cell
+    from merbench.pipeline.plan import CellBuilder, read_stored_run
+    from merbench.plugin.registry import load_registry
+    from merbench.results.schema import CellKey
+    from merbench.results.store import Store
+    from merbench.train.timing import shares
     out, candidates, warm = Path(sys.argv[1]), sys.argv[2].split(","), sys.argv[3] == "1"
     merbench.run(models=candidates, budget="default", out=out, enqueue_only=True, render=False)
     registry = load_registry()
@@ -324,8 +324,8 @@ CELLS = textwrap.dedent(
 
 def whole_cells(root: Path, quick: bool, only: str = "") -> None:
     """Section 6: the share of each torch candidate's cell time per phase."""
-    from merbench.candidates import expand_candidates
-    from merbench.registry import load_registry
+    from merbench.pipeline.candidates import expand_candidates
+    from merbench.plugin.registry import load_registry
 
     registry = load_registry()
     candidates, _ = expand_candidates(["all"], registry)

@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from merbench.specs import InputShape
-from merbench.speed import configure_allocator
+from merbench.plugin.specs import InputShape
+from merbench.train.allocator import configure_allocator
 
 SHAPE = (1, 64, 251)
 BATCH = 16

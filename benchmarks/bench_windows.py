@@ -17,8 +17,8 @@ busy cores; ``--quick`` for a smaller set, ``--part cue --candidates cnn2d@mel``
    and valence), the calibration slope of the test predictions (least-squares slope of labels
    on predictions about the training mean: 1 when calibrated, far above when shrunk towards
    the mean) and the training seconds per epoch (refit time over refit epochs). A rescaled
-   cell (``merbench.calibration``) is printed twice: as stored, and with its slopes undone, the
-   plain mean of the same model's window outputs.
+   cell (``merbench.train.calibration``) is printed twice: as stored, and with its slopes undone,
+   the plain mean of the same model's window outputs.
 """
 
 from __future__ import annotations
@@ -38,19 +38,19 @@ import pandas as pd
 import soundfile
 
 import merbench
-from merbench.audio import AudioSettings, AudioStore
-from merbench.budgets import BUDGETS, Budget
-from merbench.candidates import parse_candidate
-from merbench.cell import CellPlan, run_cell
-from merbench.cv import Fold
-from merbench.data import Tracks
-from merbench.features import FeatureStore
-from merbench.metrics import compute_metrics
-from merbench.registry import load_registry
-from merbench.schema import CellKey, CellResult
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.features import FeatureStore
+from merbench.data.tracks import Tracks
+from merbench.data.windows import Windowing
+from merbench.evaluation.budgets import BUDGETS, Budget
+from merbench.evaluation.cv import Fold
+from merbench.evaluation.metrics import compute_metrics
+from merbench.pipeline.candidates import parse_candidate
+from merbench.pipeline.cell import CellPlan, run_cell
+from merbench.plugin.registry import load_registry
+from merbench.results.schema import CellKey, CellResult
 from merbench.testing import A4, tone
-from merbench.train import Problem
-from merbench.windows import Windowing
+from merbench.train.fit import Problem
 
 RATE = 8000  # the cue sits below 700 Hz; half the default rate halves the work
 CLIP_S = 30.0

@@ -15,10 +15,11 @@ an error of their own (group and track parts). Under the null both candidates' o
 the same spread; under the alternative the second candidate's are ``--effect`` times wider.
 Groups are dealt to 5 outer folds. Each dataset is tested twice:
 
-- the paired group bootstrap of the pooled mean R² (``merbench.bootstrap.group_bootstrap``);
+- the paired group bootstrap of the pooled mean R²
+  (``merbench.evaluation.bootstrap.group_bootstrap``);
 - the same resamples read by their percentiles (``p = 2 min(share of d* <= 0, share >= 0)``),
   the variant the bootstrap does not use;
-- the corrected resampled t-test on the 5 per-fold mean R² (``merbench.stats``).
+- the corrected resampled t-test on the 5 per-fold mean R² (``merbench.evaluation.stats``).
 
 The ``fold-noise`` scenarios add to every prediction of a candidate in a fold an offset drawn
 once per fold and candidate, what a model fitted on that fold's training part shares across its
@@ -38,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from merbench.bootstrap import Paired, resample, summarize_resamples
-from merbench.stats import corrected_resampled_ttest
+from merbench.evaluation.bootstrap import Paired, resample, summarize_resamples
+from merbench.evaluation.stats import corrected_resampled_ttest
 
 N_FOLDS = 5
 ALPHA = 0.05
@@ -185,7 +186,7 @@ def _tables(n_tracks: int, n_groups: int, n_candidates: int, repeats: int) -> tu
 
 def time_tiers() -> None:
     """Print the seconds ``results.summarize`` takes for one page of 15 candidates."""
-    from merbench.results import summarize
+    from merbench.results.summaries import summarize
 
     print(
         f"{'tracks':>7}{'groups':>8}{'candidates':>12}{'repeats':>9}{'t-test s':>10}{'tiers s':>9}"

@@ -1,7 +1,9 @@
 """merbench: a plugin-based benchmark harness for Music Emotion Recognition.
 
 The public API for plugin authors and notebooks: the hook marker, the spec records, the errors,
-and (imported lazily so that ``import merbench`` stays light) ``run`` and ``load_results``.
+and (imported lazily so that ``import merbench`` stays light) ``run`` and ``load_results``, and
+the two helpers dataset plugins use: ``probe_audio`` (an audio file's header) and
+``derive_classes`` (classes of a classification task from arousal and valence).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from merbench.errors import (
     PluginError,
     RunError,
 )
-from merbench.hookspecs import PLUGIN_API, hookimpl
-from merbench.specs import (
+from merbench.plugin.hookspecs import PLUGIN_API, hookimpl
+from merbench.plugin.specs import (
     AugmentationSpec,
     DatasetSpec,
     FrontEndSpec,
@@ -32,9 +34,13 @@ from merbench.version import __version__
 
 if TYPE_CHECKING:
     from merbench.api import load_results, run
+    from merbench.data.audio import AudioInfo
+    from merbench.data.audio import probe as probe_audio
+    from merbench.evaluation.metrics import derive_classes
 
 __all__ = [
     "PLUGIN_API",
+    "AudioInfo",
     "AugmentationSpec",
     "CellError",
     "ConfigError",
@@ -51,15 +57,27 @@ __all__ = [
     "PublishedResult",
     "RunError",
     "__version__",
+    "derive_classes",
     "hookimpl",
     "load_results",
+    "probe_audio",
     "run",
 ]
 
+_LAZY = {
+    "run": ("merbench.api", "run"),
+    "load_results": ("merbench.api", "load_results"),
+    "probe_audio": ("merbench.data.audio", "probe"),
+    "AudioInfo": ("merbench.data.audio", "AudioInfo"),
+    "derive_classes": ("merbench.evaluation.metrics", "derive_classes"),
+}
+"""Public names whose modules import numpy, pandas or soundfile: loaded on first use."""
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("run", "load_results"):
-        from merbench import api
+    if name in _LAZY:
+        import importlib
 
-        return getattr(api, name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'merbench' has no attribute {name!r}")

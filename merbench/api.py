@@ -4,8 +4,8 @@
 >>> results = merbench.run(models=["ridge", "mean"], budget="smoke")  # doctest: +SKIP
 >>> results.groupby("candidate")["r2_mean"].mean()  # doctest: +SKIP
 
-``run`` takes every option of ``merbench run`` under the same name (``tests/test_settings.py``
-keeps the two in step); its defaults are the command line's.
+``run`` takes every option of ``merbench run`` under the same name
+(``tests/pipeline/test_settings.py`` keeps the two in step); its defaults are the command line's.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from merbench.leaderboard.render import render_site
-from merbench.report import Reporter
-from merbench.results import load_results
-from merbench.runner import run as run_comparison
-from merbench.settings import HEARTBEAT_TIMEOUT_S, RunSettings
+from merbench.pipeline.progress import Reporter
+from merbench.pipeline.runner import run as run_comparison
+from merbench.pipeline.settings import RunSettings
+from merbench.results.queue import HEARTBEAT_TIMEOUT_S
+from merbench.results.summaries import load_results
 
 
 def run(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from merbench import hookspecs
 from merbench.cli import main
+from merbench.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -57,7 +57,7 @@ def test_docs_links_resolve():
 def test_every_spec_field_is_documented_in_the_plugin_guide():
     from dataclasses import fields
 
-    from merbench.specs import SPEC_TYPES
+    from merbench.plugin.specs import SPEC_TYPES
 
     guide = (ROOT / "docs" / "plugins.md").read_text()
     for record in SPEC_TYPES.values():

@@ -45,7 +45,7 @@ def test_the_core_importing_the_command_line_breaks_a_contract(copy_of_tree):
     cv.write_text(cv.read_text() + "\n\nfrom merbench.cli import commands  # planted\n")
     result = _lint(copy_of_tree)
     assert result.returncode == 1
-    assert "merbench.cv is not allowed to import merbench.cli" in result.stdout
+    assert "merbench.evaluation.cv is not allowed to import merbench.cli" in result.stdout
 
 
 def test_a_deferred_import_cycle_breaks_a_contract(copy_of_tree):

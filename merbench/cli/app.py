@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 
 import click
 
-from merbench.budgets import BUDGETS
 from merbench.errors import MerbenchError
-from merbench.specs import RUN_AUGMENT_MODES, TASKS
-from merbench.torch_space import PRECISIONS
+from merbench.evaluation.budgets import BUDGETS
+from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
+from merbench.plugin.torch_space import PRECISIONS
 from merbench.version import __version__
 
 EXIT_FAILED_CELLS = 1
@@ -82,7 +82,7 @@ def _start(ctx: click.Context) -> None:
     if root.obj is None or root.obj["started"]:
         return
     from merbench.cli.console import setup_logging
-    from merbench.speed import configure_allocator
+    from merbench.train.allocator import configure_allocator
 
     configure_allocator()  # before torch allocates anything
     setup_logging(root.obj["verbosity"])
@@ -90,7 +90,7 @@ def _start(ctx: click.Context) -> None:
 
 
 def _registry(ctx: click.Context) -> Any:
-    from merbench.registry import load_registry
+    from merbench.plugin.registry import load_registry
 
     _start(ctx)
     try:
@@ -341,7 +341,7 @@ def plugins_check(ctx: click.Context, target: str) -> None:
 )
 def new_plugin(name: str, kind: str, out: Path) -> None:
     """Write a working plugin package skeleton (pyproject, module, test) named merbench-NAME."""
-    from merbench.scaffold import write_plugin
+    from merbench.plugin.scaffold import write_plugin
 
     folder = _guard(lambda: write_plugin(name, kind, out))
     click.echo(f"Created {folder}. Next: pip install -e {folder} && merbench plugins check {name}")

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from merbench.cli.console import LineReporter, RichReporter, console, out, wants_progress
-from merbench.registry import Registry
+from merbench.plugin.registry import Registry
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
 
@@ -23,9 +23,9 @@ def _emit_json(value: Any) -> None:
 
 def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bool) -> int:
     """``merbench run``: run or resume, render the site, print the leaders and where it is."""
-    from merbench.runner import run
-    from merbench.settings import RunSettings
-    from merbench.urls import display_url
+    from merbench.pipeline.runner import run
+    from merbench.pipeline.settings import RunSettings
+    from merbench.results.urls import display_url
 
     _warn_failures(registry)
     run_settings = RunSettings(**settings)
@@ -64,7 +64,7 @@ def render_leaderboard(url: str, site: Path, title: str) -> Path:
 
 def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
     """``merbench worker``: run a shared run's cells; exit 1 if a cell it ran failed."""
-    from merbench.worker import WorkerSettings, work
+    from merbench.pipeline.worker import WorkerSettings, work
 
     _warn_failures(registry)
     with LineReporter() as reporter:
@@ -81,7 +81,7 @@ def _warn_failures(registry: Registry) -> None:
 
 
 def _print_leaders(url: str) -> None:
-    from merbench.results import summarize_store
+    from merbench.results.summaries import summarize_store
 
     summary = summarize_store(url)
     if summary.empty:
@@ -130,7 +130,7 @@ def _cell(value: Any) -> str:
 
 
 def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[str, Any]]:
-    from merbench.specs import TASKS
+    from merbench.plugin.specs import TASKS
 
     if what in KIND_OF_LIST:
         return [_spec_row(r) for r in registry.records[KIND_OF_LIST[what]].values()]
@@ -145,8 +145,8 @@ def _list_rows(registry: Registry, what: str, config: Path | None) -> list[dict[
 
 def _budget_rows(config: Path | None) -> list[dict[str, Any]]:
     """Built-in budgets, then those declared in datasets.toml, with where each comes from."""
-    from merbench.budgets import all_budgets, budget_record
-    from merbench.config import default_config_path, load_budgets
+    from merbench.data.config import default_config_path, load_budgets
+    from merbench.evaluation.budgets import all_budgets, budget_record
 
     path = config or default_config_path()
     configured = load_budgets(path)
@@ -173,7 +173,7 @@ def _spec_row(record: Any) -> dict[str, Any]:
 
 
 def _candidate_rows(registry: Registry) -> list[dict[str, Any]]:
-    from merbench.candidates import check_candidate, default_candidates, needs_weights
+    from merbench.pipeline.candidates import check_candidate, default_candidates, needs_weights
 
     rows = []
     for name in registry.names("model"):
@@ -195,7 +195,7 @@ def _candidate_rows(registry: Registry) -> list[dict[str, Any]]:
 
 
 def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any]]:
-    from merbench.config import default_config_path, load_config
+    from merbench.data.config import default_config_path, load_config
 
     rows = [
         {
@@ -223,7 +223,7 @@ def _dataset_rows(registry: Registry, config: Path | None) -> list[dict[str, Any
 
 def plugins_command(registry: Registry, *, as_json: bool) -> int:
     """``merbench plugins``: every plugin and every failure; exit 1 if any plugin failed."""
-    from merbench.hookspecs import PLUGIN_API
+    from merbench.plugin.hookspecs import PLUGIN_API
 
     if as_json:
         _emit_json(
@@ -264,9 +264,9 @@ def _plugin_row(plugin: Any) -> dict[str, Any]:
 
 def status_command(run_dir: Path, storage: str | None) -> None:
     """``merbench status``: cells by status per dataset and task, then the failures."""
-    from merbench.results import read_tables
-    from merbench.store import Store
-    from merbench.urls import store_url
+    from merbench.results.store import Store
+    from merbench.results.summaries import read_tables
+    from merbench.results.urls import store_url
 
     url = storage or store_url(run_dir)
     Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
@@ -306,9 +306,9 @@ def leaderboard_command(
 ) -> None:
     """``merbench leaderboard``: render one site (or the eval-results YAML) from several runs."""
     from merbench.leaderboard.render import render_site
-    from merbench.settings import check_folder
-    from merbench.store import Store
-    from merbench.urls import store_url
+    from merbench.pipeline.settings import check_folder
+    from merbench.results.store import Store
+    from merbench.results.urls import store_url
 
     check_folder(target, "--out")
     urls = [store_url(r) for r in runs]
@@ -327,9 +327,9 @@ def leaderboard_command(
 
 def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     """``merbench verify``: check a local dataset copy; exit 1 when it cannot be used."""
-    from merbench.audio import AudioSettings, AudioStore
-    from merbench.config import default_config_path, load_config
-    from merbench.data import load_tracks
+    from merbench.data.audio import AudioSettings, AudioStore
+    from merbench.data.config import default_config_path, load_config
+    from merbench.data.tracks import load_tracks
     from merbench.errors import DatasetError
 
     declared = load_config(config or default_config_path(), registry.datasets).get(name)
@@ -359,7 +359,7 @@ def check_command(target: str) -> int:
     from importlib import metadata
 
     from merbench.errors import PluginError
-    from merbench.registry import ENTRY_POINT_GROUP
+    from merbench.plugin.registry import ENTRY_POINT_GROUP
     from merbench.testing import run_checks
 
     modules = [
@@ -388,9 +388,9 @@ def check_command(target: str) -> int:
 
 def folds_command(run: str | Path, target: Path) -> None:
     """``merbench folds``: write a run's outer folds as CSV, one row per track and fold."""
-    from merbench.external import fold_table
-    from merbench.store import Store
-    from merbench.urls import store_url
+    from merbench.exchange.external import fold_table
+    from merbench.results.store import Store
+    from merbench.results.urls import store_url
 
     store = Store(store_url(run), create=False)
     try:
@@ -422,9 +422,9 @@ def _write_csv(table: Any, target: Path) -> None:
 
 def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
     """``merbench score``: check, score and store external predictions; print the table."""
-    from merbench.external import ScoreRequest, score_external
-    from merbench.store import Store
-    from merbench.urls import store_url
+    from merbench.exchange.external import ScoreRequest, score_external
+    from merbench.results.store import Store
+    from merbench.results.urls import store_url
 
     _warn_failures(registry)
     url = store_url(run)
@@ -446,9 +446,9 @@ def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any
 
 def export_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
     """``merbench export``: train a candidate on every track; write the model folder."""
-    from merbench.export import ExportRequest, export_model
-    from merbench.store import Store
-    from merbench.urls import store_url
+    from merbench.exchange.export import ExportRequest, export_model
+    from merbench.results.store import Store
+    from merbench.results.urls import store_url
 
     _warn_failures(registry)
     store = Store(store_url(run), create=False)
@@ -473,7 +473,7 @@ def predict_command(
     import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from merbench.inference import audio_files, load_predictor, predict_files
+    from merbench.exchange.inference import audio_files, load_predictor, predict_files
 
     predictor = load_predictor(folder, registry)
     files = audio_files(targets)

@@ -28,8 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from merbench.schema import CellKey
-from merbench.tuning import OPTUNA_LOGGER, quiet_optuna
+from merbench.results.schema import CellKey
+from merbench.train.tuning import OPTUNA_LOGGER, quiet_optuna
 
 console = Console(stderr=True)
 out = Console()
@@ -44,7 +44,7 @@ def setup_logging(verbosity: int) -> None:
     root.handlers = [h for h in root.handlers if not isinstance(h, RichHandler)]
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO))
-    # Applied when Optuna is first imported (merbench.tuning), so that commands which never
+    # Applied when Optuna is first imported (merbench.train.tuning), so that commands which never
     # tune do not pay for importing it.
     logging.getLogger(OPTUNA_LOGGER).setLevel(logging.WARNING if verbosity < 2 else logging.INFO)
     if "optuna" in sys.modules:

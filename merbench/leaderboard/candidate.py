@@ -1,7 +1,7 @@
 """The page of one candidate on one dataset x task: folds, hyperparameters, tuning, predictions.
 
 Per outer fold it shows the scores, costs and best hyperparameters; where the cells' time went
-(``merbench.timing``); then the Optuna tuning curve of every fold, and predicted-against-true
+(``merbench.train.timing``); then the Optuna tuning curve of every fold, and predicted-against-true
 scatter plots (regression) or the confusion matrix summed over folds (classification).
 """
 
@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.fold_plots import Series, scatter_plot, tuning_plot
@@ -28,9 +30,7 @@ from merbench.leaderboard.pages import (
 )
 from merbench.leaderboard.study_plots import study_section
 from merbench.leaderboard.svg import Plot
-from merbench.scoring import metric_label
-from merbench.tasks import TASK_SPECS
-from merbench.timing import PHASES
+from merbench.train.timing import PHASES
 
 MAX_POINTS = 2000
 """Scatter plots show at most this many predictions per target (a fixed random sample)."""
@@ -92,7 +92,7 @@ def _default_column(folds: Sequence[Mapping[str, Any]], primary: str) -> str | N
 
 
 def time_breakdown(raw: pd.DataFrame) -> dict[str, Any] | None:
-    """Seconds per phase (``merbench.timing``) summed over finished folds, with shares."""
+    """Seconds per phase (``merbench.train.timing``) summed over finished folds, with shares."""
     totals: dict[str, float] = {}
     n_folds = 0
     for timings, status in zip(raw["timings"], raw["status"], strict=True):

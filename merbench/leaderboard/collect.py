@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from merbench.protocols import primary_protocol, split_by_protocol, with_protocols
-from merbench.results import CELL_KEY
-from merbench.store import Store
+from merbench.results.protocols import primary_protocol, split_by_protocol, with_protocols
+from merbench.results.store import Store
+from merbench.results.summaries import CELL_KEY
 
 TABLES = ("runs", "splits", "cells", "trials", "predictions", "skipped_tracks")
 """The store tables the site reads."""

@@ -24,18 +24,25 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.stats import mean_ci
+from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import as_float, records, slug
-from merbench.protocols import primary_protocol
-from merbench.results import cells_frame, metric_columns, predictions_frame, split_groups, summarize
-from merbench.scoring import metric_label
-from merbench.stats import mean_ci
-from merbench.tasks import TASK_SPECS
+from merbench.results.protocols import primary_protocol
+from merbench.results.summaries import (
+    cells_frame,
+    metric_columns,
+    predictions_frame,
+    split_groups,
+    summarize,
+)
 from merbench.version import __version__
 
 CONFIDENCE = float(inspect.signature(mean_ci).parameters["confidence"].default)
-"""The level of the intervals in ``results.csv`` (``merbench.stats.mean_ci``'s default)."""
+"""The level of the intervals in ``results.csv`` (``merbench.evaluation.stats.mean_ci``'s
+default)."""
 
 
 def eval_results_file(dataset: str, candidate: str) -> str:

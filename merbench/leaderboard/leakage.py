@@ -1,5 +1,5 @@
 """The split-protocol table of a task page: each candidate's score under every protocol the run
-evaluated and the leakage gap to the primary one (``merbench.protocols``)."""
+evaluated and the leakage gap to the primary one (``merbench.results.protocols``)."""
 
 from __future__ import annotations
 

@@ -23,14 +23,14 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.stats import bootstrap_tiers, mean_ci
+from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import as_float, audit_items, run_label
 from merbench.leaderboard.ranks import ALPHA, RankComparison
-from merbench.results import AUDIO_KEYS, BOOTSTRAP_RESAMPLES
-from merbench.scoring import metric_label
-from merbench.stats import bootstrap_tiers, mean_ci
-from merbench.tasks import TASK_SPECS
+from merbench.results.summaries import AUDIO_KEYS, BOOTSTRAP_RESAMPLES
 
 FILE = "methods.md"
 NOT_RECORDED = "not recorded by the run"

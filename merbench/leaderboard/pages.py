@@ -15,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
+from merbench.evaluation.scoring import find_metric, metric_bounds, metric_label
+from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.plots import CiRow, ci_plot, score_bar
 from merbench.leaderboard.svg import Plot
-from merbench.results import metric_columns
-from merbench.scoring import find_metric, metric_bounds, metric_label
-from merbench.tasks import TASK_SPECS
+from merbench.results.summaries import metric_columns
 
 METRIC_LABELS = {
     name: metric_label(name) for spec in TASK_SPECS.values() for name in spec.metric_names()
@@ -234,7 +234,7 @@ def _task_page(
 
 def tuning_rows(rows: Sequence[Mapping[str, Any]], primary: str) -> list[dict[str, Any]]:
     """The candidates that report their plugin-default configuration: default, tuned and the
-    gain (``merbench.results._tuning_gain``), each ``(mean, low, high)``, by rank."""
+    gain (``merbench.results.summaries._tuning_gain``), each ``(mean, low, high)``, by rank."""
     column = f"default_{primary}"
     out = []
     for row in rows:

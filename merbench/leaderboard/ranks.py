@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from merbench.metrics import metric_direction
+from merbench.evaluation.metrics import metric_direction
 
 ALPHA = 0.05
 

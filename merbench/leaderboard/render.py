@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from merbench.evaluation.scoring import metric_label
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
@@ -40,9 +41,8 @@ from merbench.leaderboard.pages import (
 from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
-from merbench.protocols import split_by_protocol
-from merbench.results import cells_frame, predictions_frame, split_groups, summarize
-from merbench.scoring import metric_label
+from merbench.results.protocols import split_by_protocol
+from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
 from merbench.version import __version__
 
 __all__ = ["METRIC_LABELS", "RESULTS_SCHEMA", "environment", "render_site", "slug"]

@@ -38,7 +38,7 @@ from merbench.leaderboard.svg import (
     x_axis,
     y_axis,
 )
-from merbench.tuning import quiet_optuna
+from merbench.train.tuning import quiet_optuna
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

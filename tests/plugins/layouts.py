@@ -349,12 +349,12 @@ def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **setting
     """Load a layout the way a run does: ``datasets.toml`` text, registry, ``load_tracks``.
 
     ``settings`` are the table's ``split`` or ``on_bad_tracks`` keys and, under ``options``,
-    the plugin options. Audio files are checked with ``merbench.audio.probe``.
+    the plugin options. Audio files are checked with ``merbench.data.audio.probe``.
     """
-    from merbench.audio import probe
-    from merbench.config import parse_config
-    from merbench.data import load_tracks
-    from merbench.registry import load_registry
+    from merbench.data.audio import probe
+    from merbench.data.config import parse_config
+    from merbench.data.tracks import load_tracks
+    from merbench.plugin.registry import load_registry
 
     registry = load_registry(plugins=[plugin], entry_points=False, strict=True)
     options = settings.pop("options", {})

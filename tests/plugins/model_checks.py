@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import torch
 
-from merbench.budgets import Budget
-from merbench.specs import InputShape
+from merbench.evaluation.budgets import Budget
+from merbench.plugin.specs import InputShape
 from merbench.testing import check_plugin
-from merbench.torch_train import fit_torch
-from merbench.train import Problem
+from merbench.train.fit import Problem
+from merbench.train.loop import fit_torch
 
 
 def passes_contract(module) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merbench.seeds import call_seeded
 from merbench.testing import check_plugin, tone
+from merbench.train.seeds import call_seeded
 from merbench_plugins.augmentations import waveform
 
 RATE = 16000

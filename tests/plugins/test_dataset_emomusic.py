@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from layouts import EMOMUSIC, core_tracks, emomusic_layout, reference, write_audio, write_garbage
 
-from merbench.cv import official_folds
 from merbench.errors import DatasetError
+from merbench.evaluation.cv import official_folds
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import emomusic
 

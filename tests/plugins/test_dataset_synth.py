@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from merbench.errors import ConfigError
-from merbench.registry import load_registry
+from merbench.plugin.registry import load_registry
 from merbench_plugins.datasets import synth
 
 SMALL = {"n_clips": 48, "seconds": 4.0, "sample_rate": 8000, "n_artists": 6}

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import merbench
-from merbench.audio import AudioSettings, AudioStore
-from merbench.data import Tracks
-from merbench.features import FeatureStore
-from merbench.registry import load_registry
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.features import FeatureStore
+from merbench.data.tracks import Tracks
+from merbench.plugin.registry import load_registry
 from merbench.testing import tone, write_tone_dataset
 from merbench_plugins.frontends import frames, spectral
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from merbench.registry import load_registry
+from merbench.plugin.registry import load_registry
 from merbench.space import optuna_space
-from merbench.tuning import default_params
+from merbench.train.tuning import default_params
 from merbench_plugins.frontends import frames
 
 SR = 16000

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import merbench
-from merbench.registry import load_registry, validate_record
+from merbench.plugin.registry import load_registry, validate_record
 from merbench_plugins.frontends import handcrafted
 
 SR = 16000

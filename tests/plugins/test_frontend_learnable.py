@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from merbench.registry import load_registry
+from merbench.plugin.registry import load_registry
 from merbench.testing import tone
 from merbench_plugins.frontends import learnable, spectral
 

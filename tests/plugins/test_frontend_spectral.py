@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from merbench.registry import load_registry
+from merbench.plugin.registry import load_registry
 from merbench.testing import tone
 from merbench_plugins.frontends import spectral
 

@@ -13,7 +13,7 @@ from model_checks import (
     passes_contract,
 )
 
-from merbench.specs import InputShape
+from merbench.plugin.specs import InputShape
 from merbench_plugins.models import crnn
 
 

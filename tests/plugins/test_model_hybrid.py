@@ -13,9 +13,9 @@ from model_checks import (
     passes_contract,
 )
 
-from merbench.candidates import check_candidate, parse_candidate
-from merbench.registry import load_registry
-from merbench.specs import InputShape
+from merbench.pipeline.candidates import check_candidate, parse_candidate
+from merbench.plugin.registry import load_registry
+from merbench.plugin.specs import InputShape
 from merbench_plugins.frontends import handcrafted, spectral
 from merbench_plugins.models import hybrid
 

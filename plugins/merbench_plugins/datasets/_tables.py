@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from merbench.audio import probe
+import merbench
 from merbench.errors import DatasetError, did_you_mean
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def check_audio(
 ) -> list[str]:
     """Return problem lines for missing, unreadable and too short audio files.
 
-    Headers are read (``merbench.audio.probe``), nothing is decoded. A file is too short when
+    Headers are read (``merbench.probe_audio``), nothing is decoded. A file is too short when
     it lasts less than 80 % of its expected duration, or, without expected durations, less
     than half the median duration of the files.
 
@@ -224,7 +224,7 @@ def check_audio(
             missing.append(_relative(path, where))
             continue
         try:
-            seconds[track_id] = probe(path)["seconds"]
+            seconds[track_id] = merbench.probe_audio(path)["seconds"]
         except DatasetError as exc:
             unreadable.append(_relative(path, where))
             reason = reason or str(exc).removeprefix(f"{path}: ").splitlines()[0]

@@ -237,12 +237,10 @@ def _read_table(folder: Path, options: SynthOptions) -> pd.DataFrame:
     """Read ``labels.csv`` of a generated set and add the paths, quadrants and label spread."""
     import pandas as pd
 
-    from merbench.metrics import derive_classes
-
     table = pd.read_csv(folder / LABELS_FILE, dtype={"track_id": str, "group": str})
     table.insert(2, "audio_path", [str(folder / f"{t}.wav") for t in table["track_id"]])
     a, v = table["arousal"].to_numpy(), table["valence"].to_numpy()
-    table.insert(5, "quadrant", derive_classes("quadrant", a, v, SCALE.midpoint))
+    table.insert(5, "quadrant", merbench.derive_classes("quadrant", a, v, SCALE.midpoint))
     # Each label is one noisy rating: its spread is the noise, which sets the noise ceiling.
     return table.assign(arousal_std=options.noise, valence_std=options.noise)
 

@@ -1,0 +1,7 @@
+"""Datasets, their audio and windows, cached features and folds.
+
+- ``config``: ``datasets.toml``; ``tracks``: a dataset's tracks and labels (``Tracks``).
+- ``audio``: decode, resample, the on-disk audio cache; ``windows``: a track's windows.
+- ``features``: cached outputs of fixed front-ends per window; ``splits``: a dataset's folds,
+  stored with their manifest and audit.
+"""

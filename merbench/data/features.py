@@ -1,0 +1,220 @@
+"""Window waveforms and fixed front-end features, computed once per dataset and cached on disk.
+
+Every track is cut into windows (``merbench.data.windows``). A fixed (non-trainable) front-end gives
+the same output in every fold, trial and candidate, so the core runs it once over every window of
+the dataset, batch by batch, and writes the result to a ``.npy`` file under the cache folder; runs
+open it memory-mapped and read only the rows of each batch. The window waveforms that trainable
+front-ends and augmentations need are cached the same way. The key covers the track list and
+audio files, the audio and window settings, the front-end's name, parameters and plugin version,
+and what its ``describe()`` says (a pretrained encoder's weights).
+
+A front-end that declares its own ``sample_rate`` (a pretrained encoder trained at 24 or 48 kHz)
+sees the run's windows decoded at that rate: the same windows, as many per track and starting
+at the same second (``start * rate / run_rate``, rounded to a sample), so its rows line up with
+every other input's row for row; the audio store caches each file once per rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from merbench.data.audio import ArrayWriter, AudioStore
+from merbench.data.tracks import Tracks
+from merbench.data.windows import Windows, place_window
+from merbench.paths import cache_dir
+from merbench.plugin.specs import FrontEndSpec
+
+log = logging.getLogger(__name__)
+
+FEATURE_CACHE_VERSION = 2
+BATCH = 16
+
+
+class FeatureStore:
+    """Window waveforms and fixed front-end outputs of the tracks of a run, cached on disk.
+
+    Args:
+        audio: the audio store (sample rate, window length and hop, windowing).
+        root: the cache folder (default: ``cache_dir("features")``).
+        max_seconds: per dataset name, the seconds used per track at most; datasets not
+            named use ``audio.settings.max_seconds``.
+    """
+
+    def __init__(
+        self,
+        audio: AudioStore,
+        root: Path | None = None,
+        *,
+        max_seconds: Mapping[str, float | None] | None = None,
+    ) -> None:
+        self.audio = audio
+        self.root = root
+        self.max_seconds = dict(max_seconds or {})
+        self._memory: dict[str, np.ndarray] = {}
+        self._windows: dict[str, Windows] = {}
+        self._stores: dict[int, AudioStore] = {audio.settings.sample_rate: audio}
+        self.computed = 0
+        self.loaded = 0
+
+    def cap(self, tracks: Tracks) -> float | None:
+        """The seconds used per track of this dataset at most (``None``: whole clips)."""
+        return self.max_seconds.get(tracks.name, self.audio.settings.max_seconds)
+
+    def windows(self, tracks: Tracks) -> Windows:
+        """The windows of every track (built from the decoded lengths; kept in memory)."""
+        key = self.window_key(tracks)
+        if key not in self._windows:
+            settings, cap = self.audio.settings, self.cap(tracks)
+            limit = None if cap is None else round(cap * settings.sample_rate)
+            lengths = [self._length(p, limit) for p in self._paths(tracks)]
+            self._windows[key] = Windows.build(
+                lengths,
+                settings.n_samples,
+                settings.hop_samples,
+                windowing=settings.windowing,
+                centre=settings.crop != "start",
+            )
+        return self._windows[key]
+
+    def window_key(self, tracks: Tracks) -> str:
+        """What identifies the windows of these tracks (tracks, audio and window settings)."""
+        s = self.audio.settings
+        content = [tracks.fingerprint(), s.sample_rate, s.seconds, s.crop, s.mono]
+        content += [s.hop_fraction, s.windowing, self.cap(tracks)]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
+
+    def waveforms(self, tracks: Tracks) -> np.ndarray:
+        """Every window's samples ``[M, C, T]`` float32, memory-mapped from the cache."""
+        return self._cached(f"waveforms-{self.window_key(tracks)}", tracks, None)
+
+    def features(
+        self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]
+    ) -> np.ndarray:
+        """``frontend``'s output for every window ``[M, ...]`` float32, memory-mapped, cached."""
+        key = f"{frontend.name}-{self._key(tracks, frontend, params)}"
+        return self._cached(key, tracks, (frontend, params))
+
+    def cut(
+        self, tracks: Tracks, window_rows: np.ndarray, sample_rate: int | None = None
+    ) -> np.ndarray:
+        """The samples of these windows ``[B, C, T]``, cut from the audio cache.
+
+        Args:
+            tracks: the dataset's tracks.
+            window_rows: rows of ``windows(tracks)``.
+            sample_rate: decode at this rate (the same windows in seconds); default the run's.
+        """
+        windows, paths = self.windows(tracks), self._paths(tracks)
+        run_rate = self.audio.settings.sample_rate
+        rate = run_rate if sample_rate is None else int(sample_rate)
+        store = self._store(rate)
+        size, cap = store.settings.n_samples, self.cap(tracks)
+        limit = None if cap is None else round(cap * rate)
+        out: np.ndarray | None = None
+        for b, row in enumerate(np.asarray(window_rows)):
+            audio = store.load(paths[int(windows.track[row])])
+            audio = audio[np.newaxis] if audio.ndim == 1 else audio
+            if out is None:
+                out = np.zeros((len(window_rows), audio.shape[0], size), dtype=np.float32)
+            place_window(out[b], audio, int(windows.start[row]), scale=rate / run_rate, limit=limit)
+            del audio
+        return out if out is not None else np.zeros((0, 1, size), dtype=np.float32)
+
+    def _store(self, rate: int) -> AudioStore:
+        """The audio store decoding at ``rate`` (the run's own, or a front-end's)."""
+        if rate <= 0:
+            raise ValueError(f"sample rate must be a positive number of Hz, got {rate}")
+        if rate not in self._stores:
+            settings = replace(self.audio.settings, sample_rate=rate)
+            self._stores[rate] = AudioStore(settings, self.audio.cache_root)
+        return self._stores[rate]
+
+    def _cached(
+        self, name: str, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> np.ndarray:
+        if name in self._memory:
+            return self._memory[name]
+        folder = self.root or cache_dir("features")
+        path = folder / f"{name}.npy"
+        array = self._read(path)
+        if array is None:
+            self._compute(path, tracks, frontend)
+            self.computed += 1
+            array = self._read(path)
+            if array is None:
+                raise OSError(f"{path}: cannot read the features just written")
+        else:
+            self.loaded += 1
+        self._memory[name] = array
+        return array
+
+    def _key(self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]) -> str:
+        provenance = frontend.provenance
+        content = {
+            "version": FEATURE_CACHE_VERSION,
+            "windows": self.window_key(tracks),
+            "frontend": frontend.name,
+            "plugin": [provenance.distribution, provenance.version] if provenance else None,
+            "params": sorted((k, repr(v)) for k, v in params.items()),
+        }
+        if frontend.sample_rate is not None:
+            content["sample_rate"] = frontend.sample_rate
+        if frontend.describe is not None:
+            content["describe"] = json.dumps(dict(frontend.describe()), sort_keys=True, default=str)
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
+
+    def _compute(
+        self, path: Path, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> None:
+        """Write every window's waveform, or front-end output, batch by batch."""
+        import torch
+
+        module, rate = None, self.audio.settings.sample_rate
+        if frontend is not None:
+            log.info("computing %s features for %s", frontend[0].name, tracks.name)
+            rate = frontend[0].sample_rate or rate
+            module = frontend[0].build(rate, **frontend[1])
+            if isinstance(module, torch.nn.Module):
+                module.eval()
+        with ArrayWriter(path, len(self.windows(tracks))) as out, torch.inference_mode():
+            for batch in self._batches(tracks, rate):
+                if module is None:
+                    out.write(batch)
+                else:
+                    out.write(np.asarray(module(torch.from_numpy(batch)), dtype=np.float32))
+        if frontend is not None and frontend[0].describe is not None:
+            described = json.dumps(dict(frontend[0].describe()), indent=1, default=str)
+            path.with_suffix(".json").write_text(described + "\n", encoding="utf-8")
+
+    def _batches(self, tracks: Tracks, rate: int) -> Iterator[np.ndarray]:
+        rows = np.arange(len(self.windows(tracks)))
+        for start in range(0, len(rows), BATCH):
+            yield self.cut(tracks, rows[start : start + BATCH], rate)
+
+    def _length(self, path: str, limit: int | None) -> int:
+        length = int(self.audio.load(path).shape[-1])
+        return length if limit is None else min(length, limit)
+
+    @staticmethod
+    def _paths(tracks: Tracks) -> list[str]:
+        paths: list[str] = tracks.table["audio_path"].astype(str).tolist()
+        return paths
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray | None:
+        if not path.exists():
+            return None
+        try:
+            array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            log.warning("%s: unreadable cache entry (%s); recomputing it", path, exc)
+            return None
+        return array

@@ -1,0 +1,233 @@
+"""Tracks: a dataset plugin's table checked, cleaned of bad tracks, and turned into targets.
+
+Bad tracks (a missing or unreadable audio file, a NaN or out-of-range label) are skipped and
+recorded (``on_bad_tracks = "skip"``, the default) or stop the run before any training
+(``"fail"``). Either way the message names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from merbench.data.config import DatasetConfig
+from merbench.errors import DatasetError, MerbenchError
+from merbench.evaluation.tasks import TASK_SPECS, get_task
+from merbench.plugin.specs import DatasetSpec, LabelScale
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("track_id", "group", "audio_path")
+REGRESSION_TARGETS = get_task("av-regression").targets
+"""The regression targets (``TaskSpec.targets`` of ``av-regression``)."""
+LABEL_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for spec in TASK_SPECS.values() for s in spec.sources for c in s)
+)
+"""Every label column a task can read, in a fixed order (``TaskSpec.sources``)."""
+_QUADRANTS = get_task("quadrant").labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tracks:
+    """The usable tracks of one configured dataset.
+
+    Attributes:
+        name: the dataset's name in ``datasets.toml``.
+        spec: the dataset plugin's record.
+        table: one row per usable track (``track_id``, ``group``, ``audio_path``, labels).
+        skipped: ``track_id -> reason`` for every track left out.
+    """
+
+    name: str
+    spec: DatasetSpec
+    table: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> LabelScale:
+        """The label scale (``0..1`` when the plugin declares none)."""
+        return self.spec.label_scale or LabelScale(low=0.0, high=1.0)
+
+    def fingerprint(self) -> str:
+        """A hash of the track list, audio files and labels: the key of derived caches.
+
+        Computed once per ``Tracks`` (it reads every file's size and time): a run loads its
+        tracks once, and every cell of it asks for the key of its cached features.
+        """
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is not None:
+            return cached
+        digest = hashlib.sha256()
+        for row in self.table.itertuples(index=False):
+            path = Path(str(row.audio_path))
+            stat = path.stat() if path.exists() else None
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
+            digest.update(f"{row.track_id}|{path}|{stamp}\n".encode())
+        value = digest.hexdigest()[:20]
+        object.__setattr__(self, "_fingerprint", value)  # a frozen record, filled in once
+        return value
+
+    def targets(self, task: str) -> np.ndarray:
+        """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``) or ``[N]`` int.
+
+        They come from the first of the task's label sources the table has: classes from
+        arousal and valence when present, else from quadrant labels.
+        """
+        spec = get_task(task)
+        columns = list(spec.source(self.table.columns) or spec.sources[0])
+        if spec.is_regression:
+            return self.table[columns].to_numpy(dtype=np.float64)
+        values = {c: self.table[c].to_numpy(dtype=np.float64) for c in columns}
+        return spec.classes_from(values, self.scale.midpoint)
+
+    def labels(self, task: str) -> tuple[int, ...]:
+        """The class labels of ``task``, in order (empty for a regression task)."""
+        return get_task(task).labels
+
+
+def load_tracks(
+    config: DatasetConfig,
+    spec: DatasetSpec,
+    tasks: Sequence[str],
+    *,
+    check_audio: Callable[[str], object] | None = None,
+) -> Tracks:
+    """Load one configured dataset through its plugin and keep the usable tracks.
+
+    Args:
+        config: the dataset's ``datasets.toml`` entry.
+        spec: its plugin's record.
+        tasks: the tasks the run asks of it (decides which labels must be present).
+        check_audio: called with each audio path; raises ``DatasetError`` for unusable audio.
+
+    Raises:
+        DatasetError: the plugin fails, required columns are missing, track ids repeat, a
+            bad track is found while ``on_bad_tracks = "fail"``, or no track is usable.
+    """
+    where = f"dataset '{config.name}' (plugin '{spec.name}')"
+    try:
+        table = spec.load(config.path, **dict(config.options))
+    except MerbenchError:
+        raise
+    except Exception as exc:
+        raise DatasetError(
+            f"{where}: loading failed ({type(exc).__name__}: {exc}). "
+            f"Run 'merbench verify {config.name}' to check the local copy."
+        ) from exc
+    table = _check_columns(where, table, tasks, dataset=config.name)
+    problems = _bad_tracks(table, tasks, spec.label_scale, check_audio)
+    if problems and config.on_bad_tracks == "fail":
+        first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
+        raise DatasetError(
+            f"{where}: {len(problems)} unusable track(s) ({first}). Fix them, or set "
+            f'on_bad_tracks = "skip" in [datasets.{config.name}] to leave them out.'
+        )
+    for track_id, reason in problems.items():
+        log.warning("%s: skipped track %s: %s", where, track_id, reason)
+    kept = table[~table["track_id"].isin(list(problems))].reset_index(drop=True)
+    if kept.empty:
+        raise DatasetError(_no_tracks(where, config, problems))
+    return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
+
+
+def _no_tracks(where: str, config: DatasetConfig, problems: dict[str, str]) -> str:
+    """Say that a dataset has no track at all, or none that is usable, and what to do."""
+    source = config.path if config.path is not None else f"plugin '{config.plugin}'"
+    if not problems:
+        return (
+            f"{where}: no tracks in {source}. Check that path in [datasets.{config.name}] "
+            "points at the dataset and that its annotation file lists tracks "
+            f"('merbench verify {config.name}' checks the copy)."
+        )
+    first = "; ".join(f"{t}: {r}" for t, r in list(problems.items())[:3])
+    return (
+        f"{where}: none of its {len(problems)} track(s) in {source} is usable ({first}). "
+        f"Fix them; 'merbench verify {config.name}' lists every problem."
+    )
+
+
+def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise DatasetError(f"{where}: load() returned {type(table).__name__}, not a DataFrame.")
+    needed = list(REQUIRED_COLUMNS)
+    for task in tasks:
+        spec = get_task(task)
+        needed += [] if spec.source(table.columns) else list(spec.sources[0])
+    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
+    if missing:
+        raise DatasetError(_missing_columns(where, dataset, table, missing))
+    duplicated = table["track_id"][table["track_id"].duplicated()].astype(str).tolist()
+    if duplicated:
+        raise DatasetError(
+            f"{where}: track id(s) {', '.join(duplicated[:5])} appear more than once. "
+            "Remove the duplicate rows from the dataset's annotation file."
+        )
+    table = pd.DataFrame(table).copy()
+    table["track_id"] = table["track_id"].astype(str)
+    cleaned: pd.DataFrame = table
+    # A track without a known artist or album is its own group (documented in docs/protocol.md).
+    cleaned["group"] = cleaned["group"].where(cleaned["group"].notna(), cleaned["track_id"])
+    cleaned["group"] = cleaned["group"].astype(str)
+    return cleaned
+
+
+def _missing_columns(where: str, dataset: str, table: pd.DataFrame, missing: list[str]) -> str:
+    """Say which task the labels of a dataset do fit, or else that the plugin is at fault."""
+    if set(missing) <= set(REGRESSION_TARGETS) and "quadrant" in table:
+        return (
+            f"{where}: task 'av-regression' needs arousal and valence labels; this dataset has "
+            f"quadrant labels only. Run its quadrant tasks instead: merbench run --datasets "
+            f"{dataset} --tasks quadrant (or arousal-binary, valence-binary)."
+        )
+    return (
+        f"{where}: the track table lacks column(s) {', '.join(missing)}; it has "
+        f"{', '.join(map(str, table.columns))}. The plugin must return them."
+    )
+
+
+def _bad_tracks(
+    table: pd.DataFrame,
+    tasks: Sequence[str],
+    scale: LabelScale | None,
+    check_audio: Callable[[str], object] | None,
+) -> dict[str, str]:
+    read = {c for t in tasks for c in get_task(t).source(table.columns) or ()}
+    label_columns = [c for c in LABEL_COLUMNS if c in read]
+    problems: dict[str, str] = {}
+    for row in table.itertuples(index=False):
+        reason = _label_problem(row, label_columns, scale)
+        if not reason and check_audio is not None:
+            try:
+                check_audio(str(row.audio_path))
+            except DatasetError as exc:
+                reason = str(exc)
+        if reason:
+            problems[str(row.track_id)] = reason
+    return problems
+
+
+def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -> str:
+    for column in columns:
+        value = float(getattr(row, column))
+        # A plugin may keep a label cell's text (``quadrant_raw``) when it could not read it.
+        raw = getattr(row, f"{column}_raw", None) if column == "quadrant" else None
+        text = raw if isinstance(raw, str) and raw else ""
+        if column == "quadrant" and (text or np.isfinite(value)) and value not in _QUADRANTS:
+            allowed = ", ".join(map(str, _QUADRANTS))
+            return f"quadrant '{text or f'{value:g}'}' is not one of {allowed} (or Q1..Q4)"
+        if not np.isfinite(value):
+            return f"label '{column}' is missing (NaN)"
+        if column != "quadrant" and scale and not scale.low <= value <= scale.high:
+            return f"{column} {value:g} is outside the scale {scale.low:g}..{scale.high:g}"
+    return ""

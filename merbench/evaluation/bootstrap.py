@@ -1,0 +1,413 @@
+"""Paired group bootstrap of a metric difference between two candidates' test predictions.
+
+Two candidates of a run predict the same tracks: every track once per repeat, in the outer test
+fold that holds it. Pooling those out-of-fold predictions gives one score per candidate and
+repeat; the bootstrap resamples whole groups (artists) with replacement, the same groups for both
+candidates and every repeat, and recomputes the difference of the scores each time. Resampling
+groups rather than tracks keeps the dependence between an artist's tracks, which the grouped
+folds were made for; the difference is paired because both candidates see the same resample.
+
+It is fast because every metric that ranks candidates is a function of per-group sums: moments
+(``n``, sums of ``y``, ``y²``, ``ŷ``, ``ŷ²``, ``yŷ`` per target) for R², RMSE, CCC and Pearson r,
+confusion counts for accuracy, balanced accuracy, macro-F1 and MCC. A resample is a vector of
+group counts, so all resamples are one matrix product. Any other metric falls back to
+``merbench.evaluation.metrics.compute_metrics`` on each resample (correct, slower).
+
+References:
+    B. Efron, R. Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall.
+    A. C. Cameron, D. L. Miller (2015). A practitioner's guide to cluster-robust inference.
+    Journal of Human Resources 50.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.scoring import MetricSpec, find_metric
+from merbench.evaluation.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+FromSums = Callable[[np.ndarray], np.ndarray]
+"""A metric from summed statistics ``[..., K]`` to values ``[...]``."""
+_MOMENTS = 6  # n, sum y, sum y², sum ŷ, sum ŷ², sum yŷ
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paired:
+    """The test predictions of two candidates on the same tracks, pooled over outer folds.
+
+    Attributes:
+        task: the task name (``merbench.evaluation.tasks``), which fixes targets or classes.
+        y_true: ``[N, D]`` regression targets in ``TaskSpec.targets`` order, or ``[N]`` classes.
+        pred_a: the first candidate's predictions, the shape of ``y_true``.
+        pred_b: the second candidate's predictions, the shape of ``y_true``.
+        groups: ``[N]`` group (artist) of each row's track.
+        repeats: ``[N]`` repeat of each row (a track appears once per repeat), or ``None``.
+    """
+
+    task: str
+    y_true: np.ndarray
+    pred_a: np.ndarray
+    pred_b: np.ndarray
+    groups: np.ndarray
+    repeats: np.ndarray | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BootstrapResult:
+    """A paired group bootstrap of ``metric(a) - metric(b)``.
+
+    Attributes:
+        metric: the metric column compared (e.g. ``r2_mean``, ``macro_f1``).
+        value_a: the first candidate's pooled score (mean over repeats).
+        value_b: the second candidate's pooled score.
+        diff: ``value_a - value_b``.
+        se: its bootstrap standard error.
+        ci_low: lower end of its interval (``diff - z se``).
+        ci_high: upper end.
+        p_value: two-sided p-value of ``diff = 0`` (see ``group_bootstrap``).
+        n_groups: groups resampled.
+        n_boot: resamples drawn.
+    """
+
+    metric: str
+    value_a: float
+    value_b: float
+    diff: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_groups: int
+    n_boot: int
+
+
+def group_bootstrap(
+    paired: Paired,
+    metric: str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapResult:
+    """Compare two candidates' pooled scores by resampling whole groups, paired.
+
+    Each resample draws as many groups as there are, with replacement, and scores both
+    candidates on the tracks of the drawn groups (a group drawn twice counts twice), in every
+    repeat; a candidate's score is the mean over repeats of the pooled score of that repeat.
+    The standard error of the observed difference ``d`` is the spread of the resampled ones,
+    ``se = sd(d*) sqrt(G / (G - 1))`` over ``G`` groups (the factor undoes the bootstrap's
+    shrinkage of a variance over clusters, as in cluster-robust standard errors). The test is
+    ``z = d / se`` against the standard normal, two-sided, and the interval is
+    ``d ± z_{(1+confidence)/2} se``, so ``p < 1 - confidence`` exactly when it excludes 0.
+    This keeps the level in simulations where reading the percentiles of ``d*`` does not
+    (``docs/protocol.md`` gives both). Identical predictions give ``d = 0``, ``se = 0`` and
+    ``p = 1``.
+
+    Args:
+        paired: the predictions, groups and repeats.
+        metric: a scalar metric column of the task (``r2_mean``, ``rmse_valence``, ``macro_f1``).
+        n_boot: resamples, at least 100.
+        seed: seed of the resamples (the same seed draws the same groups for every pair).
+        confidence: coverage of the interval, in (0, 1).
+
+    Raises:
+        ValueError: shapes that differ, no rows, fewer than 2 groups, a bad ``n_boot`` or
+            ``confidence``, or a metric the task does not report.
+    """
+    if n_boot < 100 or not 0.0 < confidence < 1.0:
+        raise ValueError(
+            f"n_boot must be >= 100 and confidence in (0, 1), got {n_boot} and {confidence}."
+        )
+    observed, resampled, n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
+    return summarize_resamples(metric, observed, resampled, n_groups, confidence=confidence)
+
+
+def summarize_resamples(
+    metric: str,
+    observed: tuple[float, float],
+    resampled: tuple[np.ndarray, np.ndarray],
+    n_groups: int,
+    *,
+    confidence: float = 0.95,
+) -> BootstrapResult:
+    """The difference, standard error, interval and p-value of ``resample``'s output."""
+    diff = observed[0] - observed[1]
+    spread = float(np.std(resampled[0] - resampled[1], ddof=1))
+    se = spread * math.sqrt(n_groups / (n_groups - 1))
+    half = float(sps.norm.ppf((1.0 + confidence) / 2.0)) * se
+    return BootstrapResult(
+        metric=metric,
+        value_a=observed[0],
+        value_b=observed[1],
+        diff=diff,
+        se=se,
+        ci_low=diff - half,
+        ci_high=diff + half,
+        p_value=_two_sided(diff, se),
+        n_groups=n_groups,
+        n_boot=len(resampled[0]),
+    )
+
+
+def resample(
+    paired: Paired, metric: str, *, n_boot: int, seed: int
+) -> tuple[tuple[float, float], tuple[np.ndarray, np.ndarray], int]:
+    """Both candidates' observed scores, their scores on ``n_boot`` group resamples, and ``G``.
+
+    What ``group_bootstrap`` summarises; the resampled scores are ``[n_boot]`` arrays.
+
+    Raises:
+        ValueError: as ``group_bootstrap``.
+    """
+    group_index, repeat_index, n_groups = _indices(paired)
+    score = _scorer(paired, metric, group_index, repeat_index, n_groups)
+    observed_a, observed_b = score(np.ones((1, n_groups)))
+    return (
+        (float(observed_a[0]), float(observed_b[0])),
+        score(_draws(n_groups, n_boot, seed)),
+        n_groups,
+    )
+
+
+def _two_sided(diff: float, se: float) -> float:
+    """``2 Φ(-|diff| / se)``; with no spread, 1 for no difference and 0 for any other."""
+    if se > 0.0:
+        return min(1.0, 2.0 * float(sps.norm.sf(abs(diff) / se)))
+    return 1.0 if diff == 0.0 else 0.0
+
+
+def _indices(paired: Paired) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check shapes; return each row's group index ``[N]``, repeat index ``[N]`` and group count."""
+    true, a, b = (np.asarray(x) for x in (paired.y_true, paired.pred_a, paired.pred_b))
+    groups = np.asarray(paired.groups).ravel()
+    repeats = np.zeros(len(groups), int) if paired.repeats is None else np.asarray(paired.repeats)
+    if not (true.shape == a.shape == b.shape) or len(true) == 0:
+        raise ValueError(f"y_true {true.shape}, pred_a {a.shape}, pred_b {b.shape} must match.")
+    if groups.shape != (len(true),) or repeats.ravel().shape != (len(true),):
+        raise ValueError(f"groups and repeats need one entry per row ({len(true)}).")
+    _, group_index = np.unique(groups, return_inverse=True)
+    _, repeat_index = np.unique(repeats.ravel(), return_inverse=True)
+    n_groups = int(group_index.max()) + 1
+    if n_groups < 2:
+        raise ValueError("the bootstrap needs at least 2 groups.")
+    return group_index, repeat_index, n_groups
+
+
+def _draws(n_groups: int, n_boot: int, seed: int) -> np.ndarray:
+    """``[n_boot, n_groups]`` counts: how often each group is drawn in each resample."""
+    drawn = np.random.default_rng(seed).integers(0, n_groups, (n_boot, n_groups))
+    flat = (drawn + n_groups * np.arange(n_boot)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_boot * n_groups).reshape(n_boot, n_groups).astype(float)
+
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Group weights ``[B, G]`` -> both candidates' scores ``[B]``."""
+
+
+def _scorer(
+    paired: Paired, metric: str, group_index: np.ndarray, repeat_index: np.ndarray, n_groups: int
+) -> Scorer:
+    """Score both candidates under group weights, by sums when the metric allows it."""
+    spec = get_task(paired.task)
+    if metric not in spec.metric_names():
+        raise ValueError(f"task '{paired.task}' does not report '{metric}'.")
+    found = find_metric(metric)
+    from_sums = None if found is None else _from_sums(found, metric, paired.task)
+    if from_sums is None:
+        log.info("no closed form for %s: scoring each resample (slower)", metric)
+        return _slow_scorer(paired, metric, group_index, repeat_index)
+    cells = repeat_index * n_groups + group_index
+    n_repeats = int(repeat_index.max()) + 1
+
+    def sums(pred: np.ndarray) -> np.ndarray:
+        rows = _row_statistics(paired.task, np.asarray(paired.y_true), np.asarray(pred))
+        total = np.zeros((n_repeats * n_groups, rows.shape[1]))
+        np.add.at(total, cells, rows)
+        return total.reshape(n_repeats, n_groups, -1)
+
+    sums_a, sums_b = sums(paired.pred_a), sums(paired.pred_b)
+
+    def score(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # [R, B, K] sums of each resample, scored, then averaged over repeats.
+        a = from_sums(np.matmul(weights[None], sums_a)).mean(axis=0)
+        b = from_sums(np.matmul(weights[None], sums_b)).mean(axis=0)
+        return a, b
+
+    return score
+
+
+def _slow_scorer(
+    paired: Paired, metric: str, group_index: np.ndarray, repeat_index: np.ndarray
+) -> Scorer:
+    """Score each resample with ``compute_metrics`` (any metric; one call per resample)."""
+    true = np.asarray(paired.y_true)
+    by_group = [np.flatnonzero(group_index == g) for g in range(int(group_index.max()) + 1)]
+
+    def one(weights: np.ndarray, pred: np.ndarray) -> float:
+        rows = np.concatenate([np.repeat(by_group[g], int(w)) for g, w in enumerate(weights)])
+        values = []
+        for picked in (rows[repeat_index[rows] == r] for r in np.unique(repeat_index)):
+            scores = compute_metrics(paired.task, true[picked], pred[picked]) if picked.size else {}
+            if metric not in scores:
+                raise ValueError(f"'{metric}' cannot be computed from predictions alone.")
+            values.append(float(scores[metric]))
+        return float(np.mean(values))
+
+    def score(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = np.array([one(w, np.asarray(paired.pred_a)) for w in weights])
+        b = np.array([one(w, np.asarray(paired.pred_b)) for w in weights])
+        return a, b
+
+    return score
+
+
+# --- sufficient statistics --------------------------------------------------------------------
+
+
+def _row_statistics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per-row statistics whose sums give the metrics: ``[N, K]``.
+
+    Regression: per target the moments ``1, y, y², ŷ, ŷ², yŷ`` (``K = 6 D``), after subtracting
+    each target's mean of ``y`` from ``y`` and ``ŷ`` (the metrics do not change, the sums keep
+    their precision). Classification: the one-hot cell of the confusion matrix (``K = C²``).
+    """
+    spec = get_task(task)
+    if spec.is_regression:
+        true = y_true.reshape(len(y_true), -1).astype(np.float64)
+        pred = y_pred.reshape(len(y_pred), -1).astype(np.float64)
+        centre = true.mean(axis=0)
+        true, pred = true - centre, pred - centre
+        parts = [np.ones_like(true), true, true**2, pred, pred**2, true * pred]
+        return np.stack(parts, axis=2).reshape(len(true), -1)
+    labels = np.asarray(spec.labels)
+    n_classes, order = len(labels), np.argsort(labels)
+    true_index = order[np.searchsorted(labels[order], y_true.astype(np.int64))]
+    pred_index = order[np.searchsorted(labels[order], y_pred.astype(np.int64))]
+    rows = np.zeros((len(y_true), n_classes * n_classes))
+    rows[np.arange(len(y_true)), true_index * n_classes + pred_index] = 1.0
+    return rows
+
+
+def _from_sums(spec: MetricSpec, column: str, task: str) -> FromSums | None:
+    """The closed form of ``column`` from summed statistics, or ``None`` when it has none."""
+    task_spec = get_task(task)
+    if task_spec.is_regression:
+        form = _REGRESSION.get(spec.name)
+        part = spec.part(column)
+        if form is None or part is None:
+            return None
+        dims = list(task_spec.targets)
+        if part == "mean":
+            return lambda sums: form(_moments(sums)).mean(axis=-1)
+        index = dims.index(part)
+        return lambda sums: form(_moments(sums))[..., index]
+    classes = _CLASSIFICATION.get(spec.name)
+    n_classes = len(task_spec.labels)
+    if classes is None:
+        return None
+    return lambda sums: classes(sums.reshape(*sums.shape[:-1], n_classes, n_classes))
+
+
+def _moments(sums: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Split ``[..., 6 D]`` sums into six ``[..., D]`` arrays: n, Σy, Σy², Σŷ, Σŷ², Σyŷ."""
+    per_target = sums.reshape(*sums.shape[:-1], -1, _MOMENTS)
+    return tuple(per_target[..., i] for i in range(_MOMENTS))
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray, fill: float | np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, ``fill`` where the denominator is 0."""
+    safe = np.where(denominator == 0.0, 1.0, denominator)
+    return np.where(denominator == 0.0, fill, numerator / safe)
+
+
+def _r2(m: tuple[np.ndarray, ...]) -> np.ndarray:
+    """R² as scikit-learn gives it (constant truth: 1 for a perfect prediction, else 0)."""
+    n, sy, syy, _, spp, syp = m
+    sse = np.maximum(syy - 2.0 * syp + spp, 0.0)
+    sst = np.maximum(syy - _divide(sy**2, n, 0.0), 0.0)
+    return _divide(-sse, sst, np.where(sse == 0.0, 0.0, -1.0)) + 1.0
+
+
+def _rmse(m: tuple[np.ndarray, ...]) -> np.ndarray:
+    n, _, syy, _, spp, syp = m
+    return np.asarray(np.sqrt(_divide(np.maximum(syy - 2.0 * syp + spp, 0.0), n, 0.0)))
+
+
+def _population(m: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Means, population variances and covariance: ``mean_y, mean_ŷ, var_y, var_ŷ, cov``."""
+    n, sy, syy, sp, spp, syp = m
+    mean_y, mean_p = _divide(sy, n, 0.0), _divide(sp, n, 0.0)
+    var_y = _variance(_divide(syy, n, 0.0), mean_y)
+    var_p = _variance(_divide(spp, n, 0.0), mean_p)
+    return mean_y, mean_p, var_y, var_p, _divide(syp, n, 0.0) - mean_y * mean_p
+
+
+def _variance(second: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``E[x²] - E[x]²``, exactly 0 where rounding alone keeps it from 0 (constant values)."""
+    variance = second - mean**2
+    return np.where(variance <= 1e-12 * second, 0.0, variance)
+
+
+def _ccc(m: tuple[np.ndarray, ...]) -> np.ndarray:
+    mean_y, mean_p, var_y, var_p, cov = _population(m)
+    return _divide(2.0 * cov, var_y + var_p + (mean_y - mean_p) ** 2, 1.0)
+
+
+def _pearson(m: tuple[np.ndarray, ...]) -> np.ndarray:
+    _, _, var_y, var_p, cov = _population(m)
+    return np.asarray(np.clip(_divide(cov, np.sqrt(var_y * var_p), 0.0), -1.0, 1.0))
+
+
+def _accuracy(confusion: np.ndarray) -> np.ndarray:
+    return _divide(np.trace(confusion, axis1=-2, axis2=-1), confusion.sum(axis=(-2, -1)), 0.0)
+
+
+def _macro_f1(confusion: np.ndarray) -> np.ndarray:
+    """Mean over every class of ``2 TP / (2 TP + FP + FN)``; 0 for a class never seen."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denominator = confusion.sum(axis=-1) + confusion.sum(axis=-2)
+    return np.asarray(_divide(2.0 * tp, denominator, 0.0).mean(axis=-1))
+
+
+def _balanced_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Mean recall over the classes present in the truth."""
+    support = confusion.sum(axis=-1)
+    recall = _divide(np.diagonal(confusion, axis1=-2, axis2=-1), support, 0.0)
+    present = (support > 0).sum(axis=-1)
+    return _divide(recall.sum(axis=-1), present, 0.0)
+
+
+def _mcc(confusion: np.ndarray) -> np.ndarray:
+    """Gorodkin's multiclass MCC, 0 where undefined (as scikit-learn)."""
+    correct = np.trace(confusion, axis1=-2, axis2=-1)
+    total = confusion.sum(axis=(-2, -1))
+    true, pred = confusion.sum(axis=-1), confusion.sum(axis=-2)
+    numerator = correct * total - (true * pred).sum(axis=-1)
+    first = total**2 - (pred**2).sum(axis=-1)
+    second = total**2 - (true**2).sum(axis=-1)
+    return _divide(numerator, np.sqrt(first * second), 0.0)
+
+
+_REGRESSION: dict[str, Callable[[tuple[np.ndarray, ...]], np.ndarray]] = {
+    "r2": _r2,
+    "rmse": _rmse,
+    "ccc": _ccc,
+    "pearson": _pearson,
+}
+_CLASSIFICATION: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "accuracy": _accuracy,
+    "macro_f1": _macro_f1,
+    "balanced_accuracy": _balanced_accuracy,
+    "mcc": _mcc,
+}
+"""Metrics (``MetricSpec.name``) with a closed form from sums; the tests check each against its
+``MetricSpec.compute``."""

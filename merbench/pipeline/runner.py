@@ -1,0 +1,271 @@
+"""Runs: one ``merbench run`` (or ``merbench.run()``) from its settings to its stored results.
+
+The runner plans the run (``merbench.pipeline.plan``), records it in its results store, lists its
+cells (loading each dataset and storing its folds), then works through them with this process and
+any ``--jobs`` local workers (``merbench.pipeline.jobs``), all claiming cells from the store's queue
+(``merbench.pipeline.worker``), as ``merbench worker`` processes on other machines can too. A cell
+that raises is stored as failed and the run goes on; finished cells are committed one by one, so an
+interrupted run resumes where it stopped. Rendering the leaderboard is left to the caller (the
+CLI and the Python API).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from merbench.data.config import DatasetConfig
+from merbench.errors import DatasetError, RunError, end_sentence
+from merbench.pipeline.candidates import Unavailable
+from merbench.pipeline.jobs import (
+    THREADS_ENV,
+    PeerProgress,
+    cell_threads,
+    failed_workers,
+    local_workers,
+    reap,
+    resolve_jobs,
+    resolve_threads,
+)
+from merbench.pipeline.plan import (
+    CellBuilder,
+    RunPlan,
+    budget_identity,
+    cell_keys,
+    plan_run,
+    stored_plan,
+)
+from merbench.pipeline.progress import Reporter, SilentReporter, log_to, stop_logging_to
+from merbench.pipeline.provenance import collect_provenance, portable_text
+from merbench.pipeline.settings import RunSettings, check_folder
+from merbench.pipeline.worker import process_cells
+from merbench.plugin.registry import Registry, load_registry
+from merbench.results.queue import Queue, retry_failed
+from merbench.results.schema import CellKey
+from merbench.results.store import Store
+from merbench.results.urls import display_url, sqlite_url
+
+if TYPE_CHECKING:
+    import subprocess
+
+log = logging.getLogger(__name__)
+
+SQLITE_FILES = ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm", "run.log")
+
+
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a run did."""
+
+    name: str
+    run_dir: Path
+    store_url: str
+    site_dir: Path
+    """Where the run's leaderboard belongs (``RunSettings.site_dir``)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    unavailable: list[Unavailable] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no cell failed and every requested candidate and dataset could run."""
+        return not self.counts.get("failed") and not self.unavailable and not self.problems
+
+
+def run(
+    settings: RunSettings, *, registry: Registry | None = None, reporter: Reporter | None = None
+) -> RunOutcome:
+    """Run (or resume) a comparison; the caller renders its leaderboard.
+
+    Raises:
+        MerbenchError: the run cannot start (bad settings, configuration or run directory).
+    """
+    registry = registry or load_registry()
+    reporter = reporter or SilentReporter()
+    plan = plan_run(settings, registry)
+    store = _open_store(settings, plan)
+    outcome = RunOutcome(
+        name=plan.name,
+        run_dir=plan.run_dir,
+        store_url=store.url,
+        site_dir=settings.site_dir(plan.name),
+        unavailable=list(plan.unavailable),
+    )
+    for item in plan.unavailable:
+        reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
+    handler = log_to(plan.run_dir / "run.log")
+    try:
+        provenance = collect_provenance(
+            registry, plan.config, settings.seed, plan.budget, uses_torch=plan.uses_torch
+        )
+        identity = settings.identity() | budget_identity(settings, plan.budget)
+        store.start_run(plan.name, identity, provenance)
+        builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
+        keys = _list_cells(plan, builder, outcome, reporter)
+        store.save_plan(stored_plan(plan, settings))
+        _work(plan, builder, keys, outcome, reporter)
+    finally:
+        stop_logging_to(handler)
+        store.close()
+    return outcome
+
+
+def _open_store(settings: RunSettings, plan: RunPlan) -> Store:
+    """Check where the run writes, then open (or make) its store and its run directory.
+
+    Nothing is written before the folders are known writable and the store opened.
+
+    Raises:
+        MerbenchError: a folder that cannot be written, or a store that cannot be opened.
+    """
+    check_folder(plan.run_dir, "--out")
+    if settings.render and not settings.enqueue_only:
+        check_folder(settings.site_dir(plan.name), "--leaderboard")
+    if settings.fresh:
+        _delete_results(plan.run_dir)
+    if settings.storage is None:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.storage or sqlite_url(plan.run_dir))
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    return store
+
+
+def _delete_results(run_dir: Path) -> None:
+    """Delete a run directory's store and log (``--fresh``).
+
+    Raises:
+        RunError: one of them cannot be deleted (a folder in its place, or no permission).
+    """
+    for name in SQLITE_FILES:
+        try:
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(
+                f"{run_dir / name}: cannot delete it for --fresh ({exc.strerror}). "
+                "Remove it yourself, or pass --out to start another run."
+            ) from None
+
+
+def _list_cells(
+    plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
+) -> list[CellKey]:
+    """Load every dataset, store its folds, and add its cells to the store as pending."""
+    keys: list[CellKey] = []
+    for dataset in plan.datasets:
+        reporter.message(f"Loading dataset {dataset.name} ...")
+        try:
+            tracks = builder.tracks(dataset.name)
+        except DatasetError as exc:
+            outcome.problems.append(str(exc))
+            reporter.message(f"Skipped dataset {dataset.name}: {exc}")
+            continue
+        _record_skipped(builder, dataset, tracks.skipped)
+        if tracks.skipped:
+            reporter.message(
+                f"{dataset.name}: left out {len(tracks.skipped)} unusable track(s) "
+                f"(listed in {plan.run_dir / 'run.log'})."
+            )
+        for task in plan.tasks[dataset.name]:
+            for protocol in plan.protocols[dataset.name]:
+                folds = builder.folds(dataset.name, task, protocol)
+                keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
+    builder.store.add_cells(keys)
+    return keys
+
+
+def _record_skipped(
+    builder: CellBuilder, dataset: DatasetConfig, skipped: Mapping[str, str]
+) -> None:
+    """Store why tracks were left out, naming files relative to the dataset's folder.
+
+    The store is published with the leaderboard; the run's log keeps the absolute paths.
+    """
+    root = dataset.path
+    builder.store.record_skipped_tracks(
+        dataset.name,
+        {t: r if root is None else portable_text(r, root) for t, r in skipped.items()},
+    )
+
+
+def _fix_threads(store: Store) -> int:
+    """The run's torch threads per cell: those stored when it started, else chosen and stored.
+
+    Raises:
+        MerbenchError: ``$MERBENCH_THREADS`` asks a resumed run for another count.
+    """
+    asked = resolve_threads()
+    stored = int(store.fix_setting("threads", asked))
+    if os.environ.get(THREADS_ENV) and stored != asked:
+        raise RunError(
+            f"{display_url(store.url)}: this run was made with {THREADS_ENV}={stored}; this "
+            f"command asks for {asked}. Unset {THREADS_ENV} to resume it with {stored}, or pass "
+            "--out to start another run."
+        )
+    return stored
+
+
+def _work(
+    plan: RunPlan,
+    builder: CellBuilder,
+    keys: list[CellKey],
+    outcome: RunOutcome,
+    reporter: Reporter,
+) -> None:
+    """Run this run's pending cells through the queue, beside any workers sharing it."""
+    store, settings = builder.store, builder.settings
+    threads = _fix_threads(store)
+    ids = store.cell_ids()
+    among = frozenset(ids[k] for k in keys)
+    retry_failed(store, among)  # a resumed run tries its failed cells again
+    done = store.counts(among).get("done", 0)
+    if settings.enqueue_only:
+        outcome.counts = {"done": 0, "failed": 0, "resumed": done}
+        reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
+        return
+    jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
+    with (
+        local_workers(
+            jobs,
+            storage=store.url,
+            run=plan.name,
+            out=plan.run_dir,
+            config=plan.config.source,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        ) as peers,
+        cell_threads(threads),  # after the workers' OMP_NUM_THREADS; they read the store's
+    ):
+        counts = _work_here(builder, among, done, reporter, peers)
+    for problem in failed_workers(peers, plan.run_dir):
+        reporter.message(problem)
+    if jobs > 1:
+        final = store.counts(among)
+        counts = {"done": final.get("done", 0) - done, "failed": final.get("failed", 0)}
+    outcome.counts = counts | {"resumed": done}
+
+
+def _work_here(
+    builder: CellBuilder,
+    among: frozenset[int],
+    done: int,
+    reporter: Reporter,
+    peers: list[subprocess.Popen[bytes]],
+) -> dict[str, int]:
+    """Run cells in this process beside its local workers ``peers``; return its counts."""
+    store = builder.store
+    if peers:  # one display for the cells of every local process
+        reporter = PeerProgress(reporter, store, among)
+    reporter.run_started(len(among), done)
+    poll = reporter.poll if isinstance(reporter, PeerProgress) else None
+    queue = Queue(
+        among=among,
+        heartbeat_timeout=builder.settings.heartbeat_timeout,
+        on_wait=lambda: reap(peers, then=poll),  # a killed local worker is re-queued at once
+    )
+    counts = process_cells(store, builder.resolve, builder.features, reporter, queue)
+    if poll is not None:
+        poll()  # the cells the other processes finished last
+    return counts

@@ -1,0 +1,11 @@
+"""The contract with plugins: what a plugin declares and how the core finds it.
+
+- ``hookspecs``: the four hooks (datasets, front-ends, augmentations, models) and ``hookimpl``.
+- ``specs``: the frozen records plugins yield (``DatasetSpec``, ``ModelSpec``, ...).
+- ``torch_space``: the optimiser keys every torch model is tuned over.
+- ``registry``: entry-point discovery, the API check, record validation -> ``Registry``.
+- ``scaffold`` and ``templates/``: ``merbench new-plugin``.
+
+Plugin authors import these through ``merbench`` itself (``merbench.ModelSpec``,
+``merbench.hookimpl``); search spaces come from ``merbench.space``.
+"""

@@ -1,0 +1,243 @@
+"""The frozen records that plugins yield from their hooks, and the shapes the core passes them.
+
+Plugins *describe* pieces with these records; the core composes them. Every record is a frozen,
+keyword-only dataclass whose first field is ``name``. The registry fills ``provenance``; plugins
+never set it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+    from merbench.space import Distribution
+
+InputKind = Literal["waveform", "spectrogram", "sequence", "vector"]
+"""What a front-end produces and a model accepts: ``waveform`` [B, C, T], ``spectrogram``
+[B, C, F, T], ``sequence`` [B, T, D], ``vector`` [B, D]."""
+
+Task = Literal["av-regression", "quadrant", "arousal-binary", "valence-binary"]
+Family = Literal["torch", "sklearn"]
+Stage = Literal["waveform", "spectrogram", "batch"]
+LabelEffect = Literal["preserve", "mix"]
+AugmentMode = Literal["on-the-fly", "pre-rendered"]
+RunAugmentMode = Literal["auto", "on-the-fly", "pre-rendered"]
+Kind = Literal["dataset", "frontend", "augmentation", "model"]
+SplitProtocol = Literal["grouped", "random", "official", "unknown"]
+"""How a published result's test tracks were chosen: ``grouped`` (artist-exclusive folds, as
+merbench's), ``random`` (tracks shuffled, an artist on both sides), ``official`` (the dataset's
+own split) or ``unknown``."""
+
+INPUT_KINDS: tuple[str, ...] = get_args(InputKind)
+TASKS: tuple[str, ...] = get_args(Task)
+KINDS: tuple[str, ...] = get_args(Kind)
+RUN_AUGMENT_MODES: tuple[str, ...] = get_args(RunAugmentMode)
+SPLIT_PROTOCOLS: tuple[str, ...] = get_args(SplitProtocol)
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+SearchSpace = Mapping[str, "Distribution | BaseDistribution"]
+"""Parameter name -> distribution: ``merbench.space``'s (no Optuna import) or Optuna's."""
+Suggest = Callable[["optuna.Trial"], dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InputShape:
+    """The shape of one model input, without the batch axis.
+
+    Attributes:
+        kind: the input kind.
+        shape: ``(C, T)`` for waveforms, ``(C, F, T)`` for spectrograms, ``(T, D)`` for sequences,
+            ``(D,)`` for vectors.
+    """
+
+    kind: InputKind
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Provenance:
+    """Where a record came from: filled in by the registry, shown on leaderboards."""
+
+    entry_point: str
+    module: str
+    distribution: str
+    version: str
+    first_party: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LabelScale:
+    """The range of a dataset's continuous labels, e.g. ``LabelScale(low=1, high=9)``."""
+
+    low: float
+    high: float
+
+    @property
+    def midpoint(self) -> float:
+        """The value that splits high from low arousal or valence."""
+        return (self.low + self.high) / 2
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublishedResult:
+    """A published result on a dataset, shown on its leaderboard page beside merbench's scores.
+
+    Attributes:
+        task: the merbench task the result corresponds to, e.g. ``"av-regression"``.
+        metric: what was measured, as the paper reports it, e.g. ``"RMSE (arousal)"``.
+        score: the reported value, on the paper's scale (``0.764`` for an F1 of 76.4 %).
+        protocol: how the test tracks were chosen; only ``grouped`` (artist-exclusive) results
+            are comparable with merbench's grouped scores.
+        model: the model and features, e.g. ``"SVR (RBF) on 6,373 openSMILE features"``.
+        source: the citation: authors, year, venue, and table or figure.
+        note: anything a reader needs to compare, e.g. ``"11-fold cross-validation"``.
+    """
+
+    task: Task
+    metric: str
+    score: float
+    protocol: SplitProtocol
+    model: str
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatasetSpec:
+    """A dataset: where tracks come from and what can be asked of them.
+
+    ``load(root, **options)`` returns a DataFrame with the columns ``track_id``, ``group`` (artist,
+    album or track, for grouped splits), ``audio_path`` and the label columns (``arousal`` and
+    ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
+    ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
+    human-readable problems with a local copy (empty when the copy is usable). ``literature``
+    lists published results on the dataset, shown on its leaderboard page.
+    """
+
+    name: str
+    load: Callable[..., Any]
+    tasks: tuple[Task, ...]
+    label_scale: LabelScale | None = None
+    verify: Callable[..., list[str]] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    requires_path: bool = True
+    version: str = ""
+    citation: str = ""
+    license: str = ""
+    homepage: str = ""
+    summary: str = ""
+    literature: tuple[PublishedResult, ...] = ()
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FrontEndSpec:
+    """A transform from waveforms ``[B, C, T]`` to a representation of kind ``output``.
+
+    ``build(sample_rate, **params)`` returns a callable (usually a ``torch.nn.Module``) mapping a
+    float32 waveform tensor ``[B, C, T]`` to the output kind. Fixed front-ends
+    (``trainable=False``) are computed once per dataset and parameters and cached by the core.
+
+    ``sample_rate`` (Hz) is the rate a fixed front-end needs (a pretrained encoder's): the core
+    decodes its windows at that rate (the same windows, in seconds, as the run's) and builds it
+    with that rate; ``None`` takes the run's rate. Where the core runs a fixed front-end in the
+    model graph (augmented training batches), it builds it with the run's rate, so ``build``
+    must accept any rate. ``describe()`` returns what the output depends on beyond the
+    parameters (pretrained weights: model id, revision, sha256 of the weight files): part of
+    the feature cache key, and written beside the cached features.
+    """
+
+    name: str
+    output: InputKind
+    build: Callable[..., Any]
+    trainable: bool = False
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    sample_rate: int | None = None
+    describe: Callable[[], Mapping[str, Any]] | None = None
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AugmentationSpec:
+    """A training-time transform at one stage, and what it does to labels.
+
+    ``build(sample_rate, **params)`` returns a callable ``f(..., rng)`` that draws its randomness
+    from ``rng`` (a numpy ``Generator``) or from the global generators, which the core seeds
+    per call and restores afterwards:
+
+    - ``waveform``: ``f(x, rng) -> x`` on one example, a float32 numpy array ``[C, T]`` in and
+      ``[C, T']`` out (every example of one call site gives the same ``T'``);
+    - ``spectrogram``: ``f(x, rng) -> x`` on one example, a torch tensor ``[C, F, T]``; with
+      ``batched=True``, ``f(xs, rngs) -> xs`` on the whole batch ``[B, C, F, T]`` with one
+      generator per example, example ``b`` drawing only from ``rngs[b]`` (an example's output
+      must not depend on the batch it is in: the contract kit checks it);
+    - ``batch``: ``f(xs, y, rng) -> (xs, y)`` on a list of model-input tensors ``[B, ...]`` and
+      float targets ``[B, D]`` (standardised regression targets, or one-hot class labels).
+
+    ``mode`` says how the core applies a ``waveform`` transform by default: ``on-the-fly``
+    (fresh every epoch) or ``pre-rendered`` (a few copies per clip rendered once per seed and
+    cached: for transforms too slow to run every epoch). ``merbench run --augment-mode``
+    overrides it for a run.
+    """
+
+    name: str
+    stage: Stage
+    labels: LabelEffect
+    build: Callable[..., Any]
+    mode: AugmentMode = "on-the-fly"
+    batched: bool = False
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSpec:
+    """A model: which inputs it accepts, how to build it, and what to tune.
+
+    Torch models: ``build(inputs: tuple[InputShape, ...], n_outputs, **params) -> nn.Module`` whose
+    ``forward(*xs)`` takes the inputs in ``accepts`` order and returns ``[B, n_outputs]``; a
+    ``build`` that names ``sample_rate`` (Hz) or ``window_seconds`` (the budget's window) as
+    parameters also receives them. ``optimiser`` gives the model's own AdamW ``lr`` and
+    ``weight_decay`` (within the tuned ranges): the first trial's values, and the values used when
+    a fit gets none. Scikit-learn models: ``build(**params)`` returns an unfitted estimator; the
+    core picks a regressor or classifier through ``task`` when the builder accepts a ``task``
+    keyword. ``trusted_types`` names (``module.Class``) the types a fitted estimator holds beyond
+    the built-in scikit-learn candidates' (``merbench.exchange.bundle.TRUSTED_TYPES``), so that
+    ``merbench export`` can write it as skops and ``merbench predict`` load it; the list comes
+    from the installed plugin, never from the file.
+    """
+
+    name: str
+    accepts: tuple[InputKind, ...]
+    build: Callable[..., Any]
+    family: Family = "torch"
+    search_space: SearchSpace = field(default_factory=dict)
+    suggest: Suggest | None = None
+    default_frontends: tuple[str, ...] = ()
+    default_augmentations: tuple[str, ...] = ()
+    optimiser: Mapping[str, float] = field(default_factory=dict)
+    trusted_types: tuple[str, ...] = ()
+    tasks: tuple[Task, ...] = TASKS  # type: ignore[assignment]
+    is_baseline: bool = False
+    summary: str = ""
+    provenance: Provenance | None = None
+
+
+Spec = DatasetSpec | FrontEndSpec | AugmentationSpec | ModelSpec
+
+SPEC_TYPES: dict[str, type[Any]] = {
+    "dataset": DatasetSpec,
+    "frontend": FrontEndSpec,
+    "augmentation": AugmentationSpec,
+    "model": ModelSpec,
+}

@@ -1,0 +1,275 @@
+"""The cell queue: who holds a cell. Workers claim pending cells atomically, beat while they run
+them, finish or fail them, and take over the cells of workers that died.
+
+This module owns a cell's status (``pending`` -> ``running`` -> ``done`` or ``failed``); the
+store (``merbench.results.store``) inserts cells and writes their results.
+
+A claim turns one ``pending`` cell into ``running`` under the claimer's name in one short
+transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (concurrent claimers skip the
+row one of them holds), ``BEGIN IMMEDIATE`` on SQLite (claimers take turns), and in both the
+update re-checks ``status = 'pending'``. Every claim is logged in the ``claims`` table. While a
+cell runs its worker refreshes ``heartbeat_at``; times are the database server's clock, so
+workers on machines with skewed clocks agree on what is stale. A ``running`` cell whose
+heartbeat is older than the timeout, or whose worker ran on this machine and has exited (an
+unreaped zombie included), is made ``pending`` again and claimed by the next worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from merbench.results.schema import CellKey, CellResult, cells, claims, key_of, now, where_key
+from merbench.results.store import Store, write_result
+
+HOST_ENV = "MERBENCH_WORKER_HOST"
+HEARTBEAT_TIMEOUT_S = 60.0
+"""Seconds without a heartbeat after which a running cell is re-queued (the run's default)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerId:
+    """Who holds a cell: a display name, the machine (process namespace) and the process id."""
+
+    name: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Claim:
+    """A cell this worker holds."""
+
+    cell_id: int
+    key: CellKey
+
+
+def this_worker() -> WorkerId:
+    """A new identity for this process: ``hostname:pid-xxxx`` on this machine's key.
+
+    The machine key tells workers whose process ids can be checked here: the hostname, boot id
+    and process namespace (so containers sharing a hostname differ), or ``$MERBENCH_WORKER_HOST``.
+    """
+    hostname = socket.gethostname()
+    host = os.environ.get(HOST_ENV) or _machine_key(hostname)
+    pid = os.getpid()
+    return WorkerId(name=f"{hostname}:{pid}-{secrets.token_hex(2)}", host=host[:64], pid=pid)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """How a process takes cells: who it is, which cells, and when a silent worker is dead."""
+
+    worker: WorkerId = field(default_factory=this_worker)
+    among: Collection[int] | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    on_wait: Callable[[], None] | None = None
+    """Called while waiting for other workers' last cells (e.g. to report their progress)."""
+
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between heartbeats: a quarter of the timeout, at most 10 s."""
+        return max(0.05, min(10.0, self.heartbeat_timeout / 4))
+
+
+def _machine_key(hostname: str) -> str:
+    parts = [hostname]
+    for source in (Path("/proc/sys/kernel/random/boot_id"), Path("/proc/self/ns/pid")):
+        try:
+            parts.append(os.readlink(source) if source.is_symlink() else source.read_text())
+        except OSError:
+            parts.append("")
+    return hashlib.sha256("\0".join(p.strip() for p in parts).encode()).hexdigest()[:32]
+
+
+def db_clock(dialect: str) -> sa.ColumnElement[Any]:
+    """The database server's current time in seconds since the epoch, as SQL."""
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+    if dialect == "sqlite":
+        return (sa.func.julianday("now") - 2440587.5) * 86400.0
+    if dialect in ("mysql", "mariadb"):
+        return sa.cast(sa.func.unix_timestamp(sa.func.now(6)), sa.Float)
+    import time
+
+    return sa.literal(time.time(), sa.Float)  # other databases: this machine's clock
+
+
+def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) -> Claim | None:
+    """Take the first pending cell (of ``among``, else any); ``None`` when none is pending."""
+    clock = db_clock(store.dialect)
+
+    def take(conn: sa.Connection) -> Claim | None:
+        query = sa.select(cells).where(cells.c.status == "pending")
+        if among is not None:
+            query = query.where(cells.c.id.in_(list(among)))
+        row = (
+            conn.execute(query.order_by(cells.c.id).limit(1).with_for_update(skip_locked=True))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        taken = conn.execute(
+            cells.update()
+            .where(cells.c.id == row["id"], cells.c.status == "pending")
+            .values(
+                status="running",
+                worker=worker.name,
+                worker_host=worker.host,
+                worker_pid=worker.pid,
+                heartbeat_at=clock,
+                started_at=now(),
+                error=None,
+            )
+        )
+        if taken.rowcount != 1:  # cannot happen under the locks above; never claim twice
+            raise sa.exc.OperationalError("claim", {}, RuntimeError("cell taken concurrently"))
+        conn.execute(
+            claims.insert().values(cell_id=row["id"], worker=worker.name, claimed_at=now())
+        )
+        key = key_of(row)
+        return Claim(cell_id=int(row["id"]), key=key)
+
+    return store.transact(take)
+
+
+def beat(store: Store, held: Claim, worker: WorkerId) -> bool:
+    """Refresh the heartbeat of a held cell; ``False`` when the cell is no longer this worker's."""
+    result = store.transact(
+        lambda conn: conn.execute(
+            cells.update().where(*_held(held, worker)).values(heartbeat_at=db_clock(store.dialect))
+        )
+    )
+    return bool(result.rowcount)
+
+
+def release(store: Store, held: Claim, worker: WorkerId) -> None:
+    """Give a held cell back to the queue (interrupted, or this worker cannot run it)."""
+    store.transact(
+        lambda conn: conn.execute(
+            cells.update().where(*_held(held, worker)).values(status="pending", heartbeat_at=None)
+        )
+    )
+
+
+def requeue_dead(store: Store, worker: WorkerId, timeout_s: float) -> int:
+    """Make ``pending`` again every running cell whose worker is gone; return how many.
+
+    Gone: its heartbeat is older than ``timeout_s`` (or missing, as in stores written before
+    heartbeats), or it ran on this machine under a process id that no longer exists.
+    """
+    stale = sa.or_(
+        cells.c.heartbeat_at.is_(None), cells.c.heartbeat_at < db_clock(store.dialect) - timeout_s
+    )
+    with store.reader.connect() as conn:
+        local = conn.execute(
+            sa.select(cells.c.id, cells.c.worker_pid).where(
+                cells.c.status == "running", cells.c.worker_host == worker.host
+            )
+        ).all()
+    dead = [(i, pid) for i, pid in local if pid is not None and not _is_alive(int(pid))]
+
+    def requeue(conn: sa.Connection) -> int:
+        running = cells.c.status == "running"
+        count = conn.execute(
+            cells.update().where(running, stale).values(status="pending", heartbeat_at=None)
+        ).rowcount
+        for cell_id, pid in dead:
+            count += conn.execute(
+                cells.update()
+                .where(running, cells.c.id == cell_id, cells.c.worker_host == worker.host)
+                .where(cells.c.worker_pid == pid)
+                .values(status="pending", heartbeat_at=None)
+            ).rowcount
+        return int(count or 0)
+
+    return store.transact(requeue)
+
+
+def _held(held: Claim, worker: WorkerId) -> list[sa.ColumnElement[bool]]:
+    return [cells.c.id == held.cell_id, cells.c.status == "running", cells.c.worker == worker.name]
+
+
+def _is_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (an exited, unreaped one does not)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # a process of another user holds the id
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to reap it (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may hold any character.
+    return stat[stat.rfind(")") + 1 :].split()[:1] == ["Z"]
+
+
+def finish(store: Store, key: CellKey, result: CellResult, *, worker: str | None = None) -> bool:
+    """Commit a finished cell with its predictions and trials in one transaction.
+
+    With ``worker``, only while that worker still holds the cell: a cell re-queued after its
+    worker's heartbeat went stale belongs to whoever claimed it next.
+
+    Returns:
+        Whether the result was stored.
+    """
+
+    def commit(conn: sa.Connection) -> bool:
+        owned = [] if worker is None else _held_by(worker)
+        cell_id = conn.execute(sa.select(cells.c.id).where(*where_key(key), *owned)).scalar()
+        if cell_id is None:
+            return False
+        write_result(conn, int(cell_id), result)
+        return True
+
+    return store.transact(commit)
+
+
+def fail(store: Store, key: CellKey, reason: str, *, worker: str | None = None) -> bool:
+    """Store a cell as failed with a one-line reason (while ``worker`` holds it, if given)."""
+    owned = [] if worker is None else _held_by(worker)
+    result = store.transact(
+        lambda conn: conn.execute(
+            cells.update()
+            .where(*where_key(key), *owned)
+            .values(status="failed", error=reason, finished_at=now(), heartbeat_at=None)
+        )
+    )
+    return bool(result.rowcount)
+
+
+def retry_failed(store: Store, ids: Iterable[int]) -> int:
+    """Make failed cells among ``ids`` pending again (a resumed run retries them)."""
+    chosen = list(ids)
+    if not chosen:
+        return 0
+    result = store.transact(
+        lambda conn: conn.execute(
+            cells.update()
+            .where(cells.c.id.in_(chosen), cells.c.status == "failed")
+            .values(status="pending")
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def _held_by(worker: str) -> list[sa.ColumnElement[bool]]:
+    return [cells.c.status == "running", cells.c.worker == worker]

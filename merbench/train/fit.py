@@ -1,0 +1,229 @@
+"""Fitting: the one training loop every torch model shares, and the scikit-learn fit path.
+
+The core, not the plugins, owns devices, seeds, optimisation, early stopping and target scaling,
+so every candidate is trained under the same protocol. Regression targets are standardised for
+training and predictions are returned on the dataset's own scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from merbench.data.windows import Inputs, per_track
+from merbench.errors import CellError
+from merbench.evaluation.budgets import Budget
+from merbench.evaluation.metrics import compute_metrics, metric_direction, primary_metric
+from merbench.evaluation.tasks import TaskSpec, get_task
+from merbench.plugin.specs import FrontEndSpec, ModelSpec
+from merbench.plugin.torch_space import Precision
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[int, float], None]
+"""Called after every epoch with ``(epoch, validation score)``; may raise ``TrialPruned``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Problem:
+    """What is being learnt: the task, its classes, the budget and the audio rate."""
+
+    task: str
+    labels: tuple[int, ...]
+    budget: Budget
+    sample_rate: int
+    top_k: int | None = None
+    precision: Precision = "fp32"
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's record."""
+        return get_task(self.task)
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the task predicts continuous targets (``TaskSpec.is_regression``)."""
+        return self.spec.is_regression
+
+    @property
+    def n_outputs(self) -> int:
+        """One output per regression target, or one score per class of ``labels``."""
+        return len(self.spec.targets) if self.is_regression else len(self.labels)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Trainable:
+    """A trainable front-end to run inside the model graph on one waveform input."""
+
+    spec: FrontEndSpec
+    params: Mapping[str, Any]
+
+
+@dataclass(kw_only=True)
+class Fitted:
+    """A fitted model: ``predict(inputs, n)`` gives ``n`` labels on the dataset's scale.
+
+    ``inputs`` are per-track arrays or a ``Feed`` of windows; the prediction of a track whose
+    windows are given is the aggregate of its windows' (``merbench.data.windows``).
+    """
+
+    predict: Callable[[Inputs, int], np.ndarray]
+    best_epoch: int
+    n_params: int
+    history: list[float]
+    scores: Callable[[Inputs, int], np.ndarray] | None = None
+    """Class scores ``[N, C]`` in ``Problem.labels`` order (classification; for top-k)."""
+    valid_score: float | None = None
+    """The score (to maximise) of the kept weights on the validation tracks, when the fit
+    early-stopped on them: a trial's value without predicting them again."""
+    valid_windows: tuple[np.ndarray, np.ndarray] | None = None
+    """Regression fits that early-stopped: the kept epoch's check, window by window: the
+    predictions on the dataset's scale ``[M, D]`` and the validation track of each ``[M]``."""
+    model: Any = None
+    """The fitted network (torch) or estimator (scikit-learn), for ``merbench export``."""
+    target_scaler: TargetScaler | None = None
+    """How regression targets were standardised for the fit (``None``: classification)."""
+
+
+class NonFiniteLoss(CellError):
+    """The training loss became NaN or infinite (the trial is ended, not the run)."""
+
+
+def pick_device() -> str:
+    """Return ``"cuda"`` when a CUDA device is available, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TargetScaler:
+    """Standardise regression targets with training statistics, and undo it."""
+
+    def __init__(self, y: np.ndarray) -> None:
+        self.mean = y.mean(axis=0)
+        self.std = np.where(y.std(axis=0) > 1e-12, y.std(axis=0), 1.0)
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray((y - self.mean) / self.std)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z * self.std + self.mean)
+
+
+def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The task's primary metric, as a value to maximise."""
+    name = primary_metric(problem.task)
+    labels = problem.labels or None
+    value = float(compute_metrics(problem.task, y_true, y_pred, labels=labels)[name])
+    return value if metric_direction(name) == "maximize" else -value
+
+
+# --- scikit-learn -----------------------------------------------------------------------------
+
+
+def _as_matrix(inputs: Inputs, n: int) -> np.ndarray:
+    """Flatten and join vector inputs into ``[N, D]`` (``[N, 1]`` zeros when there are none).
+
+    A ``Feed`` of windows gives one row per track: the mean of its windows' inputs.
+    """
+    arrays = per_track(inputs)
+    if not arrays:
+        return np.zeros((n, 1))
+    return np.concatenate([np.asarray(x).reshape(len(x), -1) for x in arrays], axis=1)
+
+
+def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Problem) -> Any:
+    """Build the model's estimator, standardised inputs first, one per target if needed."""
+    import inspect
+
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    kwargs = dict(params)
+    if "task" in inspect.signature(model.build).parameters:
+        kwargs["task"] = problem.task
+    estimator = model.build(**kwargs)
+    if problem.is_regression and not estimator.__sklearn_tags__().target_tags.multi_output:
+        estimator = MultiOutputRegressor(estimator)
+    if model.accepts:
+        return make_pipeline(StandardScaler(), estimator)
+    return estimator
+
+
+def fit_sklearn(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    inputs: Inputs,
+    y: np.ndarray,
+    problem: Problem,
+) -> Fitted:
+    """Fit a scikit-learn model on standardised targets (regression) or class labels.
+
+    Each track is one sample: a ``Feed`` of windows is pooled into the mean of its windows'
+    inputs, so the fit costs the same whatever the clips' length.
+    """
+    estimator = build_estimator(model, params, problem)
+    scaler = TargetScaler(y) if problem.is_regression else None
+    target = scaler.forward(y) if scaler else y
+    estimator.fit(_as_matrix(inputs, len(y)), target)
+
+    def predict(test_inputs: Inputs, n: int) -> np.ndarray:
+        prediction = np.asarray(estimator.predict(_as_matrix(test_inputs, n)))
+        return scaler.inverse(prediction) if scaler else prediction
+
+    def scores(test_inputs: Inputs, n: int) -> np.ndarray:
+        return _class_scores(estimator, _as_matrix(test_inputs, n), problem.labels)
+
+    return Fitted(
+        predict=predict,
+        best_epoch=0,
+        n_params=_count_sklearn(estimator),
+        history=[],
+        scores=None if problem.is_regression else scores,
+        model=estimator,
+        target_scaler=scaler,
+    )
+
+
+def _class_scores(estimator: Any, x: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
+    """Probabilities (or decision scores) in ``labels`` order; unseen classes score lowest."""
+    if hasattr(estimator, "predict_proba"):
+        raw = np.asarray(estimator.predict_proba(x), dtype=np.float64)
+    else:
+        raw = np.asarray(estimator.decision_function(x), dtype=np.float64)
+        if raw.ndim == 1:  # binary decision function: the score of the second class
+            raw = np.stack([-raw, raw], axis=1)
+    out = np.full((len(x), len(labels)), -np.inf if raw.min() < 0 else 0.0)
+    for column, label in enumerate(estimator.classes_):
+        out[:, labels.index(int(label))] = raw[:, column]
+    return out
+
+
+def _count_sklearn(estimator: Any) -> int:
+    """Count fitted coefficients, support vectors or tree nodes: a rough size figure."""
+    total = 0
+    for attr in ("coef_", "intercept_", "dual_coef_", "support_vectors_", "constant_"):
+        for part in _walk(estimator):
+            value = getattr(part, attr, None)
+            if value is not None:
+                total += int(np.size(value))
+    for part in _walk(estimator):
+        for tree in getattr(part, "estimators_", []) or []:
+            total += int(getattr(getattr(tree, "tree_", None), "node_count", 0))
+    return total
+
+
+def _walk(estimator: Any) -> list[Any]:
+    parts = [estimator]
+    parts += [step for _, step in getattr(estimator, "steps", [])]
+    for part in list(parts):
+        parts += list(getattr(part, "estimators_", []) or [])
+    return parts

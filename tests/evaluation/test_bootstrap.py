@@ -1,0 +1,168 @@
+"""Tests of merbench.evaluation.bootstrap: closed forms against the metric records, and the test's
+shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from merbench.evaluation import bootstrap
+from merbench.evaluation.bootstrap import Paired, group_bootstrap
+from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.scoring import find_metric
+from merbench.evaluation.tasks import get_task
+
+
+def _regression(seed=0, n=120, n_groups=30, spread_b=1.2):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, n_groups, n)
+    y = rng.normal(5.0, 2.0, (n, 2)) + rng.normal(0, 1.0, (n_groups, 2))[groups]
+    a = y + rng.normal(0, 1.0, (n, 2))
+    b = y + rng.normal(0, spread_b, (n, 2))
+    return Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b, groups=groups)
+
+
+def _quadrants(seed=0, n=200):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(1, 5, n)
+    a = np.where(rng.random(n) < 0.6, y, rng.integers(1, 5, n))
+    b = np.where(rng.random(n) < 0.4, y, rng.integers(1, 5, n))
+    return Paired(task="quadrant", y_true=y, pred_a=a, pred_b=b, groups=rng.integers(0, 40, n))
+
+
+def _closed_form(task, metric, y, p):
+    form = bootstrap._from_sums(find_metric(metric), metric, task)
+    return None if form is None else float(form(bootstrap._row_statistics(task, y, p).sum(0))[()])
+
+
+@pytest.mark.parametrize("task", ["av-regression", "quadrant", "arousal-binary"])
+def test_closed_forms_match_the_metric_records(task):
+    rng = np.random.default_rng(3)
+    if get_task(task).is_regression:
+        y = rng.normal(5, 2, (80, 2))
+        cases = [y + rng.normal(0, 1, y.shape), np.full_like(y, 4.0), y.copy()]
+    else:
+        labels = np.asarray(get_task(task).labels)
+        y = rng.choice(labels[:-1], 80)  # the last class never true: an undefined F1 and recall
+        cases = [rng.choice(labels, 80), np.full(80, labels[0]), y.copy()]
+    for pred in cases:
+        expected = compute_metrics(task, y, pred)
+        for metric in get_task(task).metric_names():
+            value = _closed_form(task, metric, y, pred)
+            if value is not None:
+                assert value == pytest.approx(expected[metric], abs=1e-10), metric
+
+
+def test_every_ranking_metric_has_a_closed_form():
+    for task in ("av-regression", "quadrant", "arousal-binary", "valence-binary"):
+        primary = get_task(task).primary
+        assert bootstrap._from_sums(find_metric(primary), primary, task) is not None
+
+
+def test_identical_predictions_are_no_difference():
+    paired = _regression()
+    same = Paired(
+        task=paired.task, y_true=paired.y_true, pred_a=paired.pred_a, pred_b=paired.pred_a,
+        groups=paired.groups,
+    )  # fmt: skip
+    result = group_bootstrap(same, "r2_mean", n_boot=200)
+    assert (result.diff, result.se, result.p_value) == (0.0, 0.0, 1.0)
+    assert (result.ci_low, result.ci_high) == (0.0, 0.0)
+
+
+def test_observed_values_are_the_pooled_metrics():
+    paired = _regression()
+    result = group_bootstrap(paired, "r2_mean", n_boot=200)
+    expected_a = compute_metrics(paired.task, paired.y_true, paired.pred_a)["r2_mean"]
+    expected_b = compute_metrics(paired.task, paired.y_true, paired.pred_b)["r2_mean"]
+    assert result.value_a == pytest.approx(expected_a)
+    assert result.diff == pytest.approx(expected_a - expected_b)
+    assert result.n_groups == len(np.unique(paired.groups)) and result.n_boot == 200
+
+
+def test_swapping_the_candidates_mirrors_the_result():
+    paired = _quadrants()
+    swapped = Paired(
+        task=paired.task, y_true=paired.y_true, pred_a=paired.pred_b, pred_b=paired.pred_a,
+        groups=paired.groups,
+    )  # fmt: skip
+    one = group_bootstrap(paired, "macro_f1", n_boot=500, seed=4)
+    other = group_bootstrap(swapped, "macro_f1", n_boot=500, seed=4)
+    assert other.diff == pytest.approx(-one.diff)
+    assert (other.ci_low, other.ci_high) == pytest.approx((-one.ci_high, -one.ci_low))
+    assert other.p_value == one.p_value
+    assert group_bootstrap(paired, "macro_f1", n_boot=500, seed=4) == one  # seeded
+
+
+def test_p_value_and_interval_agree():
+    clear = group_bootstrap(_regression(spread_b=2.0), "r2_mean", n_boot=999)
+    assert clear.ci_high < 0.0 or clear.ci_low > 0.0
+    assert clear.p_value < 1e-3
+    assert clear.ci_high - clear.diff == pytest.approx(1.959963984540054 * clear.se)
+    for seed in range(6):
+        vague = group_bootstrap(_regression(spread_b=1.05, seed=seed), "r2_mean", n_boot=300)
+        assert (vague.ci_low < 0.0 < vague.ci_high) == (vague.p_value >= 0.05)
+
+
+def test_standard_error_is_the_spread_of_the_resamples():
+    paired = _regression()
+    result = group_bootstrap(paired, "r2_mean", n_boot=400, seed=9)
+    observed, (a, b), n_groups = bootstrap.resample(paired, "r2_mean", n_boot=400, seed=9)
+    assert observed[0] - observed[1] == result.diff
+    factor = np.sqrt(n_groups / (n_groups - 1))
+    assert result.se == pytest.approx(np.std(a - b, ddof=1) * factor)
+
+
+def test_groups_widen_the_interval_when_errors_follow_the_artist():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(30), 8)
+    y = rng.normal(0, 1, (240, 2))
+    a = y + rng.normal(0, 0.8, (30, 2))[groups]  # the error is the artist's, not the track's
+    b = y + rng.normal(0, 0.8, (30, 2))[groups]
+    by_group = group_bootstrap(Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b,
+                                      groups=groups), "r2_mean", n_boot=500)  # fmt: skip
+    by_track = group_bootstrap(Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b,
+                                      groups=np.arange(240)), "r2_mean", n_boot=500)  # fmt: skip
+    assert by_group.ci_high - by_group.ci_low > 2 * (by_track.ci_high - by_track.ci_low)
+
+
+def test_repeats_average_the_pooled_scores():
+    paired = _regression()
+    twice = Paired(
+        task=paired.task, y_true=np.tile(paired.y_true, (2, 1)),
+        pred_a=np.concatenate([paired.pred_a, paired.pred_b]),
+        pred_b=np.concatenate([paired.pred_b, paired.pred_b]),
+        groups=np.tile(paired.groups, 2), repeats=np.repeat([0, 1], len(paired.groups)),
+    )  # fmt: skip
+    result = group_bootstrap(twice, "r2_mean", n_boot=200)
+    single = group_bootstrap(paired, "r2_mean", n_boot=200)
+    assert result.diff == pytest.approx(single.diff / 2)  # repeat 1 has no difference
+
+
+def test_metrics_without_a_closed_form_are_scored_per_resample(monkeypatch):
+    paired = _quadrants(n=60)
+    fast = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
+    monkeypatch.delitem(bootstrap._CLASSIFICATION, "mcc")
+    slow = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
+    assert slow.diff == pytest.approx(fast.diff)
+    assert (slow.ci_low, slow.ci_high, slow.p_value) == pytest.approx(
+        (fast.ci_low, fast.ci_high, fast.p_value)
+    )
+    with pytest.raises(ValueError, match="from predictions alone"):
+        group_bootstrap(paired, "majority_chance", n_boot=100)
+
+
+def test_bad_input_is_refused():
+    paired = _regression()
+    with pytest.raises(ValueError, match="n_boot"):
+        group_bootstrap(paired, "r2_mean", n_boot=10)
+    with pytest.raises(ValueError, match="does not report"):
+        group_bootstrap(paired, "macro_f1")
+    short = Paired(task="av-regression", y_true=paired.y_true, pred_a=paired.pred_a[:5],
+                   pred_b=paired.pred_b, groups=paired.groups)  # fmt: skip
+    with pytest.raises(ValueError, match="must match"):
+        group_bootstrap(short, "r2_mean")
+    one_group = Paired(task="av-regression", y_true=paired.y_true, pred_a=paired.pred_a,
+                       pred_b=paired.pred_b, groups=np.zeros(len(paired.groups)))  # fmt: skip
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        group_bootstrap(one_group, "r2_mean")

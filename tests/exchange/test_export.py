@@ -1,0 +1,458 @@
+"""Final models: a run's candidates exported (safetensors, skops, model.json, check.csv) and
+predicted on any audio in a fresh process, with the refusals of files that were changed."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from merbench.cli import main
+from merbench.errors import ConfigError
+from merbench.exchange import bundle
+from merbench.pipeline.runner import run
+from merbench.pipeline.settings import RunSettings
+from merbench.results.summaries import read_tables
+from merbench.results.urls import sqlite_url
+from merbench.train.calibration import AGGREGATION
+from tests.conftest import SYNTH_TOML
+
+REGRESSION = "av-regression"
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A smoke run on a small synth set of 5 s clips (3 windows each): a torch and a
+    scikit-learn candidate, regression and quadrant classification."""
+    root = tmp_path_factory.mktemp("export")
+    config = root / "datasets.toml"
+    config.write_text(SYNTH_TOML.format(n_clips=40, seconds=5.0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MERBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        patch.setenv("MERBENCH_JOBS", "1")
+        settings = RunSettings(
+            models=("cnn2d@mel", "ridge@handcrafted"),
+            tasks=(REGRESSION, "quadrant"),
+            budget="smoke",
+            config=config,
+            out=root / "run",
+            render=False,
+        )
+        assert run(settings).ok
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def exports(run_dir, tmp_path_factory):
+    """Export on demand, once per (candidate, task, params) in the module."""
+    made: dict[tuple[str, str, str], Path] = {}
+    root = tmp_path_factory.mktemp("models")
+
+    def export(candidate: str, task: str = REGRESSION, params: str = "final-study") -> Path:
+        key = (candidate, task, params)
+        if key not in made:
+            out = root / f"{len(made)}"
+            args = ["export", str(run_dir), "--candidate", candidate, "--task", task]
+            result = CliRunner().invoke(main, [*args, "--params", params, "--out", str(out)])
+            assert result.exit_code == 0, result.output
+            made[key] = out
+        return made[key]
+
+    return export
+
+
+def _predict(model: Path, *targets: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """``merbench predict`` in a fresh process."""
+    command = [sys.executable, "-m", "merbench", "predict", str(model), *map(str, targets)]
+    return subprocess.run(
+        [*command, "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+
+
+def _copy(model: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(model, target)
+    return target
+
+
+def _assert_reproduces_check(model: Path, tmp_path: Path) -> pd.DataFrame:
+    """Predict the dataset's own files in a fresh process; compare with ``check.csv``."""
+    check = pd.read_csv(model / bundle.CHECK_CSV)
+    out = tmp_path / "own.csv"
+    done = _predict(model, *map(Path, check["file"]), out=out)
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(out)
+    assert list(predicted["file"]) == list(check["file"])
+    columns = [c for c in predicted.columns if c != "file"]
+    assert columns == [c for c in check.columns if c not in ("track_id", "file")]
+    np.testing.assert_allclose(predicted[columns], check[columns], rtol=0, atol=TOLERANCE)
+    return predicted
+
+
+def _write_clips(folder: Path) -> list[Path]:
+    """Clips of other rates, channels and lengths than the dataset's, and a broken file."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, rate, seconds, channels in (
+        ("short.wav", 22050, 1.0, 1),
+        ("stereo.flac", 44100, 4.0, 2),
+        ("long.wav", 16000, 9.5, 1),
+    ):
+        t = np.arange(int(rate * seconds)) / rate
+        tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.02 * rng.standard_normal(len(t))
+        data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+        sf.write(folder / name, data, rate)
+        paths.append(folder / name)
+    (folder / "notes.txt").write_text("not audio: a folder's other files are left alone")
+    return paths
+
+
+def _manifest(model: Path) -> dict:
+    return json.loads((model / bundle.MODEL_JSON).read_text())
+
+
+def _rewrite_manifest(model: Path, change) -> None:
+    manifest = _manifest(model)
+    change(manifest)
+    (model / bundle.MODEL_JSON).write_text(json.dumps(manifest))
+
+
+def _one_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+# --- exports predicted in a fresh process ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_path):
+    model = exports("cnn2d@mel")
+    assert sorted(p.name for p in model.iterdir()) == [
+        bundle.CHECK_CSV,
+        bundle.MODEL_JSON,
+        bundle.TORCH_WEIGHTS,
+    ]
+    manifest = _manifest(model)
+    assert manifest["weights"]["sha256"] == bundle.sha256_of(model / bundle.TORCH_WEIGHTS)
+    assert manifest["candidate"] == "cnn2d@mel"
+    assert manifest["task"]["targets"] == ["arousal", "valence"]
+    assert manifest["dataset"]["label_scale"] == {
+        "low": 1.0,
+        "high": 9.0,
+        "targets": ["arousal", "valence"],
+    }
+    assert manifest["audio"]["sample_rate"] == 16000
+    assert manifest["windows"]["aggregation"] == AGGREGATION  # 5 s clips in 3 s windows
+    assert len(manifest["rescaling"]["slopes"]) == 2
+    assert manifest["params_chosen"]["method"] == "final-study"
+    assert manifest["params_chosen"]["trials"] >= 1
+    assert {"mel.n_mels", "lr"} <= set(manifest["params"])
+    assert manifest["plugins"][0]["distribution"] == "merbench"
+    check = pd.read_csv(model / bundle.CHECK_CSV)
+    labels = read_tables([sqlite_url(run_dir)], names=("splits",))["splits"]
+    assert len(check) == len(labels["audit"].iloc[0]["groups"])  # every track of the dataset
+
+    _assert_reproduces_check(model, tmp_path)
+
+    clips = _write_clips(tmp_path / "clips")
+    (tmp_path / "clips" / "broken.wav").write_bytes(b"RIFF this is no wave file")
+    out = tmp_path / "clips.csv"
+    done = _predict(model, tmp_path / "clips", out=out)
+    assert done.returncode == 1, done.stderr
+    assert "broken.wav" in done.stderr and "1 failed" in done.stderr
+    predicted = pd.read_csv(out)
+    assert sorted(Path(f).name for f in predicted["file"]) == sorted(p.name for p in clips)
+    values = predicted[["arousal", "valence"]].to_numpy()
+    assert np.isfinite(values).all()
+    assert ((values >= 1.0) & (values <= 9.0)).all()
+
+
+@pytest.mark.slow
+def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp_path):
+    model = exports("ridge@handcrafted", params="best-fold")
+    manifest = _manifest(model)
+    assert manifest["weights"]["format"] == "skops"
+    assert manifest["windows"]["aggregation"] == "mean of window inputs"
+    assert manifest["rescaling"] is None
+    cells = read_tables([sqlite_url(run_dir)], names=("cells",))["cells"]
+    mine = cells[(cells["candidate"] == "ridge@handcrafted") & (cells["task"] == REGRESSION)]
+    best = max(mine.to_dict("records"), key=lambda r: r["info"]["best_value"])
+    chosen = manifest["params_chosen"]
+    assert chosen["method"] == "best-fold"
+    assert (chosen["cell"]["repeat"], chosen["cell"]["fold"]) == (best["repeat"], best["fold"])
+    assert manifest["params"] == best["best_params"]
+
+    _assert_reproduces_check(model, tmp_path)
+    clips = _write_clips(tmp_path / "clips")
+    out = tmp_path / "clips.csv"
+    done = _predict(model, *clips, out=out)
+    assert done.returncode == 0, done.stderr
+    values = pd.read_csv(out)[["arousal", "valence"]].to_numpy()
+    assert values.shape == (3, 2) and np.isfinite(values).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_quadrant_export_is_reproduced_by_predict(exports, candidate, tmp_path):
+    model = exports(candidate, task="quadrant")
+    predicted = _assert_reproduces_check(model, tmp_path)
+    assert set(predicted["class"]) <= {1, 2, 3, 4}
+    scores = predicted.drop(columns=["file", "class"])
+    picked = scores.to_numpy().argmax(axis=1) + 1
+    if candidate.startswith("cnn2d"):  # mean window probabilities
+        assert list(scores.columns) == ["proba_1", "proba_2", "proba_3", "proba_4"]
+        np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+        assert (picked == predicted["class"]).all()
+    else:  # a ridge classifier gives decision scores, not probabilities
+        assert list(scores.columns) == ["score_1", "score_2", "score_3", "score_4"]
+
+
+@pytest.mark.slow
+def test_leader_is_exported_by_default(run_dir, tmp_path):
+    summary = CliRunner().invoke(
+        main, ["export", str(run_dir), "--task", REGRESSION, "--out", str(tmp_path / "m")]
+    )
+    assert summary.exit_code == 0, summary.output
+    from merbench.results.summaries import summarize_store
+
+    table = summarize_store(sqlite_url(run_dir))
+    mine = table[table["task"] == REGRESSION].sort_values("rank")
+    assert _manifest(tmp_path / "m")["candidate"] == mine["candidate"].iloc[0]
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tampered_weights_are_refused(exports, tmp_path):
+    model = _copy(exports("cnn2d@mel"), tmp_path)
+    weights = model / bundle.TORCH_WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-8:] = bytes(b ^ 0xFF for b in data[-8:])  # a few weights' bytes flipped
+    weights.write_bytes(bytes(data))
+    clip = _write_clips(tmp_path / "clips")[0]
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert "model.safetensors" in line and "sha256" in line and "changed after export" in line
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a malicious pickle could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (builtins.open, (str(self.marker), "w"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("candidate", "name", "refusal"),
+    [
+        ("cnn2d@mel", bundle.TORCH_WEIGHTS, "not a valid safetensors file"),
+        ("ridge@handcrafted", bundle.SKLEARN_WEIGHTS, "not a skops file"),
+    ],
+)
+def test_a_pickle_as_weights_is_refused_unopened(exports, candidate, name, refusal, tmp_path):
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(proof))).close()  # the payload works when unpickled
+    assert proof.exists()
+    model = _copy(exports(candidate), tmp_path)
+    marker = tmp_path / "marker"
+    (model / name).write_bytes(pickle.dumps(_Payload(marker)))
+    digest = bundle.sha256_of(model / name)  # a consistent model.json: only the format is wrong
+    _rewrite_manifest(model, lambda m: m["weights"].update(sha256=digest))
+    clip = _write_clips(tmp_path / "clips")[0]
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert name in line and refusal in line
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("plugin", "needed"),
+    [
+        (
+            {"distribution": "merbench-absent", "version": "1.2.0"},
+            "merbench-absent is not installed (needs 1.x",
+        ),
+        ({"distribution": "merbench", "version": "7.0.0"}, "the model needs 7.x"),
+    ],
+)
+def test_missing_or_other_major_plugins_are_refused(exports, plugin, needed, tmp_path):
+    model = _copy(exports("ridge@handcrafted"), tmp_path)
+    _rewrite_manifest(model, lambda m: m["plugins"].append(dict(plugin, provides=["model x"])))
+    clip = _write_clips(tmp_path / "clips")[0]
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert needed in line and "model.json" in line
+
+
+@pytest.mark.slow
+def test_a_front_end_whose_installed_defaults_changed_is_refused(exports, tmp_path):
+    model = _copy(exports("cnn2d@mel"), tmp_path)
+    recorded = json.loads((model / bundle.MODEL_JSON).read_text())["frontends"][0]
+    untuned = next(k for k in recorded["defaults"] if k not in recorded["params"])
+
+    def older(manifest):  # as if exported by a release with another default
+        manifest["frontends"][0]["defaults"][untuned] = "123.0"
+
+    _rewrite_manifest(model, older)
+    clip = _write_clips(tmp_path / "clips")[0]
+    line = _one_line(
+        CliRunner().invoke(
+            main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert "front-end 'mel' was exported with other build defaults" in line
+    assert f"{untuned} 123.0 -> " in line and not (tmp_path / "x.csv").exists()
+
+
+def test_a_zero_validation_value_counts_for_best_fold():
+    from merbench.exchange.export import _is_number
+
+    assert _is_number(0.0) and _is_number(0) and _is_number(-0.5)
+    assert not _is_number(None) and not _is_number(float("nan")) and not _is_number(True)
+
+
+def test_a_skops_file_skops_cannot_load_is_one_line(tmp_path, monkeypatch):
+    import skops.io
+    from sklearn.linear_model import Ridge
+
+    path = tmp_path / "model.skops"
+    bundle.save_sklearn(Ridge().fit(np.eye(3), np.arange(3.0)), path, "ridge")
+
+    def broken(data, trusted):
+        raise AttributeError("'dict' object has no attribute '__dict__'")
+
+    monkeypatch.setattr(skops.io, "loads", broken)
+    with pytest.raises(ConfigError, match=r"not a valid skops file \(AttributeError"):
+        bundle.load_sklearn(path)
+
+
+@pytest.mark.slow
+def test_predict_refuses_a_folder_without_audio_and_a_missing_path(exports, tmp_path):
+    model = exports("ridge@handcrafted")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio here")
+    cli = CliRunner()
+    line = _one_line(
+        cli.invoke(
+            main, ["predict", str(model), str(tmp_path / "empty"), "--out", str(tmp_path / "x.csv")]
+        )
+    )
+    assert "empty: no audio file found" in line
+    line = _one_line(
+        cli.invoke(
+            main,
+            ["predict", str(model), str(tmp_path / "gone.wav"), "--out", str(tmp_path / "x.csv")],
+        )
+    )
+    assert "gone.wav: no such file or folder" in line
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.slow
+def test_export_refuses_an_unknown_candidate_and_a_used_folder(run_dir, tmp_path):
+    cli = CliRunner()
+    args = ["export", str(run_dir), "--task", REGRESSION, "--out", str(tmp_path / "m")]
+    line = _one_line(cli.invoke(main, [*args, "--candidate", "cnn2d@mels"]))
+    assert "not a candidate of the run" in line and "Did you mean 'cnn2d@mel'" in line
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("x")
+    line = _one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "used")]))
+    assert "not empty" in line
+    line = _one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "m")]))
+    assert "--dataset and --task" in line  # two tasks in the run: say which
+
+
+# --- the skops allow-list ----------------------------------------------------------------------
+
+
+def _fitted_builtins():
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from merbench_plugins.models import classical
+
+    rng = np.random.default_rng(0)
+    x, y, classes = rng.random((30, 4)), rng.random((30, 2)), np.arange(30) % 4 + 1
+    forest = partial(classical.build_random_forest, n_estimators=5)
+    for build in (classical.build_ridge, classical.build_svr, forest):
+        regressor = build()
+        if not regressor.__sklearn_tags__().target_tags.multi_output:
+            regressor = MultiOutputRegressor(regressor)
+        yield make_pipeline(StandardScaler(), regressor).fit(x, y), x
+        yield make_pipeline(StandardScaler(), build(task="quadrant")).fit(x, classes), x
+
+
+def test_every_builtin_sklearn_model_round_trips_through_trusted_skops(tmp_path):
+    for estimator, x in _fitted_builtins():
+        path = tmp_path / "model.skops"
+        bundle.save_sklearn(estimator, path, "builtin")
+        assert bundle.skops_types(path.read_bytes()) <= bundle.TRUSTED_TYPES
+        loaded = bundle.load_sklearn(path).predict(x)  # forests sum in threads: any order
+        np.testing.assert_allclose(loaded, estimator.predict(x), rtol=1e-12, atol=1e-12)
+
+
+def test_a_skops_file_with_an_untrusted_type_is_refused_naming_it(tmp_path):
+    import skops.io
+    from sklearn.neighbors import KNeighborsRegressor
+
+    estimator = KNeighborsRegressor(n_neighbors=2).fit(np.eye(3), np.arange(3.0))
+    path = tmp_path / "model.skops"
+    path.write_bytes(skops.io.dumps(estimator))
+    with pytest.raises(ConfigError, match=r"does not trust: .*KNeighborsRegressor"):
+        bundle.load_sklearn(path)
+    with pytest.raises(
+        ConfigError, match=r"model 'knn' holds .*KNeighborsRegressor.*trusted_types"
+    ):
+        bundle.save_sklearn(estimator, tmp_path / "other.skops", "knn")
+
+
+def test_a_models_own_trusted_types_let_its_estimator_export_and_load(tmp_path):
+    import skops.io
+    from sklearn.neighbors import KNeighborsRegressor
+
+    estimator = KNeighborsRegressor(n_neighbors=2).fit(np.eye(3), np.arange(3.0))
+    path = tmp_path / "model.skops"
+    own = sorted(bundle.skops_types(skops.io.dumps(estimator)) - bundle.TRUSTED_TYPES)
+    assert own  # the neighbours' types are not merbench's own
+    bundle.save_sklearn(estimator, path, "knn", own)
+    loaded = bundle.load_sklearn(path, own)
+    np.testing.assert_array_equal(loaded.predict(np.eye(3)), estimator.predict(np.eye(3)))
+    with pytest.raises(ConfigError, match="does not trust"):
+        bundle.load_sklearn(path, own[1:])  # one type short: refused

@@ -1,0 +1,74 @@
+"""Split protocols side by side: grouped and random folds in one run, and the leakage gap."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from merbench.leaderboard.render import render_site
+from merbench.pipeline.runner import run
+from merbench.pipeline.settings import RunSettings
+from merbench.results.protocols import _difference_ci, primary_protocol, split_by_protocol
+from merbench.results.store import Store
+
+
+def test_the_primary_protocol_is_grouped_then_official_then_random():
+    assert primary_protocol(["random", "grouped"]) == "grouped"
+    assert primary_protocol(["random", "official"]) == "official"
+    assert primary_protocol(["random"]) == "random"
+
+
+def test_cells_of_other_protocols_are_set_apart_and_old_cells_count_as_grouped():
+    cells = pd.DataFrame(
+        {
+            "dataset": ["d"] * 3,
+            "task": ["t"] * 3,
+            "split": [None, "random", "grouped"],
+        }
+    )
+    primary, other = split_by_protocol(cells)
+    assert primary["split"].tolist() == ["grouped", "grouped"]
+    assert other["split"].tolist() == ["random"]
+
+
+def test_the_gap_interval_is_welchs():
+    random, grouped = np.array([0.6, 0.7, 0.8]), np.array([0.3, 0.4, 0.5, 0.6])
+    gap, low, high = _difference_ci(random, grouped)
+    se = math.sqrt(random.var(ddof=1) / 3 + grouped.var(ddof=1) / 4)
+    assert gap == pytest.approx(0.25)
+    assert (high - low) / 2 / se == pytest.approx(2.57, abs=0.05)  # t(0.975) at ~4.9 df
+
+
+def test_one_run_evaluates_grouped_and_random_folds_and_the_page_shows_the_gap(
+    install_tones, tmp_path
+):
+    config = install_tones()
+    settings = RunSettings(
+        models=("ridge", "artist-prior"),
+        split=("grouped", "random"),
+        budget="smoke",
+        config=config,
+        out=tmp_path / "run",
+        jobs=1,
+    )
+    outcome = run(settings)
+    assert outcome.ok, outcome
+    store = Store(outcome.store_url)
+    cells = pd.DataFrame(store.table("cells"))
+    splits = pd.DataFrame(store.table("splits"))
+    store.close()
+    assert cells.groupby("split").size().to_dict() == {"grouped": 6, "random": 6}
+    assert sorted(splits["protocol"]) == ["grouped", "random"]
+    audits = {r["protocol"]: r["audit"] for r in splits.to_dict("records")}
+    assert audits["grouped"]["leakage"] == 0 and audits["random"]["leakage"] > 0
+    assert splits["hash"].nunique() == 2
+    again = run(settings)  # resumes: both protocols' cells are kept
+    assert again.counts == {"done": 0, "failed": 0, "resumed": 12}
+    index = render_site([outcome.store_url], tmp_path / "site", title="t")
+    page = (index.parent / "tones-av-regression.html").read_text()
+    assert "Split protocols and leakage" in page and "Leakage gap (random)" in page
+    assert "artist-prior" in page
+    assert "Window (s)" in page and "Hop between windows (s)" in page

@@ -1,0 +1,67 @@
+"""No secret in a published page: store passwords never reach files, pages or command lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from merbench.pipeline.jobs import STORAGE_ENV, worker_command
+from merbench.results.urls import display_url, redact
+from tests.pg import pg_url, postgres_server  # noqa: F401  (fixtures)
+
+CANARY = "Canary-s3cret-9f2"
+
+
+def test_redact_hides_every_password_in_a_text():
+    text = f"merbench run --storage postgresql://me:{CANARY}@db:5432/mer --storage x://a:{CANARY}@h"
+    assert CANARY not in redact(text)
+    assert "postgresql://me:***@db:5432/mer" in redact(text)
+    assert redact("sqlite:////tmp/run/results.sqlite") == "sqlite:////tmp/run/results.sqlite"
+    assert CANARY not in display_url(f"postgresql://me:{CANARY}@db/mer")
+
+
+def test_a_local_worker_gets_the_store_url_in_its_environment_not_its_command_line(tmp_path):
+    url = f"postgresql://me:{CANARY}@db/mer"
+    command, env = worker_command(
+        storage=url, run="r", out=tmp_path, config=None, heartbeat_timeout=60.0
+    )
+    assert not any(CANARY in part for part in command)
+    assert env[STORAGE_ENV] == url
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_run_on_a_store_with_a_password_publishes_no_password(pg_url, tiny_config, tmp_path):  # noqa: F811
+    with_password = pg_url.replace("merbench@", f"merbench:{CANARY}@")
+    run_dir, site = tmp_path / "run", tmp_path / "site"
+    args = ["run", "--models", "mean", "--budget", "smoke", "--config", str(tiny_config)]
+    args += ["--storage", with_password, "--out", str(run_dir), "--leaderboard", str(site)]
+    result = subprocess.run(
+        [sys.executable, "-m", "merbench", *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert CANARY not in result.stdout + result.stderr
+    written = [p for p in [*run_dir.rglob("*"), *site.rglob("*")] if p.is_file()]
+    assert any(p.name == "provenance.json" for p in written)
+    assert any(p.name == "index.html" for p in written)
+    leaked = [str(p) for p in written if CANARY in p.read_text(errors="replace")]
+    assert leaked == []
+    rerender = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "merbench",
+            "leaderboard",
+            with_password,
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rerender.returncode == 0, rerender.stderr
+    pages = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    assert pages and not [p for p in pages if CANARY in p.read_text(errors="replace")]
