@@ -8,7 +8,6 @@ import inspect
 import json
 import subprocess
 import sys
-
 from pathlib import Path
 
 import click
