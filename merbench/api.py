@@ -18,17 +18,16 @@ import pandas as pd
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.progress import Reporter
 from merbench.pipeline.runner import run as run_comparison
-from merbench.pipeline.settings import RunSettings
-from merbench.results.queue import HEARTBEAT_TIMEOUT_S
+from merbench.pipeline.settings import HEARTBEAT_TIMEOUT_S, RunSettings
 from merbench.results.summaries import load_results
 
 
 def run(
     models: Sequence[str] | str = "all",
     *,
-    datasets: Sequence[str] = (),
-    tasks: Sequence[str] = (),
-    split: Sequence[str] = (),
+    datasets: Sequence[str] | str = (),
+    tasks: Sequence[str] | str = (),
+    split: Sequence[str] | str = (),
     budget: str = "default",
     budget_overrides: str = "",
     seed: int = 0,
@@ -42,7 +41,7 @@ def run(
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S,
     top_k: int | None = None,
     precision: str = "fp32",
-    augment: Sequence[str] = (),
+    augment: Sequence[str] | str = (),
     augment_mode: str = "auto",
     jobs: int | str = "auto",
     fresh: bool = False,
@@ -51,7 +50,8 @@ def run(
     """Run (or resume) a comparison like ``merbench run`` and return its per-cell results.
 
     Every keyword is the ``merbench run`` option of the same name (``RunSettings`` documents
-    each); ``reporter`` receives progress (default: none).
+    each); ``reporter`` receives progress (default: none). A list option takes a str or any
+    sequence of str, comma-separated or not: ``datasets="synth"`` is ``("synth",)``.
 
     Returns:
         One row per cell (dataset, task, candidate, repeat, fold) with its status and metrics,
@@ -60,29 +60,10 @@ def run(
     Raises:
         MerbenchError: the run cannot start.
     """
-    settings = RunSettings(
-        models=(models,) if isinstance(models, str) else tuple(models),
-        datasets=tuple(datasets),
-        tasks=tuple(tasks),
-        split=tuple(split),
-        budget=budget,
-        budget_overrides=budget_overrides,
-        seed=seed,
-        config=Path(config) if config is not None else None,
-        out=Path(out) if out is not None else None,
-        name=name,
-        leaderboard=Path(leaderboard) if leaderboard is not None else None,
-        render=render,
-        storage=storage,
-        enqueue_only=enqueue_only,
-        heartbeat_timeout=heartbeat_timeout,
-        top_k=top_k,
-        precision=precision,
-        augment=tuple(augment),
-        augment_mode=augment_mode,
-        jobs=jobs,
-        fresh=fresh,
-    )
+    options = dict(locals())  # the keywords as given, before any other name is bound
+    # Every parameter but the reporter is a run option: one keyword here, one declaration in
+    # RunSettings (tests/pipeline/test_settings.py checks the two agree).
+    settings = RunSettings.from_options(**{k: v for k, v in options.items() if k != "reporter"})
     outcome = run_comparison(settings, reporter=reporter)
     if settings.render and not settings.enqueue_only:
         render_site([outcome.store_url], outcome.site_dir, title=outcome.name)

@@ -1,9 +1,10 @@
-"""What the CLI commands do and print: the bodies behind ``merbench.cli.app``'s click functions."""
+"""What the CLI commands do and print: the bodies behind the click functions of ``app`` and
+``inspection`` (``publish_commands`` has those of ``publish``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bo
     from merbench.pipeline.settings import RunSettings
     from merbench.results.urls import display_url
 
-    _warn_failures(registry)
-    run_settings = RunSettings(**settings)
+    warn_failures(registry)
+    run_settings = RunSettings.from_options(**settings)
     reporter = RichReporter() if wants_progress(progress) else LineReporter()
     with reporter:
         outcome = run(run_settings, registry=registry, reporter=reporter)
@@ -40,7 +41,7 @@ def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bo
             highlight=False,
         )
         return 0 if outcome.ok else 1
-    _print_leaders(outcome.store_url)
+    print_leaders(outcome.store_url)
     counts = outcome.counts
     console.print(
         f"{counts.get('done', 0)} cells run, {counts.get('resumed', 0)} kept from before, "
@@ -66,7 +67,7 @@ def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
     """``merbench worker``: run a shared run's cells; exit 1 if a cell it ran failed."""
     from merbench.pipeline.worker import WorkerSettings, work
 
-    _warn_failures(registry)
+    warn_failures(registry)
     with LineReporter() as reporter:
         counts = work(WorkerSettings(**settings), registry=registry, reporter=reporter)
     console.print(
@@ -75,12 +76,12 @@ def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _warn_failures(registry: Registry) -> None:
+def warn_failures(registry: Registry) -> None:
     for failure in registry.failures:
         console.print(f"[yellow]plugin refused:[/yellow] {escape(failure.message)}")
 
 
-def _print_leaders(url: str) -> None:
+def print_leaders(url: str) -> None:
     from merbench.results.summaries import summarize_store
 
     summary = summarize_store(url)
@@ -104,7 +105,7 @@ def _print_leaders(url: str) -> None:
 
 def list_command(registry: Registry, what: str, *, as_json: bool, config: Path | None) -> None:
     """``merbench list``: one table (or JSON) of one kind of thing."""
-    _warn_failures(registry)
+    warn_failures(registry)
     rows = _list_rows(registry, what, config)
     if as_json:
         _emit_json(rows)
@@ -301,30 +302,6 @@ def status_command(run_dir: Path, storage: str | None) -> None:
         )
 
 
-def leaderboard_command(
-    runs: Sequence[str | Path], target: Path, title: str, output_format: str = "html"
-) -> None:
-    """``merbench leaderboard``: render one site (or the eval-results YAML) from several runs."""
-    from merbench.leaderboard.render import render_site
-    from merbench.pipeline.settings import check_folder
-    from merbench.results.store import Store
-    from merbench.results.urls import store_url
-
-    check_folder(target, "--out")
-    urls = [store_url(r) for r in runs]
-    for url in urls:
-        Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
-    if output_format == "eval-results":
-        from merbench.leaderboard.eval_results import write_eval_results
-
-        files = write_eval_results(urls, target)
-        where = escape(str(target.resolve()))
-        console.print(f"Eval results: {len(files)} model-index file(s) in {where}", highlight=False)
-        return
-    index = render_site(urls, target, title=title)
-    console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
-
-
 def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     """``merbench verify``: check a local dataset copy; exit 1 when it cannot be used."""
     from merbench.data.audio import AudioSettings, AudioStore
@@ -384,123 +361,3 @@ def check_command(target: str) -> int:
             failed += not check.passed
     console.print(f"{failed} check(s) failed." if failed else "All checks passed.")
     return 1 if failed else 0
-
-
-def folds_command(run: str | Path, target: Path) -> None:
-    """``merbench folds``: write a run's outer folds as CSV, one row per track and fold."""
-    from merbench.exchange.external import fold_table
-    from merbench.results.store import Store
-    from merbench.results.urls import store_url
-
-    store = Store(store_url(run), create=False)
-    try:
-        table = fold_table(store)
-    finally:
-        store.close()
-    _write_csv(table, target)
-    splits = table[["dataset", "task", "split"]].drop_duplicates()
-    console.print(
-        f"Wrote {len(table)} rows ({len(splits)} split(s): "
-        f"{escape(', '.join('/'.join(map(str, s)) for s in splits.itertuples(index=False)))}) "
-        f"to {escape(str(target))}.",
-        highlight=False,
-    )
-
-
-def _write_csv(table: Any, target: Path) -> None:
-    from merbench.errors import ConfigError
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(target, index=False)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {target}: cannot write this file ({exc.strerror or exc}). "
-            "Pass --out a file in a folder you can write to."
-        ) from None
-
-
-def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
-    """``merbench score``: check, score and store external predictions; print the table."""
-    from merbench.exchange.external import ScoreRequest, score_external
-    from merbench.results.store import Store
-    from merbench.results.urls import store_url
-
-    _warn_failures(registry)
-    url = store_url(run)
-    store = Store(url, create=False)
-    try:
-        entry = score_external(store, registry, ScoreRequest(**request))
-    finally:
-        store.close()
-    _print_leaders(url)
-    mean = sum(entry.scores.values()) / len(entry.scores)
-    console.print(
-        f"Stored external entry {escape(entry.name)} on {escape(entry.split.label())}: "
-        f"{len(entry.scores)} fold(s), {entry.n_predictions} predictions, mean {entry.primary} "
-        f"{mean:.3f}, fold manifest {entry.split.digest[:16]}. Render the site with "
-        f"'merbench leaderboard {escape(str(run))} --out DIR'.",
-        highlight=False,
-    )
-
-
-def export_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
-    """``merbench export``: train a candidate on every track; write the model folder."""
-    from merbench.exchange.export import ExportRequest, export_model
-    from merbench.results.store import Store
-    from merbench.results.urls import store_url
-
-    _warn_failures(registry)
-    store = Store(store_url(run), create=False)
-    try:
-        with console.status("training the final model"):
-            exported = export_model(store, registry, ExportRequest(**request))
-    finally:
-        store.close()
-    console.print(
-        f"Exported {escape(exported.candidate)} ({escape(exported.dataset)}/"
-        f"{escape(exported.task)}, {exported.params}, {exported.n_tracks} tracks) to "
-        f"{escape(str(exported.folder))}: {escape(', '.join(exported.files))}. Predict with "
-        f"'merbench predict {escape(str(exported.folder))} AUDIO... --out predictions.csv'.",
-        highlight=False,
-    )
-
-
-def predict_command(
-    registry: Registry, folder: Path, targets: Sequence[Path], target: Path, progress: bool
-) -> int:
-    """``merbench predict``: one row per audio file; exit 1 if a file could not be read."""
-    import pandas as pd
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from merbench.exchange.inference import audio_files, load_predictor, predict_files
-
-    predictor = load_predictor(folder, registry)
-    files = audio_files(targets)
-    bar = Progress(
-        TextColumn("[bold]predicting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        disable=not wants_progress(progress),
-    )
-    task = bar.add_task("files", total=len(files))
-
-    def on_file(path: Path, error: str | None) -> None:
-        if error is not None:
-            bar.console.print(f"[red]unreadable[/red] {escape(error)}", highlight=False)
-        bar.advance(task)
-
-    with bar:
-        result = predict_files(predictor, files, on_file)
-    columns = ["file", *result.columns]
-    table = pd.DataFrame([[name, *values] for name, values in result.rows], columns=columns)
-    if "class" in table:
-        table["class"] = table["class"].astype(int)
-    _write_csv(table, target)
-    failed = f", {len(result.failed)} failed" if result.failed else ""
-    console.print(
-        f"Predicted {len(result.rows)} of {len(files)} file(s){failed}: {escape(str(target))}.",
-        highlight=False,
-    )
-    return 1 if result.failed else 0

@@ -1,76 +1,288 @@
 """Run settings: one record of what ``merbench run`` (or ``merbench.run()``) was asked to do.
 
-The command line, the Python API, the stored run and every worker rebuilding a cell read the same
-``RunSettings``; ``tests/pipeline/test_settings.py`` fails when the CLI's options and this record
-drift. The settings that decide a run's numbers (``IDENTITY``) are stored with the run: a resumed
+Each run option is declared once, as a ``RunSettings`` field with its ``RunOption``: the
+command line's options are made from these declarations (``merbench.cli.options``), and
+``merbench.run()`` builds its settings with ``RunSettings.from_options``;
+``tests/pipeline/test_settings.py`` fails when ``merbench.run()``'s keywords and the fields drift.
+The settings that decide a run's numbers (``IDENTITY``) are stored with the run: a resumed
 run, or a worker on another machine, uses exactly those.
+
+Importing this module imports neither click, SQLAlchemy nor torch: ``merbench --help`` reads it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from merbench.errors import ConfigError
-from merbench.results.queue import HEARTBEAT_TIMEOUT_S
+from merbench.evaluation.budgets import BUDGETS
+from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
+from merbench.plugin.torch_space import PRECISIONS
 
 IDENTITY = ("budget", "budget_overrides", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
 
+HEARTBEAT_TIMEOUT_S = 60.0
+"""``merbench.results.queue.HEARTBEAT_TIMEOUT_S``, repeated here so that reading the options
+needs no SQLAlchemy (``tests/pipeline/test_settings.py`` checks the two agree)."""
+
+OptionKind = Literal["text", "int", "float", "path", "folder"]
+"""What an option's value is: ``path`` and ``folder`` become a ``Path`` (a folder: not a file)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOption:
+    """How one run setting is given on the command line and to ``merbench.run()``.
+
+    A field whose default is a tuple is a list option (repeated or comma-separated); one whose
+    default is a bool is a flag, which switches it to the other value.
+    """
+
+    help: str
+    """The option's ``--help`` text, also its documentation."""
+    flag: str = ""
+    """The long option (default: ``--`` and the field's name with ``-`` for ``_``)."""
+    short: str = ""
+    """A one-letter alias, e.g. ``-m``."""
+    kind: OptionKind = "text"
+    """What the value is (``OptionKind``)."""
+    choices: tuple[str, ...] = ()
+    """The values allowed, if only some are."""
+    minimum: float | None = None
+    """The smallest value allowed of an ``int`` or ``float``."""
+    metavar: str | None = None
+    """The value's name in ``--help`` (default: its kind's)."""
+    show_default: bool = False
+    """Show the default in ``--help``."""
+    envvar: str | None = None
+    """An environment variable read when the option is not given."""
+    name: str = ""
+    """The field's name (filled in by ``run_options``)."""
+    default: Any = None
+    """The field's default (filled in by ``run_options``)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(OptionKind):
+            raise ValueError(f"{self.kind!r} is not a kind of option: {get_args(OptionKind)}")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The option's spellings on the command line, the long one first."""
+        long = self.flag or "--" + self.name.replace("_", "-")
+        return (long, self.short) if self.short else (long,)
+
+    @property
+    def multiple(self) -> bool:
+        """Whether the option takes a list (repeated or comma-separated)."""
+        return isinstance(self.default, tuple)
+
+    @property
+    def is_flag(self) -> bool:
+        """Whether the option is a flag that takes no value."""
+        return isinstance(self.default, bool)
+
+    def normalise(self, value: Any) -> Any:
+        """Turn a value as given (by the command line or ``merbench.run()``) into the field's."""
+        if self.multiple:
+            return split_values((value,) if isinstance(value, str) else value)
+        if self.kind in ("path", "folder") and value is not None:
+            return Path(value)
+        return value
+
+
+def option(help: str, **how: Any) -> dict[str, RunOption]:
+    """Make a ``RunSettings`` field's metadata: its run option (``how``: ``RunOption``'s fields)."""
+    return {"option": RunOption(help=help, **how)}
+
+
+def split_values(values: Iterable[str]) -> tuple[str, ...]:
+    """Accept repeated options and comma-separated lists alike."""
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """What a run was asked to do. Defaults are the command line's."""
+    """What a run was asked to do; each field is one option, in ``merbench run --help`` order."""
 
-    models: tuple[str, ...] = ("all",)
-    """``all``, model names (their default front-ends) or candidates like ``cnn2d@mel``."""
-    datasets: tuple[str, ...] = ()
-    """Dataset names from ``datasets.toml`` (default: every enabled one)."""
-    tasks: tuple[str, ...] = ()
-    """``all`` or task names (default: each dataset's first task)."""
-    split: tuple[str, ...] = ()
-    """Split protocols to run every dataset under, side by side (``grouped``, ``random``,
-    ``official``); default: each dataset's ``split`` in ``datasets.toml``."""
-    budget: str = "default"
-    """A built-in budget (``smoke``, ``default``, ``full``) or one declared in ``datasets.toml``."""
-    budget_overrides: str = ""
-    """Budget values to override, e.g. ``trials=10,epochs=20`` (``--set``)."""
-    seed: int = 0
-    config: Path | None = None
-    """The ``datasets.toml`` to read (default: ``./datasets.toml``, else the packaged one)."""
-    name: str | None = None
-    """Run name (default: the datasets' names joined by ``+``)."""
-    out: Path | None = None
-    """Run directory for results and logs (default: ``runs/<name>``)."""
-    leaderboard: Path | None = None
-    """Where to write the site (default: ``leaderboards/<name>``, or ``<out>/leaderboard``)."""
-    render: bool = True
-    """Render the leaderboard when the run ends."""
-    storage: str | None = None
-    """SQLAlchemy URL of the results store (default: SQLite in the run directory)."""
-    enqueue_only: bool = False
-    """Store the folds and pending cells, run none (``merbench worker`` processes run them)."""
-    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
-    """Seconds without a heartbeat after which another worker's running cell is re-queued."""
-    top_k: int | None = None
-    """Also report top-k accuracy of classification tasks."""
-    precision: str = "fp32"
-    """``fp32``, or ``bf16`` autocast for torch models."""
-    augment: tuple[str, ...] = ()
-    """Augmentation policies (``specaugment``, ``gain+mixup``) added beside plain candidates."""
-    augment_mode: str = "auto"
-    """``auto`` (each augmentation's own mode), ``on-the-fly`` or ``pre-rendered``."""
-    jobs: int | str = "auto"
-    """Processes on this machine working through the cells at once, or ``auto``."""
-    fresh: bool = False
-    """Delete the run directory's results and start over."""
+    models: tuple[str, ...] = field(
+        default=("all",),
+        metadata=option(
+            short="-m",
+            show_default=True,
+            help="'all', model names (their default front-ends) or candidates like "
+            "'cnn2d@mel'; comma-separated or repeated.",
+        ),
+    )
+    datasets: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            short="-d", help="Dataset names from datasets.toml (default: every enabled one)."
+        ),
+    )
+    tasks: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            short="-t",
+            help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's first task).",
+        ),
+    )
+    split: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            help="Split protocols to run every dataset under, side by side: grouped (artists "
+            "kept apart), random (ungrouped, as most published MER results) or official; "
+            "comma-separated (default: each dataset's split in datasets.toml). The task page "
+            "shows the leakage gap."
+        ),
+    )
+    budget: str = field(
+        default="default",
+        metadata=option(
+            show_default=True,
+            help=f"Folds, trials and epochs: {', '.join(BUDGETS)}, or a [budgets.NAME] table "
+            "of datasets.toml; see docs/protocol.md.",
+        ),
+    )
+    budget_overrides: str = field(
+        default="",
+        metadata=option(
+            flag="--set",
+            metavar="KEY=VALUE,...",
+            help="Override budget values, e.g. trials=10,epochs=20 (docs/configuration.md).",
+        ),
+    )
+    seed: int = field(
+        default=0,
+        metadata=option(kind="int", show_default=True, help="Seed of folds and tuning."),
+    )
+    config: Path | None = field(
+        default=None,
+        metadata=option(
+            kind="path",
+            help="datasets.toml to read (default: ./datasets.toml, else the packaged one).",
+        ),
+    )
+    out: Path | None = field(
+        default=None,
+        metadata=option(
+            kind="folder", help="Run directory for results and logs (default: runs/NAME)."
+        ),
+    )
+    name: str | None = field(
+        default=None,
+        metadata=option(help="Run name (default: the datasets' names joined by '+')."),
+    )
+    leaderboard: Path | None = field(
+        default=None,
+        metadata=option(
+            kind="folder",
+            help="Where to write the leaderboard site (default: leaderboards/NAME).",
+        ),
+    )
+    storage: str | None = field(
+        default=None,
+        metadata=option(
+            help="SQLAlchemy URL of the results store, e.g. postgresql://host/db to share the "
+            "run with 'merbench worker' processes (default: SQLite in the run directory)."
+        ),
+    )
+    enqueue_only: bool = field(
+        default=False,
+        metadata=option(
+            help="Store the folds and pending cells and exit; 'merbench worker' processes run them."
+        ),
+    )
+    heartbeat_timeout: float = field(
+        default=HEARTBEAT_TIMEOUT_S,
+        metadata=option(
+            kind="float",
+            minimum=0.2,
+            metavar="SECONDS",
+            show_default=True,
+            envvar="MERBENCH_HEARTBEAT_TIMEOUT",
+            help="Seconds without a heartbeat after which a worker's running cell is re-queued.",
+        ),
+    )
+    top_k: int | None = field(
+        default=None,
+        metadata=option(
+            kind="int",
+            minimum=1,
+            help="Also report top-k accuracy of classification tasks, beside its chance level "
+            "k/classes.",
+        ),
+    )
+    precision: str = field(
+        default="fp32",
+        metadata=option(
+            choices=PRECISIONS,
+            show_default=True,
+            help="Arithmetic of torch models: fp32, or bf16 autocast (much faster on CPUs with "
+            "AMX or AVX-512 BF16 and on recent GPUs; recorded with the results).",
+        ),
+    )
+    augment: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            help="Augmentation policy to add beside each torch candidate, e.g. 'specaugment' "
+            "or 'gain+mixup'; comma-separated or repeated. See docs/augmentation.md."
+        ),
+    )
+    augment_mode: str = field(
+        default="auto",
+        metadata=option(
+            choices=RUN_AUGMENT_MODES,
+            show_default=True,
+            help="How waveform augmentations run: each one's own default (auto), on-the-fly "
+            "every epoch, or pre-rendered copies cached once per seed.",
+        ),
+    )
+    jobs: int | str = field(
+        default="auto",
+        metadata=option(
+            show_default=True,
+            envvar="MERBENCH_JOBS",
+            help="Processes working through the cells at once on this machine, the cores "
+            "split among them: a number, or 'auto' (one per core up to 4 on a CPU, 1 with "
+            "CUDA). Each cell is seeded from its own identity, whichever process runs it.",
+        ),
+    )
+    fresh: bool = field(
+        default=False,
+        metadata=option(help="Delete the run directory's results and start over."),
+    )
+    render: bool = field(
+        default=True,
+        metadata=option(
+            flag="--no-leaderboard",
+            help="Do not render the leaderboard when the run ends ('merbench leaderboard' "
+            "renders it).",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.seed < 0 or self.seed >= 2**32:
             raise ConfigError(f"--seed {self.seed}: give a whole number from 0 to 4294967295.")
+
+    @classmethod
+    def from_options(cls, **values: Any) -> RunSettings:
+        """Build settings from option values as ``merbench run`` or ``merbench.run()`` give them.
+
+        A list option takes a str or any sequence of str, each comma-separated or not
+        (``datasets="a,b"`` is ``("a", "b")``); a path takes a str or a ``Path``.
+
+        Raises:
+            TypeError: a value is not a run option.
+        """
+        options = {option.name: option for option in run_options()}
+        unknown = sorted(values.keys() - options.keys())
+        if unknown:
+            raise TypeError(f"not run options: {', '.join(unknown)}")
+        return cls(**{name: options[name].normalise(v) for name, v in values.items()})
 
     def run_name(self, datasets: tuple[str, ...]) -> str:
         """The run's name: as given, else its datasets' names joined by ``+``."""
@@ -108,10 +320,17 @@ class RunSettings:
         """Rebuild the settings of a stored run (unknown keys of other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for key in ("models", "datasets", "tasks", "augment", "split"):
-            if key in values:
-                values[key] = tuple(values[key])
+        for option in run_options():
+            if option.multiple and option.name in values:
+                values[option.name] = tuple(values[option.name])
         return cls(**(values | overrides))
+
+
+def run_options() -> tuple[RunOption, ...]:
+    """Every run option, in ``merbench run --help`` order, with its field's name and default."""
+    return tuple(
+        replace(f.metadata["option"], name=f.name, default=f.default) for f in fields(RunSettings)
+    )
 
 
 def check_folder(path: Path, option: str) -> None:

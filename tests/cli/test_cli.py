@@ -23,9 +23,16 @@ def tones_config(install_tones):
     return install_tones()
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["run"], ["list"], ["plugins"], ["status"], ["leaderboard"], ["verify"]]
-)
+COMMANDS = ["run", "worker", "list", "plugins", "new-plugin", "status", "verify", "leaderboard"]
+COMMANDS += ["folds", "score", "export", "predict"]
+
+
+def test_every_command_is_registered():
+    assert sorted(main.commands) == sorted(COMMANDS)
+    assert list(main.commands["plugins"].commands) == ["check"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), ["plugins", "check"]])
 def test_help_of_every_command(cli, command):
     result = cli.invoke(main, [*command, "--help"])
     assert result.exit_code == 0, result.output

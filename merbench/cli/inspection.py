@@ -1,0 +1,112 @@
+"""``merbench list``, ``plugins`` (and ``plugins check``), ``new-plugin``, ``status`` and
+``verify``: the commands that look at what is installed, declared or stored.
+
+Thin click commands; their bodies are in ``merbench.cli.commands``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from merbench.cli.runtime import guard, plugin_registry, start
+
+
+@click.command("list")
+@click.argument(
+    "what",
+    type=click.Choice(
+        ["models", "candidates", "frontends", "augmentations", "datasets", "budgets", "tasks"]
+    ),
+    default="candidates",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--config", type=click.Path(path_type=Path), help="datasets.toml for 'datasets' and 'budgets'."
+)
+@click.pass_context
+def list_(ctx: click.Context, what: str, as_json: bool, config: Path | None) -> None:
+    """List models, candidates, front-ends, augmentations, datasets, budgets or tasks."""
+    from merbench.cli.commands import list_command
+
+    guard(lambda: list_command(plugin_registry(ctx), what, as_json=as_json, config=config))
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List every plugin with its distribution, version and records, and every failure.
+
+    'merbench plugins check TARGET' runs the contract kit on one plugin.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from merbench.cli.commands import plugins_command
+
+    registry = plugin_registry(ctx)
+    sys.exit(guard(lambda: plugins_command(registry, as_json=as_json)))
+
+
+@plugins.command("check")
+@click.argument("target")
+@click.pass_context
+def plugins_check(ctx: click.Context, target: str) -> None:
+    """Run the contract kit on a plugin module or an installed distribution's plugins.
+
+    TARGET is an importable module (merbench_tinycnn) or a distribution (merbench-tinycnn).
+    """
+    from merbench.cli.commands import check_command
+
+    start(ctx)
+    sys.exit(guard(lambda: check_command(target)))
+
+
+@click.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["model", "frontend", "augmentation", "dataset"]),
+    default="model",
+    show_default=True,
+    help="What the plugin provides.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Folder to create the package folder in.",
+)
+def new_plugin(name: str, kind: str, out: Path) -> None:
+    """Write a working plugin package skeleton (pyproject, module, test) named merbench-NAME."""
+    from merbench.plugin.scaffold import write_plugin
+
+    folder = guard(lambda: write_plugin(name, kind, out))
+    click.echo(f"Created {folder}. Next: pip install -e {folder} && merbench plugins check {name}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--storage", help="SQLAlchemy URL of the store, if not the run directory's SQLite.")
+@click.pass_context
+def status(ctx: click.Context, run_dir: Path, storage: str | None) -> None:
+    """Show how far a run has got: cells by status, and the failures."""
+    from merbench.cli.commands import status_command
+
+    start(ctx)
+    guard(lambda: status_command(run_dir, storage))
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--config", type=click.Path(path_type=Path), help="datasets.toml to read.")
+@click.pass_context
+def verify(ctx: click.Context, dataset: str, config: Path | None) -> None:
+    """Check a dataset's local copy: files, labels and audio; exit 1 if it cannot be used."""
+    from merbench.cli.commands import verify_command
+
+    registry = plugin_registry(ctx)
+    sys.exit(guard(lambda: verify_command(registry, dataset, config)))
