@@ -18,7 +18,8 @@ import pandas as pd
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.progress import Reporter
 from merbench.pipeline.runner import run as run_comparison
-from merbench.pipeline.settings import HEARTBEAT_TIMEOUT_S, RunSettings
+from merbench.pipeline.settings import RunSettings
+from merbench.results import HEARTBEAT_TIMEOUT_S
 from merbench.results.summaries import load_results
 
 

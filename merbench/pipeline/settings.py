@@ -22,13 +22,10 @@ from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
 from merbench.plugin.torch_space import PRECISIONS
+from merbench.results import HEARTBEAT_TIMEOUT_S
 
 IDENTITY = ("budget", "budget_overrides", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
-
-HEARTBEAT_TIMEOUT_S = 60.0
-"""``merbench.results.queue.HEARTBEAT_TIMEOUT_S``, repeated here so that reading the options
-needs no SQLAlchemy (``tests/pipeline/test_settings.py`` checks the two agree)."""
 
 OptionKind = Literal["text", "int", "float", "path", "folder"]
 """What an option's value is: ``path`` and ``folder`` become a ``Path`` (a folder: not a file)."""

@@ -33,8 +33,8 @@ from merbench.pipeline.progress import (
 )
 from merbench.pipeline.settings import check_folder
 from merbench.plugin.registry import Registry, load_registry
+from merbench.results import HEARTBEAT_TIMEOUT_S
 from merbench.results.queue import (
-    HEARTBEAT_TIMEOUT_S,
     Claim,
     Queue,
     beat,

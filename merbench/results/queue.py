@@ -27,12 +27,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from merbench.results import HEARTBEAT_TIMEOUT_S
 from merbench.results.schema import CellKey, CellResult, cells, claims, key_of, now, where_key
 from merbench.results.store import Store, write_result
 
 HOST_ENV = "MERBENCH_WORKER_HOST"
-HEARTBEAT_TIMEOUT_S = 60.0
-"""Seconds without a heartbeat after which a running cell is re-queued (the run's default)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -145,10 +145,12 @@ def test_an_unknown_option_is_refused():
         RunSettings.from_options(colour="red", seed=1)
 
 
-def test_the_heartbeat_default_is_the_queues():
-    from merbench.results.queue import HEARTBEAT_TIMEOUT_S
-
-    assert RunSettings().heartbeat_timeout == HEARTBEAT_TIMEOUT_S
+def test_reading_the_run_options_imports_no_sqlalchemy():
+    code = "import sys, merbench.pipeline.settings; print('sqlalchemy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_a_stored_run_rebuilds_its_settings():
