@@ -41,18 +41,20 @@ def test_the_tree_keeps_every_contract():
 
 
 def test_the_core_importing_the_command_line_breaks_a_contract(copy_of_tree):
-    cv = copy_of_tree / "merbench" / "cv.py"
+    cv = copy_of_tree / "merbench" / "evaluation" / "cv.py"
     cv.write_text(cv.read_text() + "\n\nfrom merbench.cli import commands  # planted\n")
     result = _lint(copy_of_tree)
     assert result.returncode == 1
-    assert "merbench.evaluation.cv is not allowed to import merbench.cli" in result.stdout
+    assert "merbench.evaluation is not allowed to import merbench.cli" in result.stdout
+    assert "merbench.evaluation.cv -> merbench.cli.commands" in result.stdout
 
 
 def test_a_deferred_import_cycle_breaks_a_contract(copy_of_tree):
     # metrics is imported by the runner's modules; a function-level import back is a cycle.
-    metrics = copy_of_tree / "merbench" / "metrics.py"
+    metrics = copy_of_tree / "merbench" / "evaluation" / "metrics.py"
     metrics.write_text(
-        metrics.read_text() + "\n\ndef _planted() -> None:\n    from merbench import runner\n"
+        metrics.read_text()
+        + "\n\ndef _planted() -> None:\n    from merbench.pipeline import runner\n"
     )
     result = _lint(copy_of_tree)
     assert result.returncode == 1
