@@ -4,6 +4,7 @@
 with ``phase(name)``, which costs nothing when no clock is open. A phase nested in another is
 subtracted from the outer one, so the phases add up to the time they cover. The cell stores the
 seconds per phase (timings ``phase_<name>_s``) and the candidate page shows their shares.
+A clock reads ``time.perf_counter`` unless it is given another source of seconds (``now``).
 
 Phases (``PHASES``): ``train`` (optimiser steps: forward, loss, backward, update, and reading
 the batch), ``augment`` (per-example augmentation work and pre-rendering), ``validate``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 
@@ -41,21 +42,22 @@ _CLOCK: ContextVar[Clock | None] = ContextVar("merbench_clock", default=None)
 
 
 class Clock:
-    """Seconds per phase, exclusive of nested phases."""
+    """Seconds per phase, exclusive of nested phases, read from ``now``."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._now = now
         self._inner: list[float] = []  # per open phase, the seconds of the phases inside it
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Count the block's seconds to ``name``, less those of phases opened inside it."""
-        started = time.perf_counter()
+        started = self._now()
         self._inner.append(0.0)
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed = self._now() - started
             self.seconds[name] += elapsed - self._inner.pop()
             if self._inner:
                 self._inner[-1] += elapsed
@@ -68,9 +70,13 @@ def phase(name: str) -> AbstractContextManager[None]:
 
 
 @contextmanager
-def measuring() -> Iterator[Clock]:
-    """Open a clock for the block: its phases and, as ``other``, the time outside them."""
-    clock = Clock()
+def measuring(now: Callable[[], float] = time.perf_counter) -> Iterator[Clock]:
+    """Open a clock for the block: its phases and, as ``other``, the time outside them.
+
+    Args:
+        now: the clock's source of seconds (a fake one in tests).
+    """
+    clock = Clock(now)
     token = _CLOCK.set(clock)
     try:
         with clock.phase("other"):

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from merbench.cli import main
-from tests.pg import password_server  # noqa: F401  (fixture)
 
 
 @pytest.fixture

@@ -10,59 +10,16 @@ import pytest
 
 from merbench.data.config import (
     PACKAGED_CONFIG,
-    Config,
     DatasetConfig,
     default_config_path,
     load_config,
     parse_config,
 )
 from merbench.errors import ConfigError
-from merbench.plugin.specs import DatasetSpec
+from tests.helpers.config import SPECS, fails, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split."
-
-
-def _load(root, **options):
-    return None
-
-
-SPECS = {
-    "synth": DatasetSpec(
-        name="synth",
-        load=_load,
-        tasks=("av-regression",),
-        requires_path=False,
-        options={
-            "n_clips": 240,
-            "noise": 0.5,
-            "stereo": False,
-            "keys": ("C", "G"),
-            "extra": None,
-        },
-    ),
-    "pmemo": DatasetSpec(name="pmemo", load=_load, tasks=("av-regression",)),
-    "deam": DatasetSpec(
-        name="deam", load=_load, tasks=("av-regression",), homepage="https://example.org/deam"
-    ),
-    "folder": DatasetSpec(
-        name="folder",
-        load=_load,
-        tasks=("av-regression",),
-        options={"labels": "labels.csv", "group_column": "artist"},
-    ),
-}
-
-
-def parse(text: str, **kwargs) -> Config:
-    kwargs.setdefault("environ", {})
-    return parse_config(text, SPECS, **kwargs)
-
-
-def fails(text: str, message: str, **kwargs) -> None:
-    """Assert that parsing ``text`` raises exactly ``message``."""
-    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        parse(text, **kwargs)
 
 
 # --- valid files --------------------------------------------------------------------------------

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import soundfile
 import torch
 
 import merbench
 from merbench.data.audio import AudioSettings, AudioStore
 from merbench.data.features import FeatureStore
-from merbench.data.tracks import Tracks
 from merbench.data.windows import Feed, Windows, aggregate, read_rows, window_starts
 from merbench.evaluation.budgets import BUDGETS
-from merbench.evaluation.cv import Fold
-from merbench.pipeline.candidates import parse_candidate
-from merbench.pipeline.cell import CellPlan, run_cell
-from merbench.results.schema import CellKey
+from merbench.pipeline.cell import run_cell
 from merbench.train.calibration import AGGREGATION, Rescaling
 from merbench.train.fit import Problem, fit_sklearn
 from merbench.train.loop import fit_torch
-
-RATE = 8000
+from tests.helpers.tracks import RATE, _spy_model, _spy_plan, _write_tracks
 
 
 def test_windows_cover_the_clip_with_a_last_window_at_its_end():
@@ -67,19 +60,6 @@ def test_rows_read_from_a_memory_map_keep_the_asked_order(tmp_path):
     assert read_rows(mapped, np.array([7, 1, 7, 3]))[:, 0].tolist() == [14, 2, 14, 6]
 
 
-def _write_tracks(folder, lengths):
-    rows = []
-    rng = np.random.default_rng(0)
-    for i, seconds in enumerate(lengths):
-        path = folder / f"t{i}.wav"
-        soundfile.write(path, rng.normal(0, 0.1, int(seconds * RATE)).astype(np.float32), RATE)
-        value = 1.0 + i
-        rows.append(dict(track_id=f"t{i}", group=f"g{i}", audio_path=str(path), arousal=value,
-                         valence=value))  # fmt: skip
-    spec = merbench.DatasetSpec(name="long", load=lambda root: None, tasks=("av-regression",))
-    return Tracks(name="long", spec=spec, table=pd.DataFrame(rows))
-
-
 @pytest.fixture
 def store(tmp_path):
     audio = AudioStore(AudioSettings(sample_rate=RATE, seconds=1.0), tmp_path / "audio")
@@ -99,36 +79,6 @@ def test_features_are_cached_per_window_and_capped_per_dataset(tmp_path, store):
     capped = FeatureStore(store.audio, tmp_path / "capped", max_seconds={"long": 1.5})
     assert capped.windows(tracks).offsets.tolist() == [0, 2, 3, 5]
     assert capped.waveforms(tracks).shape[0] == 5
-
-
-def _spy_model(seen):
-    def build(inputs, n_outputs):
-        class Net(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.out = torch.nn.Linear(1, n_outputs)
-
-            def forward(self, x):
-                if self.training:
-                    seen.append(x[:, 0, 0].detach().numpy().copy())
-                return self.out(x[:, :, :1].mean(dim=(1, 2))[:, None])
-
-        return Net()
-
-    return merbench.ModelSpec(name="spy", accepts=("waveform",), build=build)
-
-
-def _spy_plan(tracks, model):
-    fold = Fold(repeat=0, fold=0, train=np.arange(4), test=np.arange(4, 6))
-    return CellPlan(
-        key=CellKey(dataset="long", task="av-regression", candidate="spy@raw", repeat=0, fold=0),
-        tracks=tracks, candidate=parse_candidate("spy@raw"), model=model,
-        frontends=(merbench.FrontEndSpec(name="raw", output="waveform", trainable=True,
-                                         build=lambda sr: torch.nn.Identity()),),
-        fold=fold,
-        problem=Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE),
-        seed=0,
-    )  # fmt: skip
 
 
 def test_no_window_of_a_test_track_reaches_training(tmp_path, store):

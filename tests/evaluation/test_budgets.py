@@ -16,7 +16,7 @@ from merbench.evaluation.budgets import (
     get_budget,
     override,
 )
-from tests.data.test_config import fails, parse
+from tests.helpers.config import fails, parse
 
 QUICK = """
 [budgets.quick]

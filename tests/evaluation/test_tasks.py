@@ -27,7 +27,7 @@ from merbench.leaderboard.render import render_site
 from merbench.plugin.specs import TASKS
 from merbench.results.summaries import cells_frame, metric_columns, read_tables, summarize
 from merbench.train.fit import Problem
-from tests.leaderboard.test_leaderboard import fake_store
+from tests.helpers.stores import fake_store
 
 CLASSIFICATION = [name for name, spec in TASK_SPECS.items() if not spec.is_regression]
 

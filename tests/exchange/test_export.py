@@ -27,7 +27,7 @@ from merbench.pipeline.settings import RunSettings
 from merbench.results.summaries import read_tables
 from merbench.results.urls import sqlite_url
 from merbench.train.calibration import AGGREGATION
-from tests.conftest import SYNTH_TOML
+from tests.helpers.plugins import SYNTH_TOML
 
 REGRESSION = "av-regression"
 TOLERANCE = 1e-5

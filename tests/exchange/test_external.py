@@ -21,9 +21,10 @@ from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.results.schema import runs
 from merbench.results.store import Store
-from merbench.results.summaries import read_tables, summarize_store
+from merbench.results.summaries import summarize_store
 from merbench.results.urls import sqlite_url
-from tests.conftest import SYNTH_TOML
+from tests.helpers.plugins import SYNTH_TOML
+from tests.helpers.stores import _predictions_of, _tables
 
 EVIL = "<script>alert(1)</script>"
 REGRESSION = "av-regression"
@@ -54,27 +55,6 @@ def run_dir(tmp_path_factory):
 @pytest.fixture
 def cli():
     return CliRunner()
-
-
-def _tables(run_dir):
-    return read_tables([sqlite_url(run_dir)], names=("cells", "splits", "predictions"))
-
-
-def _predictions_of(run_dir, candidate, task, value="y_pred"):
-    """A candidate's stored test predictions (or their true labels, ``value="y_true"``) as a
-    file to score: one row per track and fold."""
-    tables = _tables(run_dir)
-    cells = tables["cells"]
-    mine = cells[(cells["candidate"] == candidate) & (cells["task"] == task)]
-    keys = mine[["id", "repeat", "fold"]].rename(columns={"id": "cell_id"})
-    rows = keys.merge(tables["predictions"], on="cell_id")
-    wide = rows.pivot_table(
-        index=["track_id", "repeat", "fold"], columns="target", values=value, aggfunc="first"
-    ).reset_index()
-    wide.columns.name = None
-    if "class" in wide:
-        wide["class"] = wide["class"].astype(int)
-    return wide.sample(frac=1.0, random_state=0).reset_index(drop=True)  # any row order
 
 
 def _score(cli, run_dir, frame, path, name, *extra):

@@ -16,7 +16,6 @@ import yaml
 from click.testing import CliRunner
 
 from merbench.cli import main
-from merbench.evaluation.metrics import compute_metrics
 from merbench.leaderboard.eval_results import eval_results_file, write_eval_results
 from merbench.leaderboard.pages import candidate_file, slug
 from merbench.leaderboard.ranks import compare_ranks, nemenyi_cd, not_different
@@ -24,16 +23,14 @@ from merbench.leaderboard.render import environment, render_site
 from merbench.leaderboard.svg import nice_ticks
 from merbench.pipeline.runner import run as run_core
 from merbench.pipeline.settings import RunSettings
-from merbench.results.queue import fail, finish
-from merbench.results.schema import CellKey, CellResult, cells
+from merbench.results.schema import cells
 from merbench.results.store import Store
 from merbench.results.summaries import summarize
 from merbench.results.urls import sqlite_url
-from tests.pipeline.test_runner import TONES
+from tests.helpers.plugins import EVIL
+from tests.helpers.stores import SETTINGS, fake_store
 
-EVIL = "<script>alert(1)</script>"
 SVG = "{http://www.w3.org/2000/svg}svg"
-SETTINGS = {"budget": "smoke", "seed": 0, "top_k": None}
 
 
 # --- a real run on the tones plugin -----------------------------------------------------------
@@ -45,25 +42,6 @@ def run(settings, **kwargs):
     if settings.render:
         render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
     return outcome
-
-
-@pytest.fixture
-def evil_run(install_tones, tmp_path):
-    config = install_tones(
-        TONES.replace(
-            'raise RuntimeError("this model is broken on purpose")', f'raise RuntimeError("{EVIL}")'
-        )
-    )
-    run(
-        RunSettings(
-            models=("mean", "ridge", "broken"),
-            budget="smoke",
-            config=config,
-            out=tmp_path / "run",
-            render=False,
-        )
-    )
-    return tmp_path / "run"
 
 
 @pytest.fixture
@@ -271,84 +249,6 @@ def test_a_task_where_every_cell_failed_still_renders(install_tones, tmp_path):
 
 
 # --- stores written directly: merging, names, classification, dataset metadata ----------------
-
-
-def _regression(rng: np.random.Generator, noise: float, n: int = 12) -> CellResult:
-    y = rng.uniform(1, 9, size=(n, 2))
-    pred = y + rng.normal(0, noise, size=y.shape)
-    rows = [
-        (f"t{i}", t, float(y[i, d]), float(pred[i, d]))
-        for i in range(n)
-        for d, t in enumerate(("arousal", "valence"))
-    ]
-    return _result(compute_metrics("av-regression", y, pred), rows)
-
-
-def _quadrant(rng: np.random.Generator, n: int = 16) -> CellResult:
-    y = rng.integers(1, 5, size=n)
-    pred = np.where(rng.random(n) < 0.7, y, rng.integers(1, 5, size=n))
-    rows = [(f"t{i}", "class", float(y[i]), float(pred[i])) for i in range(n)]
-    return _result(compute_metrics("quadrant", y, pred), rows)
-
-
-def _result(metrics, rows) -> CellResult:
-    return CellResult(
-        metrics=metrics,
-        best_params={"alpha": 0.5, "mel.n_mels": 64},
-        timings={"tune_s": 1.0, "refit_s": 0.1, "per_clip_ms": 0.2},
-        info={"n_params": 100, "n_train": 30, "n_test": 12, "plugins": [f"{EVIL} 1.0"]},
-        predictions=rows,
-        trials=[
-            {
-                "number": i,
-                "state": "complete",
-                "value": 0.1 * i,
-                "params": {"alpha": i},
-                "duration_s": 0.1,
-                "epochs": 1,
-            }
-            for i in range(3)
-        ],
-    )
-
-
-def fake_store(
-    folder: Path,
-    candidates: dict[str, float],
-    *,
-    task="av-regression",
-    name="fake",
-    provenance=None,
-    skipped=None,
-    failed=(),
-    split="abc123",
-) -> str:
-    """A store with three folds per candidate (noise per candidate), written without training."""
-    folder.mkdir(parents=True, exist_ok=True)
-    url = sqlite_url(folder)
-    store = Store(url)
-    store.start_run(name, SETTINGS, provenance or {"merbench": "0.1.0", "plugins": []})
-    audit = {"protocol": "grouped", "n_folds": 3, "repeats": 1, "leakage": 0.0, "n_tracks": 36}
-    store.save_split("data", task, split, {}, audit)
-    store.record_skipped_tracks("data", skipped or {})
-    rng = np.random.default_rng(0)
-    for candidate, noise in candidates.items():
-        keys = [
-            CellKey(dataset="data", task=task, candidate=candidate, repeat=0, fold=f)
-            for f in range(3)
-        ]
-        store.add_cells(keys)
-        for key in keys:
-            if candidate in failed:
-                fail(store, key, f"RuntimeError: {EVIL}")
-            else:
-                finish(
-                    store,
-                    key,
-                    _regression(rng, noise) if task == "av-regression" else _quadrant(rng),
-                )
-    store.close()
-    return url
 
 
 def test_candidate_names_become_distinct_safe_file_names(tmp_path):

@@ -15,7 +15,8 @@ from merbench.pipeline.provenance import _datasets
 from merbench.plugin.registry import load_registry
 from merbench.plugin.specs import SPLIT_PROTOCOLS, TASKS
 from merbench_plugins.datasets import deam, emomusic, folder, fourq, pmemo, synth
-from tests.leaderboard.test_leaderboard import EVIL, fake_store
+from tests.helpers.plugins import EVIL
+from tests.helpers.stores import fake_store
 
 RESULT = merbench.PublishedResult(
     task="av-regression",

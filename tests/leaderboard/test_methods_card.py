@@ -17,8 +17,8 @@ from merbench.leaderboard.render import render_site
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.results.urls import sqlite_url
-from tests.conftest import TONES
-from tests.exchange.test_external import _predictions_of
+from tests.helpers.plugins import TONES
+from tests.helpers.stores import _predictions_of
 
 EVIL = "<script>alert(1)</script>"
 

@@ -15,7 +15,7 @@ from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.results.summaries import read_tables, summarize_store
 from merbench.results.urls import sqlite_url
-from tests.conftest import SYNTH_TOML
+from tests.helpers.plugins import SYNTH_TOML
 
 TASK = "av-regression"
 

@@ -17,7 +17,7 @@ from merbench.pipeline.settings import RunSettings
 from merbench.results.store import Store
 from merbench.results.summaries import load_results
 from merbench.results.urls import sqlite_url
-from tests.pipeline.test_worker import SOURCE
+from tests.helpers.plugins import SLEEPY_TONES
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def _run(config, out, jobs, reporter=None):
 @pytest.fixture
 def tones(install_tones, tmp_path, monkeypatch):
     """The tones dataset with a ridge that sleeps in every fit, importable by worker processes."""
-    config = install_tones(SOURCE)
+    config = install_tones(SLEEPY_TONES)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"), *sys.path]))
     monkeypatch.setenv("TONES_FIT_SLEEP", "2")  # the worker joins while cells remain
     from merbench.plugin.registry import load_registry

@@ -11,7 +11,7 @@ from merbench.cli import main
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.runner import run as run_core
 from merbench.pipeline.settings import RunSettings
-from tests.conftest import TONES
+from tests.helpers.plugins import TONES
 
 DESCRIBED = TONES.replace(
     'options={"n_tracks": 24})',

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from merbench.results.summaries import load_results
-from tests.pipeline.test_runner import TONES
+from tests.helpers.plugins import TONES
 
 SLOW = (
     TONES

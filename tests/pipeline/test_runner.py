@@ -12,7 +12,6 @@ from merbench.pipeline.runner import run as run_core
 from merbench.pipeline.settings import RunSettings
 from merbench.plugin.registry import load_registry
 from merbench.results.summaries import load_results
-from tests.conftest import TONES  # noqa: F401  (re-exported for other test modules)
 
 
 def run(settings, **kwargs):

@@ -1,8 +1,8 @@
 """Workers share one run through the store's queue: claims, heartbeats, re-queueing, results.
 
-The queue tests run against SQLite and a real PostgreSQL server (``tests/pg.py``); the end-to-end
-test starts real ``merbench worker`` processes, kills one mid-cell with SIGKILL, and checks that
-every cell is done exactly once and that the results equal a single-process run's.
+The queue tests run against SQLite and a real PostgreSQL server (``tests/helpers/pg.py``); the
+end-to-end test starts real ``merbench worker`` processes, kills one mid-cell with SIGKILL, and
+checks that every cell is done exactly once and that the results equal a single-process run's.
 """
 
 from __future__ import annotations
@@ -38,52 +38,9 @@ from merbench.results.queue import (
 from merbench.results.schema import CellKey, CellResult, cells
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
-from tests.pg import pg_url, postgres_server  # noqa: F401  (fixtures)
+from tests.helpers.plugins import SLEEPY_TONES
 
 MODELS = ("sleepy", "mean", "ridge", "svr")
-
-SOURCE = '''
-import os
-import time
-from pathlib import Path
-
-import pandas as pd
-from sklearn.linear_model import Ridge
-
-import merbench
-from merbench.testing import write_tone_dataset
-
-MERBENCH_PLUGIN_API = 1
-
-
-def load(root, *, n_tracks=24):
-    # The audio is written once, before any worker starts: concurrent loads only read it.
-    index = Path(root) / "tracks.csv"
-    if not index.exists():
-        pd.DataFrame(write_tone_dataset(Path(root) / "audio", n_tracks=24)).to_csv(index)
-    return pd.read_csv(index, index_col=0).head(n_tracks)
-
-
-class SleepyRidge(Ridge):
-    """Ridge that sleeps $TONES_FIT_SLEEP seconds per fit, so a worker can be killed mid-cell."""
-
-    def fit(self, x, y):
-        time.sleep(float(os.environ.get("TONES_FIT_SLEEP", "0")))
-        return super().fit(x, y)
-
-
-@merbench.hookimpl
-def merbench_datasets():
-    yield merbench.DatasetSpec(name="tones", load=load, tasks=("av-regression",),
-                               label_scale=merbench.LabelScale(low=1, high=9),
-                               options={"n_tracks": 24})
-
-
-@merbench.hookimpl
-def merbench_models():
-    yield merbench.ModelSpec(name="sleepy", accepts=("vector",), family="sklearn",
-                             build=lambda: SleepyRidge(), default_frontends=("handcrafted",))
-'''
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -95,7 +52,7 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def tones(install_tones):
-    config = install_tones(SOURCE)
+    config = install_tones(SLEEPY_TONES)
     from merbench.plugin.registry import load_registry
 
     load_registry().dataset("tones").load(config.parent / "data")  # write the audio once

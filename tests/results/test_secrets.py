@@ -9,7 +9,6 @@ import pytest
 
 from merbench.pipeline.jobs import STORAGE_ENV, worker_command
 from merbench.results.urls import display_url, redact
-from tests.pg import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 CANARY = "Canary-s3cret-9f2"
 
@@ -33,7 +32,7 @@ def test_a_local_worker_gets_the_store_url_in_its_environment_not_its_command_li
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_run_on_a_store_with_a_password_publishes_no_password(pg_url, tiny_config, tmp_path):  # noqa: F811
+def test_a_run_on_a_store_with_a_password_publishes_no_password(pg_url, tiny_config, tmp_path):
     with_password = pg_url.replace("merbench@", f"merbench:{CANARY}@")
     run_dir, site = tmp_path / "run", tmp_path / "site"
     args = ["run", "--models", "mean", "--budget", "smoke", "--config", str(tiny_config)]

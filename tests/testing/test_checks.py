@@ -9,7 +9,7 @@ import pytest
 
 from merbench.data.windows import Feed, Windows
 from merbench.train.fit import score
-from tests.train.test_loop import MODEL, _problem
+from tests.helpers.training import MODEL, _failures, _problem
 
 SIZE, HOP = 30, 15
 
@@ -70,8 +70,6 @@ def test_a_trial_value_is_the_kept_epochs_check_on_spaced_windows() -> None:
 
 
 def test_kit_catches_a_batched_transform_whose_examples_depend_on_their_batch():
-    from tests.train.test_augment import _failures
-
     def build(sample_rate):
         # draws every example's mask from the first generator: batch-dependent
         def mask(xs, rngs):
@@ -113,7 +111,7 @@ def test_a_trials_slopes_come_from_its_kept_check_without_another_pass(tmp_path,
     from merbench.data.windows import aggregate
     from merbench.pipeline.cell import run_cell
     from merbench.train.calibration import Rescaling
-    from tests.data.test_windows import _spy_model, _spy_plan, _write_tracks
+    from tests.helpers.tracks import _spy_model, _spy_plan, _write_tracks
 
     settings = AudioSettings(sample_rate=8000, seconds=1.0)
     store = FeatureStore(AudioStore(settings, tmp_path / "audio"), tmp_path / "features")

@@ -26,6 +26,7 @@ from merbench.train.policy import N_COPIES, make_policy, tunable
 from merbench.train.prerender import render_copies
 from merbench.train.seeds import augment_waveform, sample_rng, seeded
 from merbench.train.tuning import candidate_space, split_params
+from tests.helpers.training import _failures
 
 RATE = 16000
 
@@ -410,25 +411,6 @@ def test_waveform_policy_routes_a_fixed_frontend_through_the_graph(tones, featur
     assert [r.source for r in _augmentation(forced, features, {}, forced.fold.train).routes] == [
         "frontend"
     ]
-
-
-def _augmentation_module(**records):
-    import types
-
-    module = types.ModuleType("augmentation_case")
-    module.MERBENCH_PLUGIN_API = 1
-
-    def merbench_augmentations():
-        yield from (merbench.AugmentationSpec(name=n, **fields) for n, fields in records.items())
-
-    module.merbench_augmentations = merbench.hookimpl(merbench_augmentations)
-    return module
-
-
-def _failures(**records):
-    from merbench.testing import run_checks
-
-    return [c.message for c in run_checks(_augmentation_module(**records)) if not c.passed]
 
 
 def test_kit_catches_an_augmentation_with_its_own_unseeded_generator():

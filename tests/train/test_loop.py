@@ -9,35 +9,9 @@ import pytest
 import torch
 
 import merbench
-from merbench.evaluation.budgets import get_budget
-from merbench.train.fit import NonFiniteLoss, Problem, pick_device
+from merbench.train.fit import NonFiniteLoss, pick_device
 from merbench.train.loop import fit_torch
-
-
-def _build(inputs, n_outputs, *, width: int = 16, scale: float = 1.0):
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = torch.nn.Sequential(
-                torch.nn.Linear(inputs[0].shape[0], width),
-                torch.nn.ReLU(),
-                torch.nn.Linear(width, n_outputs),
-            )
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.body(x) * scale
-
-    return Net()
-
-
-MODEL = merbench.ModelSpec(name="mlp", accepts=("vector",), build=_build)
-
-
-def _problem(task="av-regression", labels=(), **budget):
-    base = dataclasses.replace(get_budget("smoke"), epochs=12, patience=3, batch_size=16)
-    return Problem(
-        task=task, labels=labels, budget=dataclasses.replace(base, **budget), sample_rate=16000
-    )
+from tests.helpers.training import MODEL, _problem
 
 
 def _data(n=96, seed=0):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pandas as pd
 import pytest
@@ -14,33 +13,77 @@ from merbench.leaderboard.render import render_site
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
 from merbench.train.timing import measuring, phase, shares
-from tests.leaderboard.test_leaderboard import evil_run  # noqa: F401 (fixture)
+
+
+class FakeTime:
+    """Seconds that move only when a test advances them."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def test_nested_phases_are_exclusive_and_add_up_to_the_total() -> None:
-    started = time.perf_counter()
-    with measuring() as clock:
+    time = FakeTime()
+    with measuring(time) as clock:
+        time.advance(0.5)
         with phase("train"):
-            time.sleep(0.03)
+            time.advance(3.0)
             with phase("augment"):
-                time.sleep(0.02)
-        time.sleep(0.01)
-    wall = time.perf_counter() - started
-    seconds = dict(clock.seconds)
-    total = seconds.pop("total")
-    assert seconds["augment"] == pytest.approx(0.02, abs=0.015)
-    assert seconds["train"] == pytest.approx(0.03, abs=0.015)  # augment's time left out
-    assert seconds["other"] == pytest.approx(0.01, abs=0.015)
-    assert sum(seconds.values()) == pytest.approx(total)
-    assert total == pytest.approx(wall, abs=2e-3)
+                time.advance(2.0)
+            time.advance(0.25)
+        time.advance(1.0)
+    # train's 5.25 s less augment's 2 s; other: 6.75 s less the 5.25 s inside train
+    assert dict(clock.seconds) == {"augment": 2.0, "train": 3.25, "other": 1.5, "total": 6.75}
+
+
+def test_a_phase_opened_twice_adds_up_and_depth_does_not_matter() -> None:
+    time = FakeTime()
+    with measuring(time) as clock:
+        for seconds in (1.0, 0.5):
+            with phase("validate"):
+                time.advance(seconds)
+        with phase("train"), phase("setup"), phase("augment"):
+            time.advance(0.25)
+            with phase("augment"):
+                time.advance(2.0)
+    assert dict(clock.seconds) == {
+        "validate": 1.5,
+        "augment": 2.25,
+        "setup": 0.0,
+        "train": 0.0,
+        "other": 0.0,
+        "total": 3.75,
+    }
+
+
+def test_a_phase_left_by_an_exception_still_counts() -> None:
+    time = FakeTime()
+    with pytest.raises(ValueError), measuring(time) as clock:
+        with phase("fit"):
+            time.advance(4.0)
+            raise ValueError("fit failed")
+    assert dict(clock.seconds) == {"fit": 4.0, "other": 0.0, "total": 4.0}
 
 
 def test_phase_without_an_open_clock_measures_nothing() -> None:
+    time = FakeTime()
     with phase("train"):
+        time.advance(1.0)
+    assert time.reads == 0
+    with measuring(time) as clock:
         pass
-    with measuring() as clock:
+    assert dict(clock.seconds) == {"other": 0.0, "total": 0.0}
+    with measuring() as clock:  # the default clock: time.perf_counter
         pass
-    assert set(clock.seconds) == {"other", "total"}
+    assert set(clock.seconds) == {"other", "total"} and clock.seconds["total"] >= 0
 
 
 def test_shares_leave_the_total_out() -> None:
@@ -50,7 +93,7 @@ def test_shares_leave_the_total_out() -> None:
     }
 
 
-def test_cells_store_their_phases_and_the_page_shows_them(evil_run, tmp_path) -> None:  # noqa: F811
+def test_cells_store_their_phases_and_the_page_shows_them(evil_run, tmp_path) -> None:
     store = Store(sqlite_url(evil_run), create=False)
     try:
         rows = store.table("cells")

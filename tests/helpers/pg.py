@@ -1,10 +1,12 @@
 """A throwaway PostgreSQL server for the test session, from the system's PostgreSQL binaries.
 
-``postgres_server`` runs ``initdb`` and ``pg_ctl`` from ``/usr/lib/postgresql/<version>/bin``
-(Debian's ``postgresql`` package) on a free localhost port, with its data and socket in a fresh
-temporary folder, and stops it at the end of the session. PostgreSQL refuses to run as root, so
-under root it runs as the ``postgres`` user. ``pg_url`` gives each test its own empty database.
-Without the binaries the tests are skipped with the reason, and fail under ``CI``.
+``serve`` runs ``initdb`` and ``pg_ctl`` from ``/usr/lib/postgresql/<version>/bin`` (Debian's
+``postgresql`` package) on a free localhost port, with its data and socket in a fresh temporary
+folder, and stops it when resumed. PostgreSQL refuses to run as root, so under root it runs as
+the ``postgres`` user. ``database`` gives a test its own empty database. ``tests/conftest.py``
+turns them into the fixtures ``postgres_server``, ``password_server`` (both per session) and
+``pg_url`` (per test). Without the binaries the tests are skipped with the reason, and fail
+under ``CI``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,21 +62,12 @@ def _run(command: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    yield from _server()
-
-
 PASSWORD = "right-secret"
+"""The password of user ``merbench`` on the ``password_server`` fixture's server."""
 
 
-@pytest.fixture(scope="session")
-def password_server():
-    """A second server that asks user ``merbench`` for the password ``PASSWORD``."""
-    yield from _server(password=PASSWORD)
-
-
-def _server(password: str | None = None):
+def serve(password: str | None = None) -> Iterator[Server]:
+    """Start a server (asking for ``password`` when given), yield it, stop and remove it."""
     bindir = _bindir()
     if bindir is None:
         if os.environ.get("CI"):
@@ -117,15 +111,14 @@ def _server(password: str | None = None):
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(postgres_server):
-    """The URL of a new, empty database, dropped after the test."""
+def database(server: Server) -> Iterator[str]:
+    """The URL of a new, empty database on ``server``, dropped when the generator resumes."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server.url()
+    admin = server.url()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.url(name)
+    yield server.url(name)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
