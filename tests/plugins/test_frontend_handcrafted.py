@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import merbench
-from merbench.plugin.registry import load_registry, validate_record
+from merbench.plugin.registry import load_registry
+from merbench.plugin.validation import validate_record
 from merbench_plugins.frontends import handcrafted
 
 SR = 16000
