@@ -284,7 +284,7 @@ def _check_defaults(
         recorded = record.get("defaults")
         if recorded is None:
             continue
-        here = default_reprs(frontend.build)
+        here = default_reprs(frontend.builder)
         tuned = set(record.get("params") or {})
         differ = sorted(
             k
@@ -310,7 +310,7 @@ def _frontend_modules(frontends: Sequence[FrontEndSpec], manifest: Mapping[str, 
         if frontend.trainable:
             modules.append(None)
             continue
-        module = frontend.build(int(frontend.sample_rate or rate), **dict(record["params"]))
+        module = frontend.builder(int(frontend.sample_rate or rate), **dict(record["params"]))
         if isinstance(module, torch.nn.Module):
             module.eval()
         modules.append(module)

@@ -1,7 +1,8 @@
 """Record validation: why a record a plugin yielded is refused, in one line, or ``""``.
 
 The registry calls :func:`validate_record` on every record at discovery; nothing here imports
-a plugin's builder.
+a plugin's builder: a ``"module:attribute"`` string is checked for its form only
+(``merbench.plugin.lazy``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from merbench.plugin.lazy import target_problem
 from merbench.plugin.specs import (
     INPUT_KINDS,
     NAME_PATTERN,
     SPEC_TYPES,
     SPLIT_PROTOCOLS,
     TASKS,
+    DatasetSpec,
     ModelSpec,
     PublishedResult,
 )
@@ -34,9 +37,20 @@ def validate_record(kind: str, record: object) -> str:
             "starting with a letter (e.g. 'learnable-mel'). Skipped."
         )
     where = f"{kind} '{name}'"
-    if not callable(getattr(record, "build", None) or getattr(record, "load", None)):
+    return _builder_problem(where, record) or _validate_fields(where, record)
+
+
+def _builder_problem(where: str, record: object) -> str:
+    """Why the record's builder is unusable; a ``"module:attribute"`` string is not imported."""
+    field = "load" if isinstance(record, DatasetSpec) else "build"
+    builder = getattr(record, field, None)
+    if not callable(builder) and not isinstance(builder, str):
         return f"{where} has no callable build/load. Skipped."
-    return _validate_fields(where, record)
+    verify = getattr(record, "verify", None)
+    problem = target_problem(builder, field) or (
+        target_problem(verify, "verify") if isinstance(verify, str) else ""
+    )
+    return f"{where}: {problem}. Skipped." if problem else ""
 
 
 def _validate_fields(where: str, record: object) -> str:
