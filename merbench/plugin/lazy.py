@@ -35,7 +35,7 @@ def target_problem(value: object, field: str) -> str:
     if isinstance(value, str):
         return (
             f"{field} {value!r} is not a 'module:attribute' import path; write e.g. "
-            f"{field}='merbench_x.net:build', or pass the function itself"
+            f"{field}='merbench_x.module:{field}', or pass the function itself"
         )
     return f"{field} is not callable"
 
@@ -75,5 +75,7 @@ def _import_target(target: str) -> Callable[..., Any]:
             "plugin, or reinstall it."
         ) from exc
     if not callable(value):
-        raise PluginError(f"names a {type(value).__name__}, not a callable. Fix the import path.")
+        raise PluginError(
+            f"names a value of type {type(value).__name__}, not a callable. Fix the import path."
+        )
     return cast("Callable[..., Any]", value)
