@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,25 @@ def test_a_dataset_names_load_and_verify_lazily(install):
         "dataset 'bad': verify 'nope' is not a 'module:attribute' import path; write e.g. "
         "verify='merbench_x.module:verify', or pass the function itself. Skipped."
     )
+
+
+def test_the_guides_lazily_named_model_passes_the_kit(tmp_path, monkeypatch):
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    package = tmp_path / "merbench_rawcnn"
+    package.mkdir()
+    for name in ("_net.py", "__init__.py"):
+        header = f"# merbench-rawcnn/merbench_rawcnn/{name}:"
+        (package / name).write_text(next(b for b in blocks if b.startswith(header)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "merbench_rawcnn", raising=False)
+    plugin = importlib.import_module("merbench_rawcnn")
+    try:
+        assert "merbench_rawcnn._net" not in sys.modules
+        checks = check_plugin(plugin)
+        assert "model rawcnn: trains with defaults" in {c.name for c in checks}
+        assert "merbench_rawcnn._net" in sys.modules
+    finally:
+        sys.modules.pop("merbench_rawcnn", None)
+        sys.modules.pop("merbench_rawcnn._net", None)
+        lazy._import_target.cache_clear()
