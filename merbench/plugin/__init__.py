@@ -2,6 +2,7 @@
 
 - ``hookspecs``: the four hooks (datasets, front-ends, augmentations, models) and ``hookimpl``.
 - ``specs``: the frozen records plugins yield (``DatasetSpec``, ``ModelSpec``, ...).
+- ``lazy``: builders named by a ``"module:attribute"`` string, imported on first use.
 - ``torch_space``: the optimiser keys every torch model is tuned over.
 - ``registry``: entry-point discovery, the API check, conflicts -> ``Registry``;
   ``validation``: why a record is refused.
