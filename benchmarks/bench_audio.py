@@ -18,7 +18,8 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
-from merbench.data.audio import AudioSettings, AudioStore, decode
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.decoding import decode
 
 SOURCE_RATE = 44100
 SECONDS = 30.0

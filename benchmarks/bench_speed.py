@@ -53,7 +53,7 @@ LOOPS = textwrap.dedent(
     from merbench.plugin.specs import InputShape
     from merbench.train.loop import fit_torch, set_threads
     from merbench.train.fit import Problem
-    from merbench_plugins.models import cnn2d
+    from merbench_plugins.models import _cnn2d_net
     if settings["merbench_settings"]:
         set_threads()
     n, shape, epochs, batch = settings["n"], tuple(settings["shape"]), settings["epochs"], 16
@@ -72,7 +72,7 @@ LOOPS = textwrap.dedent(
         rng = np.random.default_rng(0)
         x, y = torch.from_numpy(x_np), torch.from_numpy(y_np.astype(np.float32))
         torch.manual_seed(0)
-        net = cnn2d.build((InputShape(kind="spectrogram", shape=shape),), 2)
+        net = _cnn2d_net.build((InputShape(kind="spectrogram", shape=shape),), 2)
         if settings["channels_last"]:
             net = net.to(memory_format=torch.channels_last)
         optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)

@@ -47,9 +47,9 @@ def samples_per_second(build, channels_last: bool, bf16: bool) -> float:
 
 def main() -> None:
     configure_allocator()
-    from merbench_plugins.models import cnn2d
+    from merbench_plugins.models import _cnn2d_net
 
-    models = {"cnn2d": cnn2d.build}
+    models = {"cnn2d": _cnn2d_net.build}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'model':<10}{'fp32':>10}{'ch-last':>10}{'bf16':>10}{'both':>10}   ratios to fp32")
     for name, build in models.items():

@@ -34,8 +34,8 @@ from merbench.version import __version__
 
 if TYPE_CHECKING:
     from merbench.api import load_results, run
-    from merbench.data.audio import AudioInfo
-    from merbench.data.audio import probe as probe_audio
+    from merbench.data.decoding import AudioInfo
+    from merbench.data.decoding import probe as probe_audio
     from merbench.evaluation.metrics import derive_classes
 
 __all__ = [
@@ -67,8 +67,8 @@ __all__ = [
 _LAZY = {
     "run": ("merbench.api", "run"),
     "load_results": ("merbench.api", "load_results"),
-    "probe_audio": ("merbench.data.audio", "probe"),
-    "AudioInfo": ("merbench.data.audio", "AudioInfo"),
+    "probe_audio": ("merbench.data.decoding", "probe"),
+    "AudioInfo": ("merbench.data.decoding", "AudioInfo"),
     "derive_classes": ("merbench.evaluation.metrics", "derive_classes"),
 }
 """Public names whose modules import numpy, pandas or soundfile: loaded on first use."""

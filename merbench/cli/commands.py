@@ -311,7 +311,7 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
 
     declared = load_config(config or default_config_path(), registry.datasets).get(name)
     spec = registry.dataset(declared.plugin)
-    problems = list(spec.verify(declared.path, **dict(declared.options))) if spec.verify else []
+    problems = list(spec.verifier(declared.path, **dict(declared.options))) if spec.verifier else []
     usable = 0
     try:
         audio = AudioStore(AudioSettings())

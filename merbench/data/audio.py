@@ -1,9 +1,10 @@
-"""The audio store: decode, downmix, resample, crop and cache the audio of dataset tracks.
+"""The audio store: the on-disk cache of decoded clips of dataset tracks, cropped at read time.
 
-Every track is decoded once (soundfile), downmixed and resampled (soxr) to the run's rate, and
-the full clip is kept as a ``.npy`` file under the cache folder (``merbench.paths.cache_dir``).
-Later reads memory-map that file, so datasets larger than memory work and a second run does not
-decode anything. Crops are taken from the cached clip at read time.
+Every track is decoded once (``merbench.data.decoding``: soundfile, downmixed, resampled with
+soxr) at the run's rate, and the full clip is kept as a ``.npy`` file under the cache folder
+(``merbench.paths.cache_dir``). Later reads memory-map that file, so datasets larger than memory
+work and a second run does not decode anything. Crops are taken from the cached clip at read
+time.
 
 The cache key covers the source file's identity (resolved path, size in bytes and modification
 time in nanoseconds), the sample rate, the channel mode and ``CACHE_VERSION``. Editing or
@@ -23,16 +24,13 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeAlias, TypedDict, get_args
 
 import numpy as np
-import soundfile as sf
-import soxr
 
+from merbench.data.decoding import AudioPath, CropStrategy, check_file, crop_or_pad, decode
 from merbench.data.windows import HOP_FRACTION, MAX_SECONDS, WINDOWING, Windowing
 from merbench.errors import DatasetError
 from merbench.paths import cache_dir
@@ -41,15 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Bump when the decoding, resampling or file layout of cache entries changes.
 CACHE_VERSION = 1
-RESAMPLE_QUALITY = "HQ"
-
-CropStrategy: TypeAlias = Literal["start", "centre", "random"]
-AudioPath: TypeAlias = str | os.PathLike[str]
 
 SAMPLE_RATE = 16000
 """The rate, in Hz, every clip of a run is resampled to before its front-ends see it."""
-
-_FIX = "Re-download or convert the file, or run 'merbench verify <dataset>'."
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,130 +92,6 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     rebuilt: int = 0
-
-
-class AudioInfo(TypedDict):
-    """What ``probe`` reports about an audio file without decoding it."""
-
-    seconds: float
-    sample_rate: int
-    channels: int
-    frames: int
-    format: str
-
-
-def probe(path: AudioPath) -> AudioInfo:
-    """Read an audio file's header: duration, sample rate, channels, frames and format.
-
-    Args:
-        path: the audio file.
-
-    Returns:
-        The file's properties; ``seconds`` is ``frames / sample_rate``.
-
-    Raises:
-        DatasetError: the file is missing, empty, unreadable or holds no audio frames.
-    """
-    _check_file(path)
-    try:
-        info = sf.info(os.fspath(path))
-    except RuntimeError as exc:
-        raise DatasetError(f"{os.fspath(path)}: cannot read audio header ({exc}). {_FIX}") from exc
-    if info.frames <= 0:
-        raise _no_frames(path)
-    return AudioInfo(
-        seconds=info.frames / info.samplerate,
-        sample_rate=int(info.samplerate),
-        channels=int(info.channels),
-        frames=int(info.frames),
-        format=str(info.format),
-    )
-
-
-def decode(path: AudioPath, sample_rate: int, *, mono: bool = True) -> np.ndarray:
-    """Decode an audio file, downmix it and resample it.
-
-    Args:
-        path: any file soundfile reads (WAV, FLAC, OGG, MP3, ...).
-        sample_rate: the rate of the result, in Hz; soxr ("HQ") resamples when it differs.
-        mono: average the channels into one; else keep them.
-
-    Returns:
-        float32 samples, ``[T]`` when ``mono`` else ``[C, T]``.
-
-    Raises:
-        DatasetError: the file is missing, empty, undecodable, has no frames or holds NaN or
-            infinite samples; the message names the file.
-    """
-    _check_file(path)
-    try:
-        frames, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
-    except RuntimeError as exc:
-        raise DatasetError(f"{os.fspath(path)}: cannot decode audio ({exc}). {_FIX}") from exc
-    if frames.shape[0] == 0:
-        raise _no_frames(path)
-    if mono:
-        # A matrix-vector product (BLAS) is ~30x faster than mean(axis=1) on stereo
-        # (benchmarks/bench_audio.py).
-        channels = frames.shape[1]
-        weights = np.full(channels, 1.0 / channels, dtype=np.float32)
-        audio = frames[:, 0] if channels == 1 else frames @ weights
-    else:
-        audio = frames
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate, quality=RESAMPLE_QUALITY)
-    if not np.isfinite(audio).all():
-        raise DatasetError(f"{os.fspath(path)}: audio contains NaN or infinite samples. {_FIX}")
-    audio = np.asarray(audio, dtype=np.float32)
-    return audio if mono else np.ascontiguousarray(audio.T)
-
-
-def crop_or_pad(
-    audio: np.ndarray,
-    n_samples: int,
-    strategy: CropStrategy,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Cut or extend audio to exactly ``n_samples`` along its last axis.
-
-    Longer audio is cropped at the start, the centre (the extra samples split evenly, the odd
-    one after the crop) or a random offset drawn from ``rng``. Shorter audio is padded with
-    zeros at the end, whatever the strategy, so a clip always starts at its first sample.
-
-    Args:
-        audio: samples ``[..., T]``.
-        n_samples: the length of the result.
-        strategy: ``"start"``, ``"centre"`` or ``"random"``.
-        rng: the generator ``"random"`` draws its offset from (required for it).
-
-    Returns:
-        ``[..., n_samples]``, a view of ``audio`` when cropped, a new array when padded.
-
-    Raises:
-        ValueError: ``n_samples`` is not positive, ``strategy`` is unknown, or ``"random"``
-            is asked for without ``rng``.
-    """
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}.")
-    if strategy not in get_args(CropStrategy):
-        allowed = ", ".join(repr(s) for s in get_args(CropStrategy))
-        raise ValueError(f"Unknown crop strategy {strategy!r}; choose one of {allowed}.")
-    if strategy == "random" and rng is None:
-        raise ValueError("Crop strategy 'random' needs a numpy Generator: pass rng=.")
-    length = audio.shape[-1]
-    if length < n_samples:
-        padded = np.zeros((*audio.shape[:-1], n_samples), dtype=audio.dtype)
-        padded[..., :length] = audio
-        return padded
-    extra = length - n_samples
-    if strategy == "start":
-        offset = 0
-    elif strategy == "centre":
-        offset = extra // 2
-    else:
-        assert rng is not None
-        offset = int(rng.integers(0, extra + 1))
-    return audio[..., offset : offset + n_samples]
 
 
 class AudioStore:
@@ -327,7 +195,7 @@ class AudioStore:
         Raises:
             DatasetError: the file is missing, a folder or empty.
         """
-        status = _check_file(path)
+        status = check_file(path)
         identity = {
             "version": CACHE_VERSION,
             "path": os.path.realpath(path),
@@ -356,29 +224,6 @@ class AudioStore:
         log.warning("%s: unreadable audio cache entry (%s); decoding again", entry, reason)
         self.stats.rebuilt += 1
         return None
-
-
-def _check_file(path: AudioPath) -> os.stat_result:
-    """Return the file's status; raise ``DatasetError`` if it is missing, a folder or empty."""
-    name = os.fspath(path)
-    try:
-        status = os.stat(name)
-    except FileNotFoundError:
-        raise DatasetError(
-            f"{name}: audio file not found. Check the dataset's 'path' in datasets.toml, or run "
-            "'merbench verify <dataset>'."
-        ) from None
-    except OSError as exc:
-        raise DatasetError(f"{name}: cannot access audio file ({exc}). {_FIX}") from exc
-    if not stat.S_ISREG(status.st_mode):
-        raise DatasetError(f"{name}: not a regular file. Point the dataset at audio files.")
-    if status.st_size == 0:
-        raise DatasetError(f"{name}: audio file is empty (0 bytes). {_FIX}")
-    return status
-
-
-def _no_frames(path: AudioPath) -> DatasetError:
-    return DatasetError(f"{os.fspath(path)}: audio file has no frames (0 samples). {_FIX}")
 
 
 def write_array(entry: Path, audio: np.ndarray) -> None:

@@ -11,10 +11,8 @@ not installed.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,9 +20,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from merbench.data.config_checks import (
+    TableContext,
+    check_max_seconds,
+    check_name,
+    describe,
+    find_plugin,
+    header,
+    merge_options,
+    resolve_path,
+)
 from merbench.errors import ConfigError, did_you_mean
 from merbench.evaluation.budgets import BUDGET_KEYS, BUDGETS, Budget, make_budget
-from merbench.plugin.specs import NAME_PATTERN, DatasetSpec
+from merbench.plugin.specs import DatasetSpec
 
 Split = Literal["grouped", "random", "official"]
 OnBadTracks = Literal["skip", "fail"]
@@ -53,20 +61,6 @@ _KEY_TYPES: dict[str, tuple[Any, str, str]] = {
         "Write the options below a {header} line, one 'name = value' a line",
     ),
 }
-# Option types are inferred from the plugin's default; bool comes before int (bool is an int).
-_OPTION_KINDS: tuple[tuple[type[Any], tuple[type[Any], ...], str], ...] = (
-    (bool, (bool,), "true or false"),
-    (int, (int,), "an integer"),
-    (float, (int, float), "a number"),
-    (str, (str,), "a string"),
-    (list, (list,), "an array"),
-    (tuple, (list,), "an array"),
-    (Mapping, (dict,), "a table"),
-)
-_VARIABLE = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
-)
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP_LEVEL = ("datasets", "budgets")
 
 
@@ -133,16 +127,6 @@ class Config:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Context:
-    """What checking one table needs besides the table itself."""
-
-    label: str
-    base: Path
-    specs: Mapping[str, DatasetSpec]
-    environ: Mapping[str, str]
-
-
 def default_config_path(cwd: Path | None = None) -> Path:
     """Return ``./datasets.toml`` when it exists, else the packaged default.
 
@@ -190,7 +174,7 @@ def load_budgets(path: Path | None) -> dict[str, Budget]:
     """
     path = default_config_path() if path is None else path
     label = _label(path)
-    document = _parse_toml(_read(path), label)
+    document = _parsetoml_value(_read(path), label)
     _dataset_tables(document, label)  # refuses unknown top-level keys
     return _budgets(document.get("budgets", {}), label)
 
@@ -232,10 +216,10 @@ def parse_config(
         ConfigError: the first problem found, naming the table and the fix.
     """
     label = _label(source)
-    document = _parse_toml(text, label)
+    document = _parsetoml_value(text, label)
     tables = _dataset_tables(document, label)
     budgets = _budgets(document.get("budgets", {}), label)
-    context = _Context(
+    context = TableContext(
         label=label,
         base=source.parent if source is not None else Path.cwd(),
         specs=datasets,
@@ -252,7 +236,7 @@ def _label(source: Path | None) -> str:
     return str(source) if source is not None else CONFIG_NAME
 
 
-def _parse_toml(text: str, label: str) -> dict[str, Any]:
+def _parsetoml_value(text: str, label: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -278,7 +262,7 @@ def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
     if not isinstance(tables, dict):
         raise ConfigError(
             f"{label}: 'datasets' must be a table of [datasets.<name>] tables, got "
-            f"{_describe(tables)}. Remove 'datasets = ...' and write a [datasets.synth] table."
+            f"{describe(tables)}. Remove 'datasets = ...' and write a [datasets.synth] table."
         )
     return tables
 
@@ -288,12 +272,12 @@ def _budgets(tables: object, label: str) -> dict[str, Budget]:
     if not isinstance(tables, dict):
         raise ConfigError(
             f"{label}: 'budgets' must be a table of [budgets.<name>] tables, got "
-            f"{_describe(tables)}. Remove 'budgets = ...' and write a [budgets.quick] table."
+            f"{describe(tables)}. Remove 'budgets = ...' and write a [budgets.quick] table."
         )
     declared: dict[str, Budget] = {}
     for name, table in tables.items():
-        where = f"{label} {_header(name, root='budgets')}"
-        _check_name(name, where, "budget")
+        where = f"{label} {header(name, root='budgets')}"
+        check_name(name, where, "budget")
         if name in BUDGETS:
             raise ConfigError(
                 f"{where}: '{name}' is a built-in budget and cannot be redefined. Rename the "
@@ -301,7 +285,7 @@ def _budgets(tables: object, label: str) -> dict[str, Budget]:
             )
         if not isinstance(table, dict):
             raise ConfigError(
-                f"{where}: must be a table, got {_describe(table)}. Write a [budgets.{name}] "
+                f"{where}: must be a table, got {describe(table)}. Write a [budgets.{name}] "
                 'line with the budget\'s keys below it, e.g. base = "default" and trials = 10.'
             )
         allowed = ("base", *BUDGET_KEYS)
@@ -325,14 +309,14 @@ def _budget_base(base: object, declared: Mapping[str, Budget], where: str) -> Bu
     near = did_you_mean(base, known) if isinstance(base, str) else ""
     raise ConfigError(
         f"{where}: 'base' must name a built-in budget or one declared above, got "
-        f"{_describe(base)}.{near} Choose one of: {', '.join(known)}."
+        f"{describe(base)}.{near} Choose one of: {', '.join(known)}."
     )
 
 
-def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
+def _dataset(name: str, value: object, context: TableContext) -> DatasetConfig:
     """Check one ``[datasets.<name>]`` entry and resolve it against its plugin."""
-    where = f"{context.label} {_header(name)}"
-    _check_name(name, where, "dataset")
+    where = f"{context.label} {header(name)}"
+    check_name(name, where, "dataset")
     table = _check_table(name, value, where)
     declared = DatasetConfig(
         name=name,
@@ -342,43 +326,21 @@ def _dataset(name: str, value: object, context: _Context) -> DatasetConfig:
         enabled=table.get("enabled", True),
         split=table.get("split", "grouped"),
         on_bad_tracks=table.get("on_bad_tracks", "skip"),
-        max_seconds=_max_seconds(table.get("max_seconds"), where),
+        max_seconds=check_max_seconds(table.get("max_seconds"), where),
     )
     if not declared.enabled:
         return declared  # kept as written: no plugin, option or path checks
-    spec = _find_plugin(declared.plugin, "plugin" not in table, where, context)
-    options = _merge_options(spec, declared.options, f"{context.label} {_header(name, 'options')}")
-    path = _resolve_path(spec, table.get("path"), where, context)
+    spec = find_plugin(declared.plugin, "plugin" not in table, where, context)
+    options = merge_options(spec, declared.options, f"{context.label} {header(name, 'options')}")
+    path = resolve_path(spec, table.get("path"), where, context)
     return replace(declared, path=path, options=MappingProxyType(options))
-
-
-def _max_seconds(value: float | None, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or value <= 0:
-        raise ConfigError(
-            f"{where}: 'max_seconds' must be a positive number of seconds, got {value!r}. "
-            "Write e.g. max_seconds = 30, or leave it out to use whole clips."
-        )
-    return float(value)
-
-
-def _check_name(name: str, where: str, kind: str) -> None:
-    if NAME_PATTERN.match(name):
-        return
-    suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:32]
-    hint = f" Did you mean '{suggestion}'?" if NAME_PATTERN.match(suggestion) else ""
-    raise ConfigError(
-        f"{where}: invalid {kind} name '{name}'.{hint} A name is a lowercase letter followed by "
-        "up to 31 lowercase letters, digits or '-'. Rename the table."
-    )
 
 
 def _check_table(name: str, value: object, where: str) -> dict[str, Any]:
     """Check that an entry is a table with known keys of the right types."""
     if not isinstance(value, dict):
         raise ConfigError(
-            f"{where}: must be a table, got {_describe(value)}. Write a [datasets.{name}] line "
+            f"{where}: must be a table, got {describe(value)}. Write a [datasets.{name}] line "
             "with the dataset's keys below it, e.g. enabled = true."
         )
     for key, item in value.items():
@@ -390,154 +352,13 @@ def _check_table(name: str, value: object, where: str) -> dict[str, Any]:
         if key in _KEY_TYPES:
             expected, what, fix = _KEY_TYPES[key]
             if not isinstance(item, expected):
-                fix = fix.format(header=_header(name, "options"))
-                raise ConfigError(f"{where}: '{key}' must be {what}, got {_describe(item)}. {fix}.")
+                fix = fix.format(header=header(name, "options"))
+                raise ConfigError(f"{where}: '{key}' must be {what}, got {describe(item)}. {fix}.")
         if key in _CHOICES and item not in _CHOICES[key]:
             choices = _CHOICES[key]
             near = did_you_mean(item, choices) if isinstance(item, str) else ""
             raise ConfigError(
                 f"{where}: '{key}' must be one of {', '.join(map(json.dumps, choices))}, got "
-                f"{_describe(item)}.{near} Example: {key} = {json.dumps(choices[0])}."
+                f"{describe(item)}.{near} Example: {key} = {json.dumps(choices[0])}."
             )
     return value
-
-
-def _find_plugin(plugin: str, is_implicit: bool, where: str, context: _Context) -> DatasetSpec:
-    if plugin in context.specs:
-        return context.specs[plugin]
-    origin = " (taken from the table name; set 'plugin' to choose another)" if is_implicit else ""
-    count = len(context.specs)
-    listing = (
-        f"Run 'merbench list datasets' to see all {count}."
-        if count
-        else "No dataset plugin is installed; run 'merbench plugins' to see why."
-    )
-    raise ConfigError(
-        f"{where}: unknown dataset plugin '{plugin}'{origin}.{did_you_mean(plugin, context.specs)} "
-        f"{listing} Install the plugin that provides it, or set enabled = false to keep the "
-        "table for later."
-    )
-
-
-def _merge_options(spec: DatasetSpec, given: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Return the plugin's defaults updated with the checked values from the file."""
-    merged = dict(spec.options)
-    for key, value in given.items():
-        if key not in spec.options:
-            if not spec.options:
-                raise ConfigError(
-                    f"{where}: plugin '{spec.name}' takes no options, got '{key}'. "
-                    "Remove the options table."
-                )
-            raise ConfigError(
-                f"{where}: unknown option '{key}' for plugin '{spec.name}'."
-                f"{did_you_mean(key, spec.options)} Options: {', '.join(sorted(spec.options))}."
-            )
-        merged[key] = _option_value(key, value, spec, where)
-    return merged
-
-
-def _option_value(key: str, value: Any, spec: DatasetSpec, where: str) -> Any:
-    """Check ``value`` against the type of the plugin's default; ints become floats for floats."""
-    default = spec.options[key]
-    for default_type, accepted, what in _OPTION_KINDS:
-        if not isinstance(default, default_type):
-            continue
-        is_bool_mismatch = isinstance(value, bool) and default_type is not bool
-        if not isinstance(value, accepted) or is_bool_mismatch:
-            raise ConfigError(
-                f"{where}: option '{key}' must be {what} (plugin '{spec.name}' defaults to "
-                f"{_toml(default)}), got {_describe(value)}. Example: {key} = {_toml(default)}."
-            )
-        if default_type is float:
-            return float(value)
-        return tuple(value) if default_type is tuple else value
-    return value  # a default of None or of another type: the plugin checks the value
-
-
-def _resolve_path(spec: DatasetSpec, raw: str | None, where: str, context: _Context) -> Path | None:
-    """Expand ``raw`` and check that it exists when the plugin needs a path."""
-    if not spec.requires_path:
-        if raw is not None:
-            raise ConfigError(
-                f"{where}: plugin '{spec.name}' takes no path (it needs no local copy), got "
-                f"path = {json.dumps(raw)}. Remove 'path'."
-            )
-        return None
-    if raw is None:
-        download = f" Download it from {spec.homepage}, then add" if spec.homepage else " Add"
-        raise ConfigError(
-            f"{where}: plugin '{spec.name}' needs a path to a local copy, and none is given."
-            f'{download} a line path = "..." naming the folder of your copy, or set '
-            "enabled = false."
-        )
-    path = _expand(raw, where, context)
-    if not path.exists():
-        shown = f"'{raw}'" if raw == str(path) else f"'{raw}' (expanded: {path})"
-        raise ConfigError(
-            f"{where}: path {shown} does not exist. Download the dataset there, point 'path' "
-            "at your copy, or set enabled = false."
-        )
-    return path
-
-
-def _expand(raw: str, where: str, context: _Context) -> Path:
-    """Expand ``${VAR}``, ``$VAR`` and a leading ``~``; anchor a relative path at the file."""
-
-    def substitute(match: re.Match[str]) -> str:
-        variable = match.group("braced") or match.group("bare")
-        if variable not in context.environ:
-            raise ConfigError(
-                f"{where}: path '{raw}' uses the environment variable {variable}, which is not "
-                f"set. Set it (export {variable}=/path/to/data) or edit 'path' in "
-                f"{context.label}."
-            )
-        return context.environ[variable]
-
-    text = _VARIABLE.sub(substitute, raw)
-    home = context.environ.get("HOME")
-    if home and (text == "~" or text.startswith("~/")):
-        text = home + text[1:]
-    try:
-        path = Path(text).expanduser()
-    except RuntimeError as exc:
-        raise ConfigError(
-            f"{where}: path '{raw}': cannot expand '~' ({exc}). Set HOME or write the full path."
-        ) from exc
-    return Path(os.path.abspath(context.base / path))
-
-
-def _header(*keys: str, root: str = "datasets") -> str:
-    """Return a table header such as ``[datasets.pmemo]``, quoting keys TOML cannot leave bare."""
-    parts = [key if _BARE_KEY.match(key) else json.dumps(key) for key in (root, *keys)]
-    return f"[{'.'.join(parts)}]"
-
-
-def _toml(value: Any) -> str:
-    """Write a value as it would appear in TOML, for messages (long values are cut)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        text = "[" + ", ".join(_toml(item) for item in value) + "]"
-    elif isinstance(value, Mapping):
-        text = "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _describe(value: Any) -> str:
-    """Return e.g. ``"yes" (a string)`` for messages."""
-    kinds: tuple[tuple[type[Any] | tuple[type[Any], ...], str], ...] = (
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a float"),
-        (str, "a string"),
-        (list, "an array"),
-        (dict, "a table"),
-        ((datetime.date, datetime.time), "a date or time"),
-    )
-    kind = next((name for types, name in kinds if isinstance(value, types)), type(value).__name__)
-    return f"{_toml(value)} ({kind})"

@@ -181,7 +181,7 @@ class FeatureStore:
         if frontend is not None:
             log.info("computing %s features for %s", frontend[0].name, tracks.name)
             rate = frontend[0].sample_rate or rate
-            module = frontend[0].build(rate, **frontend[1])
+            module = frontend[0].builder(rate, **frontend[1])
             if isinstance(module, torch.nn.Module):
                 module.eval()
         with ArrayWriter(path, len(self.windows(tracks))) as out, torch.inference_mode():

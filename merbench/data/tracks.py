@@ -115,7 +115,7 @@ def load_tracks(
     """
     where = f"dataset '{config.name}' (plugin '{spec.name}')"
     try:
-        table = spec.load(config.path, **dict(config.options))
+        table = spec.loader(config.path, **dict(config.options))
     except MerbenchError:
         raise
     except Exception as exc:

@@ -3,7 +3,7 @@
 ``load_predictor`` reads an export folder (``merbench.exchange.bundle``: format version, plugins,
 sha256 and format of the weights, none of it executed) and rebuilds the model with the installed
 plugins. ``Predictor.predict`` decodes a file as a run does (soundfile, soxr at the export's
-sample rate, ``merbench.data.audio.decode``), cuts the same windows (``merbench.data.windows``:
+sample rate, ``merbench.data.decoding.decode``), cuts the same windows (``merbench.data.windows``:
 window, hop, windowing, seconds cap), runs fixed front-ends with the same parameters, and aggregates
 as the run's cells do: the mean of the window outputs rescaled about the training mean (torch
 regression, ``merbench.train.calibration``), the mean of the window inputs (scikit-learn), the mean
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from merbench.data.audio import decode
+from merbench.data.decoding import decode
 from merbench.data.windows import Windows, place_window
 from merbench.errors import ConfigError, DatasetError, MerbenchError
 from merbench.evaluation.tasks import TaskSpec, get_task
@@ -284,7 +284,7 @@ def _check_defaults(
         recorded = record.get("defaults")
         if recorded is None:
             continue
-        here = default_reprs(frontend.build)
+        here = default_reprs(frontend.builder)
         tuned = set(record.get("params") or {})
         differ = sorted(
             k
@@ -310,7 +310,7 @@ def _frontend_modules(frontends: Sequence[FrontEndSpec], manifest: Mapping[str, 
         if frontend.trainable:
             modules.append(None)
             continue
-        module = frontend.build(int(frontend.sample_rate or rate), **dict(record["params"]))
+        module = frontend.builder(int(frontend.sample_rate or rate), **dict(record["params"]))
         if isinstance(module, torch.nn.Module):
             module.eval()
         modules.append(module)

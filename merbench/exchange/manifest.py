@@ -59,7 +59,7 @@ def model_manifest(
                 "output": f.output,
                 "trainable": f.trainable,
                 "params": params,
-                "defaults": default_reprs(f.build),
+                "defaults": default_reprs(f.builder),
                 **({} if f.sample_rate is None else {"sample_rate": f.sample_rate}),
                 **({} if f.describe is None else {"weights": dict(f.describe())}),
             }

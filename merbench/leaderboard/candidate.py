@@ -22,14 +22,12 @@ from merbench.leaderboard.fold_plots import Series, scatter_plot, tuning_plot
 from merbench.leaderboard.pages import (
     candidate_file,
     components,
-    is_missing,
     providers,
-    records,
-    run_label,
     split_candidate,
 )
 from merbench.leaderboard.study_plots import study_section
 from merbench.leaderboard.svg import Plot
+from merbench.leaderboard.values import is_missing, records, run_label
 from merbench.train.timing import PHASES
 
 MAX_POINTS = 2000

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from merbench.leaderboard.collect import Collected
-from merbench.leaderboard.pages import audit_items, dataset_file, records, task_file
+from merbench.leaderboard.pages import dataset_file, task_file
 from merbench.leaderboard.plots import label_plot
 from merbench.leaderboard.svg import Plot
+from merbench.leaderboard.values import audit_items, records
 
 TEXT_FIELDS = ("version", "summary", "citation", "license")
 RESULT_TEXT_FIELDS = ("task", "metric", "model", "source", "note")

@@ -29,7 +29,8 @@ from merbench.evaluation.stats import mean_ci
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_metadata
-from merbench.leaderboard.pages import as_float, records, slug
+from merbench.leaderboard.pages import slug
+from merbench.leaderboard.values import as_float, records
 from merbench.results.protocols import primary_protocol
 from merbench.results.summaries import (
     cells_frame,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,20 @@ from merbench.evaluation.stats import bootstrap_tiers, mean_ci
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
-from merbench.leaderboard.pages import as_float, audit_items, run_label
 from merbench.leaderboard.ranks import ALPHA, RankComparison
+from merbench.leaderboard.values import (
+    NOT_RECORDED,
+    as_float,
+    audit_items,
+    distribution_text,
+    run_label,
+    span_text,
+    text_of,
+    values_text,
+)
 from merbench.results.summaries import AUDIO_KEYS, BOOTSTRAP_RESAMPLES
 
 FILE = "methods.md"
-NOT_RECORDED = "not recorded by the run"
 AUDIO_LABELS = {
     "sample_rate": "Sample rate (Hz)", "window_s": "Window (s)", "hop_s": "Hop (s)",
     "max_seconds": "Seconds per track", "windowing": "Windows", "aggregation": "Track prediction",
@@ -92,7 +100,7 @@ def methods_card(
     infos = list(done["info"])
     return {
         "runs": [
-            {"label": run_label(r), "command": _text((r.get("provenance") or {}).get("command"))}
+            {"label": run_label(r), "command": text_of((r.get("provenance") or {}).get("command"))}
             for r in collected.runs
         ],
         "checklist": _checklist(pages, done, collected),
@@ -121,24 +129,6 @@ def _done_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return done.assign(info=infos)
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return NOT_RECORDED
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def _values(values: Iterable[Any]) -> str:
-    """Distinct values in order of appearance, joined (merged runs may differ)."""
-    distinct = list(dict.fromkeys(_text(v) for v in values))
-    return ", ".join(distinct) if distinct else NOT_RECORDED
-
-
 def _checklist(
     pages: Sequence[Mapping[str, Any]], done: pd.DataFrame, collected: Collected
 ) -> dict[str, str]:
@@ -152,7 +142,7 @@ def _checklist(
         for p in pages
     ]
     return {
-        "protocols": _values(sorted({p["protocol"] for p in collected.protocols})),
+        "protocols": values_text(sorted({p["protocol"] for p in collected.protocols})),
         "frontends": ", ".join(sorted(frontends)) or "none (baselines only)",
         "tuned": str(len(tuned)),
         "reported": "; ".join(reported) or "no results",
@@ -169,7 +159,7 @@ def _datasets(pages: Sequence[Mapping[str, Any]], collected: Collected) -> list[
         figures = [audit.get(k) for k in ("n_tracks", "n_groups", "n_skipped")]
         scale_text = f"{scale[0]:g} to {scale[1]:g}" if isinstance(scale, tuple) else NOT_RECORDED
         tasks = ", ".join(p["task"] for p in pages if p["dataset"] == name)
-        rows.append([name, _text(meta.get(name, {}).get("version")), *map(_text, figures)])
+        rows.append([name, text_of(meta.get(name, {}).get("version")), *map(text_of, figures)])
         rows[-1] += [scale_text, tasks]
     return rows
 
@@ -183,7 +173,7 @@ def _audio(done: pd.DataFrame) -> dict[str, Any]:
             if all(i.get("max_seconds") is None for i in infos)
             else {}
         )
-        cells = [whole.get(k) or _values(i.get(k) for i in infos) for k in AUDIO_KEYS]
+        cells = [whole.get(k) or values_text(i.get(k) for i in infos) for k in AUDIO_KEYS]
         rows.append([str(dataset), str(task), *cells])
     return {"headers": [AUDIO_LABELS.get(k, k) for k in AUDIO_KEYS], "rows": rows}
 
@@ -198,9 +188,9 @@ def _decoders(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
             out.append({"run": str(run["name"])})
             continue
         names = {k: str(audio.get(k)) for k in ("decoder", "resampler")}
-        versions = {f"{k}_version": _text(libraries.get(v)) for k, v in names.items()}
+        versions = {f"{k}_version": text_of(libraries.get(v)) for k, v in names.items()}
         out.append(
-            {"run": str(run["name"]), **names, **versions, "quality": _text(audio.get("quality"))}
+            {"run": str(run["name"]), **names, **versions, "quality": text_of(audio.get("quality"))}
         )
     return out
 
@@ -218,9 +208,9 @@ def _frontends(done: pd.DataFrame) -> list[list[str]]:
     rows = []
     for name, frontend in sorted(seen.items()):
         params = frontend.get("params") or {}
-        fixed = [f"{k} = {_text(v)}" for k, v in params.items() if k not in tuned.get(name, ())]
+        fixed = [f"{k} = {text_of(v)}" for k, v in params.items() if k not in tuned.get(name, ())]
         rows.append([
-            name, _text(frontend.get("output")), _text(frontend.get("trainable")),
+            name, text_of(frontend.get("output")), text_of(frontend.get("trainable")),
             ", ".join(fixed) or "none", ", ".join(sorted(tuned.get(name, ()))) or "none",
         ])  # fmt: skip
     return rows
@@ -237,27 +227,13 @@ def _weights(done: pd.DataFrame) -> list[list[str]]:
                 continue
             files = weights.get("sha256") or {}
             row = [
-                str(frontend["name"]), _text(weights.get("model_id")),
-                _text(weights.get("revision")), _text(weights.get("source")),
-                _text(frontend.get("sample_rate")),
+                str(frontend["name"]), text_of(weights.get("model_id")),
+                text_of(weights.get("revision")), text_of(weights.get("source")),
+                text_of(frontend.get("sample_rate")),
                 "; ".join(f"{name} {digest}" for name, digest in sorted(files.items())) or "none",
             ]  # fmt: skip
             rows.setdefault(json.dumps(row), row)
     return sorted(rows.values())
-
-
-def distribution_text(record: Mapping[str, Any]) -> tuple[str, str, str]:
-    """``(kind, values, scale)`` of a distribution stored as Optuna's JSON."""
-    name, attributes = str(record.get("name", "")), record.get("attributes") or {}
-    if name == "CategoricalDistribution":
-        return "categorical", ", ".join(_text(c) for c in attributes.get("choices", [])), "choices"
-    kind = "integer" if name.startswith("Int") else "float"
-    values = f"{_text(attributes.get('low'))} to {_text(attributes.get('high'))}"
-    step = attributes.get("step")
-    scale = "log" if attributes.get("log") else "linear"
-    if step not in (None, 1) or (step == 1 and kind == "float"):
-        scale += f", step {_text(step)}"
-    return kind, values, scale
 
 
 def _models(done: pd.DataFrame) -> list[dict[str, Any]]:
@@ -266,13 +242,13 @@ def _models(done: pd.DataFrame) -> list[dict[str, Any]]:
         space: dict[str, Any] = {}
         for info in group["info"]:
             space.update(info.get("search_space") or {})
-        families = _values(i.get("model_family") for i in group["info"])
+        families = values_text(i.get("model_family") for i in group["info"])
         rows = [[key, *distribution_text(space[key])] for key in sorted(space)]
         model = {"candidate": str(candidate), "family": families, "rows": rows}
         if external := [i for i in group["info"] if i.get("external")]:  # ``merbench score``
             keys = ("source", "manifest_hash")
             model |= {"family": "external entry"} | {
-                k: _values(i.get(k) for i in external) for k in keys
+                k: values_text(i.get(k) for i in external) for k in keys
             }
         out.append(model)
     return out
@@ -298,17 +274,10 @@ def _inner(runs: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]
     valid = [int(i["n_valid"]) for i in infos if i.get("n_valid") is not None]
     train = [int(i["n_train"]) for i in infos if i.get("n_train") is not None]
     return {
-        "fraction": _values(_budget_of(r).get("valid_fraction") for r in runs),
-        "valid": _span(valid),
-        "train": _span(train),
+        "fraction": values_text(_budget_of(r).get("valid_fraction") for r in runs),
+        "valid": span_text(valid),
+        "train": span_text(train),
     }
-
-
-def _span(values: Sequence[float]) -> str:
-    if not values:
-        return NOT_RECORDED
-    low, high = _text(min(values)), _text(max(values))
-    return low if low == high else f"{low} to {high}"
 
 
 def _budget_of(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,7 +288,7 @@ def _budget_of(run: Mapping[str, Any]) -> dict[str, Any]:
 def _budget(run: Mapping[str, Any]) -> list[str]:
     budget = _budget_of(run)
     keys = ("name", "outer_folds", "repeats", "trials", "epochs", "patience", "batch_size")
-    return [str(run["name"]), *(_text(budget.get(k)) for k in keys)]
+    return [str(run["name"]), *(text_of(budget.get(k)) for k in keys)]
 
 
 def _studies(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -329,9 +298,9 @@ def _studies(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
         if not study:
             out.setdefault("", {})
             continue
-        pruner = [f"{k[7:]} = {_text(v)}" for k, v in study.items() if k.startswith("pruner_")]
+        pruner = [f"{k[7:]} = {text_of(v)}" for k, v in study.items() if k.startswith("pruner_")]
         keys = ("direction", "sampler", "startup_trials", "defaults_first", "pruner")
-        record = {k: _text(study.get(k)) for k in keys} | {"pruner_settings": ", ".join(pruner)}
+        record = {k: text_of(study.get(k)) for k in keys} | {"pruner_settings": ", ".join(pruner)}
         out.setdefault(json.dumps(record, sort_keys=True), record)
     return list(out.values())
 
@@ -343,7 +312,7 @@ def _trial_counts(trials: pd.DataFrame) -> dict[str, Any] | None:
     states = trials["state"].value_counts()
     return {
         "cells": len(per_cell),
-        "per_cell": _span(per_cell),
+        "per_cell": span_text(per_cell),
         "states": ", ".join(f"{n} {state}" for state, n in sorted(states.items())),
     }
 
@@ -379,12 +348,12 @@ def _statistics(
             "pages": len(ranks.blocks),
             "candidates": len(ranks.candidates),
             "cd": f"{ranks.critical_difference:.3f}",
-            "alpha": _text(ALPHA),
+            "alpha": text_of(ALPHA),
             "friedman": "not computed (two candidates)" if friedman is None else f"{friedman:.4f}",
         }
     return {
         "confidence": f"{100 * _default(mean_ci, 'confidence'):g} %",
-        "alpha": _text(_default(bootstrap_tiers, "alpha")),
+        "alpha": text_of(_default(bootstrap_tiers, "alpha")),
         "resamples": BOOTSTRAP_RESAMPLES,
         "tests": tests,
         "ranks": rank,
@@ -395,11 +364,11 @@ def _statistics(
 def _results(page: Mapping[str, Any]) -> dict[str, Any]:
     rows = [
         [
-            _text(row.get("rank")),
+            text_of(row.get("rank")),
             str(row["candidate"]) + _mark(row),
             _interval(row, page["primary"]),
             "leader" if row.get("is_leader") else str(row.get("tier") or ""),
-            _text(row.get("n_folds")),
+            text_of(row.get("n_folds")),
         ]
         for row in page["rows"]
     ]

@@ -8,7 +8,6 @@ pages add a short hash of the full name, so ``cnn2d@mel`` and ``cnn2d-mel`` neve
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,21 +19,22 @@ from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.plots import CiRow, ci_plot, score_bar
 from merbench.leaderboard.svg import Plot
+from merbench.leaderboard.values import (
+    TIER_INPUTS,
+    as_float,
+    audio_items,
+    audit_items,
+    is_missing,
+    records,
+    run_label,
+)
 from merbench.results.summaries import metric_columns
 
 METRIC_LABELS = {
     name: metric_label(name) for spec in TASK_SPECS.values() for name in spec.metric_names()
 }
 """Page labels of every metric column the tasks report (``MetricSpec.label``; top-k aside)."""
-AUDIT_LABELS = {
-    "protocol": "Split protocol", "n_folds": "Outer folds", "repeats": "Repeats",
-    "leakage": "Group leakage",
-    "n_tracks": "Tracks", "n_groups": "Groups (artists)", "n_skipped": "Skipped tracks",
-    "noise_ceiling_r2": "Noise ceiling (R²)",
-}  # fmt: skip
 NO_AUGMENTATION = "none"
-TIER_INPUTS = ("groups",)
-"""Audit keys kept for the tier test (each track's group), neither shown nor written out."""
 
 
 def slug(*parts: str) -> str:
@@ -139,36 +139,6 @@ def _is_maximized(column: str) -> bool:
     """Whether higher values of a metric column are better (``MetricSpec.direction``)."""
     spec = find_metric(column)
     return spec is None or spec.direction == "maximize"
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN or the empty string."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
-
-
-def as_float(value: Any) -> float | None:
-    """``value`` as a float, or ``None`` when it is missing."""
-    return None if is_missing(value) else float(value)
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as plain dicts with NaN turned into None (templates and JSON)."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{str(k): v for k, v in r.items()} for r in clean.to_dict("records")]
-
-
-def run_label(run: Mapping[str, Any]) -> str:
-    """A one-line description of a run: name, budget, date, merbench version and commit."""
-    settings, provenance = run.get("settings") or {}, run.get("provenance") or {}
-    parts = [str(run.get("name"))]
-    if settings.get("budget"):
-        parts.append(f"{settings['budget']} budget")
-    if run.get("created_at"):
-        parts.append(str(run["created_at"])[:10])
-    version = f"merbench {provenance.get('merbench', '?')}"
-    if provenance.get("git_sha"):
-        version += f" ({str(provenance['git_sha'])[:7]})"
-    return " · ".join([*parts, version])
 
 
 def task_pages(
@@ -313,49 +283,6 @@ def _failures(cells: pd.DataFrame, dataset: str, task: str) -> list[dict[str, An
             }
         )
     return out
-
-
-def audio_items(cells: pd.DataFrame) -> list[tuple[str, str]]:
-    """What the models of a task heard: sample rate, window, hop, cap per track, aggregation.
-
-    Values that differ between cells (merged runs) are listed together.
-    """
-    labels = {
-        "sample_rate": "Sample rate (Hz)",
-        "window_s": "Window (s)",
-        "hop_s": "Hop between windows (s)",
-        "max_seconds": "Seconds used per track",
-        "aggregation": "Track prediction",
-    }
-    items = []
-    for key, label in labels.items():
-        values = cells[key].dropna().unique().tolist() if key in cells else []
-        if key == "max_seconds" and key in cells and not values and len(cells):
-            values = ["whole clip"]
-        if values:
-            items.append(
-                (label, ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values))
-            )
-    return items
-
-
-def audit_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The split audit as (label, formatted value) pairs, known keys first."""
-    items = []
-    for key in [*AUDIT_LABELS, *(k for k in audit if k not in AUDIT_LABELS)]:
-        if key not in audit or key in TIER_INPUTS:
-            continue
-        value = audit[key]
-        if isinstance(value, Mapping | list):
-            continue  # per-track data (the tracks' groups), not a figure to show
-        if key == "leakage" and isinstance(value, int | float):
-            text = "none (0 %)" if value == 0 else f"{100 * value:.1f} %"
-        elif isinstance(value, float):
-            text = f"{value:.3f}"
-        else:
-            text = str(value)
-        items.append((AUDIT_LABELS.get(key, key.replace("_", " ")), text))
-    return items
 
 
 def _run_indices(cells: pd.DataFrame) -> list[int]:

@@ -30,10 +30,7 @@ from merbench.leaderboard.leakage import protocol_table
 from merbench.leaderboard.methods import write_methods
 from merbench.leaderboard.pages import (
     METRIC_LABELS,
-    as_float,
     index_rows,
-    is_missing,
-    records,
     slug,
     split_candidate,
     task_pages,
@@ -41,6 +38,7 @@ from merbench.leaderboard.pages import (
 from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
 from merbench.leaderboard.svg import Plot
+from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
 from merbench.version import __version__

@@ -308,7 +308,7 @@ def _frontend_info(plan: CellPlan) -> list[dict[str, Any]]:
             "name": frontend.name,
             "output": frontend.output,
             "trainable": frontend.trainable,
-            "params": _keyword_defaults(frontend.build),
+            "params": _keyword_defaults(frontend.builder),
             **({} if frontend.sample_rate is None else {"sample_rate": frontend.sample_rate}),
             **({} if frontend.describe is None else {"weights": dict(frontend.describe())}),
         }
@@ -358,9 +358,9 @@ def _space_and_defaults(plan: CellPlan) -> tuple[dict[str, Any], dict[str, Any]]
     """
     augmentations = tunable(plan.augmentations, plan.augment_mode)
     space = candidate_space(plan.model, plan.frontends, augmentations)
-    builders: dict[str, Callable[..., Any]] = {"": plan.model.build}
-    builders |= {f"{f.name}.": f.build for f in plan.frontends}
-    builders |= {f"{a.name}.": a.build for a in augmentations}
+    builders: dict[str, Callable[..., Any]] = {"": plan.model.builder}
+    builders |= {f"{f.name}.": f.builder for f in plan.frontends}
+    builders |= {f"{a.name}.": a.builder for a in augmentations}
     optimiser = dict(plan.model.optimiser)
     if plan.model.family == "torch":
         optimiser = OPTIMISER_DEFAULTS | optimiser

@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from merbench.data.audio import RESAMPLE_QUALITY
 from merbench.data.config import Config
+from merbench.data.decoding import RESAMPLE_QUALITY
 from merbench.evaluation.budgets import Budget
 from merbench.plugin.registry import Registry
 from merbench.results.urls import redact

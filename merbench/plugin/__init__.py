@@ -2,8 +2,10 @@
 
 - ``hookspecs``: the four hooks (datasets, front-ends, augmentations, models) and ``hookimpl``.
 - ``specs``: the frozen records plugins yield (``DatasetSpec``, ``ModelSpec``, ...).
+- ``lazy``: builders named by a ``"module:attribute"`` string, imported on first use.
 - ``torch_space``: the optimiser keys every torch model is tuned over.
-- ``registry``: entry-point discovery, the API check, record validation -> ``Registry``.
+- ``registry``: entry-point discovery, the API check, conflicts -> ``Registry``;
+  ``validation``: why a record is refused.
 - ``scaffold`` and ``templates/``: ``merbench new-plugin``.
 
 Plugin authors import these through ``merbench`` itself (``merbench.ModelSpec``,

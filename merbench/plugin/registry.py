@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -23,22 +22,15 @@ import pluggy
 from merbench.errors import PluginError, did_you_mean
 from merbench.plugin import hookspecs
 from merbench.plugin.specs import (
-    INPUT_KINDS,
     KINDS,
-    NAME_PATTERN,
-    SPEC_TYPES,
-    SPLIT_PROTOCOLS,
-    TASKS,
     AugmentationSpec,
     DatasetSpec,
     FrontEndSpec,
     ModelSpec,
     Provenance,
-    PublishedResult,
     Spec,
 )
-from merbench.plugin.torch_space import optimiser_problem
-from merbench.space import is_distribution
+from merbench.plugin.validation import validate_record
 
 log = logging.getLogger(__name__)
 
@@ -352,79 +344,6 @@ def _call_hook(
             _fail(registry, source, "record", f"{source.describe()}, {hook_name}(): {problem}")
             continue
         yield kind, dataclasses.replace(record, provenance=provenance)
-
-
-def validate_record(kind: str, record: object) -> str:
-    """Return why ``record`` is not a valid ``kind`` record, or ``""`` when it is."""
-    expected = SPEC_TYPES[kind]
-    if not isinstance(record, expected):
-        return f"yielded {type(record).__name__}, expected merbench.{expected.__name__}. Skipped."
-    name = record.name
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        return (
-            f"{kind} name {name!r} is invalid: use 1-32 lower-case letters, digits and '-', "
-            "starting with a letter (e.g. 'learnable-mel'). Skipped."
-        )
-    where = f"{kind} '{name}'"
-    if not callable(getattr(record, "build", None) or getattr(record, "load", None)):
-        return f"{where} has no callable build/load. Skipped."
-    return _validate_fields(where, record)
-
-
-def _validate_fields(where: str, record: object) -> str:
-    space: Mapping[str, object] = getattr(record, "search_space", {})
-    bad = [k for k, v in space.items() if not is_distribution(v)]
-    if bad:
-        return (
-            f"{where}: search_space['{bad[0]}'] is not a distribution. "
-            "Use e.g. merbench.space.FloatDistribution(0.0, 0.5). Skipped."
-        )
-    kinds = [k for k in getattr(record, "accepts", ()) if k not in INPUT_KINDS]
-    output = getattr(record, "output", None)
-    if output is not None and output not in INPUT_KINDS:
-        kinds.append(output)
-    if kinds:
-        return f"{where}: input kind {kinds[:1] or '()'} is not one of {', '.join(INPUT_KINDS)}."
-    tasks = [t for t in getattr(record, "tasks", ()) if t not in TASKS]
-    if tasks:
-        return f"{where}: task '{tasks[0]}' is not one of {', '.join(TASKS)}. Skipped."
-    if isinstance(record, ModelSpec) and optimiser_problem(record):
-        return f"{where}: {optimiser_problem(record)}. Skipped."
-    return _validate_literature(where, getattr(record, "literature", ()))
-
-
-def _validate_literature(where: str, literature: object) -> str:
-    """Return why a dataset's ``literature`` is invalid, or ``""``."""
-    if not isinstance(literature, tuple):
-        return (
-            f"{where}: literature is a {type(literature).__name__}; use a tuple of "
-            "merbench.PublishedResult. Skipped."
-        )
-    for index, entry in enumerate(literature):
-        problem = _result_problem(entry)
-        if problem:
-            return f"{where}: literature[{index}] {problem} Skipped."
-    return ""
-
-
-def _result_problem(entry: object) -> str:
-    """Return what is wrong with one published result, or ``""``."""
-    if not isinstance(entry, PublishedResult):
-        return f"is a {type(entry).__name__}, expected merbench.PublishedResult."
-    if entry.protocol not in SPLIT_PROTOCOLS:
-        return f"protocol {entry.protocol!r} is not one of {', '.join(SPLIT_PROTOCOLS)}."
-    if entry.task not in TASKS:
-        return f"task {entry.task!r} is not one of {', '.join(TASKS)}."
-    score = entry.score
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        return f"score {score!r} is not a finite number."
-    for name in ("metric", "model", "source"):
-        text = getattr(entry, name)
-        if not isinstance(text, str) or not text.strip():
-            return f"{name} {text!r} is not a non-empty string."
-    if not isinstance(entry.note, str):
-        return f"note {entry.note!r} is not a string."
-    return ""
 
 
 def _resolve(offers: dict[tuple[str, str], list[tuple[_Source, Spec]]], registry: Registry) -> None:

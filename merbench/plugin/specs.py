@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from merbench.plugin.lazy import Builder, resolve
+
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
@@ -44,6 +46,14 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SearchSpace = Mapping[str, "Distribution | BaseDistribution"]
 """Parameter name -> distribution: ``merbench.space``'s (no Optuna import) or Optuna's."""
 Suggest = Callable[["optuna.Trial"], dict[str, Any]]
+
+
+def _owner(kind: str, name: str, provenance: Provenance | None) -> str:
+    """Who declared a record, for errors: the plugin (once the registry has filled it in)."""
+    if provenance is None:
+        return f"{kind.capitalize()} '{name}'"
+    plugin = f"Plugin '{provenance.entry_point}' ({provenance.distribution} {provenance.version})"
+    return f"{plugin.replace(' )', ')')}, {kind} '{name}'"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -121,10 +131,10 @@ class DatasetSpec:
     """
 
     name: str
-    load: Callable[..., Any]
+    load: Builder
     tasks: tuple[Task, ...]
     label_scale: LabelScale | None = None
-    verify: Callable[..., list[str]] | None = None
+    verify: Callable[..., list[str]] | str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     requires_path: bool = True
     version: str = ""
@@ -134,6 +144,19 @@ class DatasetSpec:
     summary: str = ""
     literature: tuple[PublishedResult, ...] = ()
     provenance: Provenance | None = None
+
+    @property
+    def loader(self) -> Callable[..., Any]:
+        """``load``, imported on first use when given as ``"module:attribute"``."""
+        return resolve(self.load, owner=_owner("dataset", self.name, self.provenance), field="load")
+
+    @property
+    def verifier(self) -> Callable[..., list[str]] | None:
+        """``verify`` (``None`` when absent), imported on first use when given as a string."""
+        if self.verify is None:
+            return None
+        owner = _owner("dataset", self.name, self.provenance)
+        return resolve(self.verify, owner=owner, field="verify")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -155,7 +178,7 @@ class FrontEndSpec:
 
     name: str
     output: InputKind
-    build: Callable[..., Any]
+    build: Builder
     trainable: bool = False
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
@@ -163,6 +186,11 @@ class FrontEndSpec:
     describe: Callable[[], Mapping[str, Any]] | None = None
     summary: str = ""
     provenance: Provenance | None = None
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        """``build``, imported on first use when given as ``"module:attribute"``."""
+        return resolve(self.build, owner=_owner("frontend", self.name, self.provenance))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -191,13 +219,18 @@ class AugmentationSpec:
     name: str
     stage: Stage
     labels: LabelEffect
-    build: Callable[..., Any]
+    build: Builder
     mode: AugmentMode = "on-the-fly"
     batched: bool = False
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
     summary: str = ""
     provenance: Provenance | None = None
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        """``build``, imported on first use when given as ``"module:attribute"``."""
+        return resolve(self.build, owner=_owner("augmentation", self.name, self.provenance))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -219,7 +252,7 @@ class ModelSpec:
 
     name: str
     accepts: tuple[InputKind, ...]
-    build: Callable[..., Any]
+    build: Builder
     family: Family = "torch"
     search_space: SearchSpace = field(default_factory=dict)
     suggest: Suggest | None = None
@@ -231,6 +264,11 @@ class ModelSpec:
     is_baseline: bool = False
     summary: str = ""
     provenance: Provenance | None = None
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        """``build``, imported on first use when given as ``"module:attribute"``."""
+        return resolve(self.build, owner=_owner("model", self.name, self.provenance))
 
 
 Spec = DatasetSpec | FrontEndSpec | AugmentationSpec | ModelSpec

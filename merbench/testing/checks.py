@@ -95,13 +95,13 @@ def _checked(prefix: str, run: Callable[[], list[tuple[str, str]]]) -> list[Chec
 def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
     import torch
 
-    results = [("search space", space_problems(frontend, frontend.build, ("sample_rate",)))]
+    results = [("search space", space_problems(frontend, frontend.builder, ("sample_rate",)))]
     if results[0][1]:
         return results
     waveform = torch.from_numpy(tone(1.0, 16000)).reshape(1, 1, -1).repeat(2, 1, 1)
     for params in sampled_params(frontend, seeds):
         label = "defaults" if not params else f"params {params}"
-        module = frontend.build(16000, **params)
+        module = frontend.builder(16000, **params)
         output = module(waveform)
         problem = ""
         if output.ndim != OUTPUT_DIMS[frontend.output] or output.shape[0] != 2:
@@ -120,12 +120,12 @@ def _check_frontend(frontend: Any, seeds: Sequence[int]) -> list[tuple[str, str]
 def _check_augmentation(augmentation: Any, seeds: Sequence[int]) -> list[tuple[str, str]]:
     results = [
         ("declaration", _declaration_problems(augmentation)),
-        ("search space", space_problems(augmentation, augmentation.build, ("sample_rate",))),
+        ("search space", space_problems(augmentation, augmentation.builder, ("sample_rate",))),
     ]
     if any(problem for _, problem in results):
         return results
     for params in sampled_params(augmentation, seeds):
-        transform = augmentation.build(16000, **params)
+        transform = augmentation.builder(16000, **params)
         label = "defaults" if not params else f"params {params}"
         results.append((f"transforms with {label}", _transform_problems(augmentation, transform)))
     return results
@@ -226,7 +226,7 @@ def _output_problem(augmentation: Any, inputs: list[np.ndarray], outputs: list[n
 def _check_dataset(dataset: Any) -> list[tuple[str, str]]:
     import inspect
 
-    parameters = inspect.signature(dataset.load).parameters
+    parameters = inspect.signature(dataset.loader).parameters
     has_var = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     missing = [k for k in dataset.options if k not in parameters and not has_var]
     problem = f"options {missing} are not keywords of load()" if missing else ""

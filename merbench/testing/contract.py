@@ -96,7 +96,7 @@ def sampled_params(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
 
 def check_model(model: ModelSpec, seeds: Sequence[int]) -> list[tuple[str, str]]:
     """``(check, problem)`` pairs of one model; ``problem`` is ``""`` when the check passed."""
-    results = [("search space", space_problems(model, model.build, RESERVED_KEYS))]
+    results = [("search space", space_problems(model, model.builder, RESERVED_KEYS))]
     if results[0][1]:
         return results
     for params in sampled_params(model, seeds):
@@ -156,8 +156,8 @@ def _build_torch(
 
     shapes = example_shapes(seconds)
     inputs = tuple(InputShape(kind=k, shape=shapes[k]) for k in model.accepts)
-    context = build_context(model.build, sample_rate=KIT_SAMPLE_RATE, window_seconds=seconds)
-    net = model.build(inputs, n_outputs, **params, **context)
+    context = build_context(model.builder, sample_rate=KIT_SAMPLE_RATE, window_seconds=seconds)
+    net = model.builder(inputs, n_outputs, **params, **context)
     generator = torch.Generator().manual_seed(0)
     return net, [torch.randn(batch, *shape.shape, generator=generator) for shape in inputs]
 

@@ -90,7 +90,7 @@ def prepare_training(setup: TrainingSetup) -> TrainingAugmentation:
         if frontend.trainable:
             routes.append(Route(source="waveform" if has_waveform_step else "cached"))
         elif policy.live_waveform:
-            module = frontend.build(setup.sample_rate, **params)
+            module = frontend.builder(setup.sample_rate, **params)
             routes.append(Route(source="frontend", frontend=module))
         elif copies is not None:
             features = copy_features(copies, frontend, params, sample_rate=setup.sample_rate)

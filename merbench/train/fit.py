@@ -148,9 +148,9 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Proble
     from sklearn.preprocessing import StandardScaler
 
     kwargs = dict(params)
-    if "task" in inspect.signature(model.build).parameters:
+    if "task" in inspect.signature(model.builder).parameters:
         kwargs["task"] = problem.task
-    estimator = model.build(**kwargs)
+    estimator = model.builder(**kwargs)
     if problem.is_regression and not estimator.__sklearn_tags__().target_tags.multi_output:
         estimator = MultiOutputRegressor(estimator)
     if model.accepts:

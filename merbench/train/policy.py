@@ -154,7 +154,7 @@ def make_policy(
         mode = effective_mode(spec, run_mode)
         own = {} if mode == "pre-rendered" else augmentation_params(params, spec.name)
         steps.append(
-            Step(spec=spec, params=own, mode=mode, transform=spec.build(sample_rate, **own))
+            Step(spec=spec, params=own, mode=mode, transform=spec.builder(sample_rate, **own))
         )
     return Policy(steps=tuple(steps))
 

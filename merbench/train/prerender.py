@@ -113,7 +113,7 @@ def copy_features(
     cached = _read(path)
     if cached is not None:
         return cached
-    module = frontend.build(sample_rate, **params)
+    module = frontend.builder(sample_rate, **params)
     if isinstance(module, torch.nn.Module):
         module.eval()
     n, k = copies.array.shape[:2]

@@ -36,15 +36,15 @@ def build_network(
         if trainable is None:
             frontends.append(torch.nn.Identity())
         else:
-            frontends.append(trainable.spec.build(problem.sample_rate, **trainable.params))
+            frontends.append(trainable.spec.builder(problem.sample_rate, **trainable.params))
             with torch.no_grad():
                 sample = frontends[-1](sample)
         shape = tuple(sample.shape[1:])
         shapes.append(InputShape(kind=kind or _kind_of(sample.ndim), shape=shape))
     context = build_context(
-        model.build, sample_rate=problem.sample_rate, window_seconds=problem.budget.clip_seconds
+        model.builder, sample_rate=problem.sample_rate, window_seconds=problem.budget.clip_seconds
     )
-    body = model.build(tuple(shapes), problem.n_outputs, **params, **context)
+    body = model.builder(tuple(shapes), problem.n_outputs, **params, **context)
     return Joined(frontends, body, name=model.name, task=problem.task, n_outputs=problem.n_outputs)
 
 

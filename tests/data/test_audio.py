@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from merbench.data.audio import AudioSettings, AudioStore, crop_or_pad, decode, probe
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.decoding import crop_or_pad, decode, probe
 from merbench.errors import DatasetError
 
 RATE = 16000

@@ -349,10 +349,10 @@ def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **setting
     """Load a layout the way a run does: ``datasets.toml`` text, registry, ``load_tracks``.
 
     ``settings`` are the table's ``split`` or ``on_bad_tracks`` keys and, under ``options``,
-    the plugin options. Audio files are checked with ``merbench.data.audio.probe``.
+    the plugin options. Audio files are checked with ``merbench.data.decoding.probe``.
     """
-    from merbench.data.audio import probe
     from merbench.data.config import parse_config
+    from merbench.data.decoding import probe
     from merbench.data.tracks import load_tracks
     from merbench.plugin.registry import load_registry
 

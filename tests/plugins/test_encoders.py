@@ -22,7 +22,8 @@ import soundfile
 import torch
 
 import merbench
-from merbench.data.audio import AudioSettings, AudioStore, decode
+from merbench.data.audio import AudioSettings, AudioStore
+from merbench.data.decoding import decode
 from merbench.data.features import FeatureStore
 from merbench.data.tracks import Tracks
 from merbench.errors import PluginError

@@ -11,15 +11,16 @@ import pytest
 import torch
 
 import merbench
-from merbench.plugin.registry import load_registry, validate_record
-from merbench_plugins.frontends import handcrafted
+from merbench.plugin.registry import load_registry
+from merbench.plugin.validation import validate_record
+from merbench_plugins.frontends import _handcrafted_features, handcrafted
 
 SR = 16000
 
 
 @pytest.fixture(scope="module")
 def frontend() -> torch.nn.Module:
-    return handcrafted.build(SR)
+    return _handcrafted_features.build(SR)
 
 
 def _features(frontend: torch.nn.Module, *clips: np.ndarray) -> dict[str, np.ndarray]:
@@ -75,7 +76,7 @@ def test_output_is_deterministic_and_independent_of_the_batch(frontend):
     waveforms = torch.from_numpy(rng.standard_normal((3, 1, SR)).astype(np.float32) * 0.2)
     first = frontend(waveforms)
     assert torch.equal(first, frontend(waveforms))
-    assert torch.equal(first, handcrafted.build(SR)(waveforms))
+    assert torch.equal(first, _handcrafted_features.build(SR)(waveforms))
     alone = torch.cat([frontend(waveforms[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(alone, first, rtol=1e-4, atol=1e-3)
 
@@ -94,7 +95,7 @@ def test_feature_names_match_the_output_and_need_no_torch(frontend):
     assert names == handcrafted.feature_names(SR)
     for name in ("mfcc03_mean", "chroma_a_std", "contrast0_mean", "centroid_p90", "tempo"):
         assert name in names
-    smaller = handcrafted.build(SR, n_mfcc=13, n_fft=512, hop_length=256, n_mels=40)
+    smaller = _handcrafted_features.build(SR, n_mfcc=13, n_fft=512, hop_length=256, n_mels=40)
     output = smaller(torch.zeros(1, 1, SR))
     assert output.shape == (1, len(smaller.feature_names))
     assert smaller.feature_names == handcrafted.feature_names(SR, n_mfcc=13, n_fft=512)
@@ -160,7 +161,12 @@ def test_importing_the_plugin_does_not_import_torch():
     code = (
         "import sys, merbench_plugins.frontends.handcrafted as h; "
         "assert 'torch' not in sys.modules; assert 'torchaudio' not in sys.modules; "
-        "assert len(h.feature_names(16000)) > 0; assert 'torch' not in sys.modules"
+        "assert len(h.feature_names(16000)) > 0; assert 'torch' not in sys.modules; "
+        "from merbench.plugin.registry import load_registry; "
+        "r = load_registry(plugins=[h], entry_points=False, strict=True); "
+        "assert isinstance(r.frontend('handcrafted').build, str); "
+        "assert 'torch' not in sys.modules; assert 'torchaudio' not in sys.modules; "
+        "r.frontend('handcrafted').builder(16000); assert 'torchaudio' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -174,4 +180,5 @@ def test_hook_yields_a_valid_frontend_spec():
     assert spec.summary
     assert validate_record("frontend", spec) == ""
     registry = load_registry(plugins=[handcrafted], entry_points=False, strict=True)
-    assert registry.frontend("handcrafted").build is handcrafted.build
+    assert spec.build == "merbench_plugins.frontends._handcrafted_features:build"
+    assert registry.frontend("handcrafted").builder is _handcrafted_features.build

@@ -96,12 +96,14 @@ def build_2d(
     Args:
         inputs: a spectrogram shape ``(C, F, T)`` and a feature shape ``(D,)``.
         n_outputs: head size (2 for arousal and valence, the number of classes otherwise).
-        width, depth, kernel: the ``cnn2d`` network's (see ``cnn2d.build``).
+        width, depth, kernel: the ``cnn2d`` network's (see ``_cnn2d_net.build``).
         feature_width: units of the feature branch (and of the gated fusion).
         fusion: ``"gated"`` (gated multimodal unit) or ``"concat"``.
         dropout: dropout before the head.
     """
-    network = cnn2d.build(inputs[:1], 1, width=width, depth=depth, kernel=kernel, dropout=0.0)
+    from merbench_plugins.models._cnn2d_net import build as build_cnn2d
+
+    network = build_cnn2d(inputs[:1], 1, width=width, depth=depth, kernel=kernel, dropout=0.0)
     size = network[-1].in_features
     return _fused(
         network[:-2], size, inputs[1].shape[0], n_outputs,  # without cnn2d's dropout and head
