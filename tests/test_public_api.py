@@ -44,8 +44,8 @@ ERRORS = ("MerbenchError", "ConfigError", "DatasetError", "PluginError", "CellEr
 LAZY = {
     "run": "merbench.api.run",
     "load_results": "merbench.api.load_results",
-    "probe_audio": "merbench.data.audio.probe",
-    "AudioInfo": "merbench.data.audio.AudioInfo",
+    "probe_audio": "merbench.data.decoding.probe",
+    "AudioInfo": "merbench.data.decoding.AudioInfo",
     "derive_classes": "merbench.evaluation.metrics.derive_classes",
 }
 """The names ``import merbench`` loads on first use, and where each comes from."""
