@@ -18,15 +18,15 @@ from merbench.evaluation.scoring import metric_label
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.dataset import dataset_metadata
-from merbench.leaderboard.fold_plots import Series, scatter_plot, tuning_plot
+from merbench.leaderboard.figures.folds import Series, scatter_plot, tuning_plot
+from merbench.leaderboard.figures.studies import study_section
+from merbench.leaderboard.figures.svg import Plot
 from merbench.leaderboard.pages import (
     candidate_file,
     components,
     providers,
     split_candidate,
 )
-from merbench.leaderboard.study_plots import study_section
-from merbench.leaderboard.svg import Plot
 from merbench.leaderboard.values import is_missing, records, run_label
 from merbench.train.timing import PHASES
 

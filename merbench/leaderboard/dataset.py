@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 
 from merbench.leaderboard.collect import Collected
+from merbench.leaderboard.figures.plots import label_plot
+from merbench.leaderboard.figures.svg import Plot
 from merbench.leaderboard.pages import dataset_file, task_file
-from merbench.leaderboard.plots import label_plot
-from merbench.leaderboard.svg import Plot
 from merbench.leaderboard.values import audit_items, records
 
 TEXT_FIELDS = ("version", "summary", "citation", "license")

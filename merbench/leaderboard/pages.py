@@ -17,8 +17,8 @@ import pandas as pd
 from merbench.evaluation.scoring import find_metric, metric_bounds, metric_label
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected
-from merbench.leaderboard.plots import CiRow, ci_plot, score_bar
-from merbench.leaderboard.svg import Plot
+from merbench.leaderboard.figures.plots import CiRow, ci_plot, score_bar
+from merbench.leaderboard.figures.svg import Plot
 from merbench.leaderboard.values import (
     TIER_INPUTS,
     as_float,

@@ -26,6 +26,8 @@ from merbench.evaluation.scoring import metric_label
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
+from merbench.leaderboard.figures.plots import rank_plot
+from merbench.leaderboard.figures.svg import Plot
 from merbench.leaderboard.leakage import protocol_table
 from merbench.leaderboard.methods import write_methods
 from merbench.leaderboard.pages import (
@@ -35,9 +37,7 @@ from merbench.leaderboard.pages import (
     split_candidate,
     task_pages,
 )
-from merbench.leaderboard.plots import rank_plot
 from merbench.leaderboard.ranks import RankComparison, compare_ranks
-from merbench.leaderboard.svg import Plot
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize

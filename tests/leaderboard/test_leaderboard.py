@@ -17,10 +17,10 @@ from click.testing import CliRunner
 
 from merbench.cli import main
 from merbench.leaderboard.eval_results import eval_results_file, write_eval_results
+from merbench.leaderboard.figures.svg import nice_ticks
 from merbench.leaderboard.pages import candidate_file, slug
 from merbench.leaderboard.ranks import compare_ranks, nemenyi_cd, not_different
 from merbench.leaderboard.render import environment, render_site
-from merbench.leaderboard.svg import nice_ticks
 from merbench.pipeline.runner import run as run_core
 from merbench.pipeline.settings import RunSettings
 from merbench.results.schema import cells
@@ -441,7 +441,7 @@ def test_slug_and_ticks():
 
 
 def test_intervals_past_a_metric_s_range_are_cut_there():
-    from merbench.leaderboard.plots import CiRow, ci_plot
+    from merbench.leaderboard.figures.plots import CiRow, ci_plot
 
     rows = [
         CiRow(name="a", mean=0.8, low=0.5, high=1.3, tier="leader", folds=(0.6, 0.9)),

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from merbench.leaderboard.svg import (
+from merbench.leaderboard.figures.svg import (
     FOLD_COLORS,
     INK,
     MUTED,

@@ -12,8 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from merbench.leaderboard.ranks import RankComparison
-from merbench.leaderboard.svg import (
+from merbench.leaderboard.figures.svg import (
     CHAR_WIDTH,
     FOLD_COLORS,
     GRID,
@@ -32,6 +31,7 @@ from merbench.leaderboard.svg import (
     x_axis,
     y_axis,
 )
+from merbench.leaderboard.ranks import RankComparison
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,9 +15,9 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
+from merbench.leaderboard.figures.studies import study_section
 from merbench.leaderboard.pages import candidate_file
 from merbench.leaderboard.render import environment, render_site
-from merbench.leaderboard.study_plots import study_section
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.results.urls import sqlite_url

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from merbench.leaderboard.svg import (
+from merbench.leaderboard.figures.svg import (
     CHAR_WIDTH,
     FOLD_COLORS,
     GRID,
