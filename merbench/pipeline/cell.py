@@ -78,26 +78,12 @@ def tune_and_refit(
 
 def _tune_and_refit(fitting: CandidateFit, on_epoch: EpochCallback | None) -> Refit:
     started = time.perf_counter()
-    plan, y = fitting.plan, fitting.y
-    groups = plan.tracks.table["group"].to_numpy()
-    train = plan.fold.train
-    inner_train, inner_valid = inner_split(
-        groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
-    )
-    inner_train, inner_valid = train[inner_train], train[inner_valid]
+    plan, y, train = fitting.plan, fitting.y, fitting.plan.fold.train
+    inner_train, inner_valid = _inner_split(plan)
     rescaling = fitting.rescaling(inner_train, inner_valid)
 
     def objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
-        def report(epoch: int, value: float) -> None:
-            import optuna
-
-            trial.report(value, epoch)
-            trial.set_user_attr("epochs", epoch)
-            if on_epoch is not None:
-                on_epoch(epoch, value)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
+        report = _reporter(trial, on_epoch)
         fitted = fitting.fit(params, inner_train, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
@@ -128,26 +114,50 @@ def _tune_and_refit(fitting: CandidateFit, on_epoch: EpochCallback | None) -> Re
     )  # fmt: skip
 
 
+def _inner_split(plan: CellPlan) -> tuple[np.ndarray, np.ndarray]:
+    """The inner training and validation tracks: ``plan.fold.train`` split by group."""
+    groups = plan.tracks.table["group"].to_numpy()
+    train = plan.fold.train
+    inner_train, inner_valid = inner_split(
+        groups[train], valid_fraction=plan.problem.budget.valid_fraction, seed=plan.seed
+    )
+    return train[inner_train], train[inner_valid]
+
+
+def _reporter(trial: optuna.Trial, on_epoch: EpochCallback | None) -> EpochCallback:
+    """What a trial's fit calls after every epoch: report to the study, prune when it says so."""
+
+    def report(epoch: int, value: float) -> None:
+        import optuna
+
+        trial.report(value, epoch)
+        trial.set_user_attr("epochs", epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, value)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    return report
+
+
 def _run_cell(
     plan: CellPlan, features: FeatureStore, on_epoch: EpochCallback | None = None
 ) -> CellResult:
     fitting = CandidateFit(plan, features)
     refit = _tune_and_refit(fitting, on_epoch)
-    y, inner_valid, rescaling = refit.y, refit.inner_valid, refit.rescaling
-    tuned, epochs, fitted, best_epochs = refit.tuned, refit.epochs, refit.fitted, refit.best_epochs
-    finished = refit.finished
-    started, tuned_at, refit_at = refit.started, refit.tuned_at, refit.refit_at
+    y, tuned, fitted = refit.y, refit.tuned, refit.fitted
     train, test = plan.fold.train, plan.fold.test
     with phase("predict"):
         y_pred = fitting.predict(fitted, tuned.best_params, test)
-        slopes = None if rescaling is None else tuned.best_attrs.get("rescale_slopes")
+        slopes = refit.slopes
         y_pred = rescale(y_pred, slopes, y[train].mean(axis=0))
         predicted_at = time.perf_counter()
         scores = fitting.scores(fitted, tuned.best_params, test)
     metrics = _metrics(plan, y, y_pred, train, test, scores)
-    tested = Tested(params=tuned.best_params, epochs=epochs, slopes=slopes, metrics=metrics)
-    default = _default_config(fitting, tuned, finished, tested)
+    tested = Tested(params=tuned.best_params, epochs=refit.epochs, slopes=slopes, metrics=metrics)
+    default = _default_config(fitting, tuned, refit.finished, tested)
     defaulted_at = time.perf_counter()
+    started, tuned_at, refit_at = refit.started, refit.tuned_at, refit.refit_at
     return CellResult(
         metrics=metrics,
         best_params=tuned.best_params,
@@ -159,31 +169,38 @@ def _run_cell(
             "total_s": predicted_at - started,
             **({} if default is None else {"default_s": defaulted_at - predicted_at}),
         },
-        info={
-            "n_train": len(train),
-            "n_valid": len(inner_valid),
-            "n_test": len(test),
-            "n_params": fitted.n_params,
-            "best_value": tuned.best_value,
-            "best_epoch": fitted.best_epoch,
-            "refit_epochs": epochs,
-            "trial_best_epochs": best_epochs,
-            "device": fitting.family.device(),
-            "seed": plan.seed,
-            "is_baseline": plan.model.is_baseline,
-            "plugins": plugin_names(plan),
-            "search_space": tuned.space,
-            "study": tuned.study,
-            "frontends": frontend_info(plan),
-            "model_family": plan.model.family,
-            **augmentation_info(plan),
-            **window_info(plan, features, train, test),
-            **({} if rescaling is None else {"rescale_slopes": slopes}),
-            **({} if default is None else {"default": default}),
-        },
+        info=_info(fitting, refit, default),
         predictions=prediction_rows(plan, y, y_pred, test),
         trials=tuned.trials,
     )
+
+
+def _info(fitting: CandidateFit, refit: Refit, default: dict[str, Any] | None) -> dict[str, Any]:
+    """The cell's ``CellResult.info`` (``merbench.pipeline.record`` gives its parts)."""
+    plan, tuned, fitted = fitting.plan, refit.tuned, refit.fitted
+    train, test = plan.fold.train, plan.fold.test
+    return {
+        "n_train": len(train),
+        "n_valid": len(refit.inner_valid),
+        "n_test": len(test),
+        "n_params": fitted.n_params,
+        "best_value": tuned.best_value,
+        "best_epoch": fitted.best_epoch,
+        "refit_epochs": refit.epochs,
+        "trial_best_epochs": refit.best_epochs,
+        "device": fitting.family.device(),
+        "seed": plan.seed,
+        "is_baseline": plan.model.is_baseline,
+        "plugins": plugin_names(plan),
+        "search_space": tuned.space,
+        "study": tuned.study,
+        "frontends": frontend_info(plan),
+        "model_family": plan.model.family,
+        **augmentation_info(plan),
+        **window_info(plan, fitting.features, train, test),
+        **({} if refit.rescaling is None else {"rescale_slopes": refit.slopes}),
+        **({} if default is None else {"default": default}),
+    }
 
 
 def refit_epochs(best_epochs: Sequence[int], budget: Budget) -> int:
@@ -264,11 +281,8 @@ def _default_config(
     if plan.model.is_baseline or not space or not defaults or first is None:
         return None
     params = dict(first["params"])
-    record: dict[str, Any] = {
-        "params": params,
-        "trial": DEFAULT_TRIAL,
-        "drawn": sorted(set(params) - set(defaults)),
-    }
+    drawn = sorted(set(params) - set(defaults))
+    record: dict[str, Any] = {"params": params, "trial": DEFAULT_TRIAL, "drawn": drawn}
     if DEFAULT_TRIAL not in finished:
         return record | {"error": f"the first trial ended {first['state']}"}
     epochs = refit_epochs([finished[DEFAULT_TRIAL]["best_epoch"]], plan.problem.budget)

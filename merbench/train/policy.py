@@ -109,15 +109,8 @@ def check_policy(
     *,
     augments: bool,
 ) -> str:
-    """Return why a candidate cannot train with these augmentations, or ``""``.
-
-    Args:
-        model: the candidate's model.
-        frontends: its front-ends.
-        augmentations: the policy's augmentations.
-        augments: whether the model's family trains with augmentations
-            (``merbench.train.family.ModelFamily.augments``).
-    """
+    """Return why a candidate cannot train with these augmentations, or ``""``; ``augments``:
+    whether the model's family trains with them (``ModelFamily.augments``)."""
     if not augmentations:
         return ""
     names = [a.name for a in augmentations]
