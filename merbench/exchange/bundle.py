@@ -294,13 +294,6 @@ def _major(version: str) -> str:
     return version.split(".")[0]
 
 
-def class_score_kind(family: str, model: Any) -> str:
-    """``probabilities`` (torch, or an estimator with ``predict_proba``), else ``decision``."""
-    if family == "torch" or hasattr(model, "predict_proba"):
-        return "probabilities"
-    return "decision"
-
-
 def score_columns(task: TaskSpec, kind: str | None) -> list[str]:
     """The class-score columns: ``proba_<label>`` for probabilities, else ``score_<label>``."""
     from merbench.exchange.predictions import proba_columns

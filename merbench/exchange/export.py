@@ -35,13 +35,9 @@ from merbench.evaluation.cv import Fold
 from merbench.exchange import bundle
 from merbench.exchange.external import narrow_splits
 from merbench.exchange.manifest import FinalModel, model_manifest
-from merbench.pipeline.cell import (
-    CellPlan,
-    EpochCallback,
-    refit_params,
-    track_feed,
-    tune_and_refit,
-)
+from merbench.exchange.runtime import runtime_of
+from merbench.pipeline.cell import EpochCallback, tune_and_refit
+from merbench.pipeline.fitting import CandidateFit, CellPlan
 from merbench.pipeline.plan import CellBuilder, read_stored_run
 from merbench.plugin.registry import Registry
 from merbench.results.protocols import primary_protocol
@@ -49,6 +45,7 @@ from merbench.results.schema import CellKey, cells
 from merbench.results.store import Store, jsonable
 from merbench.results.urls import display_url
 from merbench.train.calibration import rescale
+from merbench.train.family import family_of
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +253,7 @@ def _best_fold(store: Store, plan: CellPlan, features: FeatureStore, key: CellKe
     info = best["info"]
     params = dict(best["best_params"] or {})
     epochs = info.get("refit_epochs")
-    fitted = refit_params(plan, features, params, epochs)
+    fitted = CandidateFit(plan, features).fit(params, plan.fold.train, epochs=epochs)
     chosen = {
         "method": "best-fold",
         "seed": plan.seed,
@@ -277,15 +274,9 @@ def _write(
     store: Store,
 ) -> tuple[str, ...]:
     """Write the weights, ``check.csv`` and ``model.json``; return the file names."""
-    if plan.model.family == "torch":
-        weights = folder / bundle.TORCH_WEIGHTS
-        bundle.save_torch(final.fitted.model, weights)
-        weight_format = "safetensors"
-    else:
-        weights = folder / bundle.SKLEARN_WEIGHTS
-        model = plan.model
-        bundle.save_sklearn(final.fitted.model, weights, model.name, model.trusted_types)
-        weight_format = "skops"
+    runtime = runtime_of(plan.model)
+    weights = folder / runtime.file
+    runtime.save(final.fitted.model, weights, plan.model)
     y = plan.tracks.targets(plan.key.task)
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
@@ -294,7 +285,7 @@ def _write(
     manifest["class_scores"] = class_scores
     manifest["weights"] = {
         "file": weights.name,
-        "format": weight_format,
+        "format": family_of(plan.model).weight_format,
         "sha256": bundle.sha256_of(weights),
     }
     manifest["files"] = {
@@ -315,7 +306,7 @@ def _check_table(
         {"track_id": table["track_id"].astype(str), "file": table["audio_path"].astype(str)}
     )
     fitted = final.fitted
-    feed = track_feed(plan, features, final.params, rows)
+    feed = CandidateFit(plan, features).feed(final.params, rows)
     y_pred = fitted.predict(feed, len(rows))
     if spec.is_regression:
         y_pred = rescale(y_pred, final.slopes, np.asarray(centre))
@@ -324,7 +315,7 @@ def _check_table(
         return frame, None
     assert fitted.scores is not None  # every classification fit gives class scores
     scores = fitted.scores(feed, len(rows))
-    kind = bundle.class_score_kind(plan.model.family, fitted.model)
+    kind = family_of(plan.model).class_score_kind(fitted.model)
     for column, label in zip(bundle.score_columns(spec, kind), spec.labels, strict=True):
         frame[column] = scores[:, spec.labels.index(label)]
     frame["class"] = np.asarray(y_pred).astype(int)

@@ -5,9 +5,10 @@ sha256 and format of the weights, none of it executed) and rebuilds the model wi
 plugins. ``Predictor.predict`` decodes a file as a run does (soundfile, soxr at the export's
 sample rate, ``merbench.data.decoding.decode``), cuts the same windows (``merbench.data.windows``:
 window, hop, windowing, seconds cap), runs fixed front-ends with the same parameters, and aggregates
-as the run's cells do: the mean of the window outputs rescaled about the training mean (torch
-regression, ``merbench.train.calibration``), the mean of the window inputs (scikit-learn), the mean
-of the window probabilities (torch classification).
+as the run's cells do (``merbench.exchange.runtime``, one per model family): the mean of the window
+outputs rescaled about the training mean (torch regression, ``merbench.train.calibration``), the
+mean of the window inputs (scikit-learn), the mean of the window probabilities (torch
+classification).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from merbench.data.windows import Windows, place_window
 from merbench.errors import ConfigError, DatasetError, MerbenchError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
+from merbench.exchange.runtime import runtime_of
 from merbench.plugin.registry import Registry
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
-from merbench.train.calibration import rescale
+from merbench.train.family import family_of
 
 FRONTEND_BATCH = 16
 """Windows per fixed front-end call, as the feature cache computes them."""
@@ -66,9 +68,7 @@ class Predictor:
             DatasetError: the file cannot be decoded (naming it).
         """
         inputs = self.inputs(self.windows(path))
-        if self.model.family == "torch":
-            return self._predict_torch(inputs)
-        return self._predict_sklearn(inputs)
+        return runtime_of(self.model).predict(self, inputs)
 
     @property
     def rate(self) -> int:
@@ -125,82 +125,6 @@ class Predictor:
             arrays.append(np.concatenate(parts))
         return arrays
 
-    def _predict_torch(self, inputs: Sequence[np.ndarray]) -> list[float]:
-        outputs = window_outputs(self.fitted, inputs, self.task, self.manifest, self.device)
-        mean = outputs.astype(np.float64).mean(axis=0, keepdims=True)
-        task = self.task
-        if task.is_regression:
-            scaler = self.manifest["target_scaler"]
-            values = mean * np.asarray(scaler["std"]) + np.asarray(scaler["mean"])
-            return _rescaled(values, self.manifest)
-        label = task.labels[int(mean[0].argmax())]
-        return [*map(float, mean[0]), float(label)]
-
-    def _predict_sklearn(self, inputs: Sequence[np.ndarray]) -> list[float]:
-        pooled = [x.astype(np.float64).reshape(len(x), -1).mean(axis=0) for x in inputs]
-        matrix = np.concatenate(pooled)[None, :]
-        prediction = np.asarray(self.fitted.predict(matrix))
-        task = self.task
-        if task.is_regression:
-            scaler = self.manifest["target_scaler"]
-            values = prediction * np.asarray(scaler["std"]) + np.asarray(scaler["mean"])
-            return _rescaled(values, self.manifest)
-        scores = class_scores(self.fitted, matrix, task.labels)
-        return [*map(float, scores[0]), float(prediction[0])]
-
-
-def _rescaled(values: np.ndarray, manifest: Mapping[str, Any]) -> list[float]:
-    rescaling = manifest.get("rescaling")
-    if rescaling:
-        values = rescale(values, rescaling["slopes"], np.asarray(rescaling["centre"]))
-    return [float(v) for v in np.asarray(values)[0]]
-
-
-def class_scores(estimator: Any, x: np.ndarray, labels: Sequence[int]) -> np.ndarray:
-    """Class probabilities (or decision scores) in ``labels`` order, as a cell scores them."""
-    if hasattr(estimator, "predict_proba"):
-        raw = np.asarray(estimator.predict_proba(x), dtype=np.float64)
-    else:
-        raw = np.asarray(estimator.decision_function(x), dtype=np.float64)
-        if raw.ndim == 1:
-            raw = np.stack([-raw, raw], axis=1)
-    out = np.full((len(x), len(labels)), -np.inf if raw.min() < 0 else 0.0)
-    for column, label in enumerate(estimator.classes_):
-        out[:, list(labels).index(int(label))] = raw[:, column]
-    return out
-
-
-def window_outputs(
-    net: Any, inputs: Sequence[np.ndarray], task: TaskSpec, manifest: Mapping[str, Any], device: str
-) -> np.ndarray:
-    """The network's output for every window ``[W, n_outputs]`` (probabilities when
-    classifying), in the batches a run predicts with."""
-    import torch
-
-    from merbench.train.loop import PREDICT_BATCH, SPECTROGRAM_PREDICT_BATCH
-
-    size = SPECTROGRAM_PREDICT_BATCH if any(x.ndim == 4 for x in inputs) else PREDICT_BATCH
-    bf16 = manifest.get("precision") == "bf16"
-    device_type = torch.device(device).type
-    outputs = []
-    with (
-        torch.inference_mode(),
-        torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16),
-    ):
-        for start in range(0, len(inputs[0]), size):
-            batch = [
-                torch.as_tensor(x[start : start + size], dtype=torch.float32, device=device)
-                for x in inputs
-            ]
-            batch = [
-                t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch
-            ]
-            output = net(*batch).float()
-            if not task.is_regression:
-                output = torch.softmax(output, dim=1)
-            outputs.append(output.cpu().numpy())
-    return np.concatenate(outputs)
-
 
 def load_predictor(folder: Path, registry: Registry, device: str | None = None) -> Predictor:
     """Read an export folder and rebuild its model with the installed plugins.
@@ -210,14 +134,12 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
             or a file that is not valid safetensors or skops with trusted types.
         PluginError: the model's plugins are missing or at another major version.
     """
-    from merbench.train.fit import pick_device
-
     manifest = bundle.read_manifest(folder)
     bundle.check_plugins(manifest, folder / bundle.MODEL_JSON)
     weights = bundle.weights_path(folder, manifest)
     model = registry.model(str(manifest["model"]["name"]))
     frontends = tuple(registry.frontend(str(f["name"])) for f in manifest["frontends"])
-    device = device or (pick_device() if model.family == "torch" else "cpu")
+    device = device or family_of(model).device()
     predictor = Predictor(
         folder=folder,
         manifest=manifest,
@@ -229,10 +151,7 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
     _check_weights(frontends, manifest, folder / bundle.MODEL_JSON)
     _check_defaults(frontends, manifest, folder / bundle.MODEL_JSON)
     predictor.modules = _frontend_modules(frontends, manifest)
-    if model.family == "torch":
-        predictor.fitted = _network(predictor, weights)
-    else:
-        predictor.fitted = bundle.load_sklearn(weights, model.trusted_types)
+    predictor.fitted = runtime_of(model).load(predictor, weights)
     return predictor
 
 
@@ -315,43 +234,6 @@ def _frontend_modules(frontends: Sequence[FrontEndSpec], manifest: Mapping[str, 
             module.eval()
         modules.append(module)
     return modules
-
-
-def _network(predictor: Predictor, weights: Path) -> Any:
-    """The exported network, built by the installed plugins, its weights loaded."""
-    import torch
-
-    from merbench.evaluation.budgets import budget_from_record
-    from merbench.plugin.torch_space import TORCH_SEARCH_SPACE_KEYS
-    from merbench.train.fit import Problem, Trainable
-    from merbench.train.torch_net import build_network
-
-    manifest = predictor.manifest
-    task = predictor.task
-    problem = Problem(
-        task=task.name,
-        labels=task.labels,
-        budget=budget_from_record(manifest["budget"]),
-        sample_rate=int(manifest["audio"]["sample_rate"]),
-        precision="bf16" if manifest.get("precision") == "bf16" else "fp32",
-    )
-    seconds = float(manifest["audio"]["window_seconds"])
-    channels = 1 if manifest["audio"]["mono"] else 2
-    silence = {
-        rate: np.zeros((1, channels, round(seconds * rate)), dtype=np.float32)
-        for rate in predictor.rates()
-    }
-    sample = predictor.inputs(silence)
-    trainables = [
-        Trainable(spec=f, params=dict(record["params"])) if f.trainable else None
-        for f, record in zip(predictor.frontends, manifest["frontends"], strict=True)
-    ]
-    params = {k: v for k, v in manifest["model_params"].items() if k not in TORCH_SEARCH_SPACE_KEYS}
-    torch.manual_seed(0)
-    net = build_network(predictor.model, params, sample, trainables, problem)
-    net = net.to(predictor.device).to(memory_format=torch.channels_last)
-    bundle.load_torch(net, weights, predictor.device)
-    return net.eval()
 
 
 def audio_files(targets: Sequence[Path]) -> list[Path]:

@@ -17,7 +17,8 @@ import numpy as np
 from merbench.data.features import FeatureStore
 from merbench.evaluation.budgets import budget_record
 from merbench.exchange import bundle
-from merbench.pipeline.cell import CellPlan, window_info
+from merbench.pipeline.fitting import CellPlan
+from merbench.pipeline.record import window_info
 from merbench.results.store import Store
 from merbench.results.urls import display_url
 from merbench.train.fit import Fitted

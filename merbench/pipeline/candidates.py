@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from merbench.errors import ConfigError, did_you_mean
 from merbench.plugin.registry import Registry
 from merbench.plugin.specs import ModelSpec
+from merbench.train.family import family_of
 from merbench.train.policy import check_policy
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def check_candidate(candidate: Candidate, registry: Registry) -> str:
         model,
         [registry.frontends[f] for f in candidate.frontends],
         [registry.augmentations[a] for a in candidate.augmentations],
+        augments=family_of(model).augments,
     )
 
 
@@ -212,7 +214,7 @@ def add_policies(
                 continue
             model = registry.models[candidate.model]
             frontends = [registry.frontends[f] for f in candidate.frontends]
-            reason = check_policy(model, frontends, specs)
+            reason = check_policy(model, frontends, specs, augments=family_of(model).augments)
             if reason:
                 log.info("--augment %s: not for %s: %s", "+".join(names), candidate.name, reason)
                 continue

@@ -44,6 +44,7 @@ from merbench.plugin.registry import Registry
 from merbench.results.schema import CellKey
 from merbench.results.store import Store
 from merbench.results.urls import display_url
+from merbench.train.family import family_of
 from merbench.train.fit import Problem
 from merbench.train.policy import check_run_mode
 
@@ -101,7 +102,7 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         protocols=protocols,
         candidates=tuple(candidates),
         unavailable=tuple(unavailable),
-        uses_torch=any(registry.model(c.model).family == "torch" for c in candidates),
+        uses_torch=any(family_of(registry.model(c.model)).network for c in candidates),
     )
 
 

@@ -18,6 +18,10 @@ TORCH_SEARCH_SPACE_KEYS = ("lr", "weight_decay")
 OPTIMISER_DEFAULTS: dict[str, float] = {"lr": 1e-3, "weight_decay": 1e-4}
 """AdamW's settings when neither the trial nor the model (``ModelSpec.optimiser``) gives one."""
 
+CORE_OPTIMISED: frozenset[str] = frozenset({"torch"})
+"""The model families whose optimiser the core sets (``ModelSpec.optimiser`` applies to them);
+the others set their own in ``build``."""
+
 BUILD_CONTEXT_KEYS = ("sample_rate", "window_seconds")
 """Keywords the core passes to a torch ``build`` that declares them: the audio's rate in Hz and
 the window's length in seconds (the budget's ``clip_seconds``)."""
@@ -68,7 +72,7 @@ def optimiser_problem(model: ModelSpec) -> str:
     """Why ``model.optimiser`` is unusable (naming the fix), or ``""`` when it is fine."""
     if not model.optimiser:
         return ""
-    if model.family != "torch":
+    if model.family not in CORE_OPTIMISED:
         return "optimiser is for torch models; a scikit-learn model sets its own in build()"
     space = torch_search_space()
     for key, value in model.optimiser.items():

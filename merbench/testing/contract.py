@@ -18,6 +18,7 @@ from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.tasks import TASK_SPECS, get_task
 from merbench.plugin.torch_space import BUILD_CONTEXT_KEYS, build_context
 from merbench.space import optuna_space
+from merbench.train.family import family_of
 
 if TYPE_CHECKING:
     from merbench.plugin.specs import ModelSpec
@@ -97,15 +98,16 @@ def sampled_params(record: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
 def check_model(model: ModelSpec, seeds: Sequence[int]) -> list[tuple[str, str]]:
     """``(check, problem)`` pairs of one model; ``problem`` is ``""`` when the check passed."""
     results = [("search space", space_problems(model, model.builder, RESERVED_KEYS))]
+    family = family_of(model)
     if results[0][1]:
         return results
     for params in sampled_params(model, seeds):
         label = "defaults" if not params else f"params {params}"
-        if model.family == "sklearn":
+        if not family.network:
             results.append((f"fits with {label}", _caught(_fit_sklearn_once, model, params)))
         else:
             results.append((f"trains with {label}", _caught(_train_torch_once, model, params)))
-    if model.family == "torch":
+    if family.network:
         results += _window_checks(model) + _choice_checks(model)
     return results
 

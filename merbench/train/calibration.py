@@ -47,19 +47,10 @@ PENALTIES = np.logspace(-2, 3, 11)
 """Ridge penalties on ``b - 1`` that leave-one-out chooses from, relative to the outputs' sum of
 squares about the training mean: 0.01 keeps the least-squares slope, 1000 keeps ``b = 1``."""
 AGGREGATION = "mean of window outputs, rescaled on validation"
-"""How a rescaled track prediction is described in a cell's ``info["aggregation"]``."""
+"""How a rescaled track prediction is described in a cell's ``info["aggregation"]``.
 
-
-def is_rescaled(family: str, is_regression: bool, windows_per_track: np.ndarray) -> bool:
-    """Whether a cell rescales its track predictions.
-
-    Torch regression cells whose tracks have more than one window do: their models are trained
-    on single windows and predict the mean of many. Scikit-learn models are fitted on the mean
-    of the windows' inputs that they predict from; a class is the argmax of the windows' mean
-    probabilities, which a pull towards uniform probabilities does not move.
-    """
-    counts = np.asarray(windows_per_track)
-    return family == "torch" and is_regression and bool((counts > 1).any())
+Which cells rescale is their model family's to say (``merbench.train.family``: torch regression
+cells whose tracks have more than one window)."""
 
 
 @dataclass(frozen=True, kw_only=True)

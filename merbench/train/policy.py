@@ -103,14 +103,19 @@ def effective_mode(spec: AugmentationSpec, run_mode: str = "auto") -> AugmentMod
 
 
 def check_policy(
-    model: ModelSpec, frontends: Sequence[FrontEndSpec], augmentations: Sequence[AugmentationSpec]
+    model: ModelSpec,
+    frontends: Sequence[FrontEndSpec],
+    augmentations: Sequence[AugmentationSpec],
+    *,
+    augments: bool,
 ) -> str:
-    """Return why a candidate cannot train with these augmentations, or ``""``."""
+    """Return why a candidate cannot train with these augmentations, or ``""``; ``augments``:
+    whether the model's family trains with them (``ModelFamily.augments``)."""
     if not augmentations:
         return ""
     names = [a.name for a in augmentations]
     policy = ":" + "+".join(names)
-    if model.family != "torch":
+    if not augments:
         return (
             f"augmentations train torch models only and '{model.name}' is a scikit-learn model; "
             f"drop '{policy}' or pick a torch model"

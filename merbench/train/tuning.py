@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from merbench.errors import CellError
 from merbench.plugin.specs import AugmentationSpec, FrontEndSpec, ModelSpec
-from merbench.plugin.torch_space import torch_search_space
 from merbench.space import optuna_space
+from merbench.train.family import family_of
 
 if TYPE_CHECKING:
     import optuna
@@ -73,8 +73,7 @@ def candidate_space(
     """Compose a candidate's search space (as Optuna distributions) from its model, front-ends
     and tuned augmentations."""
     space: dict[str, Any] = dict(model.search_space)
-    if model.family == "torch":
-        space.update(torch_search_space())
+    space.update(family_of(model).search_space())
     for frontend in frontends:
         space.update({f"{frontend.name}.{k}": v for k, v in frontend.search_space.items()})
     for augmentation in augmentations:

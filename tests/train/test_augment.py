@@ -17,7 +17,8 @@ from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold, inner_split
 from merbench.pipeline.candidates import Candidate, add_policies, check_candidate, parse_candidate
-from merbench.pipeline.cell import CellPlan, _fit, run_cell
+from merbench.pipeline.cell import CellPlan, run_cell
+from merbench.pipeline.fitting import CandidateFit
 from merbench.plugin.registry import load_registry
 from merbench.results.schema import CellKey
 from merbench.testing import write_tone_dataset
@@ -197,7 +198,7 @@ def test_same_seed_augments_identically_and_another_seed_differently(tones, feat
     def fit(seed):
         before = len(recorded)
         plan = _plan(tones, registry, "cnn2d@mel:rec-noise", specs, seed=seed)
-        _fit(plan, features, {}, plan.fold.train, tones.targets("av-regression"), None, epochs=2)
+        CandidateFit(plan, features).fit({}, plan.fold.train, epochs=2)
         return np.concatenate([np.ravel(a) for key in range(before, len(recorded))
                                for a in recorded[key]])  # fmt: skip
 
@@ -284,7 +285,7 @@ def test_class_targets_reach_batch_augmentations_as_one_hot_soft_labels(tones, f
     spy = merbench.AugmentationSpec(name="spy-y", stage="batch", labels="preserve", build=build)
     plan = _plan(tones, registry, "cnn2d@mel:spy-y", [spy], task="quadrant")
     y = tones.targets("quadrant")
-    _fit(plan, features, {}, plan.fold.train, y, None, epochs=1)
+    CandidateFit(plan, features).fit({}, plan.fold.train, epochs=1)
     seen = torch.cat(targets)
     assert seen.shape == (len(plan.fold.train), 4) and seen.dtype == torch.float32
     assert torch.equal(seen.sum(dim=1), torch.ones(len(seen)))
@@ -393,24 +394,21 @@ def test_in_graph_mel_matches_the_cached_features(tones, features, registry):
 
 
 def test_waveform_policy_routes_a_fixed_frontend_through_the_graph(tones, features, registry):
-    from merbench.pipeline.cell import _augmentation
+    def routes(plan):
+        return [
+            r.source for r in CandidateFit(plan, features).augmentation({}, plan.fold.train).routes
+        ]
 
     live = _plan(tones, registry, "cnn2d@mel:gain", [registry.augmentation("gain")])
-    assert [r.source for r in _augmentation(live, features, {}, live.fold.train).routes] == [
-        "frontend"
-    ]
+    assert routes(live) == ["frontend"]
     rendered = _plan(tones, registry, "cnn2d@mel:pitch", [registry.augmentation("pitch")])
-    plan = _augmentation(rendered, features, {}, rendered.fold.train)
+    plan = CandidateFit(rendered, features).augmentation({}, rendered.fold.train)
     assert [r.source for r in plan.routes] == ["copies"] and plan.n_copies == N_COPIES
     masked = _plan(tones, registry, "cnn2d@mel:specaugment", [registry.augmentation("specaugment")])
-    assert [r.source for r in _augmentation(masked, features, {}, masked.fold.train).routes] == [
-        "cached"
-    ]
+    assert routes(masked) == ["cached"]
     forced = _plan(tones, registry, "cnn2d@mel:pitch", [registry.augmentation("pitch")],
                    mode="on-the-fly")  # fmt: skip
-    assert [r.source for r in _augmentation(forced, features, {}, forced.fold.train).routes] == [
-        "frontend"
-    ]
+    assert routes(forced) == ["frontend"]
 
 
 def test_kit_catches_an_augmentation_with_its_own_unseeded_generator():
@@ -489,4 +487,4 @@ def test_a_waveform_transform_of_ragged_lengths_fails_the_cell_clearly(tones, fe
                                        build=build)  # fmt: skip
     plan = _plan(tones, registry, "cnn2d@mel:ragged", [ragged])
     with pytest.raises(CellError, match="augmentation 'ragged' gave clips of different shapes"):
-        _fit(plan, features, {}, plan.fold.train, tones.targets("av-regression"), None, epochs=1)
+        CandidateFit(plan, features).fit({}, plan.fold.train, epochs=1)

@@ -7,7 +7,8 @@ import numpy as np
 from merbench.data.windows import Feed, Windows, aggregate
 from merbench.evaluation.metrics import compute_metrics
 from merbench.train import calibration
-from merbench.train.calibration import MIN_TRACKS, Rescaling, is_rescaled, rescale, shrinkage
+from merbench.train.calibration import MIN_TRACKS, Rescaling, rescale, shrinkage
+from merbench.train.family import SKLEARN, TORCH
 
 CENTRE = np.array([5.0, 5.0])
 
@@ -95,10 +96,10 @@ def test_rescale_without_slopes_leaves_predictions_and_only_multi_window_torch_r
     predictions = np.array([[1.0, 2.0]])
     assert rescale(predictions, None, CENTRE).tolist() == [[1.0, 2.0]]
     assert rescale(predictions, [2.0, 1.0], CENTRE).tolist() == [[-3.0, 2.0]]
-    assert is_rescaled("torch", True, np.array([1, 3]))
-    assert not is_rescaled("torch", True, np.array([1, 1]))
-    assert not is_rescaled("sklearn", True, np.array([3, 3]))
-    assert not is_rescaled("torch", False, np.array([3, 3]))
+    assert TORCH.rescales(True, np.array([1, 3]))
+    assert not TORCH.rescales(True, np.array([1, 1]))
+    assert not SKLEARN.rescales(True, np.array([3, 3]))
+    assert not TORCH.rescales(False, np.array([3, 3]))
 
 
 def test_a_feed_by_window_predicts_every_window_of_its_tracks():
