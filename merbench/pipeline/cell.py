@@ -97,7 +97,7 @@ def tune_and_refit(
     every track of a dataset as the training part.
     """
     started = time.perf_counter()
-    y = plan.tracks.targets(plan.key.task)
+    y = plan.tracks.targets(plan.problem.task)
     groups = plan.tracks.table["group"].to_numpy()
     train = plan.fold.train
     inner_train, inner_valid = inner_split(
@@ -551,7 +551,7 @@ def _metrics(
     if top_k is not None and top_k >= len(labels):
         top_k = None  # top-k of k >= classes is always 1: not a measurement
     return compute_metrics(
-        plan.key.task,
+        plan.problem.task,
         y[test],
         y_pred,
         labels=labels or None,
@@ -569,7 +569,7 @@ def _prediction_rows(
         return [
             (track, target, float(y[i, d]), float(y_pred[n, d]))
             for n, (track, i) in enumerate(zip(ids, test, strict=True))
-            for d, target in enumerate(plan.problem.spec.targets)
+            for d, target in enumerate(plan.problem.task.targets)
         ]
     return [
         (track, "class", float(y[i]), float(y_pred[n]))
@@ -606,7 +606,7 @@ def refit_params(
     plan: CellPlan, features: FeatureStore, params: Mapping[str, Any], epochs: int | None
 ) -> Fitted:
     """Fit ``params`` on ``plan.fold.train`` with no validation (as a cell's refit)."""
-    y = plan.tracks.targets(plan.key.task)
+    y = plan.tracks.targets(plan.problem.task)
     return _fit(plan, features, params, plan.fold.train, y, None, epochs=epochs)
 
 

@@ -15,6 +15,7 @@ from merbench.data.tracks import Tracks
 from merbench.data.windows import Feed, Windows, aggregate, read_rows, window_starts
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import parse_candidate
 from merbench.pipeline.cell import CellPlan, run_cell
 from merbench.results.schema import CellKey
@@ -23,6 +24,7 @@ from merbench.train.fit import Problem, fit_sklearn
 from merbench.train.loop import fit_torch
 
 RATE = 8000
+REGRESSION = get_task("av-regression")
 
 
 def test_windows_cover_the_clip_with_a_last_window_at_its_end():
@@ -126,7 +128,7 @@ def _spy_plan(tracks, model):
         frontends=(merbench.FrontEndSpec(name="raw", output="waveform", trainable=True,
                                          build=lambda sr: torch.nn.Identity()),),
         fold=fold,
-        problem=Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE),
+        problem=Problem(task=REGRESSION, labels=(), budget=BUDGETS["smoke"], sample_rate=RATE),
         seed=0,
     )  # fmt: skip
 
@@ -154,7 +156,7 @@ def test_torch_and_sklearn_predict_one_value_per_track_from_all_its_windows():
     y = np.array([[1.0, 1.0], [5.0, 5.0], [2.0, 2.0]])
     feed = Feed(sources=[x], windows=windows, rows=np.arange(3))
     assert np.allclose(feed.pooled()[0][:, 0], [1.0, 5.0, 2.0])
-    problem = Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE)
+    problem = Problem(task=REGRESSION, labels=(), budget=BUDGETS["smoke"], sample_rate=RATE)
     linear = merbench.ModelSpec(name="lin", accepts=("vector",), family="sklearn", build=_linear)
     fitted = fit_sklearn(linear, {}, feed, y, problem)
     assert np.allclose(fitted.predict(feed, 3), y)
@@ -184,7 +186,7 @@ def test_the_refit_rescales_by_the_best_trials_slopes_about_its_training_mean(
         monkeypatch.setattr(Rescaling, "fit", fixed(slopes))
         results.append(run_cell(plan, store))
     plain, scaled = (np.array([row[3] for row in r.predictions]).reshape(-1, 2) for r in results)
-    centre = tracks.targets("av-regression")[plan.fold.train].mean(axis=0)
+    centre = tracks.targets(plan.problem.task)[plan.fold.train].mean(axis=0)
     assert not np.allclose(plain, centre)
     assert np.allclose(scaled, centre + np.array([2.0, 3.0]) * (plain - centre))
     assert results[1].info["rescale_slopes"] == [2.0, 3.0]

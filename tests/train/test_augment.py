@@ -16,6 +16,7 @@ from merbench.data.tracks import Tracks
 from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold, inner_split
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import Candidate, add_policies, check_candidate, parse_candidate
 from merbench.pipeline.cell import CellPlan, _fit, run_cell
 from merbench.plugin.registry import load_registry
@@ -67,7 +68,9 @@ def _plan(tones, registry, name, augmentations, *, seed=3, task="av-regression",
         model=registry.model(candidate.model),
         frontends=tuple(registry.frontend(f) for f in candidate.frontends),
         fold=_fold(len(tones.table)),
-        problem=Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=RATE),
+        problem=Problem(
+            task=get_task(task), labels=labels, budget=BUDGETS["smoke"], sample_rate=RATE
+        ),
         seed=seed,
         augmentations=tuple(augmentations),
         augment_mode=mode,
@@ -196,7 +199,7 @@ def test_same_seed_augments_identically_and_another_seed_differently(tones, feat
     def fit(seed):
         before = len(recorded)
         plan = _plan(tones, registry, "cnn2d@mel:rec-noise", specs, seed=seed)
-        _fit(plan, features, {}, plan.fold.train, tones.targets("av-regression"), None, epochs=2)
+        _fit(plan, features, {}, plan.fold.train, tones.targets(plan.problem.task), None, epochs=2)
         return np.concatenate([np.ravel(a) for key in range(before, len(recorded))
                                for a in recorded[key]])  # fmt: skip
 
@@ -282,7 +285,7 @@ def test_class_targets_reach_batch_augmentations_as_one_hot_soft_labels(tones, f
 
     spy = merbench.AugmentationSpec(name="spy-y", stage="batch", labels="preserve", build=build)
     plan = _plan(tones, registry, "cnn2d@mel:spy-y", [spy], task="quadrant")
-    y = tones.targets("quadrant")
+    y = tones.targets(plan.problem.task)
     _fit(plan, features, {}, plan.fold.train, y, None, epochs=1)
     seen = torch.cat(targets)
     assert seen.shape == (len(plan.fold.train), 4) and seen.dtype == torch.float32
@@ -507,4 +510,4 @@ def test_a_waveform_transform_of_ragged_lengths_fails_the_cell_clearly(tones, fe
                                        build=build)  # fmt: skip
     plan = _plan(tones, registry, "cnn2d@mel:ragged", [ragged])
     with pytest.raises(CellError, match="augmentation 'ragged' gave clips of different shapes"):
-        _fit(plan, features, {}, plan.fold.train, tones.targets("av-regression"), None, epochs=1)
+        _fit(plan, features, {}, plan.fold.train, tones.targets(plan.problem.task), None, epochs=1)

@@ -10,6 +10,7 @@ import torch
 
 import merbench
 from merbench.evaluation.budgets import get_budget
+from merbench.evaluation.tasks import get_task
 from merbench.train.fit import NonFiniteLoss, Problem, pick_device
 from merbench.train.loop import fit_torch
 
@@ -36,7 +37,10 @@ MODEL = merbench.ModelSpec(name="mlp", accepts=("vector",), build=_build)
 def _problem(task="av-regression", labels=(), **budget):
     base = dataclasses.replace(get_budget("smoke"), epochs=12, patience=3, batch_size=16)
     return Problem(
-        task=task, labels=labels, budget=dataclasses.replace(base, **budget), sample_rate=16000
+        task=get_task(task),
+        labels=labels,
+        budget=dataclasses.replace(base, **budget),
+        sample_rate=16000,
     )
 
 
