@@ -166,7 +166,7 @@ def summarize(
             mine = with_protocols(predictions[mask])
             mine = mine[mine["split"] == group["split"].iloc[0]]
         track_groups = (groups or {}).get(str(dataset), {})
-        spec = get_task(str(task))
+        spec = get_task(str(task))  # the stored rows name their task
         parts.append(_summarize_task(str(dataset), spec, group, mine, track_groups))
     return protocol_columns(pd.concat(parts, ignore_index=True), primary, other)
 
