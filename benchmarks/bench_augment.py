@@ -30,6 +30,7 @@ from merbench.data.features import FeatureStore
 from merbench.data.tracks import Tracks
 from merbench.data.windows import Feed
 from merbench.evaluation.budgets import BUDGETS
+from merbench.evaluation.tasks import get_task
 from merbench.plugin.registry import load_registry
 from merbench.testing import write_tone_dataset
 from merbench.train.allocator import configure_allocator
@@ -44,7 +45,9 @@ RATE = 16000
 SECONDS = 8.0
 N_CLIPS = 32
 ROUNDS = 3  # timed epochs per setting, after one untimed warm-up epoch
-PROBLEM = Problem(task="av-regression", labels=(), budget=BUDGETS["default"], sample_rate=RATE)
+PROBLEM = Problem(
+    task=get_task("av-regression"), labels=(), budget=BUDGETS["default"], sample_rate=RATE
+)
 TARGET = torch.randn(N_CLIPS, 2, generator=torch.Generator().manual_seed(0))
 MODELS = {"cnn1d@raw": {"width": 8, "depth": 4}, "cnn2d@mel": {"width": 8, "depth": 2}}
 POLICIES = ("gain", "noise", "polarity", "lowpass", "highpass", "bandpass", "chunk",

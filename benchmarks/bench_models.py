@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from merbench.data.windows import Feed
 from merbench.evaluation.budgets import get_budget
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import default_candidates
 from merbench.plugin.registry import load_registry
 from merbench.train.allocator import configure_allocator
@@ -74,7 +75,10 @@ def measure(registry, candidate, clip: np.ndarray, steps: int) -> dict[str, floa
     model = registry.model(candidate.model)
     arrays, trainables = _inputs(registry, candidate, clip)
     problem = Problem(
-        task="av-regression", labels=(), budget=get_budget("default"), sample_rate=SAMPLE_RATE
+        task=get_task("av-regression"),
+        labels=(),
+        budget=get_budget("default"),
+        sample_rate=SAMPLE_RATE,
     )
     torch.manual_seed(0)
     net = _network(model, {}, Feed.plain(arrays), trainables, problem, "cpu")

@@ -49,6 +49,7 @@ LOOPS = textwrap.dedent(
         configure_allocator()
     import numpy as np, torch
     from merbench.evaluation.budgets import get_budget
+    from merbench.evaluation.tasks import get_task
     from merbench.plugin.registry import load_registry
     from merbench.plugin.specs import InputShape
     from merbench.train.loop import fit_torch, set_threads
@@ -61,7 +62,7 @@ LOOPS = textwrap.dedent(
     x_np = data.standard_normal((n, *shape)).astype(np.float32)
     y_np = data.standard_normal((n, 2))
     model = load_registry().model("cnn2d")
-    problem = Problem(task="av-regression", labels=(), budget=get_budget("default"),
+    problem = Problem(task=get_task("av-regression"), labels=(), budget=get_budget("default"),
                       sample_rate=16000)
 
     def harness():

@@ -45,6 +45,7 @@ from merbench.data.windows import Windowing
 from merbench.evaluation.budgets import BUDGETS, Budget
 from merbench.evaluation.cv import Fold
 from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import parse_candidate
 from merbench.pipeline.cell import CellPlan, run_cell
 from merbench.plugin.registry import load_registry
@@ -100,7 +101,7 @@ def _plan(tracks: Tracks, name: str, fold: Fold, budget: Budget = BUDGET) -> Cel
                     fold=fold.fold),
         tracks=tracks, candidate=candidate, model=registry.model(candidate.model),
         frontends=tuple(registry.frontend(f) for f in candidate.frontends), fold=fold,
-        problem=Problem(task="av-regression", labels=(), budget=budget, sample_rate=RATE),
+        problem=Problem(task=get_task("av-regression"), labels=(), budget=budget, sample_rate=RATE),
         seed=fold.fold,
     )  # fmt: skip
 
@@ -153,7 +154,7 @@ def _scores(y: np.ndarray, y_pred: np.ndarray, centre: np.ndarray) -> list[float
     mean (mean over targets): 1 for a calibrated prediction, far above 1 when an aggregate
     shrinks the predictions towards the mean.
     """
-    metrics = compute_metrics("av-regression", y, y_pred)
+    metrics = compute_metrics(get_task("av-regression"), y, y_pred)
     x, t = y_pred - centre, y - centre
     slope = float(np.mean((x * t).sum(axis=0) / np.maximum((x * x).sum(axis=0), 1e-12)))
     return [metrics["r2_mean"], metrics["pearson_mean"], metrics["ccc_mean"], slope]
@@ -176,7 +177,7 @@ def _fold_rows(result: CellResult, y: np.ndarray, fold: Fold) -> dict[str, list[
 def cue(folder: Path, n_tracks: int, candidates: tuple[str, ...], budget: Budget) -> None:
     """Whole-clip windows against one centre crop, per candidate."""
     tracks = write_cue_set(folder / "cue-set", n_tracks, seed=7)
-    y = tracks.targets("av-regression")
+    y = tracks.targets(get_task("av-regression"))
     setup = f"{FOLDS} folds, {WINDOW_S:.0f}-s windows, <= {budget.epochs} epochs"
     print(f"\nCue experiment: {n_tracks} clips of {CLIP_S:.0f} s, a {CUE_S:.0f}-s cue at a "
           f"random place; {setup}")  # fmt: skip

@@ -41,6 +41,7 @@ from scipy import stats as sps
 
 from merbench.evaluation.bootstrap import Paired, resample, summarize_resamples
 from merbench.evaluation.stats import corrected_resampled_ttest
+from merbench.evaluation.tasks import get_task
 
 N_FOLDS = 5
 ALPHA = 0.05
@@ -111,7 +112,9 @@ def _score(y: np.ndarray, p: np.ndarray, task: str) -> float:
 def p_values(data: Dataset, task: str, n_boot: int, seed: int) -> dict[str, float]:
     """Each test's two-sided p-value for one dataset."""
     metric = "macro_f1" if task == "quadrant" else "r2_mean"
-    paired = Paired(task=task, y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups)
+    paired = Paired(
+        task=get_task(task), y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups
+    )
     observed, (a, b), n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
     boot = summarize_resamples(metric, observed, (a, b), n_groups).p_value  # group_bootstrap
     tail = min(np.sum(a - b <= 0), np.sum(a - b >= 0))

@@ -308,6 +308,7 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     from merbench.data.config import default_config_path, load_config
     from merbench.data.tracks import load_tracks
     from merbench.errors import DatasetError
+    from merbench.evaluation.tasks import get_task
 
     declared = load_config(config or default_config_path(), registry.datasets).get(name)
     spec = registry.dataset(declared.plugin)
@@ -315,7 +316,8 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     usable = 0
     try:
         audio = AudioStore(AudioSettings())
-        tracks = load_tracks(declared, spec, spec.tasks[:1], check_audio=audio.load)
+        tasks = [get_task(t) for t in spec.tasks[:1]]
+        tracks = load_tracks(declared, spec, tasks, check_audio=audio.load)
         problems += [f"{track}: {reason}" for track, reason in tracks.skipped.items()]
         usable = len(tracks.table)
     except DatasetError as exc:

@@ -25,7 +25,7 @@ from merbench.evaluation.cv import (
     official_folds,
 )
 from merbench.evaluation.stats import leakage_share, noise_ceiling_r2
-from merbench.evaluation.tasks import get_task
+from merbench.evaluation.tasks import TaskSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,7 @@ class Split:
 
 def make_split(
     tracks: Tracks,
-    task: str,
+    task: TaskSpec,
     dataset: DatasetConfig,
     budget: Budget,
     seed: int,
@@ -58,7 +58,7 @@ def make_split(
     """
     table = tracks.table
     protocol = protocol or dataset.split
-    classes = None if get_task(task).is_regression else tracks.targets(task)
+    classes = None if task.is_regression else tracks.targets(task)
     if protocol == "random":
         folds = make_random_folds(
             len(table),
@@ -91,7 +91,7 @@ def make_split(
     )
 
 
-def _audit(tracks: Tracks, task: str, protocol: str, folds: list[Fold]) -> dict[str, Any]:
+def _audit(tracks: Tracks, task: TaskSpec, protocol: str, folds: list[Fold]) -> dict[str, Any]:
     """What the dataset page shows of a split: protocol, sizes, group leakage, noise ceiling.
 
     ``groups`` (track id -> group) lets statistics resample whole groups of the pooled
@@ -109,8 +109,8 @@ def _audit(tracks: Tracks, task: str, protocol: str, folds: list[Fold]) -> dict[
         "n_skipped": len(tracks.skipped),
         "groups": dict(zip(table["track_id"].astype(str), table["group"].astype(str), strict=True)),
     }
-    if get_task(task).is_regression:
-        ceiling = _noise_ceiling(table, get_task(task).targets)
+    if task.is_regression:
+        ceiling = _noise_ceiling(table, task.targets)
         if ceiling is not None:
             audit["noise_ceiling_r2"] = ceiling
     return audit

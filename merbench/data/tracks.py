@@ -18,7 +18,7 @@ import numpy as np
 
 from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, MerbenchError
-from merbench.evaluation.tasks import TASK_SPECS, get_task
+from merbench.evaluation.tasks import TASK_SPECS, TaskSpec
 from merbench.plugin.specs import DatasetSpec, LabelScale
 
 if TYPE_CHECKING:
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("track_id", "group", "audio_path")
-REGRESSION_TARGETS = get_task("av-regression").targets
+REGRESSION_TARGETS = TASK_SPECS["av-regression"].targets
 """The regression targets (``TaskSpec.targets`` of ``av-regression``)."""
 LABEL_COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(c for spec in TASK_SPECS.values() for s in spec.sources for c in s)
 )
 """Every label column a task can read, in a fixed order (``TaskSpec.sources``)."""
-_QUADRANTS = get_task("quadrant").labels
+_QUADRANTS = TASK_SPECS["quadrant"].labels
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,28 +76,23 @@ class Tracks:
         object.__setattr__(self, "_fingerprint", value)  # a frozen record, filled in once
         return value
 
-    def targets(self, task: str) -> np.ndarray:
+    def targets(self, task: TaskSpec) -> np.ndarray:
         """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``) or ``[N]`` int.
 
         They come from the first of the task's label sources the table has: classes from
         arousal and valence when present, else from quadrant labels.
         """
-        spec = get_task(task)
-        columns = list(spec.source(self.table.columns) or spec.sources[0])
-        if spec.is_regression:
+        columns = list(task.source(self.table.columns) or task.sources[0])
+        if task.is_regression:
             return self.table[columns].to_numpy(dtype=np.float64)
         values = {c: self.table[c].to_numpy(dtype=np.float64) for c in columns}
-        return spec.classes_from(values, self.scale.midpoint)
-
-    def labels(self, task: str) -> tuple[int, ...]:
-        """The class labels of ``task``, in order (empty for a regression task)."""
-        return get_task(task).labels
+        return task.classes_from(values, self.scale.midpoint)
 
 
 def load_tracks(
     config: DatasetConfig,
     spec: DatasetSpec,
-    tasks: Sequence[str],
+    tasks: Sequence[TaskSpec],
     *,
     check_audio: Callable[[str], object] | None = None,
 ) -> Tracks:
@@ -155,15 +150,16 @@ def _no_tracks(where: str, config: DatasetConfig, problems: dict[str, str]) -> s
     )
 
 
-def _check_columns(where: str, table: Any, tasks: Sequence[str], *, dataset: str) -> pd.DataFrame:
+def _check_columns(
+    where: str, table: Any, tasks: Sequence[TaskSpec], *, dataset: str
+) -> pd.DataFrame:
     import pandas as pd
 
     if not isinstance(table, pd.DataFrame):
         raise DatasetError(f"{where}: load() returned {type(table).__name__}, not a DataFrame.")
     needed = list(REQUIRED_COLUMNS)
     for task in tasks:
-        spec = get_task(task)
-        needed += [] if spec.source(table.columns) else list(spec.sources[0])
+        needed += [] if task.source(table.columns) else list(task.sources[0])
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
         raise DatasetError(_missing_columns(where, dataset, table, missing))
@@ -198,11 +194,11 @@ def _missing_columns(where: str, dataset: str, table: pd.DataFrame, missing: lis
 
 def _bad_tracks(
     table: pd.DataFrame,
-    tasks: Sequence[str],
+    tasks: Sequence[TaskSpec],
     scale: LabelScale | None,
     check_audio: Callable[[str], object] | None,
 ) -> dict[str, str]:
-    read = {c for t in tasks for c in get_task(t).source(table.columns) or ()}
+    read = {c for t in tasks for c in t.source(table.columns) or ()}
     label_columns = [c for c in LABEL_COLUMNS if c in read]
     problems: dict[str, str] = {}
     for row in table.itertuples(index=False):

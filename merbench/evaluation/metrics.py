@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from merbench.evaluation.scoring import Direction, Scoring, TaskKind, majority_chance, metrics_of
-from merbench.evaluation.tasks import TASK_SPECS, get_metric, get_task
+from merbench.evaluation.tasks import TASK_SPECS, TaskSpec, get_metric, get_task
 
 __all__ = [
     "REGRESSION_DIMS",
@@ -30,11 +30,10 @@ __all__ = [
     "derive_classes",
     "majority_chance",
     "metric_direction",
-    "primary_metric",
     "regression_metrics",
 ]
 
-REGRESSION_DIMS: tuple[str, ...] = get_task("av-regression").targets
+REGRESSION_DIMS: tuple[str, ...] = TASK_SPECS["av-regression"].targets
 
 TASK_LABELS: dict[str, tuple[int, ...]] = {
     name: spec.labels for name, spec in TASK_SPECS.items() if not spec.is_regression
@@ -47,15 +46,6 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     for name, spec in TASK_SPECS.items()
 }
 """The scalar metrics reported for each task; the first one is the task's primary metric."""
-
-
-def primary_metric(task: str) -> str:
-    """Return the metric that ranks candidates on ``task`` (``TaskSpec.primary``).
-
-    Raises:
-        ConfigError: unknown task, with the allowed ones.
-    """
-    return get_task(task).primary
 
 
 def metric_direction(name: str) -> Direction:
@@ -165,7 +155,7 @@ def classification_metrics(
 
 
 def compute_metrics(
-    task: str,
+    task: TaskSpec,
     y_true: np.ndarray,
     y_pred: np.ndarray,
     *,
@@ -177,7 +167,7 @@ def compute_metrics(
     """Score predictions of ``task`` with its metrics.
 
     Args:
-        task: a task name (``merbench.evaluation.tasks.TASK_SPECS``).
+        task: the task.
         y_true: ``[N, D]`` float targets (``TaskSpec.targets``) for regression, ``[N]`` int
             classes else.
         y_pred: the same shape as ``y_true``.
@@ -188,21 +178,17 @@ def compute_metrics(
 
     Returns:
         ``regression_metrics`` or ``classification_metrics`` of the predictions.
-
-    Raises:
-        ConfigError: unknown task.
     """
-    spec = get_task(task)
-    if spec.is_regression:
-        return dict(regression_metrics(y_true, y_pred, spec.targets))
-    classes = spec.labels if labels is None else labels
+    if task.is_regression:
+        return dict(regression_metrics(y_true, y_pred, task.targets))
+    classes = task.labels if labels is None else labels
     return classification_metrics(
         y_true, y_pred, classes, proba=proba, top_k=top_k, y_train=y_train
     )
 
 
 def derive_classes(
-    task: str, arousal: np.ndarray, valence: np.ndarray, midpoint: float
+    task: str | TaskSpec, arousal: np.ndarray, valence: np.ndarray, midpoint: float
 ) -> np.ndarray:
     """Turn continuous arousal and valence into the classes of a classification task.
 
@@ -211,7 +197,7 @@ def derive_classes(
     2 = -V +A, 3 = -V -A, 4 = +V -A; ``arousal-binary`` / ``valence-binary``: 1 = high, 0 = low).
 
     Args:
-        task: ``quadrant``, ``arousal-binary`` or ``valence-binary``.
+        task: ``quadrant``, ``arousal-binary`` or ``valence-binary``, by name or record.
         arousal: ``[N]`` arousal labels on the dataset's scale.
         valence: ``[N]`` valence labels on the same scale.
         midpoint: the value splitting high from low (``LabelScale.midpoint``).
@@ -220,8 +206,10 @@ def derive_classes(
         ``[N]`` int64 classes, from ``TaskSpec.labels``.
 
     Raises:
-        ConfigError: ``task`` is not a classification task.
+        ConfigError: ``task`` is unknown or not a classification task.
         ValueError: NaN labels or arrays of different shapes.
     """
+    # Dataset plugins name their task; the public function takes the name as it is written.
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
     columns = {"arousal": arousal, "valence": valence}
-    return get_task(task).classes_from(columns, midpoint)
+    return spec.classes_from(columns, midpoint)

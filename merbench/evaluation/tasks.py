@@ -5,6 +5,10 @@ they follow from arousal and valence), which label columns can give it, and whic
 candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data loading,
 scoring, training, results, the contract kit and the leaderboard read these records, so a task is
 added here, with its test, and nowhere else. The names agree with ``merbench.plugin.specs.TASKS``.
+
+Functions take the record, not the name: ``get_task`` turns a name into its record where a name
+is read (a run's settings and cell keys, stored rows, an exported model's ``model.json``, the
+command line, a plugin's declared tasks).
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ def _write(
     runtime = runtime_of(plan.model)
     weights = folder / runtime.file
     runtime.save(final.fitted.model, weights, plan.model)
-    y = plan.tracks.targets(plan.key.task)
+    y = plan.tracks.targets(plan.problem.task)
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
     check.to_csv(folder / bundle.CHECK_CSV, index=False)
@@ -301,7 +301,7 @@ def _check_table(
     """The final model's predictions of the dataset's tracks, through the run's pipeline."""
     table = plan.tracks.table
     rows = np.arange(len(table))
-    spec = plan.problem.spec
+    spec = plan.problem.task
     frame = pd.DataFrame(
         {"track_id": table["track_id"].astype(str), "file": table["audio_path"].astype(str)}
     )

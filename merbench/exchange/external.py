@@ -262,7 +262,7 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
     spec = get_task(split.task)
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))
-    labels = _labels(store, registry, split, request.config)
+    labels = _labels(store, registry, split, spec, request.config)
     info = {
         "external": True,
         "manifest_hash": split.digest,
@@ -303,7 +303,9 @@ class Labels:
     """The run's ``--top-k``."""
 
 
-def _labels(store: Store, registry: Registry, split: SplitRecord, config: Path | None) -> Labels:
+def _labels(
+    store: Store, registry: Registry, split: SplitRecord, spec: TaskSpec, config: Path | None
+) -> Labels:
     """Load a split's dataset as a worker does, and its folds, checked against the stored hash.
 
     Raises:
@@ -319,7 +321,7 @@ def _labels(store: Store, registry: Registry, split: SplitRecord, config: Path |
     return Labels(
         folds=folds,
         ids=tracks.table["track_id"].astype(str).to_numpy(),
-        y=tracks.targets(split.task),
+        y=tracks.targets(spec),
         top_k=stored.settings.top_k,
     )
 
@@ -349,7 +351,7 @@ def _score_fold(
         else rows["class"].to_numpy(dtype=np.int64)
     )
     metrics = compute_metrics(
-        spec.name,
+        spec,
         y[fold.test],
         y_pred,
         labels=spec.labels or None,

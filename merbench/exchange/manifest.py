@@ -45,7 +45,7 @@ def model_manifest(
 ) -> dict[str, Any]:
     """``model.json`` of an exported model, without the weights' entry and the files' hashes."""
     model_params, per_frontend = split_params(final.params, plan.frontends, plan.augmentations)
-    spec = plan.problem.spec
+    spec = plan.problem.task
     scaler = final.fitted.target_scaler
     run = store.read_run() or {}
     return {
@@ -98,7 +98,7 @@ def model_manifest(
 
 def _dataset_record(plan: CellPlan) -> dict[str, Any]:
     """The dataset trained on and its label scale (the scale of regression predictions)."""
-    scale, targets = plan.tracks.scale, list(plan.problem.spec.targets)
+    scale, targets = plan.tracks.scale, list(plan.problem.task.targets)
     return {
         "name": plan.tracks.name,
         "plugin": plan.tracks.spec.name,

@@ -173,7 +173,7 @@ def _network(predictor: Predictor, weights: Path) -> Any:
     manifest = predictor.manifest
     task = predictor.task
     problem = Problem(
-        task=task.name,
+        task=task,
         labels=task.labels,
         budget=budget_from_record(manifest["budget"]),
         sample_rate=int(manifest["audio"]["sample_rate"]),

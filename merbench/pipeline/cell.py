@@ -317,7 +317,7 @@ def _metrics(
     if top_k is not None and top_k >= len(labels):
         top_k = None  # top-k of k >= classes is always 1: not a measurement
     return compute_metrics(
-        plan.key.task,
+        plan.problem.task,
         y[test],
         y_pred,
         labels=labels or None,

@@ -75,7 +75,7 @@ class CandidateFit:
         self.plan = plan
         self.features = features
         self.family = family_of(plan.model)
-        self.y = plan.tracks.targets(plan.key.task)
+        self.y = plan.tracks.targets(plan.problem.task)
         """The task's targets of every track of the dataset."""
         self._last: tuple[list[list[tuple[str, type, Any]]], CandidateInputs] | None = None
 

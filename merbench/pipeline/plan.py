@@ -4,7 +4,9 @@
 (budget, datasets, tasks, candidates). ``CellBuilder`` loads each dataset once, makes (or reads
 back and checks) its folds, and builds the plan of a cell from its key. ``merbench run`` and every
 ``merbench worker`` go through the same builder, so a cell is the same whichever process takes
-it; a worker first reads the run's settings back from the store (``read_stored_run``).
+it; a worker first reads the run's settings back from the store (``read_stored_run``). Task
+names, of the settings and of the keys, become ``TaskSpec`` records here: the folds, the tracks
+and the problem of a cell are made from the records.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from merbench.evaluation.budgets import (
     override,
 )
 from merbench.evaluation.cv import Fold
+from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.pipeline.candidates import (
     Candidate,
     Unavailable,
@@ -206,11 +209,11 @@ def cell_keys(
     ]
 
 
-def make_problem(task: str, tracks: Tracks, budget: Budget, settings: RunSettings) -> Problem:
+def make_problem(task: TaskSpec, budget: Budget, settings: RunSettings) -> Problem:
     """What every cell of one dataset and task shares: labels, budget, sample rate, options."""
     return Problem(
         task=task,
-        labels=tracks.labels(task),
+        labels=task.labels,
         budget=budget,
         sample_rate=SAMPLE_RATE,
         top_k=settings.top_k,
@@ -267,7 +270,7 @@ class CellBuilder:
                 )
             dataset = self.config.get(name)
             spec = self.registry.dataset(dataset.plugin)
-            tasks = self.tasks.get(name) or spec.tasks[:1]
+            tasks = [get_task(t) for t in self.tasks.get(name) or spec.tasks[:1]]
             self._tracks[name] = load_tracks(dataset, spec, tasks, check_audio=self.audio.load)
         return self._tracks[name]
 
@@ -280,7 +283,7 @@ class CellBuilder:
         if (dataset, task, protocol) not in self._folds:
             tracks = self.tracks(dataset)
             config, seed = self.config.get(dataset), self.settings.seed
-            split = make_split(tracks, task, config, self.budget, seed, protocol)
+            split = make_split(tracks, get_task(task), config, self.budget, seed, protocol)
             stored = self.store.save_split(
                 dataset, task, split.digest, split.manifest, split.audit, protocol
             )
@@ -316,7 +319,7 @@ class CellBuilder:
             model=registry.model(candidate.model),
             frontends=tuple(registry.frontend(f) for f in candidate.frontends),
             fold=fold,
-            problem=make_problem(key.task, tracks, self.budget, self.settings),
+            problem=make_problem(get_task(key.task), self.budget, self.settings),
             seed=cell_seed(self.settings.seed, key),
             augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
             augment_mode=self.settings.augment_mode,

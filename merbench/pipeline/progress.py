@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from merbench.errors import MerbenchError
-from merbench.evaluation.metrics import primary_metric
+from merbench.evaluation.tasks import get_task
 from merbench.results.schema import CellKey
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def one_line(exc: BaseException) -> str:
 
 def summarize_metrics(metrics: Mapping[str, object] | object, task: str) -> str:
     """A finished cell's one-line summary: its primary metric, e.g. ``r2_mean=0.412``."""
-    name = primary_metric(task)
+    name = get_task(task).primary
     value = metrics.get(name) if isinstance(metrics, Mapping) else None
     return f"{name}={value:.3f}" if isinstance(value, float) else ""
 

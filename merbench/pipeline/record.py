@@ -107,7 +107,7 @@ def prediction_rows(
         return [
             (track, target, float(y[i, d]), float(y_pred[n, d]))
             for n, (track, i) in enumerate(zip(ids, test, strict=True))
-            for d, target in enumerate(plan.problem.spec.targets)
+            for d, target in enumerate(plan.problem.task.targets)
         ]
     return [
         (track, "class", float(y[i]), float(y_pred[n]))

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from merbench.evaluation.bootstrap import BootstrapResult, Paired, group_bootstrap
-from merbench.evaluation.metrics import metric_direction, primary_metric
+from merbench.evaluation.metrics import metric_direction
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
-from merbench.evaluation.tasks import get_task
+from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.results.protocols import protocol_columns, split_by_protocol, with_protocols
 from merbench.results.store import Store
 from merbench.results.urls import store_url
@@ -166,25 +166,26 @@ def summarize(
             mine = with_protocols(predictions[mask])
             mine = mine[mine["split"] == group["split"].iloc[0]]
         track_groups = (groups or {}).get(str(dataset), {})
-        parts.append(_summarize_task(str(dataset), str(task), group, mine, track_groups))
+        spec = get_task(str(task))  # the stored rows name their task
+        parts.append(_summarize_task(str(dataset), spec, group, mine, track_groups))
     return protocol_columns(pd.concat(parts, ignore_index=True), primary, other)
 
 
 def _summarize_task(
     dataset: str,
-    task: str,
+    task: TaskSpec,
     cells: pd.DataFrame,
     predictions: pd.DataFrame | None,
     groups: Mapping[str, str],
 ) -> pd.DataFrame:
     done = cells[cells["status"] == "done"].copy()
-    primary = primary_metric(task)
+    primary = task.primary
     rows = []
     if not done.empty:
         tiers = _tiers(done, task, predictions, groups)
-        metrics = get_task(task).reported(done.columns, "files")
+        metrics = task.reported(done.columns, "files")
         for candidate, group in done.groupby("candidate", sort=False):
-            row: dict[str, Any] = {"dataset": dataset, "task": task, "candidate": candidate}
+            row: dict[str, Any] = {"dataset": dataset, "task": task.name, "candidate": candidate}
             row |= tiers.get(str(candidate), {})
             for metric in [m for m in metrics if m in group]:
                 mean, low, high = _ci(group[metric].to_numpy(dtype=float))
@@ -196,7 +197,7 @@ def _summarize_task(
         if candidate in set(done["candidate"]):
             continue
         errors = group["error"].dropna()
-        rows.append({"dataset": dataset, "task": task, "candidate": candidate,
+        rows.append({"dataset": dataset, "task": task.name, "candidate": candidate,
                      "status": str(group["status"].iloc[0]),
                      "error": str(errors.iloc[0]) if len(errors) else ""})  # fmt: skip
     table = pd.DataFrame(rows)
@@ -208,10 +209,10 @@ def _summarize_task(
 
 
 def _tiers(
-    done: pd.DataFrame, task: str, predictions: pd.DataFrame | None, groups: Mapping[str, str]
+    done: pd.DataFrame, task: TaskSpec, predictions: pd.DataFrame | None, groups: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
     """Each candidate's rank, tier and tests against the leader, by name."""
-    primary = primary_metric(task)
+    primary = task.primary
     scores = pd.DataFrame(
         {
             "candidate": done["candidate"],
@@ -245,7 +246,7 @@ def _tiers(
 
 
 def _bootstraps(
-    predictions: pd.DataFrame, leader: str, task: str, groups: Mapping[str, str]
+    predictions: pd.DataFrame, leader: str, task: TaskSpec, groups: Mapping[str, str]
 ) -> dict[str, BootstrapResult]:
     """``group_bootstrap`` of every other candidate against the leader on their common tracks."""
     wide = {str(c): _wide(p, task) for c, p in predictions.groupby("candidate", sort=False)}
@@ -258,14 +259,14 @@ def _bootstraps(
         paired = None if candidate == leader else _paired(frame, wide[leader], task, groups)
         if paired is not None:
             out[candidate] = group_bootstrap(
-                paired, primary_metric(task), n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
+                paired, task.primary, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
             )
     return out
 
 
-def _wide(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
+def _wide(predictions: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """One row per (repeat, fold, track): ``y_true:<target>``, then ``y_pred:<target>`` columns."""
-    targets = list(get_task(task).targets) or ["class"]
+    targets = list(task.targets) or ["class"]
     index = ["repeat", "fold", "track_id", "target"]
     table = predictions.groupby(index)[["y_true", "y_pred"]].first().unstack("target")
     columns = [("y_true", t) for t in targets] + [("y_pred", t) for t in targets]
@@ -277,11 +278,11 @@ def _wide(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def _paired(
-    candidate: pd.DataFrame, leader: pd.DataFrame, task: str, groups: Mapping[str, str]
+    candidate: pd.DataFrame, leader: pd.DataFrame, task: TaskSpec, groups: Mapping[str, str]
 ) -> Paired | None:
     """The two candidates' predictions on the (repeat, track) pairs both have, or ``None``."""
     both = candidate.add_prefix("c:").join(leader.add_prefix("l:"), how="inner").sort_index()
-    n_targets = len(get_task(task).targets) or 1
+    n_targets = len(task.targets) or 1
     if both.empty:
         return None
     values = both.to_numpy(dtype=float)

@@ -191,7 +191,7 @@ def _fit_sklearn_once(model: ModelSpec, params: dict[str, Any]) -> str:
         labels = spec.labels
         y = rng.normal(size=(n, spec.n_outputs)) if not labels else np.resize(np.asarray(labels), n)
         problem = Problem(
-            task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=KIT_SAMPLE_RATE
+            task=spec, labels=labels, budget=BUDGETS["smoke"], sample_rate=KIT_SAMPLE_RATE
         )
         fitted = fit_sklearn(model, params, inputs, y, problem)
         prediction = fitted.predict(inputs, n)

@@ -17,8 +17,8 @@ import numpy as np
 from merbench.data.windows import Inputs, per_track
 from merbench.errors import CellError
 from merbench.evaluation.budgets import Budget
-from merbench.evaluation.metrics import compute_metrics, metric_direction, primary_metric
-from merbench.evaluation.tasks import TaskSpec, get_task
+from merbench.evaluation.metrics import compute_metrics, metric_direction
+from merbench.evaluation.tasks import TaskSpec
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
 from merbench.plugin.torch_space import Precision
 
@@ -35,7 +35,7 @@ Report = Callable[[int, float], None]
 class Problem:
     """What is being learnt: the task, its classes, the budget and the audio rate."""
 
-    task: str
+    task: TaskSpec
     labels: tuple[int, ...]
     budget: Budget
     sample_rate: int
@@ -43,19 +43,14 @@ class Problem:
     precision: Precision = "fp32"
 
     @property
-    def spec(self) -> TaskSpec:
-        """The task's record."""
-        return get_task(self.task)
-
-    @property
     def is_regression(self) -> bool:
         """Whether the task predicts continuous targets (``TaskSpec.is_regression``)."""
-        return self.spec.is_regression
+        return self.task.is_regression
 
     @property
     def n_outputs(self) -> int:
         """One output per regression target, or one score per class of ``labels``."""
-        return len(self.spec.targets) if self.is_regression else len(self.labels)
+        return len(self.task.targets) if self.is_regression else len(self.labels)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,7 +114,7 @@ class TargetScaler:
 
 def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The task's primary metric, as a value to maximise."""
-    name = primary_metric(problem.task)
+    name = problem.task.primary
     labels = problem.labels or None
     value = float(compute_metrics(problem.task, y_true, y_pred, labels=labels)[name])
     return value if metric_direction(name) == "maximize" else -value
@@ -149,7 +144,7 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Proble
 
     kwargs = dict(params)
     if "task" in inspect.signature(model.builder).parameters:
-        kwargs["task"] = problem.task
+        kwargs["task"] = problem.task.name
     estimator = model.builder(**kwargs)
     if problem.is_regression and not estimator.__sklearn_tags__().target_tags.multi_output:
         estimator = MultiOutputRegressor(estimator)

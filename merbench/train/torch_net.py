@@ -45,7 +45,9 @@ def build_network(
         model.builder, sample_rate=problem.sample_rate, window_seconds=problem.budget.clip_seconds
     )
     body = model.builder(tuple(shapes), problem.n_outputs, **params, **context)
-    return Joined(frontends, body, name=model.name, task=problem.task, n_outputs=problem.n_outputs)
+    return Joined(
+        frontends, body, name=model.name, task=problem.task.name, n_outputs=problem.n_outputs
+    )
 
 
 def _kind_of(ndim: int) -> InputKind:

@@ -11,6 +11,7 @@ from merbench.data.audio import AudioSettings, AudioStore
 from merbench.data.features import FeatureStore
 from merbench.data.windows import Feed, Windows, aggregate, read_rows, window_starts
 from merbench.evaluation.budgets import BUDGETS
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.cell import run_cell
 from merbench.train.calibration import AGGREGATION, Rescaling
 from merbench.train.fit import Problem, fit_sklearn
@@ -104,7 +105,9 @@ def test_torch_and_sklearn_predict_one_value_per_track_from_all_its_windows():
     y = np.array([[1.0, 1.0], [5.0, 5.0], [2.0, 2.0]])
     feed = Feed(sources=[x], windows=windows, rows=np.arange(3))
     assert np.allclose(feed.pooled()[0][:, 0], [1.0, 5.0, 2.0])
-    problem = Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE)
+    problem = Problem(
+        task=get_task("av-regression"), labels=(), budget=BUDGETS["smoke"], sample_rate=RATE
+    )
     linear = merbench.ModelSpec(name="lin", accepts=("vector",), family="sklearn", build=_linear)
     fitted = fit_sklearn(linear, {}, feed, y, problem)
     assert np.allclose(fitted.predict(feed, 3), y)
@@ -134,7 +137,7 @@ def test_the_refit_rescales_by_the_best_trials_slopes_about_its_training_mean(
         monkeypatch.setattr(Rescaling, "fit", fixed(slopes))
         results.append(run_cell(plan, store))
     plain, scaled = (np.array([row[3] for row in r.predictions]).reshape(-1, 2) for r in results)
-    centre = tracks.targets("av-regression")[plan.fold.train].mean(axis=0)
+    centre = tracks.targets(plan.problem.task)[plan.fold.train].mean(axis=0)
     assert not np.allclose(plain, centre)
     assert np.allclose(scaled, centre + np.array([2.0, 3.0]) * (plain - centre))
     assert results[1].info["rescale_slopes"] == [2.0, 3.0]

@@ -1,16 +1,18 @@
-"""Tests of merbench.evaluation.bootstrap: closed forms against the metric records, and the test's
-shape."""
+"""Tests of merbench.evaluation.bootstrap and closed_forms: closed forms against the metric
+records, and the test's shape."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from merbench.evaluation import bootstrap
+from merbench.evaluation import bootstrap, closed_forms
 from merbench.evaluation.bootstrap import Paired, group_bootstrap
 from merbench.evaluation.metrics import compute_metrics
 from merbench.evaluation.scoring import find_metric
-from merbench.evaluation.tasks import get_task
+from merbench.evaluation.tasks import TASK_SPECS, get_task
+
+REGRESSION = get_task("av-regression")
 
 
 def _regression(seed=0, n=120, n_groups=30, spread_b=1.2):
@@ -19,7 +21,7 @@ def _regression(seed=0, n=120, n_groups=30, spread_b=1.2):
     y = rng.normal(5.0, 2.0, (n, 2)) + rng.normal(0, 1.0, (n_groups, 2))[groups]
     a = y + rng.normal(0, 1.0, (n, 2))
     b = y + rng.normal(0, spread_b, (n, 2))
-    return Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b, groups=groups)
+    return Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b, groups=groups)
 
 
 def _quadrants(seed=0, n=200):
@@ -27,36 +29,39 @@ def _quadrants(seed=0, n=200):
     y = rng.integers(1, 5, n)
     a = np.where(rng.random(n) < 0.6, y, rng.integers(1, 5, n))
     b = np.where(rng.random(n) < 0.4, y, rng.integers(1, 5, n))
-    return Paired(task="quadrant", y_true=y, pred_a=a, pred_b=b, groups=rng.integers(0, 40, n))
+    return Paired(
+        task=get_task("quadrant"), y_true=y, pred_a=a, pred_b=b, groups=rng.integers(0, 40, n)
+    )
 
 
 def _closed_form(task, metric, y, p):
-    form = bootstrap._from_sums(find_metric(metric), metric, task)
-    return None if form is None else float(form(bootstrap._row_statistics(task, y, p).sum(0))[()])
+    form = closed_forms.from_sums(find_metric(metric), metric, task)
+    return None if form is None else float(form(closed_forms.row_statistics(task, y, p).sum(0))[()])
 
 
-@pytest.mark.parametrize("task", ["av-regression", "quadrant", "arousal-binary"])
-def test_closed_forms_match_the_metric_records(task):
+@pytest.mark.parametrize("name", ["av-regression", "quadrant", "arousal-binary"])
+def test_closed_forms_match_the_metric_records(name):
+    task = get_task(name)
     rng = np.random.default_rng(3)
-    if get_task(task).is_regression:
+    if task.is_regression:
         y = rng.normal(5, 2, (80, 2))
         cases = [y + rng.normal(0, 1, y.shape), np.full_like(y, 4.0), y.copy()]
     else:
-        labels = np.asarray(get_task(task).labels)
+        labels = np.asarray(task.labels)
         y = rng.choice(labels[:-1], 80)  # the last class never true: an undefined F1 and recall
         cases = [rng.choice(labels, 80), np.full(80, labels[0]), y.copy()]
     for pred in cases:
         expected = compute_metrics(task, y, pred)
-        for metric in get_task(task).metric_names():
+        for metric in task.metric_names():
             value = _closed_form(task, metric, y, pred)
             if value is not None:
                 assert value == pytest.approx(expected[metric], abs=1e-10), metric
 
 
 def test_every_ranking_metric_has_a_closed_form():
-    for task in ("av-regression", "quadrant", "arousal-binary", "valence-binary"):
-        primary = get_task(task).primary
-        assert bootstrap._from_sums(find_metric(primary), primary, task) is not None
+    for task in TASK_SPECS.values():
+        primary = task.primary
+        assert closed_forms.from_sums(find_metric(primary), primary, task) is not None
 
 
 def test_identical_predictions_are_no_difference():
@@ -119,9 +124,9 @@ def test_groups_widen_the_interval_when_errors_follow_the_artist():
     y = rng.normal(0, 1, (240, 2))
     a = y + rng.normal(0, 0.8, (30, 2))[groups]  # the error is the artist's, not the track's
     b = y + rng.normal(0, 0.8, (30, 2))[groups]
-    by_group = group_bootstrap(Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b,
+    by_group = group_bootstrap(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
                                       groups=groups), "r2_mean", n_boot=500)  # fmt: skip
-    by_track = group_bootstrap(Paired(task="av-regression", y_true=y, pred_a=a, pred_b=b,
+    by_track = group_bootstrap(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
                                       groups=np.arange(240)), "r2_mean", n_boot=500)  # fmt: skip
     assert by_group.ci_high - by_group.ci_low > 2 * (by_track.ci_high - by_track.ci_low)
 
@@ -142,7 +147,7 @@ def test_repeats_average_the_pooled_scores():
 def test_metrics_without_a_closed_form_are_scored_per_resample(monkeypatch):
     paired = _quadrants(n=60)
     fast = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
-    monkeypatch.delitem(bootstrap._CLASSIFICATION, "mcc")
+    monkeypatch.delitem(closed_forms._CLASSIFICATION, "mcc")
     slow = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
     assert slow.diff == pytest.approx(fast.diff)
     assert (slow.ci_low, slow.ci_high, slow.p_value) == pytest.approx(
@@ -158,11 +163,11 @@ def test_bad_input_is_refused():
         group_bootstrap(paired, "r2_mean", n_boot=10)
     with pytest.raises(ValueError, match="does not report"):
         group_bootstrap(paired, "macro_f1")
-    short = Paired(task="av-regression", y_true=paired.y_true, pred_a=paired.pred_a[:5],
+    short = Paired(task=REGRESSION, y_true=paired.y_true, pred_a=paired.pred_a[:5],
                    pred_b=paired.pred_b, groups=paired.groups)  # fmt: skip
     with pytest.raises(ValueError, match="must match"):
         group_bootstrap(short, "r2_mean")
-    one_group = Paired(task="av-regression", y_true=paired.y_true, pred_a=paired.pred_a,
+    one_group = Paired(task=REGRESSION, y_true=paired.y_true, pred_a=paired.pred_a,
                        pred_b=paired.pred_b, groups=np.zeros(len(paired.groups)))  # fmt: skip
     with pytest.raises(ValueError, match="at least 2 groups"):
         group_bootstrap(one_group, "r2_mean")

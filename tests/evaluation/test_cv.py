@@ -13,6 +13,7 @@ from merbench.evaluation.cv import (
     manifest_hash,
     official_folds,
 )
+from merbench.evaluation.tasks import get_task
 
 
 def _groups(n=60, n_groups=12):
@@ -77,7 +78,9 @@ def _regression_score(valid):
     from merbench.evaluation.budgets import get_budget
     from merbench.train.fit import Problem, score
 
-    problem = Problem(task="av-regression", labels=(), budget=get_budget("smoke"), sample_rate=8000)
+    problem = Problem(
+        task=get_task("av-regression"), labels=(), budget=get_budget("smoke"), sample_rate=8000
+    )
     y = np.stack([np.arange(10.0), np.arange(10.0)[::-1]], axis=1)
     return score(problem, y[valid], y[valid] + 0.1)
 

@@ -17,9 +17,9 @@ from merbench.evaluation.metrics import (
     derive_classes,
     majority_chance,
     metric_direction,
-    primary_metric,
     regression_metrics,
 )
+from merbench.evaluation.tasks import get_task
 
 TRUE = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 
@@ -151,18 +151,17 @@ def test_majority_chance():
 
 def test_compute_metrics_dispatches_by_task():
     y = _two_dims(TRUE, TRUE)
-    assert compute_metrics("av-regression", y, y)["r2_mean"] == pytest.approx(1.0)
-    scores = compute_metrics("quadrant", np.array([1, 2, 3, 4]), np.array([1, 2, 3, 3]))
+    assert compute_metrics(get_task("av-regression"), y, y)["r2_mean"] == pytest.approx(1.0)
+    scores = compute_metrics(get_task("quadrant"), np.array([1, 2, 3, 4]), np.array([1, 2, 3, 3]))
     assert len(scores["confusion"]) == 4
-    assert compute_metrics("valence-binary", np.array([0, 1]), np.array([0, 0]))["accuracy"] == 0.5
-    with pytest.raises(ConfigError, match="Did you mean 'quadrant'"):
-        compute_metrics("quadrants", y, y)
+    binary = compute_metrics(get_task("valence-binary"), np.array([0, 1]), np.array([0, 0]))
+    assert binary["accuracy"] == 0.5
 
 
 def test_primary_metric_and_directions():
-    assert primary_metric("av-regression") == "r2_mean"
+    assert get_task("av-regression").primary == "r2_mean"
     for task in ("quadrant", "arousal-binary", "valence-binary"):
-        assert primary_metric(task) == "macro_f1"
+        assert get_task(task).primary == "macro_f1"
     assert metric_direction("rmse_mean") == "minimize"
     assert metric_direction("rmse_valence") == "minimize"
     for name in ("r2_mean", "ccc_arousal", "pearson_mean", "accuracy", "macro_f1", "top2_accuracy"):
@@ -171,8 +170,6 @@ def test_primary_metric_and_directions():
         assert all(metric_direction(name) for name in names)
     with pytest.raises(ConfigError, match="Unknown metric 'confusion'"):
         metric_direction("confusion")
-    with pytest.raises(ConfigError, match="Unknown task"):
-        primary_metric("regression")
 
 
 def test_derive_quadrants():
@@ -194,6 +191,16 @@ def test_derive_classes_midpoint_counts_as_high():
     assert set(classes.tolist()) <= set(TASK_LABELS["quadrant"])
 
 
+def test_derive_classes_takes_a_task_by_name_or_record():
+    arousal, valence = np.array([8.0, 2.0]), np.array([2.0, 8.0])
+    by_record = derive_classes(get_task("quadrant"), arousal, valence, 5.0)
+    assert (
+        by_record.tolist() == derive_classes("quadrant", arousal, valence, 5.0).tolist() == [2, 4]
+    )
+    with pytest.raises(ConfigError, match="Did you mean 'quadrant'"):
+        derive_classes("quadrants", arousal, valence, 5.0)
+
+
 def test_derive_classes_rejects_regression_and_nan():
     with pytest.raises(ConfigError, match="Unknown task 'av-regression'"):
         derive_classes("av-regression", TRUE, TRUE, 3.0)
@@ -203,8 +210,10 @@ def test_derive_classes_rejects_regression_and_nan():
 
 def test_compute_metrics_adds_chance_levels_from_the_training_fold():
     y_test, y_pred = np.array([1, 2, 2, 2]), np.array([1, 2, 3, 2])
-    scores = compute_metrics("quadrant", y_test, y_pred, y_train=np.array([1, 1, 2]))
+    scores = compute_metrics(get_task("quadrant"), y_test, y_pred, y_train=np.array([1, 1, 2]))
     assert scores["majority_chance"] == pytest.approx(0.25)
-    assert "majority_chance" not in compute_metrics("quadrant", y_test, y_pred)
-    regression = compute_metrics("av-regression", np.ones((3, 2)), np.ones((3, 2)), y_train=None)
+    assert "majority_chance" not in compute_metrics(get_task("quadrant"), y_test, y_pred)
+    regression = compute_metrics(
+        get_task("av-regression"), np.ones((3, 2)), np.ones((3, 2)), y_train=None
+    )
     assert "majority_chance" not in regression

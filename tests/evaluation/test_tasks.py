@@ -145,11 +145,12 @@ def test_results_and_table_columns_keep_their_order():
 
 def test_problem_takes_its_shape_from_the_record():
     smoke = BUDGETS["smoke"]
-    regression = Problem(task="av-regression", labels=(), budget=smoke, sample_rate=16000)
-    binary = Problem(task="valence-binary", labels=(0, 1), budget=smoke, sample_rate=16000)
+    regression = Problem(task=get_task("av-regression"), labels=(), budget=smoke, sample_rate=16000)
+    binary = Problem(
+        task=get_task("valence-binary"), labels=(0, 1), budget=smoke, sample_rate=16000
+    )
     assert regression.is_regression and regression.n_outputs == 2
     assert not binary.is_regression and binary.n_outputs == 2
-    assert binary.spec is get_task("valence-binary")
 
 
 def _errors(s: Scoring) -> float:
@@ -168,9 +169,11 @@ ERRORS = MetricSpec(
 
 def test_a_registered_metric_reaches_scores_results_and_pages(monkeypatch, tmp_path):
     monkeypatch.setattr(scoring, "METRIC_SPECS", (*scoring.METRIC_SPECS, ERRORS))
-    scores = compute_metrics("quadrant", np.array([1, 2, 3, 4]), np.array([1, 2, 4, 4]))
+    scores = compute_metrics(get_task("quadrant"), np.array([1, 2, 3, 4]), np.array([1, 2, 4, 4]))
     assert scores["errors"] == 1.0
-    assert "errors" not in compute_metrics("av-regression", np.ones((3, 2)), np.ones((3, 2)))
+    assert "errors" not in compute_metrics(
+        get_task("av-regression"), np.ones((3, 2)), np.ones((3, 2))
+    )
     assert metric_direction("errors") == "minimize"
 
     url = fake_store(tmp_path / "a", {"svr": 0, "majority": 0}, task="quadrant")
@@ -187,16 +190,18 @@ def test_a_registered_metric_reaches_scores_results_and_pages(monkeypatch, tmp_p
 def test_mcc_by_hand():
     # Binary: TP 2, TN 2, FP 1, FN 1 -> (2*2 - 1*1) / sqrt(3*3*3*3) = 1/3.
     binary = compute_metrics(
-        "arousal-binary", np.array([1, 1, 1, 0, 0, 0]), np.array([1, 1, 0, 0, 0, 1])
+        get_task("arousal-binary"), np.array([1, 1, 1, 0, 0, 0]), np.array([1, 1, 0, 0, 0, 1])
     )
     assert binary["mcc"] == pytest.approx(1 / 3)
     # Quadrants: true counts t = (2, 2, 1, 1), predicted p = (1, 3, 0, 2), 4 of n = 6 correct:
     # (4*6 - t.p) / sqrt((36 - p.p) (36 - t.t)) = (24 - 10) / sqrt(22 * 26).
     quadrant = compute_metrics(
-        "quadrant", np.array([1, 1, 2, 2, 3, 4]), np.array([1, 2, 2, 2, 4, 4])
+        get_task("quadrant"), np.array([1, 1, 2, 2, 3, 4]), np.array([1, 2, 2, 2, 4, 4])
     )
     assert quadrant["mcc"] == pytest.approx(14 / math.sqrt(22 * 26))
-    inverted = compute_metrics("valence-binary", np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0]))
+    inverted = compute_metrics(
+        get_task("valence-binary"), np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0])
+    )
     assert inverted["mcc"] == pytest.approx(-1.0)
     assert get_metric("mcc").bounds == (-1.0, 1.0) and metric_direction("mcc") == "maximize"
 
@@ -204,10 +209,12 @@ def test_mcc_by_hand():
 def test_mcc_is_zero_where_undefined_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        constant = compute_metrics("quadrant", np.array([1, 2, 3, 1]), np.array([2, 2, 2, 2]))
-        one_class = compute_metrics("quadrant", np.array([3, 3, 3]), np.array([3, 3, 3]))
+        constant = compute_metrics(
+            get_task("quadrant"), np.array([1, 2, 3, 1]), np.array([2, 2, 2, 2])
+        )
+        one_class = compute_metrics(get_task("quadrant"), np.array([3, 3, 3]), np.array([3, 3, 3]))
     assert constant["mcc"] == 0.0 and one_class["mcc"] == 0.0
-    assert "mcc" not in compute_metrics("av-regression", np.ones((3, 2)), np.ones((3, 2)))
+    assert "mcc" not in compute_metrics(get_task("av-regression"), np.ones((3, 2)), np.ones((3, 2)))
 
 
 def test_mcc_reaches_results_files_and_pages(tmp_path):

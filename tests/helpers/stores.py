@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.tasks import get_task
 from merbench.results.queue import fail, finish
 from merbench.results.schema import CellKey, CellResult
 from merbench.results.store import Store
@@ -26,14 +27,14 @@ def _regression(rng: np.random.Generator, noise: float, n: int = 12) -> CellResu
         for i in range(n)
         for d, t in enumerate(("arousal", "valence"))
     ]
-    return _result(compute_metrics("av-regression", y, pred), rows)
+    return _result(compute_metrics(get_task("av-regression"), y, pred), rows)
 
 
 def _quadrant(rng: np.random.Generator, n: int = 16) -> CellResult:
     y = rng.integers(1, 5, size=n)
     pred = np.where(rng.random(n) < 0.7, y, rng.integers(1, 5, size=n))
     rows = [(f"t{i}", "class", float(y[i]), float(pred[i])) for i in range(n)]
-    return _result(compute_metrics("quadrant", y, pred), rows)
+    return _result(compute_metrics(get_task("quadrant"), y, pred), rows)
 
 
 def _result(metrics, rows) -> CellResult:

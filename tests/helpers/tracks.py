@@ -11,6 +11,7 @@ import merbench
 from merbench.data.tracks import Tracks
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import parse_candidate
 from merbench.pipeline.cell import CellPlan
 from merbench.results.schema import CellKey
@@ -62,6 +63,7 @@ def _spy_plan(tracks, model):
         frontends=(merbench.FrontEndSpec(name="raw", output="waveform", trainable=True,
                                          build=lambda sr: torch.nn.Identity()),),
         fold=fold,
-        problem=Problem(task="av-regression", labels=(), budget=BUDGETS["smoke"], sample_rate=RATE),
+        problem=Problem(task=get_task("av-regression"), labels=(), budget=BUDGETS["smoke"],
+                        sample_rate=RATE),
         seed=0,
     )  # fmt: skip

@@ -9,6 +9,7 @@ import torch
 
 import merbench
 from merbench.evaluation.budgets import get_budget
+from merbench.evaluation.tasks import get_task
 from merbench.train.fit import Problem
 
 
@@ -38,7 +39,10 @@ def _problem(task="av-regression", labels=(), **budget):
     """A problem on the smoke budget (12 epochs, patience 3, batches of 16), less ``budget``."""
     base = dataclasses.replace(get_budget("smoke"), epochs=12, patience=3, batch_size=16)
     return Problem(
-        task=task, labels=labels, budget=dataclasses.replace(base, **budget), sample_rate=16000
+        task=get_task(task),
+        labels=labels,
+        budget=dataclasses.replace(base, **budget),
+        sample_rate=16000,
     )
 
 

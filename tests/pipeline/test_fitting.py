@@ -12,6 +12,7 @@ from merbench.data.windows import Windows
 from merbench.errors import CellError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import parse_candidate
 from merbench.pipeline.fitting import CandidateFit, CellPlan
 from merbench.plugin.registry import load_registry
@@ -77,7 +78,7 @@ def _plan(tones, registry, model, task="av-regression", augmentations=()):
         frontends=(VECTOR,),
         fold=Fold(repeat=0, fold=0, train=rows[rows % 6 != 0], test=rows[rows % 6 == 0]),
         problem=Problem(
-            task=task,
+            task=get_task(task),
             labels=labels,
             budget=BUDGETS["smoke"],
             sample_rate=16000,

@@ -13,6 +13,7 @@ import torch
 
 import merbench
 from merbench.evaluation.budgets import BUDGETS, get_budget
+from merbench.evaluation.tasks import get_task
 from merbench.plugin.registry import load_registry
 from merbench.plugin.torch_space import optimiser_settings
 from merbench.space import CategoricalDistribution
@@ -25,7 +26,9 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
 
 def _problem(budget="smoke"):
-    return Problem(task="av-regression", labels=(), budget=get_budget(budget), sample_rate=16000)
+    return Problem(
+        task=get_task("av-regression"), labels=(), budget=get_budget(budget), sample_rate=16000
+    )
 
 
 def _pooled(n_outputs, channels=1):

@@ -354,6 +354,7 @@ def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **setting
     from merbench.data.config import parse_config
     from merbench.data.decoding import probe
     from merbench.data.tracks import load_tracks
+    from merbench.evaluation.tasks import get_task
     from merbench.plugin.registry import load_registry
 
     registry = load_registry(plugins=[plugin], entry_points=False, strict=True)
@@ -364,4 +365,5 @@ def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **setting
     lines += [f"[datasets.{name}.options]"] if options else []
     lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
     config = parse_config("\n".join(lines) + "\n", registry.datasets).get(name)
-    return load_tracks(config, registry.dataset(config.plugin), tasks, check_audio=probe)
+    specs = [get_task(t) for t in tasks]
+    return load_tracks(config, registry.dataset(config.plugin), specs, check_audio=probe)

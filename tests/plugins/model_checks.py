@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from merbench.evaluation.budgets import Budget
+from merbench.evaluation.tasks import get_task
 from merbench.plugin.specs import InputShape
 from merbench.testing import check_plugin
 from merbench.train.fit import Problem
@@ -56,7 +57,7 @@ def fit_errors(spec, params, train, test, *, epochs: int, lr: float = 3e-3):
         name="smoke", outer_folds=2, repeats=1, trials=1, epochs=epochs, patience=epochs,
         batch_size=16, clip_seconds=1.0,
     )  # fmt: skip
-    problem = Problem(task="av-regression", labels=(), budget=budget, sample_rate=8000)
+    problem = Problem(task=get_task("av-regression"), labels=(), budget=budget, sample_rate=8000)
     (x_train, y_train), (x_test, y_test) = train, test
     fitted = fit_torch(
         spec, {**params, "lr": lr, "weight_decay": 0.0}, (x_train, y_train), problem,

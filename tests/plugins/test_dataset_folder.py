@@ -8,6 +8,7 @@ import pytest
 from layouts import core_tracks, folder_layout, quadrant_of, write_audio, write_garbage
 
 from merbench.errors import ConfigError, DatasetError
+from merbench.evaluation.tasks import get_task
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import folder
 
@@ -64,7 +65,7 @@ def test_another_scale_is_mapped_onto_1_to_9_and_kept_raw(layout):
     expected = np.array([layout.labels[t] for t in table.index])
     np.testing.assert_allclose(table[["arousal", "valence"]].to_numpy(), expected)
     np.testing.assert_allclose(table["arousal_raw"], (expected[:, 0] - 1) / 8)
-    np.testing.assert_array_equal(tracks.targets("arousal-binary"), expected[:, 0] >= 5)
+    np.testing.assert_array_equal(tracks.targets(get_task("arousal-binary")), expected[:, 0] >= 5)
 
 
 def test_a_label_outside_the_scale_names_its_line(layout):
@@ -103,7 +104,7 @@ def test_quadrant_only_labels(tmp_path):
     tracks = core_tracks(folder, "mine", layout.root, tasks, options=options)
     assert {"arousal", "valence"}.isdisjoint(tracks.table.columns)
     expected = [quadrant_of(*layout.labels[t]) for t in tracks.table["track_id"]]
-    np.testing.assert_array_equal(tracks.targets("quadrant"), expected)
+    np.testing.assert_array_equal(tracks.targets(get_task("quadrant")), expected)
 
 
 def test_csv_columns_named_like_labels_give_way_to_the_chosen_ones(layout):

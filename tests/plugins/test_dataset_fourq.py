@@ -7,6 +7,7 @@ import pytest
 from layouts import FOURQ, core_tracks, fourq_layout, reference, write_audio, write_garbage
 
 from merbench.errors import DatasetError
+from merbench.evaluation.tasks import get_task
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import fourq
 
@@ -68,9 +69,13 @@ def test_core_derives_binary_classes_from_quadrants(layout):
         fourq, "fourq", layout.root, ("quadrant", "arousal-binary", "valence-binary")
     )
     assert not tracks.skipped
-    quadrant = tracks.targets("quadrant")
-    np.testing.assert_array_equal(tracks.targets("arousal-binary"), np.isin(quadrant, (1, 2)))
-    np.testing.assert_array_equal(tracks.targets("valence-binary"), np.isin(quadrant, (1, 4)))
+    quadrant = tracks.targets(get_task("quadrant"))
+    np.testing.assert_array_equal(
+        tracks.targets(get_task("arousal-binary")), np.isin(quadrant, (1, 2))
+    )
+    np.testing.assert_array_equal(
+        tracks.targets(get_task("valence-binary")), np.isin(quadrant, (1, 4))
+    )
     assert set(quadrant) == {1, 2, 3, 4}
 
 

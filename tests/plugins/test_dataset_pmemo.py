@@ -11,6 +11,7 @@ import pytest
 from layouts import core_tracks, pmemo_layout, reference, write_audio, write_garbage
 
 from merbench.errors import DatasetError
+from merbench.evaluation.tasks import get_task
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import pmemo
 
@@ -91,8 +92,8 @@ def test_core_accepts_the_table_for_every_task(layout):
     tracks = core_tracks(pmemo, "pmemo", layout.root, ("av-regression", "quadrant"))
     assert not tracks.skipped
     assert len(tracks.table) == len(layout.labels)
-    assert tracks.targets("av-regression").shape == (len(layout.labels), 2)
-    assert set(tracks.targets("quadrant")) <= {1, 2, 3, 4}
+    assert tracks.targets(get_task("av-regression")).shape == (len(layout.labels), 2)
+    assert set(tracks.targets(get_task("quadrant"))) <= {1, 2, 3, 4}
 
 
 def test_verify_on_a_clean_copy_reports_only_counts_and_the_unannotated_clip(layout):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.tasks import get_task
 from merbench.results.queue import finish
 from merbench.results.schema import CellKey, CellResult
 from merbench.results.store import Store
@@ -62,7 +63,7 @@ def _result(y, pred, tracks):
     rows = [(t, target, float(y[i, d]), float(pred[i, d]))
             for i, t in enumerate(tracks) for d, target in enumerate(TARGETS)]  # fmt: skip
     return CellResult(
-        metrics=compute_metrics("av-regression", y, pred), best_params={}, timings={},
+        metrics=compute_metrics(get_task("av-regression"), y, pred), best_params={}, timings={},
         info={}, predictions=rows, trials=[],
     )  # fmt: skip
 
@@ -96,7 +97,9 @@ def test_the_difference_is_the_pooled_primary_metric(tmp_path):
     for candidate, rows in predictions.groupby("candidate"):
         wide = rows.pivot(index="track_id", columns="target", values=["y_true", "y_pred"])
         y, pred = wide["y_true"][list(TARGETS)], wide["y_pred"][list(TARGETS)]
-        pooled[candidate] = compute_metrics("av-regression", y.to_numpy(), pred.to_numpy())
+        pooled[candidate] = compute_metrics(
+            get_task("av-regression"), y.to_numpy(), pred.to_numpy()
+        )
     summary = summarize_store(url).set_index("candidate")
     expected = pooled["bad"]["r2_mean"] - pooled["good"]["r2_mean"]
     assert summary.loc["bad", "diff_vs_leader"] == pytest.approx(expected)

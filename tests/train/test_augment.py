@@ -16,6 +16,7 @@ from merbench.data.tracks import Tracks
 from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.evaluation.cv import Fold, inner_split
+from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import Candidate, add_policies, check_candidate, parse_candidate
 from merbench.pipeline.cell import CellPlan, run_cell
 from merbench.pipeline.fitting import CandidateFit
@@ -69,7 +70,9 @@ def _plan(tones, registry, name, augmentations, *, seed=3, task="av-regression",
         model=registry.model(candidate.model),
         frontends=tuple(registry.frontend(f) for f in candidate.frontends),
         fold=_fold(len(tones.table)),
-        problem=Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=RATE),
+        problem=Problem(
+            task=get_task(task), labels=labels, budget=BUDGETS["smoke"], sample_rate=RATE
+        ),
         seed=seed,
         augmentations=tuple(augmentations),
         augment_mode=mode,
@@ -284,7 +287,7 @@ def test_class_targets_reach_batch_augmentations_as_one_hot_soft_labels(tones, f
 
     spy = merbench.AugmentationSpec(name="spy-y", stage="batch", labels="preserve", build=build)
     plan = _plan(tones, registry, "cnn2d@mel:spy-y", [spy], task="quadrant")
-    y = tones.targets("quadrant")
+    y = tones.targets(plan.problem.task)
     CandidateFit(plan, features).fit({}, plan.fold.train, epochs=1)
     seen = torch.cat(targets)
     assert seen.shape == (len(plan.fold.train), 4) and seen.dtype == torch.float32

@@ -6,6 +6,7 @@ import numpy as np
 
 from merbench.data.windows import Feed, Windows, aggregate
 from merbench.evaluation.metrics import compute_metrics
+from merbench.evaluation.tasks import get_task
 from merbench.train import calibration
 from merbench.train.calibration import MIN_TRACKS, Rescaling, rescale, shrinkage
 from merbench.train.family import SKLEARN, TORCH
@@ -33,7 +34,7 @@ def _windows(n_tracks, n_windows, kind, seed=0):
 
 
 def _r2(y, y_pred):
-    return compute_metrics("av-regression", y, y_pred)["r2_mean"]
+    return compute_metrics(get_task("av-regression"), y, y_pred)["r2_mean"]
 
 
 def test_a_cue_in_one_window_of_ten_is_scaled_back_to_its_label():

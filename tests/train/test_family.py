@@ -12,6 +12,7 @@ import merbench
 from merbench.data.windows import Feed, Windows
 from merbench.errors import PluginError
 from merbench.evaluation.budgets import BUDGETS
+from merbench.evaluation.tasks import get_task
 from merbench.plugin.torch_space import OPTIMISER_DEFAULTS
 from merbench.train.calibration import AGGREGATION
 from merbench.train.family import FAMILIES, SKLEARN, TORCH, FitRequest, family_of
@@ -30,7 +31,7 @@ def _model(family, **fields):
 
 
 def _problem(task="av-regression", labels=()):
-    return Problem(task=task, labels=labels, budget=BUDGETS["smoke"], sample_rate=16000)
+    return Problem(task=get_task(task), labels=labels, budget=BUDGETS["smoke"], sample_rate=16000)
 
 
 def _request(model, problem, y, **fields):
