@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from merbench.cli import inspection, publish
-from merbench.cli.options import settings_options
+from merbench.cli.options import machine_config, settings_options
 from merbench.cli.runtime import guard, plugin_registry
 from merbench.version import __version__
 
@@ -66,11 +66,7 @@ def run(ctx: click.Context, /, no_progress: bool, **options: Any) -> None:
     "PGPASSWORD and ~/.pgpass).",
 )
 @click.option("--run", "run_name", help="Refuse to work unless the store holds this run.")
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path),
-    help="datasets.toml of this machine (default: the run's, if that path exists here).",
-)
+@machine_config
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),

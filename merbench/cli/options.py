@@ -81,3 +81,11 @@ def param_type(option: RunOption) -> click.ParamType[Any] | None:
 
 def _negate(ctx: click.Context, param: click.Parameter, present: bool) -> bool:
     return not present
+
+
+machine_config = click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="datasets.toml of this machine (default: the run's, if that path exists here).",
+)
+"""``--config`` of the commands that work on a stored run: ``worker``, ``score``, ``export``."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from merbench.cli.options import machine_config
 from merbench.cli.runtime import guard, plugin_registry, start
 
 
@@ -77,11 +78,7 @@ def folds(ctx: click.Context, run_dir: str, out: Path) -> None:
     "--split",
     help="Split protocol of the folds predicted (default: the one that ranks the task).",
 )
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path),
-    help="datasets.toml of this machine (default: the run's, if that path exists here).",
-)
+@machine_config
 @click.pass_context
 def score(
     ctx: click.Context,
@@ -129,11 +126,7 @@ def score(
     help="final-study: a study with the run's budget on all tracks, then the refit; best-fold: "
     "the best fold cell's parameters refitted on all tracks (docs/export.md).",
 )
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path),
-    help="datasets.toml of this machine (default: the run's, if that path exists here).",
-)
+@machine_config
 @click.pass_context
 def export(
     ctx: click.Context,
