@@ -1,7 +1,8 @@
 """Read ``datasets.toml``: the datasets a run can use, with their plugin, path and options.
 
-The file holds one ``[datasets.<name>]`` table per dataset, and optionally ``[budgets.<name>]``
-tables declaring budgets beside the built-in ones (``merbench.evaluation.budgets``). Reading it
+The file holds one ``[datasets.<name>]`` table per dataset, optionally ``[budgets.<name>]``
+tables declaring budgets beside the built-in ones (``merbench.evaluation.budgets``), and
+optionally one ``[executor]`` table saying where a run's cells run (``--executor`` wins). Reading it
 checks every table against the installed dataset plugins (``DatasetSpec``) and returns frozen
 :class:`Config` objects; any problem is a single :class:`~merbench.errors.ConfigError` that names
 the file, the table and the fix. Disabled tables (``enabled = false``) are checked for keys and
@@ -38,6 +39,8 @@ Split = Literal["grouped", "random", "official"]
 OnBadTracks = Literal["skip", "fail"]
 
 SPLITS: tuple[str, ...] = get_args(Split)
+EXECUTORS = ("local", "dask")
+"""Where a run's cells run: this machine's processes, or a Dask cluster."""
 BAD_TRACK_POLICIES: tuple[str, ...] = get_args(OnBadTracks)
 CONFIG_NAME = "datasets.toml"
 PACKAGED_CONFIG = Path(__file__).parents[1] / CONFIG_NAME
@@ -61,7 +64,7 @@ _KEY_TYPES: dict[str, tuple[Any, str, str]] = {
         "Write the options below a {header} line, one 'name = value' a line",
     ),
 }
-_TOP_LEVEL = ("datasets", "budgets")
+_TOP_LEVEL = ("datasets", "budgets", "executor")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,6 +95,14 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutorConfig:
+    """The ``[executor]`` table: ``kind`` (``EXECUTORS``) and a Dask ``scheduler`` address."""
+
+    kind: str | None = None
+    scheduler: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """The datasets declared in one ``datasets.toml``, in file order.
 
@@ -106,6 +117,8 @@ class Config:
     source: Path | None
     datasets: tuple[DatasetConfig, ...]
     budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Where runs of this file run their cells unless ``--executor`` says (``[executor]``)."""
 
     def enabled(self) -> tuple[DatasetConfig, ...]:
         """Return the datasets a run uses when none are named."""
@@ -229,6 +242,7 @@ def parse_config(
         source=source,
         datasets=tuple(_dataset(name, value, context) for name, value in tables.items()),
         budgets=MappingProxyType(budgets),
+        executor=_executor(document.get("executor", {}), label),
     )
 
 
@@ -251,12 +265,13 @@ def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
     for key, value in document.items():
         if key not in _TOP_LEVEL:
             near = did_you_mean(key, _TOP_LEVEL)
-            is_dataset = isinstance(value, dict) and "budgets" not in near
+            is_dataset = isinstance(value, dict) and not ("budgets" in near or "executor" in near)
             hint = f" Write [datasets.{key}], not [{key}]." if is_dataset else ""
             raise ConfigError(
-                f"{label}: unknown top-level key '{key}'.{near} "
-                f"The top-level keys are 'datasets' and 'budgets': declare each dataset as a "
-                f"[datasets.<name>] table, each budget as a [budgets.<name>] table.{hint}"
+                f"{label}: unknown top-level key '{key}'.{near} The top-level keys are "
+                "'datasets', 'budgets' and 'executor': declare each dataset as a "
+                "[datasets.<name>] table, each budget as a [budgets.<name>] table, the executor "
+                f"as one [executor] table.{hint}"
             )
     tables = document.get("datasets", {})
     if not isinstance(tables, dict):
@@ -299,6 +314,32 @@ def _budgets(tables: object, label: str) -> dict[str, Budget]:
         base = _budget_base(table.get("base", "default"), declared, where)
         declared[name] = make_budget(name, values, base=base, where=where)
     return declared
+
+
+def _executor(table: object, label: str) -> ExecutorConfig:
+    """Check the ``[executor]`` table: its ``kind`` and Dask ``scheduler`` address."""
+    where = f"{label} [executor]"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{where}: must be a table, got {describe(table)}. Write an [executor] line with "
+            'kind = "dask" below it.'
+        )
+    for key in table:
+        if key not in ("kind", "scheduler"):
+            near = did_you_mean(key, ("kind", "scheduler"))
+            raise ConfigError(f"{where}: unknown key '{key}'.{near} Allowed keys: kind, scheduler.")
+    kind, scheduler = table.get("kind"), table.get("scheduler")
+    if kind is not None and kind not in EXECUTORS:
+        raise ConfigError(
+            f"{where}: 'kind' must be one of {', '.join(map(json.dumps, EXECUTORS))}, got "
+            f'{describe(kind)}. Example: kind = "dask".'
+        )
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(
+            f"{where}: 'scheduler' must be a string, got {describe(scheduler)}. Quote the "
+            'address, e.g. scheduler = "tcp://host:8786".'
+        )
+    return ExecutorConfig(kind=kind, scheduler=scheduler)
 
 
 def _budget_base(base: object, declared: Mapping[str, Budget], where: str) -> Budget:
