@@ -178,6 +178,22 @@ def test_a_smoke_run_on_a_local_cluster_predicts_as_one_process(tiny_config, tmp
     assert len(one) > 0 and dask == one
 
 
+@pytest.mark.slow
+def test_a_failing_cell_is_stored_as_failed_and_the_run_goes_on(install_tones, tmp_path):
+    config = install_tones()  # its model 'broken' raises in every fit
+    out = tmp_path / "run"
+    recorder = Recorder()
+    outcome = run(_settings(config, out, models=("mean", "broken"), executor="dask", jobs=1),
+                  reporter=recorder)  # fmt: skip
+    assert not outcome.ok and outcome.counts == {"done": 3, "failed": 3, "resumed": 0}
+    failed = [c for c in _table(out, "cells") if c["status"] == "failed"]
+    assert {c["candidate"] for c in failed} == {"broken@handcrafted"}
+    assert {c["error"] for c in failed} == {"RuntimeError: this model is broken on purpose"}
+    assert sorted(s for _, s in recorder.finished) == ["done"] * 3 + ["failed"] * 3
+    log = (out / "run.log").read_text()
+    assert log.count("Traceback (most recent call last)") == 3  # the workers' tracebacks
+
+
 def _kill_a_busy_worker(client, killed, deadline):
     """SIGKILL a worker process once it has held a task for a second."""
     while time.monotonic() < deadline:
