@@ -191,7 +191,8 @@ def run_on_dask(work: DaskWork, *, scheduler: str | None, workers: int) -> dict[
         How many cells this process stored as ``done`` and as ``failed``.
     """
     counts = {"done": 0, "failed": 0}
-    among = work.queue.among
+    if not _unfinished(work):
+        return counts  # a finished run resumed: no cluster to start
     with connect(scheduler, workers) as client, HeldCells(work.store, work.queue) as held:
         refuse_other_versions(client, work.run.versions)
         while True:
@@ -200,10 +201,15 @@ def run_on_dask(work: DaskWork, *, scheduler: str | None, workers: int) -> dict[
             if futures:
                 _collect(futures, work, held, counts)
                 continue
-            left = work.store.counts(among)
-            if not left.get("pending") and not left.get("running"):
+            if not _unfinished(work):
                 return counts
             time.sleep(min(2.0, work.queue.beat_interval))
+
+
+def _unfinished(work: DaskWork) -> bool:
+    """Whether a cell of the run is still pending or running anywhere."""
+    left = work.store.counts(work.queue.among)
+    return bool(left.get("pending") or left.get("running"))
 
 
 def _submit_pending(client: Client, work: DaskWork, held: HeldCells) -> list[Future[CellOutcome]]:

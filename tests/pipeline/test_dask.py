@@ -273,3 +273,5 @@ def test_a_killed_run_resumes_from_the_store(tones, tmp_path, monkeypatch):
     assert all(claims.count(cell_id) == 1 for cell_id in kept)
     running = [c["id"] for c in before if c["status"] == "running"]
     assert all(claims.count(cell_id) == 2 for cell_id in running)  # requeued and run again
+    again = run(_settings(tones, out, executor="dask", scheduler=address))  # cluster gone
+    assert again.counts == {"done": 0, "failed": 0, "resumed": 9}  # nothing left to submit
