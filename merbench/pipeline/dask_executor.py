@@ -233,13 +233,13 @@ def _collect(
 
     for future in as_completed(futures):
         cell = held.pop(str(future.key))
-        status = _store(work, cell, _outcome(future))
+        status = _store(work, cell, outcome_of(future))
         future.release()
         if status in counts:
             counts[status] += 1
 
 
-def _outcome(future: Future[CellOutcome]) -> CellOutcome:
+def outcome_of(future: Future[CellOutcome]) -> CellOutcome:
     """A finished task's outcome; a task Dask gave up on (its workers kept dying) failed."""
     try:
         return future.result()

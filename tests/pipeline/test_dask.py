@@ -15,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
 from merbench.data.config import parse_config
 from merbench.errors import ConfigError, RunError
-from merbench.pipeline.dask_executor import chosen_executor, refuse_other_versions
+from merbench.pipeline.dask_executor import chosen_executor, outcome_of, refuse_other_versions
 from merbench.pipeline.dask_tasks import dask_run, run_one_cell, version_problem
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
@@ -141,6 +142,22 @@ def test_workers_with_other_versions_are_refused():
         "merbench-absent not installed (the run has 1.0). Install the run's merbench and plugin "
         "versions on every worker (docs/scale-out.md), then run again."
     )
+
+
+class _Gone:
+    """A future whose task Dask gave up on: its workers kept dying."""
+
+    def result(self):
+        from distributed import KilledWorker
+
+        last = types.SimpleNamespace(address="tcp://10.0.0.7:4000")
+        raise KilledWorker("merbench-cell-3-ab12cd34", last, allowed_failures=3)
+
+
+def test_a_task_dask_gave_up_on_is_a_failed_cell():
+    outcome = outcome_of(_Gone())
+    assert outcome.status == "failed" and outcome.result is None
+    assert outcome.reason.startswith("Dask task failed: KilledWorker: ")
 
 
 def test_a_task_builds_its_cell_from_the_stored_run_alone(tones, tmp_path):
