@@ -2,7 +2,7 @@
 
 The file holds one ``[datasets.<name>]`` table per dataset, optionally ``[budgets.<name>]``
 tables declaring budgets beside the built-in ones (``merbench.evaluation.budgets``), and
-optionally one ``[executor]`` table saying where a run's cells run (``--executor`` wins). Reading it
+optionally an ``[executor]`` table: where a run's cells run (``--executor`` wins). Reading it
 checks every table against the installed dataset plugins (``DatasetSpec``) and returns frozen
 :class:`Config` objects; any problem is a single :class:`~merbench.errors.ConfigError` that names
 the file, the table and the fix. Disabled tables (``enabled = false``) are checked for keys and
@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 
 from merbench.data.config_checks import (
     TableContext,
+    check_executor,
     check_max_seconds,
     check_name,
     describe,
@@ -39,8 +40,6 @@ Split = Literal["grouped", "random", "official"]
 OnBadTracks = Literal["skip", "fail"]
 
 SPLITS: tuple[str, ...] = get_args(Split)
-EXECUTORS = ("local", "dask")
-"""Where a run's cells run: this machine's processes, or a Dask cluster."""
 BAD_TRACK_POLICIES: tuple[str, ...] = get_args(OnBadTracks)
 CONFIG_NAME = "datasets.toml"
 PACKAGED_CONFIG = Path(__file__).parents[1] / CONFIG_NAME
@@ -96,7 +95,7 @@ class DatasetConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExecutorConfig:
-    """The ``[executor]`` table: ``kind`` (``EXECUTORS``) and a Dask ``scheduler`` address."""
+    """The ``[executor]`` table: ``kind`` (``local`` or ``dask``) and a Dask ``scheduler``."""
 
     kind: str | None = None
     scheduler: str | None = None
@@ -242,7 +241,7 @@ def parse_config(
         source=source,
         datasets=tuple(_dataset(name, value, context) for name, value in tables.items()),
         budgets=MappingProxyType(budgets),
-        executor=_executor(document.get("executor", {}), label),
+        executor=ExecutorConfig(**check_executor(document.get("executor", {}), label)),
     )
 
 
@@ -314,32 +313,6 @@ def _budgets(tables: object, label: str) -> dict[str, Budget]:
         base = _budget_base(table.get("base", "default"), declared, where)
         declared[name] = make_budget(name, values, base=base, where=where)
     return declared
-
-
-def _executor(table: object, label: str) -> ExecutorConfig:
-    """Check the ``[executor]`` table: its ``kind`` and Dask ``scheduler`` address."""
-    where = f"{label} [executor]"
-    if not isinstance(table, dict):
-        raise ConfigError(
-            f"{where}: must be a table, got {describe(table)}. Write an [executor] line with "
-            'kind = "dask" below it.'
-        )
-    for key in table:
-        if key not in ("kind", "scheduler"):
-            near = did_you_mean(key, ("kind", "scheduler"))
-            raise ConfigError(f"{where}: unknown key '{key}'.{near} Allowed keys: kind, scheduler.")
-    kind, scheduler = table.get("kind"), table.get("scheduler")
-    if kind is not None and kind not in EXECUTORS:
-        raise ConfigError(
-            f"{where}: 'kind' must be one of {', '.join(map(json.dumps, EXECUTORS))}, got "
-            f'{describe(kind)}. Example: kind = "dask".'
-        )
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise ConfigError(
-            f"{where}: 'scheduler' must be a string, got {describe(scheduler)}. Quote the "
-            'address, e.g. scheduler = "tcp://host:8786".'
-        )
-    return ExecutorConfig(kind=kind, scheduler=scheduler)
 
 
 def _budget_base(base: object, declared: Mapping[str, Budget], where: str) -> Budget:

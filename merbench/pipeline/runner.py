@@ -232,8 +232,7 @@ def _work(
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
     if executor.kind == "dask":  # this process submits the cells; Dask workers run them
-        outcome.counts = _work_on_dask(builder, among, done, reporter, executor, jobs)
-        return
+        return _work_on_dask(builder, among, done, outcome, reporter, executor, jobs)
     with (
         local_workers(
             jobs,
@@ -258,11 +257,12 @@ def _work_on_dask(
     builder: CellBuilder,
     among: frozenset[int],
     done: int,
+    outcome: RunOutcome,
     reporter: Reporter,
     executor: Executor,
     workers: int,
-) -> dict[str, int]:
-    """Run the pending cells of ``among`` as Dask tasks; return this run's counts.
+) -> None:
+    """Run the pending cells of ``among`` as Dask tasks; count them in ``outcome``.
 
     Without a scheduler, a local cluster of ``workers`` processes runs them.
     """
@@ -271,7 +271,8 @@ def _work_on_dask(
     queue = Queue(among=among, heartbeat_timeout=builder.settings.heartbeat_timeout)
     run = dask_run(store, builder.registry)
     work = DaskWork(store=store, queue=queue, run=run, reporter=reporter)
-    return run_on_dask(work, scheduler=executor.scheduler, workers=workers) | {"resumed": done}
+    counts = run_on_dask(work, scheduler=executor.scheduler, workers=workers)
+    outcome.counts = counts | {"resumed": done}
 
 
 def _work_here(

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from merbench.data.config import EXECUTORS
+from merbench.data.config_checks import EXECUTORS
 from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
