@@ -45,6 +45,8 @@ def run(
     augment: Sequence[str] | str = (),
     augment_mode: str = "auto",
     jobs: int | str = "auto",
+    executor: str | None = None,
+    scheduler: str | None = None,
     fresh: bool = False,
     reporter: Reporter | None = None,
 ) -> pd.DataFrame:

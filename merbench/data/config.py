@@ -1,7 +1,8 @@
 """Read ``datasets.toml``: the datasets a run can use, with their plugin, path and options.
 
-The file holds one ``[datasets.<name>]`` table per dataset, and optionally ``[budgets.<name>]``
-tables declaring budgets beside the built-in ones (``merbench.evaluation.budgets``). Reading it
+The file holds one ``[datasets.<name>]`` table per dataset, optionally ``[budgets.<name>]``
+tables declaring budgets beside the built-in ones (``merbench.evaluation.budgets``), and
+optionally an ``[executor]`` table: where a run's cells run (``--executor`` wins). Reading it
 checks every table against the installed dataset plugins (``DatasetSpec``) and returns frozen
 :class:`Config` objects; any problem is a single :class:`~merbench.errors.ConfigError` that names
 the file, the table and the fix. Disabled tables (``enabled = false``) are checked for keys and
@@ -22,6 +23,7 @@ from typing import Any, Literal, get_args
 
 from merbench.data.config_checks import (
     TableContext,
+    check_executor,
     check_max_seconds,
     check_name,
     describe,
@@ -61,7 +63,7 @@ _KEY_TYPES: dict[str, tuple[Any, str, str]] = {
         "Write the options below a {header} line, one 'name = value' a line",
     ),
 }
-_TOP_LEVEL = ("datasets", "budgets")
+_TOP_LEVEL = ("datasets", "budgets", "executor")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,6 +94,14 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutorConfig:
+    """The ``[executor]`` table: ``kind`` (``local`` or ``dask``) and a Dask ``scheduler``."""
+
+    kind: str | None = None
+    scheduler: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """The datasets declared in one ``datasets.toml``, in file order.
 
@@ -106,6 +116,8 @@ class Config:
     source: Path | None
     datasets: tuple[DatasetConfig, ...]
     budgets: Mapping[str, Budget] = field(default_factory=lambda: MappingProxyType({}))
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Where runs of this file run their cells unless ``--executor`` says (``[executor]``)."""
 
     def enabled(self) -> tuple[DatasetConfig, ...]:
         """Return the datasets a run uses when none are named."""
@@ -229,6 +241,7 @@ def parse_config(
         source=source,
         datasets=tuple(_dataset(name, value, context) for name, value in tables.items()),
         budgets=MappingProxyType(budgets),
+        executor=ExecutorConfig(**check_executor(document.get("executor", {}), label)),
     )
 
 
@@ -251,12 +264,13 @@ def _dataset_tables(document: dict[str, Any], label: str) -> dict[str, Any]:
     for key, value in document.items():
         if key not in _TOP_LEVEL:
             near = did_you_mean(key, _TOP_LEVEL)
-            is_dataset = isinstance(value, dict) and "budgets" not in near
+            is_dataset = isinstance(value, dict) and not ("budgets" in near or "executor" in near)
             hint = f" Write [datasets.{key}], not [{key}]." if is_dataset else ""
             raise ConfigError(
-                f"{label}: unknown top-level key '{key}'.{near} "
-                f"The top-level keys are 'datasets' and 'budgets': declare each dataset as a "
-                f"[datasets.<name>] table, each budget as a [budgets.<name>] table.{hint}"
+                f"{label}: unknown top-level key '{key}'.{near} The top-level keys are "
+                "'datasets', 'budgets' and 'executor': declare each dataset as a "
+                "[datasets.<name>] table, each budget as a [budgets.<name>] table, the executor "
+                f"as one [executor] table.{hint}"
             )
     tables = document.get("datasets", {})
     if not isinstance(tables, dict):

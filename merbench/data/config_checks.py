@@ -2,7 +2,8 @@
 
 The checks of single entries that :mod:`merbench.data.config` composes: names, positive
 seconds, the dataset plugin a table names, its options (typed by the plugin's defaults) and its
-path (``${VAR}``, ``$VAR`` and ``~`` expanded, anchored at the file). Each raises one
+path (``${VAR}``, ``$VAR`` and ``~`` expanded, anchored at the file), the ``[executor]`` table.
+Each raises one
 :class:`~merbench.errors.ConfigError` naming the table and the fix.
 """
 
@@ -34,6 +35,8 @@ _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+EXECUTORS = ("local", "dask")
+"""Where a run's cells run: this machine's processes, or a Dask cluster."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -212,3 +215,29 @@ def describe(value: Any) -> str:
     )
     kind = next((name for types, name in kinds if isinstance(value, types)), type(value).__name__)
     return f"{_toml(value)} ({kind})"
+
+
+def check_executor(table: object, label: str) -> dict[str, str | None]:
+    """Check the ``[executor]`` table; return its ``kind`` and Dask ``scheduler`` (or ``None``)."""
+    where = f"{label} [executor]"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{where}: must be a table, got {describe(table)}. Write an [executor] line with "
+            'kind = "dask" below it.'
+        )
+    for key in table:
+        if key not in ("kind", "scheduler"):
+            near = did_you_mean(key, ("kind", "scheduler"))
+            raise ConfigError(f"{where}: unknown key '{key}'.{near} Allowed keys: kind, scheduler.")
+    kind, scheduler = table.get("kind"), table.get("scheduler")
+    if kind is not None and kind not in EXECUTORS:
+        raise ConfigError(
+            f"{where}: 'kind' must be one of {', '.join(map(json.dumps, EXECUTORS))}, got "
+            f'{describe(kind)}. Example: kind = "dask".'
+        )
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(
+            f"{where}: 'scheduler' must be a string, got {describe(scheduler)}. Quote the "
+            'address, e.g. scheduler = "tcp://host:8786".'
+        )
+    return {"kind": kind, "scheduler": scheduler}

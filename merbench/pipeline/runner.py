@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.pipeline.candidates import Unavailable
+from merbench.pipeline.dask_executor import DaskWork, Executor, chosen_executor, run_on_dask
+from merbench.pipeline.dask_tasks import dask_run
 from merbench.pipeline.jobs import (
     THREADS_ENV,
     PeerProgress,
@@ -87,6 +89,7 @@ def run(
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
     plan = plan_run(settings, registry)
+    executor = chosen_executor(settings, plan.config)
     store = _open_store(settings, plan)
     outcome = RunOutcome(
         name=plan.name,
@@ -107,7 +110,7 @@ def run(
         builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
         store.save_plan(stored_plan(plan, settings))
-        _work(plan, builder, keys, outcome, reporter)
+        _work(plan, builder, keys, outcome, reporter, executor)
     finally:
         stop_logging_to(handler)
         store.close()
@@ -214,6 +217,7 @@ def _work(
     keys: list[CellKey],
     outcome: RunOutcome,
     reporter: Reporter,
+    executor: Executor,
 ) -> None:
     """Run this run's pending cells through the queue, beside any workers sharing it."""
     store, settings = builder.store, builder.settings
@@ -227,6 +231,8 @@ def _work(
         reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
+    if executor.kind == "dask":  # this process submits the cells; Dask workers run them
+        return _work_on_dask(builder, among, done, outcome, reporter, executor, jobs)
     with (
         local_workers(
             jobs,
@@ -244,6 +250,28 @@ def _work(
     if jobs > 1:
         final = store.counts(among)
         counts = {"done": final.get("done", 0) - done, "failed": final.get("failed", 0)}
+    outcome.counts = counts | {"resumed": done}
+
+
+def _work_on_dask(
+    builder: CellBuilder,
+    among: frozenset[int],
+    done: int,
+    outcome: RunOutcome,
+    reporter: Reporter,
+    executor: Executor,
+    workers: int,
+) -> None:
+    """Run the pending cells of ``among`` as Dask tasks; count them in ``outcome``.
+
+    Without a scheduler, a local cluster of ``workers`` processes runs them.
+    """
+    store = builder.store
+    reporter.run_started(len(among), done)
+    queue = Queue(among=among, heartbeat_timeout=builder.settings.heartbeat_timeout)
+    run = dask_run(store, builder.registry)
+    work = DaskWork(store=store, queue=queue, run=run, reporter=reporter)
+    counts = run_on_dask(work, scheduler=executor.scheduler, workers=workers)
     outcome.counts = counts | {"resumed": done}
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from merbench.data.config_checks import EXECUTORS
 from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
 from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
@@ -246,6 +247,23 @@ class RunSettings:
             help="Processes working through the cells at once on this machine, the cores "
             "split among them: a number, or 'auto' (one per core up to 4 on a CPU, 1 with "
             "CUDA). Each cell is seeded from its own identity, whichever process runs it.",
+        ),
+    )
+    executor: str | None = field(
+        default=None,
+        metadata=option(
+            choices=EXECUTORS,
+            help="Where cells run: local (this machine's --jobs processes; the default, or "
+            "the [executor] kind of datasets.toml) or dask (tasks on a Dask cluster; pip "
+            'install "merbench[dask]"; docs/scale-out.md).',
+        ),
+    )
+    scheduler: str | None = field(
+        default=None,
+        metadata=option(
+            metavar="ADDRESS",
+            help="The Dask scheduler of --executor dask, e.g. tcp://host:8786 (default: the "
+            "[executor] scheduler of datasets.toml, else a local cluster of --jobs processes).",
         ),
     )
     fresh: bool = field(

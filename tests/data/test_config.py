@@ -176,21 +176,22 @@ def test_unknown_top_level_key():
     fails(
         "[dataset.synth]\n",
         "datasets.toml: unknown top-level key 'dataset'. Did you mean 'datasets'? The "
-        "top-level keys are 'datasets' and 'budgets': declare each dataset as a "
-        "[datasets.<name>] table, each budget as a [budgets.<name>] table. "
-        "Write [datasets.dataset], not [dataset].",
+        "top-level keys are 'datasets', 'budgets' and 'executor': declare each dataset as a "
+        "[datasets.<name>] table, each budget as a [budgets.<name>] table, the executor as one "
+        "[executor] table. Write [datasets.dataset], not [dataset].",
     )
     fails(
         "seed = 3\n",
-        "datasets.toml: unknown top-level key 'seed'. The top-level keys are 'datasets' and "
-        "'budgets': declare each dataset as a [datasets.<name>] table, each budget as a "
-        "[budgets.<name>] table.",
+        "datasets.toml: unknown top-level key 'seed'. The top-level keys are 'datasets', "
+        "'budgets' and 'executor': declare each dataset as a [datasets.<name>] table, each "
+        "budget as a [budgets.<name>] table, the executor as one [executor] table.",
     )
     fails(
         "[budget.quick]\ntrials = 3\n",
         "datasets.toml: unknown top-level key 'budget'. Did you mean 'budgets'? The top-level "
-        "keys are 'datasets' and 'budgets': declare each dataset as a [datasets.<name>] table, "
-        "each budget as a [budgets.<name>] table.",
+        "keys are 'datasets', 'budgets' and 'executor': declare each dataset as a "
+        "[datasets.<name>] table, each budget as a [budgets.<name>] table, the executor as one "
+        "[executor] table.",
     )
 
 
