@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from merbench.pipeline.estimate import RunEstimate
 from merbench.results.schema import CellKey
 from merbench.train.tuning import OPTUNA_LOGGER, quiet_optuna
 
@@ -150,3 +151,29 @@ class LineReporter:
 
     def message(self, text: str) -> None:
         console.print(text, highlight=False, markup=False)
+
+
+def print_plan(plan: RunEstimate) -> None:
+    """``merbench run --plan``: the cost table per candidate, then the totals."""
+    from rich.table import Table
+
+    from merbench.pipeline.estimate import duration_text, totals_line
+
+    table = Table(title=f"Cost plan ({plan.budget} budget)")
+    for column in ("dataset / task", "candidate", "cells", "per cell", "cell-hours", "from"):
+        table.add_column(column, justify="right" if column in ("cells", "cell-hours") else "left")
+    for line in plan.lines:
+        known = bool(line.cell_seconds)
+        table.add_row(
+            escape(
+                f"{line.dataset} / {line.task}"
+                + ("" if line.split == "grouped" else f" ({line.split})")
+            ),
+            escape(line.candidate),
+            str(line.cells),
+            duration_text(line.seconds / line.cells) if known else "?",
+            f"{line.seconds / 3600:.3f}" if known else "?",
+            escape(line.source),
+        )
+    out.print(table)
+    out.print(totals_line(plan), highlight=False, markup=False)
