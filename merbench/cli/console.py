@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from merbench.pipeline.estimate import RunEstimate
+from merbench.pipeline.estimate import Line, RunEstimate
 from merbench.results.schema import CellKey
 from merbench.train.tuning import OPTUNA_LOGGER, quiet_optuna
 
@@ -154,21 +154,29 @@ class LineReporter:
 
 
 def print_plan(plan: RunEstimate) -> None:
-    """``merbench run --plan``: the cost table per candidate, then the totals."""
+    """``merbench run --plan``: the cost table per candidate, then the totals.
+
+    The dataset and task head the table when the run has one of each, else each row names them.
+    """
     from rich.table import Table
 
     from merbench.pipeline.estimate import duration_text, totals_line
 
-    table = Table(title=f"Cost plan ({plan.budget} budget)")
-    for column in ("dataset / task", "candidate", "cells", "per cell", "cell-hours", "from"):
-        table.add_column(column, justify="right" if column in ("cells", "cell-hours") else "left")
+    def where(line: Line) -> str:
+        split = "" if line.split == "grouped" else f" ({line.split})"
+        return f"{line.dataset} / {line.task}{split}"
+
+    places = {where(line) for line in plan.lines}
+    heading = f": {places.pop()}" if len(places) == 1 else ""
+    table = Table(title=f"Cost plan{escape(heading)} ({plan.budget} budget)")
+    columns = ["dataset / task"] if heading == "" else []
+    for column in [*columns, "candidate", "cells", "per cell", "cell-hours", "from"]:
+        right = column in ("cells", "per cell", "cell-hours")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
     for line in plan.lines:
         known = bool(line.cell_seconds)
         table.add_row(
-            escape(
-                f"{line.dataset} / {line.task}"
-                + ("" if line.split == "grouped" else f" ({line.split})")
-            ),
+            *([escape(where(line))] if heading == "" else []),
             escape(line.candidate),
             str(line.cells),
             duration_text(line.seconds / line.cells) if known else "?",

@@ -9,7 +9,8 @@ budget and the dataset give it:
   each fit trains on times its epochs;
 - per predicted window and second of clip (``validate``, ``predict``) x the windows of the
   validation tracks at every epoch and of the test fold at every refit;
-- per cell (``frontends``, ``tuning``, ``other``, ``store``).
+- per cell (``frontends``, ``tuning``, ``other``, ``store``), and once per candidate and dataset
+  what a probe saw computing its front-ends' features, scaled to the dataset's windows.
 
 The rates of a candidate come from cells measured earlier (``Sample``: a stored cell's
 timings, info and trial epochs, or a probe's), summed over its samples (``rates_of``). How many
@@ -90,6 +91,9 @@ class Rates:
     refits: float
     source: str
     """Where the rates come from: ``stored`` timings or a ``probe``."""
+    once: float = 0.0
+    """Seconds the candidate's first cell on a dataset pays beyond the others (a probe's
+    estimate of computing its features over the whole dataset; stored cells include it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,45 +281,6 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
         refits=sum(s.refits for s in samples) / n,
         source=source,
     )
-
-
-def probe_rates_of(small: Sample, large: Sample) -> Rates:
-    """A candidate's rates from the same probe cell on fewer and on more tracks.
-
-    What training and prediction cost beyond their tracks (building a model, an epoch's own
-    overhead, a scikit-learn ensemble's trees) would read as a cost per track on one size; the
-    difference of two sizes is the cost per track, the rest a cost per fit.
-    """
-    fixed, slopes = large.phases.get("setup", 0.0), []
-    for phases, units in ((TRAIN_PHASES, _track_units), (EVAL_PHASES, _window_units)):
-        seconds = [sum(s.phases.get(p, 0.0) for p in phases) for s in (small, large)]
-        more = units(large) - units(small)
-        slope = max(0.0, (seconds[1] - seconds[0]) / more) if more > 0 else 0.0
-        if seconds[1] - slope * units(large) < 0:  # noise: all of it per track
-            slope = seconds[1] / units(large) if units(large) > 0 else 0.0
-        fixed += seconds[1] - slope * units(large)
-        slopes.append(slope)
-    known = {*TRAIN_PHASES, *EVAL_PHASES, *FIT_PHASES}
-    rest = sum(v for p, v in large.phases.items() if p not in known)
-    return Rates(
-        per_fit=fixed / max(large.work.fits, 1.0),
-        per_track_epoch=slopes[0],
-        per_window=slopes[1],
-        per_cell=rest,
-        network=large.network,
-        trial_fraction=1.0,
-        refit_fraction=1.0,
-        refits=large.refits,
-        source="probe",
-    )
-
-
-def _track_units(sample: Sample) -> float:
-    return sample.work.track_epochs * sample.work.clip_seconds
-
-
-def _window_units(sample: Sample) -> float:
-    return sample.work.windows * sample.work.clip_seconds
 
 
 def work_of(rates: Rates, budget: Budget, size: CellSize) -> Work:

@@ -30,6 +30,9 @@ from merbench.evaluation.tasks import get_task
 from merbench.pipeline.candidates import Candidate
 from merbench.pipeline.cell import CellPlan, cell_seed, run_cell
 from merbench.pipeline.estimate import (
+    EVAL_PHASES,
+    FIT_PHASES,
+    TRAIN_PHASES,
     CellSize,
     Line,
     Rates,
@@ -38,7 +41,6 @@ from merbench.pipeline.estimate import (
     cell_seconds,
     estimate,
     prior_habits,
-    probe_rates_of,
     rates_of,
     sample_of,
     work_of,
@@ -137,8 +139,9 @@ def probe_rates(probe: Probe, tracks: Tracks, key: CellKey, candidate: Candidate
     """A candidate's rates from a tiny cell on a few tracks, with habits from the budget.
 
     The cell runs on ``PROBE_TRACKS`` tracks, then on a quarter of them, then on all of them
-    again: the first run pays for imports, the features of its tracks and the first kernels
-    (which a long run pays once); the other two give the cost per track and per fit
+    again: the first run pays for imports, the features of its tracks and the first kernels;
+    its features' seconds, scaled to the dataset, are what the candidate's first cell pays
+    once (``Rates.once``). The other two give the cost per track and per fit
     (``probe_rates_of``).
 
     Raises:
@@ -146,13 +149,16 @@ def probe_rates(probe: Probe, tracks: Tracks, key: CellKey, candidate: Candidate
     """
     large = _probe_plan(probe, tracks, key, candidate, PROBE_TRACKS)
     small = _probe_plan(probe, tracks, key, candidate, PROBE_TRACKS // 4)
-    run_cell(large, probe.features)
+    warm = run_cell(large, probe.features)
     samples = [_probe_sample(plan, probe) for plan in (small, large)]
+    features = probe.features
+    share = len(features.windows(tracks)) / max(len(features.windows(large.tracks)), 1)
+    once = float(warm.timings.get("phase_frontends_s", 0.0)) * share
     spaces = [large.model.search_space, *(f.search_space for f in large.frontends)]
     tuned = not large.model.is_baseline and (samples[1].network or any(spaces))
     trial, refit, refits = prior_habits(probe.budget, network=samples[1].network, tuned=tuned)
     rates = probe_rates_of(samples[0], samples[1])
-    return replace(rates, trial_fraction=trial, refit_fraction=refit, refits=refits)
+    return replace(rates, trial_fraction=trial, refit_fraction=refit, refits=refits, once=once)
 
 
 def _probe_sample(plan: CellPlan, probe: Probe) -> Sample:
@@ -188,6 +194,45 @@ def _probe_plan(
         augment_mode=probe.settings.augment_mode,
         render_seed=probe.settings.seed,
     )
+
+
+def probe_rates_of(small: Sample, large: Sample) -> Rates:
+    """A candidate's rates from the same probe cell on fewer and on more tracks.
+
+    What training and prediction cost beyond their tracks (building a model, an epoch's own
+    overhead, a scikit-learn ensemble's trees) would read as a cost per track on one size; the
+    difference of two sizes is the cost per track, the rest a cost per fit.
+    """
+    fixed, slopes = large.phases.get("setup", 0.0), []
+    for phases, units in ((TRAIN_PHASES, _track_units), (EVAL_PHASES, _window_units)):
+        seconds = [sum(s.phases.get(p, 0.0) for p in phases) for s in (small, large)]
+        more = units(large) - units(small)
+        slope = (seconds[1] - seconds[0]) / more if more > 0 else 0.0
+        if slope <= 0 or seconds[1] - slope * units(large) < 0:  # noise: all of it per track
+            slope = seconds[1] / units(large) if units(large) > 0 else 0.0
+        fixed += seconds[1] - slope * units(large)
+        slopes.append(slope)
+    known = {*TRAIN_PHASES, *EVAL_PHASES, *FIT_PHASES}
+    rest = sum(v for p, v in large.phases.items() if p not in known)
+    return Rates(
+        per_fit=fixed / max(large.work.fits, 1.0),
+        per_track_epoch=slopes[0],
+        per_window=slopes[1],
+        per_cell=rest,
+        network=large.network,
+        trial_fraction=1.0,
+        refit_fraction=1.0,
+        refits=large.refits,
+        source="probe",
+    )
+
+
+def _track_units(sample: Sample) -> float:
+    return sample.work.track_epochs * sample.work.clip_seconds
+
+
+def _window_units(sample: Sample) -> float:
+    return sample.work.windows * sample.work.clip_seconds
 
 
 def plan_cost(
@@ -238,6 +283,7 @@ def _line(
         sizes = [CellSize(n_train=len(f.train), n_test=len(f.test), windows_per_track=per_track)
                  for f in fold_list]  # fmt: skip
         seconds = tuple(cell_seconds(rates, work_of(rates, budget, s)) for s in sizes)
+        seconds = (seconds[0] + rates.once, *seconds[1:]) if seconds else ()
     return Line(
         dataset=key.dataset, task=key.task, split=key.split, candidate=key.candidate,
         cells=len(fold_list), cell_seconds=seconds,
@@ -246,15 +292,25 @@ def _line(
 
 
 def rate_finder(
-    stored: Mapping[str, Sequence[Sample]], probe: Probe | None
+    stored: Mapping[str, Sequence[Sample]], probe: Probe | None, budget: Budget
 ) -> Callable[[Tracks, CellKey, Candidate], Rates | str]:
-    """A candidate's rates: from its stored cells, else from a probe (when given), else why not."""
+    """A candidate's rates: from its stored cells, else from a probe (when given), else why not.
+
+    Cells stored under a smaller epoch cap than ``budget``'s cannot show how pruning and early
+    stopping cut trials short (a smoke run's two epochs always run): their habits are the
+    budget's (``prior_habits``).
+    """
 
     def find(tracks: Tracks, key: CellKey, candidate: Candidate) -> Rates | str:
-        if stored.get(candidate.name):
-            return rates_of(stored[candidate.name])
+        samples = stored.get(candidate.name)
+        if samples:
+            rates = rates_of(samples)
+            if not rates.network or min(s.epoch_cap for s in samples) >= budget.epochs:
+                return rates
+            trial, refit, refits = prior_habits(budget, network=True, tuned=True)
+            return replace(rates, trial_fraction=trial, refit_fraction=refit, refits=refits)
         if probe is None:
-            return "no timings yet (--plan probes)"
+            return "no timings"
         try:
             return probe_rates(probe, tracks, key, candidate)
         except Exception as exc:  # a probe that fails leaves the candidate unestimated
@@ -274,7 +330,7 @@ def plan_only(settings: RunSettings, plan: RunPlan, registry: Registry) -> RunEs
 
     sizes = DrySizes(registry, settings, plan, plan.config)
     probe = Probe(registry=registry, settings=settings, budget=plan.budget, features=sizes.features)
-    finder = rate_finder(_previous_samples(settings, plan), probe)
+    finder = rate_finder(_previous_samples(settings, plan), probe, plan.budget)
     jobs = resolve_jobs(settings.jobs, uses_torch=plan.uses_torch)
     with cell_threads(resolve_threads()):
         return plan_cost(plan, registry, sizes, finder, jobs=jobs)
@@ -303,5 +359,5 @@ def run_plan(plan: RunPlan, builder: CellBuilder, jobs: int) -> RunEstimate:
 
     A real run probes nothing: the time and the feature caches a probe takes are ``--plan``'s.
     """
-    finder = rate_finder(stored_samples(builder.store), None)
+    finder = rate_finder(stored_samples(builder.store), None, plan.budget)
     return plan_cost(plan, builder.registry, builder, finder, jobs=jobs)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from merbench.evaluation.budgets import BUDGETS
+from merbench.pipeline.candidates import parse_candidate
 from merbench.pipeline.estimate import (
     CellSize,
     Line,
@@ -19,6 +20,7 @@ from merbench.pipeline.estimate import (
     summary_lines,
     work_of,
 )
+from merbench.pipeline.probe import probe_rates_of, rate_finder
 
 DEFAULT = BUDGETS["default"]  # 4 trials, 6 epochs, patience 2, 3 s windows, 20 % validation
 SIZE = CellSize(n_train=200, n_test=50, windows_per_track=6.0)
@@ -135,3 +137,35 @@ def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
 def test_a_cell_without_timings_or_info_gives_no_sample():
     assert sample_of("cnn", {}, INFO, [], epoch_cap=6) is None
     assert sample_of("cnn", TIMINGS, {}, [], epoch_cap=6) is None
+
+
+def test_a_probe_on_two_sizes_separates_the_cost_per_fit_from_the_cost_per_track():
+    def probe(n_train, seconds):
+        sizes = {"n_train": n_train, "n_valid": n_train // 5, "n_test": n_train // 2}
+        info = INFO | sizes | {"n_windows_train": 6 * n_train, "default": {}, "refit_epochs": 1}
+        timings = {"phase_train_s": seconds, "phase_setup_s": 0.5, "phase_other_s": 0.1}
+        sample = sample_of("cnn", timings, info, [1, 1, 1], epoch_cap=1)
+        assert sample is not None
+        return sample
+
+    # 2 s a fit whatever its tracks (4 fits), 0.01 s per track-epoch and second of window
+    small, large = probe(10, 8 + 0.01 * 3 * 34), probe(40, 8 + 0.01 * 3 * 136)
+    rates = probe_rates_of(small, large)
+    assert rates.per_track_epoch == pytest.approx(0.01)
+    assert rates.per_fit == pytest.approx((8 + 0.5) / 4)
+    assert rates.per_cell == pytest.approx(0.1) and rates.source == "probe"
+    noisy = probe_rates_of(large, small)  # fewer tracks took longer: all of it per track
+    assert noisy.per_track_epoch == pytest.approx(small.phases["train"] / (34 * 3))
+
+
+def test_stored_cells_give_their_habits_unless_their_epoch_cap_was_smaller():
+    smoke = sample_of("cnn", TIMINGS, INFO, [2, 2, 2, 2], epoch_cap=2)
+    default = sample_of("cnn", TIMINGS, INFO, TRIAL_EPOCHS, epoch_cap=6)
+    assert smoke is not None and default is not None
+    find = rate_finder({"cnn": [smoke], "other": [default]}, None, DEFAULT)
+    from_smoke = find(None, None, parse_candidate("cnn"))  # type: ignore[arg-type]
+    assert not isinstance(from_smoke, str)
+    assert from_smoke.trial_fraction == pytest.approx(5.25 / 6)  # the budget's, not 2 of 2
+    from_default = find(None, None, parse_candidate("other"))  # type: ignore[arg-type]
+    assert not isinstance(from_default, str) and from_default.trial_fraction == pytest.approx(0.75)
+    assert find(None, None, parse_candidate("new")) == "no timings"  # type: ignore[arg-type]
