@@ -114,7 +114,7 @@ def test_the_plan_is_printed_and_nothing_is_written(cli, tones_config, tmp_path)
     args = ["run", "-m", "mean,ridge", "--budget", "smoke", "--config", str(tones_config)]
     result = cli.invoke(main, [*args, "--plan", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "Cost plan (smoke budget)" in result.stdout
+    assert "Cost plan: tones / av-regression (smoke budget)" in result.stdout
     for candidate in ("mean", "ridge@"):
         assert candidate in result.stdout
     assert "probe" in result.stdout and "Plan (smoke budget): " in result.stdout
