@@ -169,3 +169,13 @@ def test_stored_cells_give_their_habits_unless_their_epoch_cap_was_smaller():
     from_default = find(None, None, parse_candidate("other"))  # type: ignore[arg-type]
     assert not isinstance(from_default, str) and from_default.trial_fraction == pytest.approx(0.75)
     assert find(None, None, parse_candidate("new")) == "no timings"  # type: ignore[arg-type]
+
+
+def test_the_api_returns_the_plan_and_writes_nothing(install_tones, tmp_path):
+    from merbench import api
+
+    table = api.run("mean,ridge", budget="smoke", config=install_tones(), plan=True)
+    assert set(table["candidate"]) == {"mean", "ridge@handcrafted"}
+    assert set(table["source"]) == {"probe"} and table["cells"].sum() == 6
+    assert (table["seconds_per_cell"] >= 0).all() and table.attrs["wall_s"][8] >= 0
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "leaderboards").exists()
