@@ -358,6 +358,11 @@ def summary_lines(plan: RunEstimate) -> list[str]:
 
 def totals_line(plan: RunEstimate) -> str:
     """The plan's totals: cells, cell-hours and the wall time on N workers."""
+    if plan.unestimated == plan.cells:
+        return (
+            f"Plan ({plan.budget} budget): {plan.cells} cells, no timings yet "
+            "('merbench run --plan' probes them)."
+        )
     walls = ", ".join(
         f"{n} worker{'s' if n > 1 else ''}{' (--jobs)' if n == plan.jobs else ''} "
         f"{duration_text(seconds)}"

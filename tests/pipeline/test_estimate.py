@@ -132,6 +132,10 @@ def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
     assert "?" in text[2]
     assert "2 workers (--jobs) 10.0 min" in text[-1] and "3 cell(s) without an estimate" in text[-1]
     assert plan.records()[0]["cell_hours"] == pytest.approx(1200 / 3600)
+    unknown = estimate(lines[1:], budget="smoke", jobs=2)
+    assert summary_lines(unknown)[-1] == (
+        "Plan (smoke budget): 3 cells, no timings yet ('merbench run --plan' probes them)."
+    )
 
 
 def test_a_cell_without_timings_or_info_gives_no_sample():
