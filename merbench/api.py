@@ -39,6 +39,7 @@ def run(
     render: bool = True,
     storage: str | None = None,
     enqueue_only: bool = False,
+    plan: bool = False,
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S,
     top_k: int | None = None,
     precision: str = "fp32",
@@ -58,7 +59,9 @@ def run(
 
     Returns:
         One row per cell (dataset, task, candidate, repeat, fold) with its status and metrics,
-        as ``load_results`` gives.
+        as ``load_results`` gives. With ``plan=True`` nothing runs: one row per candidate
+        (dataset, task, split, candidate, cells, seconds_per_cell, cell_hours, source), and
+        ``attrs["wall_s"]``, the estimated wall seconds by number of workers.
 
     Raises:
         MerbenchError: the run cannot start.
@@ -68,6 +71,10 @@ def run(
     # RunSettings (tests/pipeline/test_settings.py checks the two agree).
     settings = RunSettings.from_options(**{k: v for k, v in options.items() if k != "reporter"})
     outcome = run_comparison(settings, reporter=reporter)
+    if settings.plan and outcome.estimate is not None:
+        table = pd.DataFrame(outcome.estimate.records())
+        table.attrs["wall_s"] = dict(outcome.estimate.wall_s)
+        return table
     if settings.render and not settings.enqueue_only:
         render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
     return load_results(outcome.store_url)

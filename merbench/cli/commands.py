@@ -12,7 +12,14 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from merbench.cli.console import LineReporter, RichReporter, console, out, wants_progress
+from merbench.cli.console import (
+    LineReporter,
+    RichReporter,
+    console,
+    out,
+    print_plan,
+    wants_progress,
+)
 from merbench.plugin.registry import Registry
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
@@ -33,6 +40,9 @@ def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bo
     reporter = RichReporter() if wants_progress(progress) else LineReporter()
     with reporter:
         outcome = run(run_settings, registry=registry, reporter=reporter)
+    if run_settings.plan and outcome.estimate is not None:
+        print_plan(outcome.estimate)
+        return 0 if outcome.ok else 1
     if run_settings.enqueue_only:
         url = display_url(outcome.store_url)
         console.print(

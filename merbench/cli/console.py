@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from merbench.pipeline.estimate import Line, RunEstimate
 from merbench.results.schema import CellKey
 from merbench.train.tuning import OPTUNA_LOGGER, quiet_optuna
 
@@ -150,3 +151,37 @@ class LineReporter:
 
     def message(self, text: str) -> None:
         console.print(text, highlight=False, markup=False)
+
+
+def print_plan(plan: RunEstimate) -> None:
+    """``merbench run --plan``: the cost table per candidate, then the totals.
+
+    The dataset and task head the table when the run has one of each, else each row names them.
+    """
+    from rich.table import Table
+
+    from merbench.pipeline.estimate import duration_text, totals_line
+
+    def where(line: Line) -> str:
+        split = "" if line.split == "grouped" else f" ({line.split})"
+        return f"{line.dataset} / {line.task}{split}"
+
+    places = {where(line) for line in plan.lines}
+    heading = f": {places.pop()}" if len(places) == 1 else ""
+    table = Table(title=f"Cost plan{escape(heading)} ({plan.budget} budget)")
+    columns = ["dataset / task"] if heading == "" else []
+    for column in [*columns, "candidate", "cells", "per cell", "cell-hours", "from"]:
+        right = column in ("cells", "per cell", "cell-hours")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
+    for line in plan.lines:
+        known = bool(line.cell_seconds)
+        table.add_row(
+            *([escape(where(line))] if heading == "" else []),
+            escape(line.candidate),
+            str(line.cells),
+            duration_text(line.seconds / line.cells) if known else "?",
+            f"{line.seconds / 3600:.3f}" if known else "?",
+            escape(line.source),
+        )
+    out.print(table)
+    out.print(totals_line(plan), highlight=False, markup=False)

@@ -23,6 +23,7 @@ from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.pipeline.candidates import Unavailable
 from merbench.pipeline.dask_executor import DaskWork, Executor, chosen_executor, run_on_dask
 from merbench.pipeline.dask_tasks import dask_run
+from merbench.pipeline.estimate import RunEstimate, summary_lines
 from merbench.pipeline.jobs import (
     THREADS_ENV,
     PeerProgress,
@@ -41,6 +42,7 @@ from merbench.pipeline.plan import (
     plan_run,
     stored_plan,
 )
+from merbench.pipeline.probe import plan_only, run_plan
 from merbench.pipeline.progress import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.pipeline.provenance import collect_provenance, portable_text
 from merbench.pipeline.settings import RunSettings, check_folder
@@ -71,6 +73,8 @@ class RunOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     unavailable: list[Unavailable] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    estimate: RunEstimate | None = None
+    """The run's cost plan (``--plan``, or shown as a real run starts)."""
 
     @property
     def ok(self) -> bool:
@@ -89,6 +93,15 @@ def run(
     registry = registry or load_registry()
     reporter = reporter or SilentReporter()
     plan = plan_run(settings, registry)
+    if settings.plan:  # nothing is written: no run directory, store or folds
+        return RunOutcome(
+            name=plan.name,
+            run_dir=plan.run_dir,
+            store_url="",
+            site_dir=settings.site_dir(plan.name),
+            unavailable=list(plan.unavailable),
+            estimate=plan_only(settings, plan, registry),
+        )
     executor = chosen_executor(settings, plan.config)
     store = _open_store(settings, plan)
     outcome = RunOutcome(
@@ -110,11 +123,24 @@ def run(
         builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
         store.save_plan(stored_plan(plan, settings))
+        if not settings.enqueue_only:
+            outcome.estimate = _show_plan(plan, builder, keys, reporter)
         _work(plan, builder, keys, outcome, reporter, executor)
     finally:
         stop_logging_to(handler)
         store.close()
     return outcome
+
+
+def _show_plan(
+    plan: RunPlan, builder: CellBuilder, keys: list[CellKey], reporter: Reporter
+) -> RunEstimate:
+    """Report the run's cost plan as its first lines (``merbench.pipeline.estimate``)."""
+    jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
+    estimate = run_plan(plan, builder, max(1, min(jobs, len(keys))))
+    for line in summary_lines(estimate):
+        reporter.message(line)
+    return estimate
 
 
 def _open_store(settings: RunSettings, plan: RunPlan) -> Store:

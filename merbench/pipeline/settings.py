@@ -194,6 +194,14 @@ class RunSettings:
             help="Store the folds and pending cells and exit; 'merbench worker' processes run them."
         ),
     )
+    plan: bool = field(
+        default=False,
+        metadata=option(
+            help="Print the cost plan (cells per candidate, cell-hours, wall time on N "
+            "workers) and exit without running a cell or storing anything; timings come from "
+            "the run's store when it has some, else from a short probe of each candidate."
+        ),
+    )
     heartbeat_timeout: float = field(
         default=HEARTBEAT_TIMEOUT_S,
         metadata=option(

@@ -110,6 +110,22 @@ def test_run_status_and_leaderboard(cli, tones_config, tmp_path):
     assert "Mine" in (tmp_path / "site" / "index.html").read_text()
 
 
+def test_the_plan_is_printed_and_nothing_is_written(cli, tones_config, tmp_path):
+    args = ["run", "-m", "mean,ridge", "--budget", "smoke", "--config", str(tones_config)]
+    result = cli.invoke(main, [*args, "--plan", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "Cost plan: tones / av-regression (smoke budget)" in result.stdout
+    for candidate in ("mean", "ridge@"):
+        assert candidate in result.stdout
+    assert "probe" in result.stdout and "Plan (smoke budget): " in result.stdout
+    assert "worker" in result.stdout.splitlines()[-1]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "leaderboards").exists()
+    ran = cli.invoke(main, [*args, "--no-progress", "--no-leaderboard"])
+    assert ran.exit_code == 0 and "Plan (smoke budget): " in ran.output  # its first lines
+    again = cli.invoke(main, [*args, "--plan", "--no-progress"])
+    assert "stored" in again.stdout and "probe" not in again.stdout
+
+
 def test_failed_cells_give_exit_1(cli, tones_config):
     result = cli.invoke(
         main,
