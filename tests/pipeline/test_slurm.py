@@ -1,0 +1,94 @@
+"""The SLURM job-array recipe, as written in docs/recipes/slurm-worker.sh, on a real SLURM node.
+
+A run is queued on a PostgreSQL store, ``sbatch --array=1-2`` submits the recipe unchanged, and
+the array's workers must finish every cell once, with the numbers of one local process. CI brings
+up a one-node cluster (``.ci/slurm-up``: munge, slurmctld, slurmd from Debian's slurm-wlm); without
+one the test is skipped saying so, and under ``CI`` it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from merbench.cli import main
+from merbench.pipeline.runner import run
+from merbench.pipeline.settings import RunSettings
+from merbench.results.store import Store
+from merbench.results.urls import sqlite_url
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "docs" / "recipes" / "slurm-worker.sh"
+MODELS = ("ridge", "mean")
+NO_SLURM = "No SLURM controller answers 'sinfo'. Start a one-node cluster with: sudo .ci/slurm-up"
+
+pytestmark = [pytest.mark.slurm, pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture
+def slurm():
+    """Skip (fail under CI) unless a SLURM controller with an idle node answers."""
+    found = shutil.which("sinfo")
+    answer = found and subprocess.run([found, "-h", "-o", "%t"], capture_output=True, text=True)
+    if not answer or answer.returncode != 0 or "idle" not in answer.stdout:
+        if os.environ.get("CI"):
+            pytest.fail(NO_SLURM)
+        pytest.skip(NO_SLURM)
+
+
+def test_a_job_array_of_the_recipe_runs_a_shared_run_like_one_process(
+    slurm, pg_url, tiny_config, tmp_path
+):
+    queued = CliRunner().invoke(main, [
+        "run", "-m", ",".join(MODELS), "--budget", "smoke", "--config", str(tiny_config),
+        "--out", str(tmp_path / "shared"), "--storage", pg_url, "--enqueue-only",
+    ])  # fmt: skip
+    assert queued.exit_code == 0, queued.output
+
+    environment = os.environ | {
+        "MERBENCH_STORAGE": pg_url,
+        "MERBENCH": f"{sys.executable} -m merbench",
+        "MERBENCH_WORKER_ARGS": f"--config {tiny_config} --out {tmp_path / 'logs'}",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    submitted = subprocess.run(
+        ["sbatch", "--array=1-2", "--wait", f"--chdir={tmp_path}", str(RECIPE)],
+        env=environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    outputs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("merbench-worker-*.out")))
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr + outputs
+    assert len(list(tmp_path.glob("merbench-worker-*_[12].out"))) == 2, outputs
+
+    store = Store(pg_url)
+    shared = {_key(c): c for c in store.table("cells")}
+    claims = store.table("claims")
+    store.close()
+    assert {c["status"] for c in shared.values()} == {"done"}, outputs
+    assert sorted(c["cell_id"] for c in claims) == sorted(c["id"] for c in shared.values())
+
+    run(RunSettings(models=MODELS, budget="smoke", config=tiny_config, render=False,
+                    out=tmp_path / "reference"))  # fmt: skip
+    single = Store(sqlite_url(tmp_path / "reference"))
+    expected = {_key(c): c for c in single.table("cells")}
+    single.close()
+    assert expected.keys() == shared.keys()
+    for key, cell in expected.items():
+        assert shared[key]["metrics"] == cell["metrics"], key
+
+
+def test_the_recipe_refuses_to_start_without_a_store(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "MERBENCH_STORAGE"}
+    done = subprocess.run(["bash", str(RECIPE)], env=environment, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)  # fmt: skip
+    assert done.returncode != 0
+    assert "set MERBENCH_STORAGE to the results store URL of the run" in done.stderr
+
+
+def _key(cell):
+    return (cell["task"], cell["candidate"], cell["repeat"], cell["fold"])
