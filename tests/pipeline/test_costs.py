@@ -33,6 +33,7 @@ def test_torch_cells_cost_more_than_scikit_learn_cells_than_baselines(registry):
     assert _cost(registry, "cnn2d@learnable-mel") > torch  # a trainable front-end
     assert _cost(registry, "cnn2d@mel:specaugment") > torch  # an augmentation
     assert _cost(registry, "cnn1d@raw") > torch  # raw waveforms
+    assert _cost(registry, "mlp@handcrafted") < torch / 10  # a probe on vectors
 
 
 def test_costs_grow_with_the_budget_and_the_tracks(registry):

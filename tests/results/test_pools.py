@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from merbench.results.queue import beat, claim, this_worker
 from merbench.results.schema import CellKey
 from merbench.results.store import Store
 from merbench.train.tuning import close_study_storage, open_study_storage
+
+pytestmark = pytest.mark.postgres
 
 
 def _others(url: str) -> int:
