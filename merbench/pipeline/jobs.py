@@ -180,11 +180,7 @@ def local_workers(
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(1, jobs):
-            own = env | ({CUDA_ENV: gpus[number % len(gpus)]} if gpus else {})
-            with (out / f"job-{number}.out").open("wb") as output:
-                processes.append(
-                    subprocess.Popen(command, env=own, stdout=output, stderr=subprocess.STDOUT)
-                )
+            processes.append(_start(command, env, out / f"job-{number}.out", number, gpus))
         log.info("started %d local worker(s) with %s thread(s) each", len(processes), threads)
         if gpus:
             log.info("CUDA devices of the processes, this one first: %s", _placement(jobs, gpus))
@@ -200,6 +196,15 @@ def local_workers(
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
+
+
+def _start(
+    command: list[str], env: dict[str, str], output: Path, number: int, gpus: Sequence[str]
+) -> subprocess.Popen[bytes]:
+    """Start local worker ``number``, on its own CUDA device when there are ``gpus``."""
+    own = env | ({CUDA_ENV: gpus[number % len(gpus)]} if gpus else {})
+    with output.open("wb") as stream:
+        return subprocess.Popen(command, env=own, stdout=stream, stderr=subprocess.STDOUT)
 
 
 def _placement(jobs: int, gpus: Sequence[str]) -> str:
