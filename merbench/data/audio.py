@@ -15,7 +15,9 @@ changed files are not deleted; removing the folder is always safe.
 
 Entries are written to a temporary file and moved into place with ``os.replace``, so a killed
 process never leaves a half-written entry under a real name; an entry that cannot be read back
-(truncated, wrong type, not a ``.npy`` file) is logged and rebuilt.
+(truncated, wrong type, not a ``.npy`` file) is logged and rebuilt. A file missing from the cache
+is decoded under the entry's lock (``merbench.paths.cache_lock``): processes sharing the cache
+folder, on one machine or over NFS, decode it once, the others wait and read the entry.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 from merbench.data.decoding import AudioPath, CropStrategy, check_file, crop_or_pad, decode
 from merbench.data.windows import HOP_FRACTION, MAX_SECONDS, WINDOWING, Windowing
 from merbench.errors import DatasetError
-from merbench.paths import cache_dir
+from merbench.paths import cache_dir, cache_lock
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +131,17 @@ class AudioStore:
         """
         entry = self.entry_path(path)
         cached = self._read(entry)
-        if cached is not None:
-            self.stats.hits += 1
-            return cached
+        if cached is None:
+            with cache_lock(entry):
+                # Another process may have written it while this one waited for the lock.
+                cached = self._read(entry, again=True)
+                if cached is None:
+                    return self._decode(path, entry)
+        self.stats.hits += 1
+        return cached
+
+    def _decode(self, path: AudioPath, entry: Path) -> np.ndarray:
+        """Decode a file and write its cache entry (the caller holds the entry's lock)."""
         self.stats.misses += 1
         audio = decode(path, self.settings.sample_rate, mono=self.settings.mono)
         try:
@@ -139,7 +149,7 @@ class AudioStore:
         except OSError as exc:
             log.warning("%s: cannot write audio cache entry (%s); not caching it", entry, exc)
             return audio
-        reopened = self._read(entry)
+        reopened = self._read(entry, again=True)
         return audio if reopened is None else reopened
 
     def clip(self, path: AudioPath, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -208,8 +218,11 @@ class AudioStore:
         # Two-character shards keep folders small for datasets of tens of thousands of tracks.
         return self.cache_root / key[:2] / f"{key}.npy"
 
-    def _read(self, entry: Path) -> np.ndarray | None:
-        """Return the memory-mapped entry, or ``None`` when it is missing or unreadable."""
+    def _read(self, entry: Path, *, again: bool = False) -> np.ndarray | None:
+        """Return the memory-mapped entry, or ``None`` when it is missing or unreadable.
+
+        ``again``: a second look at the same entry, whose unreadable state was reported already.
+        """
         try:
             array: np.ndarray = np.load(entry, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
@@ -221,8 +234,9 @@ class AudioStore:
             if array.dtype == np.float32 and array.ndim == expected_ndim and array.shape[-1] > 0:
                 return array
             reason = f"holds {array.dtype} {array.shape}"
-        log.warning("%s: unreadable audio cache entry (%s); decoding again", entry, reason)
-        self.stats.rebuilt += 1
+        if not again:
+            log.warning("%s: unreadable audio cache entry (%s); decoding again", entry, reason)
+            self.stats.rebuilt += 1
         return None
 
 

@@ -12,6 +12,10 @@ A front-end that declares its own ``sample_rate`` (a pretrained encoder trained 
 sees the run's windows decoded at that rate: the same windows, as many per track and starting
 at the same second (``start * rate / run_rate``, rounded to a sample), so its rows line up with
 every other input's row for row; the audio store caches each file once per rate.
+
+An entry is computed under its lock (``merbench.paths.cache_lock``): processes sharing the cache
+folder compute it once, the others wait and then read it; it is written to a temporary file and
+moved into place, so nobody reads half of one.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 from merbench.data.audio import ArrayWriter, AudioStore
 from merbench.data.tracks import Tracks
 from merbench.data.windows import Windows, place_window
-from merbench.paths import cache_dir
+from merbench.paths import cache_dir, cache_lock, write_atomically
 from merbench.plugin.specs import FrontEndSpec
 
 log = logging.getLogger(__name__)
@@ -146,14 +150,26 @@ class FeatureStore:
         path = folder / f"{name}.npy"
         array = self._read(path)
         if array is None:
-            self._compute(path, tracks, frontend)
-            self.computed += 1
-            array = self._read(path)
-            if array is None:
-                raise OSError(f"{path}: cannot read the features just written")
+            array = self._compute_once(path, tracks, frontend)
         else:
             self.loaded += 1
         self._memory[name] = array
+        return array
+
+    def _compute_once(
+        self, path: Path, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> np.ndarray:
+        """Compute an entry under its lock, unless another process wrote it meanwhile."""
+        with cache_lock(path):
+            array = self._read(path)
+            if array is not None:
+                self.loaded += 1
+                return array
+            self._compute(path, tracks, frontend)
+            self.computed += 1
+            array = self._read(path)
+        if array is None:
+            raise OSError(f"{path}: cannot read the features just written")
         return array
 
     def _key(self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]) -> str:
@@ -192,7 +208,7 @@ class FeatureStore:
                     out.write(np.asarray(module(torch.from_numpy(batch)), dtype=np.float32))
         if frontend is not None and frontend[0].describe is not None:
             described = json.dumps(dict(frontend[0].describe()), indent=1, default=str)
-            path.with_suffix(".json").write_text(described + "\n", encoding="utf-8")
+            write_atomically(path.with_suffix(".json"), (described + "\n").encode())
 
     def _batches(self, tracks: Tracks, rate: int) -> Iterator[np.ndarray]:
         rows = np.arange(len(self.windows(tracks)))

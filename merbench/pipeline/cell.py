@@ -31,7 +31,7 @@ from merbench.pipeline.record import (
 from merbench.results.schema import CellKey, CellResult
 from merbench.train.calibration import Rescaling, rescale
 from merbench.train.family import family_of
-from merbench.train.fit import Fitted, score
+from merbench.train.fit import Fitted, describe_device, score
 from merbench.train.policy import tunable
 from merbench.train.timing import measuring, phase
 from merbench.train.tuning import candidate_space, default_params, make_study, tune
@@ -188,7 +188,7 @@ def _info(fitting: CandidateFit, refit: Refit, default: dict[str, Any] | None) -
         "best_epoch": fitted.best_epoch,
         "refit_epochs": refit.epochs,
         "trial_best_epochs": refit.best_epochs,
-        "device": fitting.family.device(),
+        "device": describe_device(fitting.family.device()),
         "seed": plan.seed,
         "is_baseline": plan.model.is_baseline,
         "plugins": plugin_names(plan),

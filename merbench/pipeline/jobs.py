@@ -9,6 +9,11 @@ queue as workers on other machines, and the run's own progress display also coun
 that the other processes finish. Each cell is still seeded from its own identity, and every
 torch cell uses the thread count stored with the run (``MERBENCH_THREADS``, chosen when the run
 starts), so which process runs it does not change its folds, trials, seed or arithmetic.
+
+With CUDA devices visible (and a torch candidate in the run), ``--jobs auto`` is one process per
+device, and each worker process sees one device (``CUDA_VISIBLE_DEVICES``): the run's own process
+trains on the first visible device (its default ``cuda:0``), worker ``n`` on device ``n``,
+round robin when there are more processes than devices.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,7 @@ and only runs with the same thread count per cell gave the same predictions."""
 STORAGE_ENV = "MERBENCH_STORAGE"
 """The results store's URL, for ``merbench worker`` (it may hold a password)."""
 MAX_AUTO_JOBS = 4
+CUDA_ENV = "CUDA_VISIBLE_DEVICES"
 
 
 def available_cores() -> int:
@@ -50,23 +56,39 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, named as ``CUDA_VISIBLE_DEVICES`` names them.
+
+    Indices (``"0"``, ``"1"``, ...) when ``CUDA_VISIBLE_DEVICES`` is unset, else its entries
+    (indices, ``GPU-<uuid>`` or ``MIG-<uuid>``); empty without CUDA. Torch counts the devices
+    through NVML, so this process does not initialise CUDA by asking.
+    """
+    import torch
+
+    count = torch.cuda.device_count()
+    if count <= 0:
+        return []
+    listed = os.environ.get(CUDA_ENV)
+    if listed is None:
+        return [str(index) for index in range(count)]
+    return [name.strip() for name in listed.split(",") if name.strip()][:count]
+
+
 def resolve_jobs(value: str | int, *, uses_torch: bool = True) -> int:
     """``"auto"`` or a number -> the number of processes to use.
 
-    ``auto`` is one process per core (at most four) on a CPU, and one when a torch candidate
-    would run on CUDA (the processes would share one GPU). Torch is imported to look for CUDA
-    only when a candidate trains a torch model.
+    ``auto`` is one process per core (at most four) on a CPU, and one per visible CUDA device
+    when a torch candidate would run on CUDA (each process then trains on its own device).
+    Torch is imported to look for CUDA only when a candidate trains a torch model.
 
     Raises:
         ConfigError: neither ``auto`` nor a positive integer.
     """
     text = str(value).strip().lower()
     if text == "auto":
-        if uses_torch:
-            import torch
-
-            if torch.cuda.is_available():
-                return 1
+        gpus = visible_gpus() if uses_torch else []
+        if gpus:
+            return len(gpus)
         return min(available_cores(), MAX_AUTO_JOBS)
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"--jobs '{value}': give a positive number of processes, or 'auto'.")
@@ -134,12 +156,14 @@ def local_workers(
     out: Path,
     config: Path | None,
     heartbeat_timeout: float,
+    gpus: Sequence[str] = (),
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``jobs - 1`` ``merbench worker`` processes on the run; split the cores among all.
 
     ``OMP_NUM_THREADS`` (OpenMP and BLAS threads) is set for every process while the context is
     open; torch cells use the run's stored thread count (``cell_threads``), whichever process
-    runs them. On leaving normally the workers
+    runs them. With ``gpus`` (``visible_gpus()``), worker ``n`` sees only ``gpus[n]`` (round
+    robin), this process training on ``gpus[0]``. On leaving normally the workers
     are waited for (they stop once no cell is pending or running); on an error or an interrupt
     they are stopped, and the cells they held return to the queue.
     """
@@ -156,11 +180,10 @@ def local_workers(
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(1, jobs):
-            with (out / f"job-{number}.out").open("wb") as output:
-                processes.append(
-                    subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-                )
+            processes.append(_start(command, env, out / f"job-{number}.out", number, gpus))
         log.info("started %d local worker(s) with %s thread(s) each", len(processes), threads)
+        if gpus:
+            log.info("CUDA devices of the processes, this one first: %s", _placement(jobs, gpus))
         yield processes
         for process in processes:
             process.wait()
@@ -173,6 +196,19 @@ def local_workers(
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
+
+
+def _start(
+    command: list[str], env: dict[str, str], output: Path, number: int, gpus: Sequence[str]
+) -> subprocess.Popen[bytes]:
+    """Start local worker ``number``, on its own CUDA device when there are ``gpus``."""
+    own = env | ({CUDA_ENV: gpus[number % len(gpus)]} if gpus else {})
+    with output.open("wb") as stream:
+        return subprocess.Popen(command, env=own, stdout=stream, stderr=subprocess.STDOUT)
+
+
+def _placement(jobs: int, gpus: Sequence[str]) -> str:
+    return ", ".join(gpus[number % len(gpus)] for number in range(jobs))
 
 
 def worker_command(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.pipeline.candidates import Unavailable
+from merbench.pipeline.costs import prioritise
 from merbench.pipeline.dask_executor import DaskWork, Executor, chosen_executor, run_on_dask
 from merbench.pipeline.dask_tasks import dask_run
 from merbench.pipeline.estimate import RunEstimate, summary_lines
@@ -33,6 +34,7 @@ from merbench.pipeline.jobs import (
     reap,
     resolve_jobs,
     resolve_threads,
+    visible_gpus,
 )
 from merbench.pipeline.plan import (
     CellBuilder,
@@ -182,7 +184,10 @@ def _delete_results(run_dir: Path) -> None:
 def _list_cells(
     plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
 ) -> list[CellKey]:
-    """Load every dataset, store its folds, and add its cells to the store as pending."""
+    """Load every dataset, store its folds, and add its cells to the store as pending.
+
+    Each cell gets an estimated cost, so that the queue hands out the longest cells first.
+    """
     keys: list[CellKey] = []
     for dataset in plan.datasets:
         reporter.message(f"Loading dataset {dataset.name} ...")
@@ -203,6 +208,7 @@ def _list_cells(
                 folds = builder.folds(dataset.name, task, protocol)
                 keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
     builder.store.add_cells(keys)
+    prioritise(builder, keys)
     return keys
 
 
@@ -267,6 +273,7 @@ def _work(
             out=plan.run_dir,
             config=plan.config.source,
             heartbeat_timeout=settings.heartbeat_timeout,
+            gpus=visible_gpus() if plan.uses_torch else (),
         ) as peers,
         cell_threads(threads),  # after the workers' OMP_NUM_THREADS; they read the store's
     ):

@@ -12,6 +12,11 @@ cell runs its worker refreshes ``heartbeat_at``; times are the database server's
 workers on machines with skewed clocks agree on what is stale. A ``running`` cell whose
 heartbeat is older than the timeout, or whose worker ran on this machine and has exited (an
 unreaped zombie included), is made ``pending`` again and claimed by the next worker.
+
+Claims take the most expensive pending cell first (``cost``, estimated when the run lists its
+cells: ``set_costs``), so the longest cells start early and a run does not end on one long cell
+while every other process idles; cells of equal cost, or of none (a store older than costs), go
+in the order they were listed. Which process runs a cell, and when, never changes its results.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import hashlib
 import os
 import secrets
 import socket
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +107,12 @@ def db_clock(dialect: str) -> sa.ColumnElement[Any]:
     return sa.literal(time.time(), sa.Float)  # other databases: this machine's clock
 
 
+CLAIM_ORDER = (cells.c.cost.desc().nulls_last(), cells.c.id)
+"""The most expensive pending cell first; among equal costs, the first listed."""
+
+
 def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) -> Claim | None:
-    """Take the first pending cell (of ``among``, else any); ``None`` when none is pending."""
+    """Take the most expensive pending cell (of ``among``, else any); ``None`` when none is."""
     clock = db_clock(store.dialect)
 
     def take(conn: sa.Connection) -> Claim | None:
@@ -111,7 +120,7 @@ def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) 
         if among is not None:
             query = query.where(cells.c.id.in_(list(among)))
         row = (
-            conn.execute(query.order_by(cells.c.id).limit(1).with_for_update(skip_locked=True))
+            conn.execute(query.order_by(*CLAIM_ORDER).limit(1).with_for_update(skip_locked=True))
             .mappings()
             .first()
         )
@@ -139,6 +148,17 @@ def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) 
         return Claim(cell_id=int(row["id"]), key=key)
 
     return store.transact(take)
+
+
+def set_costs(store: Store, costs: Mapping[int, float]) -> None:
+    """Record the estimated cost of cells by id (any unit: only their order matters)."""
+    rows = [{"cell": cell_id, "value": float(cost)} for cell_id, cost in costs.items()]
+    if not rows:
+        return
+    update = (
+        cells.update().where(cells.c.id == sa.bindparam("cell")).values(cost=sa.bindparam("value"))
+    )
+    store.transact(lambda conn: conn.execute(update, rows))
 
 
 def beat(store: Store, held: Claim, worker: WorkerId) -> bool:

@@ -3,7 +3,8 @@
 One database holds one run: the run's settings and provenance (``runs``), the folds' manifests
 (``splits``), one row per cell with its status and results (``cells``), every claim of a cell by
 a worker (``claims``), per-track predictions, every Optuna trial, and the tracks left out.
-Newer versions only add tables and nullable columns, so an older store is migrated in place.
+Newer versions only add tables, nullable columns and indexes, so an older store is migrated in
+place (``create_schema``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: cells carry their worker and heartbeat, claims are logged, runs keep their plan.
 3: cells and splits carry their split protocol (``grouped``, ``random``, ``official``); a store
-of version 2 reads as ``grouped`` and holds one protocol per dataset and task."""
+of version 2 reads as ``grouped`` and holds one protocol per dataset and task.
+4: cells carry an estimated cost (indexed with their status), and the queue hands out the most
+expensive pending cell first; cells of older stores have none and come after the others, in
+the order they were listed."""
 DEFAULT_SPLIT = "grouped"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
 
@@ -72,7 +76,10 @@ cells = sa.Table(
     sa.Column("worker_host", sa.String(64)),
     sa.Column("worker_pid", sa.Integer),
     sa.Column("heartbeat_at", sa.Float),
+    sa.Column("cost", sa.Float),
     sa.UniqueConstraint("dataset", "task", "candidate", "repeat", "fold", "split", name="uq_cell"),
+    # The claim query: the most expensive pending cell.
+    sa.Index("ix_cells_queue", "status", "cost"),
 )
 
 claims = sa.Table(
@@ -196,6 +203,8 @@ def needs_schema(engine: sa.Engine) -> bool:
         return any(
             not {c.name for c in table.columns}
             <= {c["name"] for c in inspector.get_columns(table.name)}
+            or not {i.name for i in table.indexes}
+            <= {i["name"] for i in inspector.get_indexes(table.name)}
             for table in metadata.tables.values()
         )
 
@@ -225,6 +234,11 @@ def create_schema(conn: sa.Connection) -> None:
                     table.name,
                     column.name,
                 )
+        indexed = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexed:  # an index of a column added above
+                index.create(conn)
+                log.info("%s: added index %s", conn.engine.url.render_as_string(), index.name)
 
 
 SCHEMA_LOCK = 0x6D65_7262  # "merb": the advisory lock that serialises schema changes

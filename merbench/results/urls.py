@@ -95,9 +95,17 @@ def engine_url(url: str) -> sa.URL:
 
 
 def make_engine(url: str) -> sa.Engine:
+    """The engine of a store: SQLite tuned for parallel writers; a server database unpooled.
+
+    On a server database (PostgreSQL) the store keeps no connection open between its
+    transactions (``NullPool``): a process uses the store a few times per cell and for a
+    heartbeat every few seconds, while its Optuna study keeps the one connection it holds
+    open (``merbench.train.tuning``). Many workers then fit under the server's
+    ``max_connections`` (docs/scale-out.md, Connections).
+    """
     parsed = engine_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
     engine = sa.create_engine(parsed, connect_args={"timeout": 60})
 
     @sa.event.listens_for(engine, "connect")

@@ -8,6 +8,7 @@ training and predictions are returned on the dataset's own scale.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,26 @@ def pick_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def describe_device(device: str) -> str:
+    """Name the device a cell ran on, for its record: ``cpu``, or the CUDA device in use.
+
+    E.g. ``cuda:0 (NVIDIA H100 80GB HBM3)``, with ``CUDA_VISIBLE_DEVICES=<entry>`` added when the
+    process sees only some of the machine's devices (``merbench run --jobs`` gives each process
+    one), so that the cells of different processes name different devices.
+    """
+    if not device.startswith("cuda"):
+        return device
+    import torch
+
+    index = torch.device(device).index
+    index = torch.cuda.current_device() if index is None else index
+    about = torch.cuda.get_device_name(index)
+    listed = [name.strip() for name in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    if index < len(listed) and listed[index]:
+        about += f", CUDA_VISIBLE_DEVICES={listed[index]}"
+    return f"cuda:{index} ({about})"
 
 
 class TargetScaler:

@@ -3,7 +3,8 @@
 Slow waveform transforms (pitch shift, time stretch) are rendered into ``N_COPIES`` copies of
 every window once per seed, cached on disk under the cache folder like decoded audio; a fixed
 front-end's output for every copy is cached beside them. Training then draws one copy per example
-and epoch.
+and epoch. Each entry is rendered under its lock (``merbench.paths.cache_lock``), so processes
+sharing the cache folder render it once and the others read it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from merbench.data.audio import ArrayWriter
-from merbench.paths import cache_dir
+from merbench.paths import cache_dir, cache_lock
 from merbench.plugin.specs import AugmentationSpec, FrontEndSpec
 from merbench.train.policy import N_COPIES, Step
 from merbench.train.seeds import augment_waveform
@@ -67,6 +68,15 @@ def render_copies(
     cached = _read(path)
     if cached is not None:
         return cached, digest
+    with cache_lock(path):
+        if _read(path, quiet=True) is None:  # else rendered by another process meanwhile
+            _render(path, waveforms, track_ids, steps, seed)
+    return _written(path), digest
+
+
+def _render(
+    path: Path, waveforms: np.ndarray, track_ids: Sequence[str], steps: Sequence[Step], seed: int
+) -> None:
     log.info("rendering %d augmented copies of %d windows", N_COPIES, len(waveforms))
     with ArrayWriter(path, len(waveforms)) as out:
         for n in range(len(waveforms)):
@@ -76,7 +86,6 @@ def render_copies(
                 for copy in range(N_COPIES)
             ]
             out.write(np.stack(copies)[np.newaxis])
-    return _written(path), digest
 
 
 def _written(path: Path) -> np.ndarray:
@@ -98,8 +107,6 @@ def copy_features(
     copies: Copies, frontend: FrontEndSpec, params: Mapping[str, Any], *, sample_rate: int
 ) -> np.ndarray:
     """A fixed front-end's output for every pre-rendered copy, ``[N, K, ...]``, cached."""
-    import torch
-
     content = {
         "copies": copies.key,
         "frontend": frontend.name,
@@ -113,6 +120,21 @@ def copy_features(
     cached = _read(path)
     if cached is not None:
         return cached
+    with cache_lock(path):
+        if _read(path, quiet=True) is None:  # else computed by another process meanwhile
+            _compute_features(path, copies, frontend, params, sample_rate)
+    return _written(path)
+
+
+def _compute_features(
+    path: Path,
+    copies: Copies,
+    frontend: FrontEndSpec,
+    params: Mapping[str, Any],
+    sample_rate: int,
+) -> None:
+    import torch
+
     module = frontend.builder(sample_rate, **params)
     if isinstance(module, torch.nn.Module):
         module.eval()
@@ -123,7 +145,6 @@ def copy_features(
             flat = torch.from_numpy(part.reshape(-1, *part.shape[2:]))
             output = np.asarray(module(flat), dtype=np.float32)
             out.write(output.reshape(len(part), k, *output.shape[1:]))
-    return _written(path)
 
 
 def _render_rng(seed: int, copy: int, track_id: str) -> np.random.Generator:
@@ -145,12 +166,14 @@ def _digest(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _read(path: Path) -> np.ndarray | None:
+def _read(path: Path, *, quiet: bool = False) -> np.ndarray | None:
+    """The memory-mapped entry, or ``None`` (``quiet``: an unreadable one was reported already)."""
     try:
         array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
         return array
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError) as exc:
-        log.warning("%s: unreadable augmentation cache entry (%s); rendering again", path, exc)
+        if not quiet:
+            log.warning("%s: unreadable augmentation cache entry (%s); rendering again", path, exc)
         return None

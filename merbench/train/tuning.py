@@ -242,6 +242,12 @@ def open_study_storage(store: Store) -> optuna.storages.BaseStorage | None:
                 engine_kwargs={
                     "connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"},
                     "pool_pre_ping": True,
+                    # One thread uses the study: one connection, kept open between trials,
+                    # is each worker's whole steady share of max_connections (the store's
+                    # own connections last one transaction each; docs/scale-out.md). Optuna
+                    # opens a second one for a moment while it checks its tables' version.
+                    "pool_size": 1,
+                    "max_overflow": 1,
                 },
             )
         finally:

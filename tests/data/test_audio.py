@@ -264,10 +264,15 @@ def test_cache_entry_with_wrong_dtype_is_rebuilt(tmp_path, store):
     assert store.stats.rebuilt == 1
 
 
+def cache_files(folder: Path) -> list[Path]:
+    """The files of a cache folder but its lock files (which stay, see ``merbench.paths``)."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
 def test_no_temporary_files_are_left(tmp_path, store):
     for index in range(3):
         store.load(write(tmp_path / f"{index}.wav", tone(0.1, RATE)))
-    files = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    files = [p.name for p in cache_files(tmp_path / "cache")]
     assert len(files) == 3
     assert all(name.endswith(".npy") and not name.startswith(".") for name in files)
 
@@ -281,7 +286,7 @@ def test_failed_write_leaves_nothing(tmp_path, store, monkeypatch):
     monkeypatch.setattr(os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.load(path)
-    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not cache_files(tmp_path / "cache")
 
 
 def test_unwritable_cache_still_returns_audio(tmp_path, store, monkeypatch, caplog):
@@ -302,7 +307,7 @@ def test_store_errors_name_the_file(tmp_path, store):
     corrupt.write_bytes(b"not flac at all" * 10)
     with pytest.raises(DatasetError, match=r"bad\.flac: cannot decode audio"):
         store.clip(corrupt)
-    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not cache_files(tmp_path / "cache")
 
 
 def test_clip_crops_and_pads(tmp_path):

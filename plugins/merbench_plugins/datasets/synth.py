@@ -34,7 +34,7 @@ import numpy as np
 
 import merbench
 from merbench.errors import ConfigError, did_you_mean
-from merbench.paths import cache_dir
+from merbench.paths import cache_dir, cache_lock
 from merbench_plugins.datasets._synth_music import (
     Artist,
     Cues,
@@ -151,6 +151,24 @@ def _remove_stale(folder: Path) -> None:
             continue
 
 
+def _generate_once(folder: Path, options: SynthOptions, *, replace: bool = False) -> None:
+    """Generate a set unless another process already has, holding its lock meanwhile.
+
+    Processes sharing the cache folder (``--jobs``, workers on machines sharing it over NFS)
+    then generate each set once: the others wait for the lock and find the folder made.
+
+    Args:
+        folder: the set's cache folder.
+        options: the set's options.
+        replace: remove the folder first (a damaged copy).
+    """
+    with cache_lock(folder):
+        if replace:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not folder.is_dir():
+            _generate_atomically(folder, options)
+
+
 def _generate_atomically(folder: Path, options: SynthOptions) -> None:
     """Generate into a temporary sibling and rename it, so a killed run leaves no half set."""
     _remove_stale(folder)
@@ -229,7 +247,7 @@ def load(
     )
     folder = cache_folder(options)
     if not folder.is_dir():
-        _generate_atomically(folder, options)
+        _generate_once(folder, options)
     return _read_table(folder, options)
 
 
@@ -305,8 +323,7 @@ def verify(root: Path | None = None, **options: Any) -> list[str]:
         return []
     problems = _check_copy(folder, settings)
     if problems:
-        shutil.rmtree(folder, ignore_errors=True)
-        _generate_atomically(folder, settings)
+        _generate_once(folder, settings, replace=True)
         problems.append(f"{folder}: damaged, so it was removed and generated again.")
     return problems
 
