@@ -75,7 +75,7 @@ def render_leaderboard(url: str, site: Path, title: str) -> Path:
 
 def worker_command(registry: Registry, settings: Mapping[str, Any]) -> int:
     """``merbench worker``: run a shared run's cells; exit 1 if a cell it ran failed."""
-    from merbench.pipeline.worker import WorkerSettings, work
+    from merbench.pipeline.executors.worker import WorkerSettings, work
 
     warn_failures(registry)
     with LineReporter() as reporter:

@@ -326,7 +326,7 @@ def plan_only(settings: RunSettings, plan: RunPlan, registry: Registry) -> RunEs
     The store read is ``--storage`` or the run directory's, when one exists: its finished cells
     give the rates of their candidates, whatever budget they ran under.
     """
-    from merbench.pipeline.jobs import cell_threads, resolve_jobs, resolve_threads
+    from merbench.pipeline.executors.jobs import cell_threads, resolve_jobs, resolve_threads
 
     sizes = DrySizes(registry, settings, plan, plan.config)
     probe = Probe(registry=registry, settings=settings, budget=plan.budget, features=sizes.features)

@@ -2,11 +2,11 @@
 
 The runner plans the run (``merbench.pipeline.plan``), records it in its results store, lists its
 cells (loading each dataset and storing its folds), then works through them with this process and
-any ``--jobs`` local workers (``merbench.pipeline.jobs``), all claiming cells from the store's queue
-(``merbench.pipeline.worker``), as ``merbench worker`` processes on other machines can too. A cell
-that raises is stored as failed and the run goes on; finished cells are committed one by one, so an
-interrupted run resumes where it stopped. Rendering the leaderboard is left to the caller (the
-CLI and the Python API).
+any ``--jobs`` local workers (``merbench.pipeline.executors.jobs``), all claiming cells from the
+store's queue (``merbench.pipeline.executors.worker``), as ``merbench worker`` processes on other
+machines can too. A cell that raises is stored as failed and the run goes on; finished cells are
+committed one by one, so an interrupted run resumes where it stopped. Rendering the leaderboard is
+left to the caller (the CLI and the Python API).
 """
 
 from __future__ import annotations
@@ -22,10 +22,15 @@ from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.pipeline.candidates import Unavailable
 from merbench.pipeline.costs import prioritise
-from merbench.pipeline.dask_executor import DaskWork, Executor, chosen_executor, run_on_dask
-from merbench.pipeline.dask_tasks import dask_run
 from merbench.pipeline.estimate import RunEstimate, summary_lines
-from merbench.pipeline.jobs import (
+from merbench.pipeline.executors.dask_executor import (
+    DaskWork,
+    Executor,
+    chosen_executor,
+    run_on_dask,
+)
+from merbench.pipeline.executors.dask_tasks import dask_run
+from merbench.pipeline.executors.jobs import (
     THREADS_ENV,
     PeerProgress,
     cell_threads,
@@ -36,6 +41,7 @@ from merbench.pipeline.jobs import (
     resolve_threads,
     visible_gpus,
 )
+from merbench.pipeline.executors.worker import process_cells
 from merbench.pipeline.plan import (
     CellBuilder,
     RunPlan,
@@ -48,7 +54,6 @@ from merbench.pipeline.probe import plan_only, run_plan
 from merbench.pipeline.progress import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.pipeline.provenance import collect_provenance, portable_text
 from merbench.pipeline.settings import RunSettings, check_folder
-from merbench.pipeline.worker import process_cells
 from merbench.plugin.registry import Registry, load_registry
 from merbench.results.queue import Queue, retry_failed
 from merbench.results.schema import CellKey

@@ -322,8 +322,8 @@ def set_threads() -> None:
     """Set torch's intra-op threads: the run's count, else ``OMP_NUM_THREADS``, else every core.
 
     A run stores its torch threads per cell and every process running its cells exports them as
-    ``MERBENCH_THREADS`` (``merbench.pipeline.jobs.cell_threads``): CPU convolutions give slightly
-    different sums with another thread count, so a cell's numbers must not depend on which
+    ``MERBENCH_THREADS`` (``merbench.pipeline.executors.jobs.cell_threads``): CPU convolutions give
+    slightly different sums with another thread count, so a cell's numbers must not depend on which
     process ran it. Outside a run, ``OMP_NUM_THREADS`` (or ``taskset``) splits the cores.
     """
     for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from merbench.pipeline.jobs import STORAGE_ENV, worker_command
+from merbench.pipeline.executors.jobs import STORAGE_ENV, worker_command
 from merbench.results.urls import display_url, redact
 
 CANARY = "Canary-s3cret-9f2"

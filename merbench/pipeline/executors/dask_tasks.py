@@ -3,8 +3,8 @@
 ``run_one_cell`` builds a cell from its key and the run's stored settings (``DaskRun``) through
 the same ``plan.CellBuilder`` as ``merbench worker``, runs it with the run's threads per cell and
 returns its ``CellResult``, or a one-line reason: a failing cell never stops the run. A worker
-never opens the results store: the run's process (``merbench.pipeline.dask_executor``) stores
-what the tasks return. This module imports nothing of Dask, so a worker unpickles a task
+never opens the results store: the run's process (``merbench.pipeline.executors.dask_executor``)
+stores what the tasks return. This module imports nothing of Dask, so a worker unpickles a task
 by importing it.
 """
 
@@ -23,7 +23,7 @@ from merbench.data.config import load_config
 from merbench.errors import RunError
 from merbench.evaluation.budgets import budget_from_record
 from merbench.pipeline.cell import run_cell
-from merbench.pipeline.jobs import cell_threads
+from merbench.pipeline.executors.jobs import cell_threads
 from merbench.pipeline.plan import CellBuilder
 from merbench.pipeline.progress import one_line
 from merbench.pipeline.settings import RunSettings

@@ -21,8 +21,12 @@ import pytest
 
 from merbench.data.config import parse_config
 from merbench.errors import ConfigError, RunError
-from merbench.pipeline.dask_executor import chosen_executor, outcome_of, refuse_other_versions
-from merbench.pipeline.dask_tasks import dask_run, run_one_cell, version_problem
+from merbench.pipeline.executors.dask_executor import (
+    chosen_executor,
+    outcome_of,
+    refuse_other_versions,
+)
+from merbench.pipeline.executors.dask_tasks import dask_run, run_one_cell, version_problem
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.plugin.registry import load_registry

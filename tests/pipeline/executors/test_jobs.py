@@ -11,7 +11,7 @@ import time
 import pytest
 
 from merbench.errors import ConfigError
-from merbench.pipeline.jobs import cell_threads, resolve_jobs
+from merbench.pipeline.executors.jobs import cell_threads, resolve_jobs
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
 from merbench.results.store import Store

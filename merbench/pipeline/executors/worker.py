@@ -21,7 +21,7 @@ from pathlib import Path
 
 from merbench.data.features import FeatureStore
 from merbench.pipeline.cell import CellPlan, run_cell
-from merbench.pipeline.jobs import cell_threads
+from merbench.pipeline.executors.jobs import cell_threads
 from merbench.pipeline.plan import CellBuilder, read_stored_run
 from merbench.pipeline.progress import (
     Reporter,

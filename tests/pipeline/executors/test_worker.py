@@ -22,9 +22,9 @@ from click.testing import CliRunner
 
 from merbench.cli import main
 from merbench.errors import RunError
+from merbench.pipeline.executors.worker import Heartbeat, WorkerSettings, work
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
-from merbench.pipeline.worker import Heartbeat, WorkerSettings, work
 from merbench.results.queue import (
     Queue,
     WorkerId,

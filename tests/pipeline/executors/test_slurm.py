@@ -23,7 +23,7 @@ from merbench.pipeline.settings import RunSettings
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RECIPE = ROOT / "docs" / "recipes" / "slurm-worker.sh"
 MODELS = ("ridge", "mean")
 NO_SLURM = "No SLURM controller answers 'sinfo'. Start a one-node cluster with: sudo .ci/slurm-up"

@@ -7,8 +7,8 @@ from typing import ClassVar
 import pytest
 import torch
 
-from merbench.pipeline import jobs
-from merbench.pipeline.jobs import local_workers, resolve_jobs, visible_gpus
+from merbench.pipeline.executors import jobs
+from merbench.pipeline.executors.jobs import local_workers, resolve_jobs, visible_gpus
 from merbench.train.fit import describe_device
 
 

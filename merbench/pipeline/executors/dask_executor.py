@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from merbench.data.config import Config
 from merbench.errors import ConfigError, RunError
-from merbench.pipeline.dask_tasks import CellOutcome, DaskRun, run_one_cell, version_problem
+from merbench.pipeline.executors.dask_tasks import (
+    CellOutcome,
+    DaskRun,
+    run_one_cell,
+    version_problem,
+)
 from merbench.pipeline.progress import Reporter, one_line, summarize_metrics
 from merbench.pipeline.settings import RunSettings
 from merbench.results.queue import Claim, Queue, beat, claim, fail, finish, release, requeue_dead
