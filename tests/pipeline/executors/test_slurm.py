@@ -1,8 +1,10 @@
-"""The SLURM job-array recipe, as written in docs/recipes/slurm-worker.sh, on a real SLURM node.
+"""The SLURM recipes of docs/scale-out.md on a real SLURM node.
 
-A run is queued on a PostgreSQL store, ``sbatch --array=1-2`` submits the recipe unchanged, and
-the array's workers must finish every cell once, with the numbers of one local process. CI brings
-up a one-node cluster (``.ci/slurm-up``: munge, slurmctld, slurmd from Debian's slurm-wlm); without
+A run is queued on a PostgreSQL store, ``sbatch --array=1-2`` submits the job script
+docs/recipes/slurm-worker.sh unchanged, and the array's workers must finish every cell once, with
+the numbers of one local process. dask-jobqueue's ``SLURMCluster`` starts Dask workers as SLURM
+jobs and a run with ``--executor dask`` on it must give those numbers too. CI brings up a
+one-node cluster (``.ci/slurm-up``: munge, slurmctld, slurmd from Debian's slurm-wlm); without
 one the test is skipped saying so, and under ``CI`` it fails instead.
 """
 
@@ -80,6 +82,32 @@ def test_a_job_array_of_the_recipe_runs_a_shared_run_like_one_process(
     assert expected.keys() == shared.keys()
     for key, cell in expected.items():
         assert shared[key]["metrics"] == cell["metrics"], key
+
+
+def test_a_run_on_dask_jobqueue_s_slurm_cluster_matches_one_process(slurm, tiny_config, tmp_path):
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    prologue = [f"export PYTHONPATH={os.pathsep.join(sys.path)}",
+                f"export MERBENCH_CACHE={os.environ['MERBENCH_CACHE']}"]  # fmt: skip
+    with SLURMCluster(cores=1, processes=1, memory="2GB", walltime="00:10:00",
+                      python=sys.executable, job_script_prologue=prologue,
+                      scheduler_options={"host": "127.0.0.1"}, log_directory=str(tmp_path),
+                      ) as cluster, Client(cluster) as client:  # fmt: skip
+        cluster.scale(jobs=2)
+        client.wait_for_workers(2, timeout=180)
+        run(RunSettings(models=MODELS, budget="smoke", config=tiny_config, render=False,
+                        out=tmp_path / "dask", executor="dask",
+                        scheduler=cluster.scheduler_address))  # fmt: skip
+    run(RunSettings(models=MODELS, budget="smoke", config=tiny_config, render=False,
+                    out=tmp_path / "reference"))  # fmt: skip
+    cells = {}
+    for name in ("dask", "reference"):
+        store = Store(sqlite_url(tmp_path / name))
+        cells[name] = {_key(c): (c["status"], c["metrics"]) for c in store.table("cells")}
+        store.close()
+    assert {status for status, _ in cells["dask"].values()} == {"done"}
+    assert cells["dask"] == cells["reference"]
 
 
 def test_the_recipe_refuses_to_start_without_a_store(tmp_path):
