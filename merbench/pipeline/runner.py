@@ -22,7 +22,7 @@ from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
 from merbench.pipeline.candidates import Unavailable
 from merbench.pipeline.costs import prioritise
-from merbench.pipeline.estimate import RunEstimate, summary_lines
+from merbench.pipeline.estimate import RunEstimate, summary_lines, totals_line
 from merbench.pipeline.executors.dask_executor import (
     DaskWork,
     Executor,
@@ -145,7 +145,9 @@ def _show_plan(
     """Report the run's cost plan as its first lines (``merbench.pipeline.estimate``)."""
     jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
     estimate = run_plan(plan, builder, max(1, min(jobs, len(keys))))
-    for line in summary_lines(estimate):
+    # A first run has no timings: one line instead of a table of question marks.
+    lines = summary_lines(estimate) if estimate.unestimated < estimate.cells else []
+    for line in lines or [totals_line(estimate)]:
         reporter.message(line)
     return estimate
 

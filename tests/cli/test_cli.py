@@ -122,6 +122,9 @@ def test_the_plan_is_printed_and_nothing_is_written(cli, tones_config, tmp_path)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "leaderboards").exists()
     ran = cli.invoke(main, [*args, "--no-progress", "--no-leaderboard"])
     assert ran.exit_code == 0 and "Plan (smoke budget): " in ran.output  # its first lines
+    assert "no timings yet" in ran.output and "cell-hours  from" not in ran.output  # one line
+    rerun = cli.invoke(main, [*args, "--fresh", "--no-progress", "--no-leaderboard"])
+    assert "cell-hours  from" not in rerun.output  # --fresh forgets the timings too
     again = cli.invoke(main, [*args, "--plan", "--no-progress"])
     assert "stored" in again.stdout and "probe" not in again.stdout
 
