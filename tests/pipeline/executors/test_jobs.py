@@ -18,28 +18,9 @@ from merbench.results.store import Store
 from merbench.results.summaries import load_results
 from merbench.results.urls import sqlite_url
 from tests.helpers.plugins import SLEEPY_TONES
+from tests.helpers.reporting import Recorder
 
 pytestmark = pytest.mark.slow
-
-
-class Recorder:
-    def __init__(self):
-        self.finished = []
-
-    def run_started(self, total, done):
-        self.total = total
-
-    def cell_started(self, key):
-        pass
-
-    def epoch_ended(self, key, epoch, value):
-        pass
-
-    def cell_finished(self, key, status, summary):
-        self.finished.append((key.label(), status))
-
-    def message(self, text):
-        pass
 
 
 def _run(config, out, jobs, reporter=None):
