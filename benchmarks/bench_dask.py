@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from runs import predictions, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTH = """[datasets.synth]
@@ -39,24 +37,9 @@ n_artists = 8
 
 def _run(args: argparse.Namespace, out: Path, cache: Path, *extra: str) -> float:
     """One fresh ``merbench run``; return its wall time in seconds."""
-    env = os.environ | {"MERBENCH_CACHE": str(cache), "CI": "1"}
-    command = [sys.executable, "-m", "merbench", "run", "-m", args.models, "--budget", "smoke",
-               "--config", str(out.parent / "datasets.toml"), "--jobs", str(args.jobs),
-               "--out", str(out), "--no-leaderboard", "--no-progress", *extra]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return time.perf_counter() - started
-
-
-def _predictions(out: Path) -> list[tuple[object, ...]]:
-    """Every stored prediction of a run, in a fixed order."""
-    with sqlite3.connect(out / "results.sqlite") as conn:
-        return conn.execute(
-            "SELECT c.candidate, c.fold, p.track_id, p.target, p.y_pred FROM predictions p "
-            "JOIN cells c ON c.id = p.cell_id ORDER BY 1, 2, 3, 4"
-        ).fetchall()
+    return timed_run(["-m", args.models, "--budget", "smoke", "--config",
+                      str(out.parent / "datasets.toml"), "--jobs", str(args.jobs), "--out",
+                      str(out), *extra], cache)  # fmt: skip
 
 
 def main() -> None:
@@ -80,8 +63,8 @@ def main() -> None:
             times["--jobs"].append(_run(args, local, root / "cache"))
             dask = root / f"dask-{repeat}"
             times["--executor dask"].append(_run(args, dask, root / "cache", "--executor", "dask"))
-            reference = _predictions(root / "jobs-0")
-            same = same and _predictions(local) == reference == _predictions(dask)
+            reference = predictions(root / "jobs-0")
+            same = same and predictions(local) == reference == predictions(dask)
         for label, seconds in times.items():
             print(f"{label:16} wall s: {', '.join(f'{s:.1f}' for s in seconds)}")
         ratio = statistics.median(times["--executor dask"]) / statistics.median(times["--jobs"])

@@ -25,11 +25,10 @@ import argparse
 import datetime as dt
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from runs import predictions, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTING_ORDER = (
@@ -41,25 +40,23 @@ ORDERS = {"listing order": ["-c", LISTING_ORDER], "longest first": ["-m", "merbe
 
 
 def _run(order: str, args: argparse.Namespace, out: Path, cache: Path) -> float:
-    """One fresh ``merbench run``; return its wall time in seconds."""
-    env = os.environ | {"MERBENCH_CACHE": str(cache), "CI": "1"}
-    command = [sys.executable, *ORDERS[order], "run", "-m", args.models, "--budget", "smoke",
-               "--jobs", str(args.jobs), "--out", str(out), "--no-leaderboard",
-               "--no-progress"]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode not in (0, 1):  # 1: a cell failed; the timing still counts
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return time.perf_counter() - started
+    """One fresh ``merbench run``; return its wall time in seconds (a failed cell still counts)."""
+    arguments = [
+        "-m",
+        args.models,
+        "--budget",
+        "smoke",
+        "--jobs",
+        str(args.jobs),
+        "--out",
+        str(out),
+    ]
+    return timed_run(arguments, cache, launcher=ORDERS[order], ok=(0, 1))
 
 
 def _predictions(out: Path) -> dict[tuple[str, int], list[tuple[str, str, float]]]:
     """Every stored prediction of a run, by cell (candidate and fold), in a fixed order."""
-    with sqlite3.connect(out / "results.sqlite") as conn:
-        rows = conn.execute(
-            "SELECT c.candidate, c.fold, p.track_id, p.target, p.y_pred FROM predictions p "
-            "JOIN cells c ON c.id = p.cell_id ORDER BY 1, 2, 3, 4"
-        ).fetchall()
+    rows = predictions(out)
     cells: dict[tuple[str, int], list[tuple[str, str, float]]] = {}
     for candidate, fold, track, target, value in rows:
         cells.setdefault((candidate, fold), []).append((track, target, value))

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from runs import predictions, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = (("--jobs 1, 2 threads", 1, 2), ("--jobs 1, 1 thread", 1, 1),
@@ -33,26 +31,11 @@ REFERENCE = "--jobs 2, 1 thread"
 
 
 def _run(models: str, out: Path, jobs: int, threads: int, cache: Path) -> float:
-    """One fresh ``merbench run``; return its wall time in seconds."""
-    env = os.environ | {"MERBENCH_CACHE": str(cache), "MERBENCH_THREADS": str(threads), "CI": "1"}
-    env.pop("OMP_NUM_THREADS", None)
-    command = [sys.executable, "-m", "merbench", "run", "-m", models, "--budget", "smoke",
-               "--jobs", str(jobs), "--out", str(out), "--no-leaderboard",
-               "--no-progress"]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return time.perf_counter() - started
-
-
-def _predictions(out: Path) -> list[tuple[object, ...]]:
-    """Every stored prediction of a run, in a fixed order."""
-    with sqlite3.connect(out / "results.sqlite") as conn:
-        return conn.execute(
-            "SELECT c.candidate, c.fold, p.track_id, p.target, p.y_pred FROM predictions p "
-            "JOIN cells c ON c.id = p.cell_id ORDER BY 1, 2, 3, 4"
-        ).fetchall()
+    """One fresh ``merbench run`` with ``threads`` torch threads per cell; its wall time."""
+    arguments = ["-m", models, "--budget", "smoke", "--jobs", str(jobs), "--out", str(out)]
+    # OMP_NUM_THREADS would override the run's own thread count per cell.
+    threads_env = {"MERBENCH_THREADS": str(threads)}
+    return timed_run(arguments, cache, env=threads_env, unset=["OMP_NUM_THREADS"])
 
 
 def main() -> None:
@@ -71,7 +54,7 @@ def main() -> None:
         for label, jobs, threads in CONFIGS:
             out = root / label.replace(" ", "").replace(",", "-")
             times[label] = _run(args.models, out, jobs, threads, root / "cache")
-            outputs[label] = _predictions(out)
+            outputs[label] = predictions(out)
         first = times[CONFIGS[0][0]]
         print(f"{'':22} {'wall s':>8} {'vs first':>9}  predictions equal to '{REFERENCE}'")
         for label, _, _ in CONFIGS:
