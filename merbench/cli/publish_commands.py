@@ -60,11 +60,12 @@ def folds_command(run: str | Path, target: Path) -> None:
 
 
 def _write_csv(table: Any, target: Path) -> None:
+    from merbench.csvfiles import write_csv
     from merbench.errors import ConfigError
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(target, index=False)
+        write_csv(table, target)
     except OSError as exc:
         raise ConfigError(
             f"--out {target}: cannot write this file ({exc.strerror or exc}). "

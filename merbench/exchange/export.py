@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from merbench.csvfiles import write_csv
 from merbench.data.features import FeatureStore
 from merbench.errors import ConfigError, RunError, did_you_mean
 from merbench.evaluation.cv import Fold
@@ -280,7 +281,7 @@ def _write(
     y = plan.tracks.targets(plan.problem.task)
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
-    check.to_csv(folder / bundle.CHECK_CSV, index=False)
+    write_csv(check, folder / bundle.CHECK_CSV)
     manifest = model_manifest(plan, features, final, store, centre)
     manifest["class_scores"] = class_scores
     manifest["weights"] = {

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from merbench.csvfiles import restore
 from merbench.errors import ConfigError
 from merbench.evaluation.tasks import TaskSpec
 
@@ -67,6 +68,7 @@ def read_predictions(path: Path, spec: TaskSpec) -> pd.DataFrame:
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = frame.rename(columns=restore).map(restore)  # as merbench folds wrote them
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file. Pass the CSV of predictions to score.") from None
     except pd.errors.EmptyDataError:

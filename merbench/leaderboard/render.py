@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from merbench.csvfiles import write_csv
 from merbench.evaluation.scoring import metric_label
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
@@ -225,7 +226,7 @@ def _write_data(
     ranks: RankComparison | None,
 ) -> None:
     files = _summary_columns(summary)
-    files.to_csv(out / "results.csv", index=False)
+    write_csv(files, out / "results.csv")
     run_names = {r["index"]: r["name"] for r in collected.runs}
     cell_rows = cells.drop(columns=["uid"]).assign(run=cells["run_index"].map(run_names))
     payload = {

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import merbench
+from merbench.csvfiles import restore, write_csv
 from merbench.errors import ConfigError, did_you_mean
 from merbench.paths import cache_dir, cache_lock
 from merbench_plugins.datasets._synth_music import (
@@ -133,7 +134,7 @@ def generate(folder: Path, options: SynthOptions) -> None:
             "mode": ["major" if c.is_major else "minor" for c in cues],
         }
     )
-    table.to_csv(folder / LABELS_FILE, index=False)
+    write_csv(table, folder / LABELS_FILE)
 
 
 def cache_folder(options: SynthOptions) -> Path:
@@ -256,6 +257,8 @@ def _read_table(folder: Path, options: SynthOptions) -> pd.DataFrame:
     import pandas as pd
 
     table = pd.read_csv(folder / LABELS_FILE, dtype={"track_id": str, "group": str})
+    for column in ("track_id", "group", "mode"):
+        table[column] = table[column].map(restore)
     table.insert(2, "audio_path", [str(folder / f"{t}.wav") for t in table["track_id"]])
     a, v = table["arousal"].to_numpy(), table["valence"].to_numpy()
     table.insert(5, "quadrant", merbench.derive_classes("quadrant", a, v, SCALE.midpoint))
