@@ -65,12 +65,17 @@ def check_name(name: str, where: str, kind: str) -> None:
     """Refuse a table name that is not a valid component name, suggesting one that is."""
     if NAME_PATTERN.match(name):
         return
-    suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:32]
+    suggestion = suggest_name(name)
     hint = f" Did you mean '{suggestion}'?" if NAME_PATTERN.match(suggestion) else ""
     raise ConfigError(
         f"{where}: invalid {kind} name '{name}'.{hint} A name is a lowercase letter followed by "
         "up to 31 lowercase letters, digits or '-'. Rename the table."
     )
+
+
+def suggest_name(text: str) -> str:
+    """The valid name closest to ``text`` (lowercase, other characters as ``-``), or ``""``."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:32]
 
 
 def find_plugin(plugin: str, is_implicit: bool, where: str, context: TableContext) -> DatasetSpec:

@@ -18,13 +18,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from merbench.data.config_checks import EXECUTORS
+from merbench.data.config_checks import EXECUTORS, suggest_name
 from merbench.errors import ConfigError
 from merbench.evaluation.budgets import BUDGETS
-from merbench.plugin.specs import RUN_AUGMENT_MODES, TASKS
+from merbench.plugin.specs import NAME_PATTERN, RUN_AUGMENT_MODES, TASKS
 from merbench.plugin.torch_space import PRECISIONS
 from merbench.results import HEARTBEAT_TIMEOUT_S
 
+MAX_RUN_NAME = 200
+"""The longest run name (the store's ``runs.name`` column)."""
 IDENTITY = ("budget", "budget_overrides", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
 
@@ -290,6 +292,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.seed < 0 or self.seed >= 2**32:
             raise ConfigError(f"--seed {self.seed}: give a whole number from 0 to 4294967295.")
+        if self.name is not None:
+            check_run_name(self.name)
 
     @classmethod
     def from_options(cls, **values: Any) -> RunSettings:
@@ -347,6 +351,29 @@ class RunSettings:
             if option.multiple and option.name in values:
                 values[option.name] = tuple(values[option.name])
         return cls(**(values | overrides))
+
+
+def is_run_name(name: str) -> bool:
+    """Whether ``name`` is dataset-like names joined by ``+`` (as a default run name is)."""
+    return len(name) <= MAX_RUN_NAME and all(NAME_PATTERN.match(p) for p in name.split("+"))
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not names joined by ``+``: it names folders (``runs/NAME``).
+
+    Raises:
+        ConfigError: naming the run name (cut short when long) and the allowed form.
+    """
+    if is_run_name(name):
+        return
+    shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+    suggestion = "+".join(filter(None, map(suggest_name, name.split("+"))))
+    hint = f" Did you mean '{suggestion}'?" if suggestion and is_run_name(suggestion) else ""
+    raise ConfigError(
+        f"--name {shown}: not a valid run name.{hint} A run name is one or more names joined "
+        "by '+', each a lowercase letter followed by up to 31 lowercase letters, digits or '-' "
+        f"({MAX_RUN_NAME} characters at most), as in 'pmemo+deam'."
+    )
 
 
 def run_options() -> tuple[RunOption, ...]:

@@ -196,3 +196,33 @@ def test_queueing_a_run_of_scikit_learn_models_imports_neither_torch_nor_optuna(
     args += ["--config", str(tiny_config), "--out", str(tmp_path / "run")]
     assert _imported_by(args, tmp_path) == {"torch": False, "optuna": False}
     assert (tmp_path / "run" / "results.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "hint"),
+    [
+        ("../../escape", "'../../escape'", " Did you mean 'escape'?"),
+        ("My Run", "'My Run'", " Did you mean 'my-run'?"),
+        ("a" * 300, f"'{'a' * 40}'... (300 characters)", f" Did you mean '{'a' * 32}'?"),
+        ("x\ny", "'x\\ny'", " Did you mean 'x-y'?"),
+    ],
+    ids=["parent-folders", "spaces", "long", "line-break"],
+)
+def test_a_run_name_that_is_not_names_joined_by_plus_is_one_line(tmp_path, name, shown, hint):
+    from click.testing import CliRunner
+
+    from merbench.cli import main
+
+    with pytest.raises(ConfigError, match="not a valid run name"):
+        RunSettings(name=name)
+    result = CliRunner().invoke(main, ["run", "--name", name, "--plan"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert "Traceback" not in result.output
+    assert f"--name {shown}: not a valid run name.{hint} A run name is one" in line
+    assert not (tmp_path.parent / "escape").exists()
+
+
+@pytest.mark.parametrize("name", ["synth", "pmemo+deam", "run-2"])
+def test_a_run_name_of_names_joined_by_plus_is_taken(name):
+    assert RunSettings(name=name).run_name(("synth",)) == name
