@@ -90,7 +90,7 @@ def collect(urls: Sequence[str]) -> Collected:
 
 
 def _read_store(url: str) -> dict[str, pd.DataFrame]:
-    store = Store(url)
+    store = Store(url, read_only=True)
     try:
         return {name: pd.DataFrame(store.table(name)) for name in TABLES}
     finally:

@@ -43,35 +43,47 @@ from merbench.results.schema import (
     where_key,
 )
 from merbench.results.urls import display_url, make_engine, redact, sqlite_path
+from merbench.version import __version__
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 6
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_NOTADB = 26
+"""SQLite's result codes of a damaged file, a full disk and a file that is not a database."""
 
 
 class Store:
     """Read and write one run's results through SQLAlchemy."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
         """Open the store at ``url``, creating its tables when missing.
 
         Args:
             url: the SQLAlchemy URL.
             create: whether a missing SQLite file or an empty database may become a new store
                 (a run's own store); a worker or a reader passes ``False``.
+            read_only: open a SQLite file read-only, for commands that only read (``merbench
+                status``, ``leaderboard``): they work on read-only storage. Implies
+                ``create=False``.
 
         Raises:
             RunError: the file is missing (with ``create=False``), not a SQLite results store
-                (garbage, truncated, a folder), or the database server refuses the connection.
+                (garbage, truncated, corrupt, a folder), a database of other tables, a store of
+                a newer merbench, or the database server refuses the connection.
         """
         self.url = url
+        create = create and not read_only
         if not create:
             _check_exists(url)
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, read_only=read_only)
+        sa.event.listen(self.engine, "handle_error", self._refuse_damage)
         # Reads never take SQLite's write lock (see _make_engine), so they run beside writers.
         self.reader = self.engine.execution_options(merbench_read=True)
         try:
+            _check_database(self.reader, url)
             missing = needs_schema(self.reader)
             if missing and not create and not has_runs(self.reader):
                 raise RunError(
@@ -84,8 +96,24 @@ class Store:
         except RunError:
             self.engine.dispose()
             raise
-        if missing:
+        if missing and read_only:
+            _upgrade(url)
+        elif missing:
             self.transact(create_schema)
+
+    def _refuse_damage(self, context: sa.engine.ExceptionContext) -> None:
+        """Turn SQLite's "malformed" and "disk is full" into one line naming the file."""
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        path = sqlite_path(self.url)
+        if code == SQLITE_FULL:
+            raise RunError(
+                f"{path}: the disk is full (database or disk is full). Free some space and run "
+                "the same command again: finished cells are kept."
+            )
+        if code in (SQLITE_CORRUPT, SQLITE_NOTADB) and context.sqlalchemy_exception is not None:
+            exc = context.sqlalchemy_exception
+            if isinstance(exc, sa.exc.DBAPIError):
+                raise unusable_store(self.url, exc)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -262,6 +290,51 @@ class Store:
         table = metadata.tables[name]
         with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+
+
+def _check_database(engine: sa.Engine, url: str) -> None:
+    """Refuse a database of other tables, and a store written by a newer merbench.
+
+    Raises:
+        RunError: naming the file or URL, with what to do.
+    """
+    where = sqlite_path(url) or display_url(url)
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        if tables and not tables & set(metadata.tables):
+            others = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise RunError(
+                f"{where}: a database of other tables ({others}), not a merbench results store; "
+                "merbench leaves it alone. Give the run a place of its own (--out or --storage)."
+            )
+        if runs.name not in tables:
+            return
+        newest = conn.execute(sa.select(sa.func.max(runs.c.schema_version))).scalar()
+    if newest is not None and int(newest) > SCHEMA_VERSION:
+        raise RunError(
+            f"{where}: written by a newer merbench (store schema {newest}; this merbench "
+            f"{__version__} reads up to {SCHEMA_VERSION}). Upgrade merbench: pip install -U "
+            "merbench."
+        )
+
+
+def _upgrade(url: str) -> None:
+    """Add what a store of an older merbench lacks, for a command that reads it read-only.
+
+    Raises:
+        RunError: the store cannot be written here (read-only storage).
+    """
+    try:
+        Store(url, create=False).close()
+    except RunError:
+        raise
+    except sa.exc.DBAPIError as exc:
+        reason = " ".join(str(exc.orig or exc).split())
+        raise RunError(
+            f"{sqlite_path(url) or display_url(url)}: a store of an older merbench, whose tables "
+            f"need new columns, and it cannot be written here ({reason}). Open it once where it "
+            "is writable (e.g. 'merbench status' on a copy), then read it here."
+        ) from None
 
 
 def _check_exists(url: str) -> None:

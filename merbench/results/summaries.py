@@ -53,7 +53,7 @@ def read_tables(
     """
     merged: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     for url in urls:
-        store = Store(url)
+        store = Store(url, read_only=True)
         try:
             for name in merged:
                 merged[name].append(pd.DataFrame(store.table(name)))

@@ -6,7 +6,9 @@ A store is any SQLAlchemy URL. Anything shown to a person (pages, logs, messages
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,7 @@ def engine_url(url: str) -> sa.URL:
     return parsed
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, *, read_only: bool = False) -> sa.Engine:
     """The engine of a store: SQLite tuned for parallel writers; a server database unpooled.
 
     On a server database (PostgreSQL) the store keeps no connection open between its
@@ -102,11 +104,30 @@ def make_engine(url: str) -> sa.Engine:
     heartbeat every few seconds, while its Optuna study keeps the one connection it holds
     open (``merbench.train.tuning``). Many workers then fit under the server's
     ``max_connections`` (docs/scale-out.md, Connections).
+
+    Args:
+        url: the store's URL.
+        read_only: open a SQLite file read-only (``mode=ro``), so that reading commands work
+            on read-only storage; a write through the engine fails.
+
+    Raises:
+        ConfigError: a URL SQLAlchemy cannot parse, or a database whose driver is missing.
     """
     parsed = engine_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
-    engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+    try:
+        if parsed.get_backend_name() != "sqlite":
+            return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        options: dict[str, Any] = {"json_deserializer": _json_reader(url)}
+        if read_only and sqlite_path(url) is not None:
+            options["creator"] = _read_only_connection(Path(str(parsed.database)))
+        engine = sa.create_engine(parsed, connect_args={"timeout": 60}, **options)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"{shown}: no database driver for '{parsed.drivername}' here "
+            f"({' '.join(str(exc).split())}). Use a sqlite:/// or postgresql:// URL, or install "
+            "the driver SQLAlchemy names for this database."
+        ) from None
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
@@ -115,8 +136,9 @@ def make_engine(url: str) -> sa.Engine:
         # WAL lets readers (merbench status) run beside the writer; synchronous=NORMAL is safe
         # with WAL and much faster per commit.
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
@@ -129,3 +151,56 @@ def make_engine(url: str) -> sa.Engine:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+SQLITE_READONLY = 8
+SQLITE_CANTOPEN = 14
+"""SQLite's result codes of a file opened read-only that must be written (its WAL index), and
+of a file that cannot be opened as asked."""
+
+
+def _read_only_connection(path: Path) -> Any:
+    """A ``creator`` of read-only connections to the SQLite file at ``path``.
+
+    Where the file can be written, a connection that refuses writes (``query_only``) reads
+    beside a running writer and, closing last, tidies the WAL files away as any connection does.
+    Else ``mode=ro``; on read-only storage a file in WAL mode cannot be opened even so (SQLite
+    cannot make its ``-shm`` file beside it), and since nothing can write it there either, it
+    is opened ``immutable``.
+    """
+    uri = path.resolve().as_uri()
+
+    def open_file(query: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"{uri}?{query}", uri=True, timeout=60, check_same_thread=False)
+
+    def connect() -> sqlite3.Connection:
+        for query in ("mode=rw", "mode=ro"):
+            connection = open_file(query)
+            try:
+                connection.execute("PRAGMA query_only=ON")
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as exc:
+                connection.close()
+                if getattr(exc, "sqlite_errorcode", None) in (SQLITE_CANTOPEN, SQLITE_READONLY):
+                    continue  # not writable here: read-only storage, or the file is
+                raise
+            return connection
+        return open_file("mode=ro&immutable=1")
+
+    return connect
+
+
+def _json_reader(url: str) -> Any:
+    """``json.loads`` for stored values; a value that is not JSON is a damaged store."""
+    where = sqlite_path(url) or display_url(url)
+
+    def read(text: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise RunError(
+                f"{where}: a stored value is not valid JSON ({exc}), so this results store is "
+                "damaged. Restore it from a copy, or run with --fresh to start the run again."
+            ) from None
+
+    return read

@@ -6,7 +6,7 @@ import pytest
 
 from merbench.errors import RunError
 from merbench.results.queue import claim, fail, finish, requeue_dead, this_worker
-from merbench.results.schema import CellKey, CellResult
+from merbench.results.schema import CellKey, CellResult, runs
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
 
@@ -86,3 +86,41 @@ def test_failed_cell_keeps_its_reason(tmp_path):
     fail(store, _key(0), "ValueError: boom")
     [cell] = store.table("cells")
     assert (cell["status"], cell["error"]) == ("failed", "ValueError: boom")
+
+
+def test_a_database_of_other_tables_is_refused_and_left_alone(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "results.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE foo (x)")
+    with pytest.raises(RunError, match=r"results\.sqlite: a database of other tables \(foo\)"):
+        Store(sqlite_url(tmp_path))
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert tables == ["foo"]
+
+
+def test_a_store_of_a_newer_merbench_is_refused(tmp_path):
+    store = Store(sqlite_url(tmp_path))
+    store.start_run("synth", {"budget": "smoke", "seed": 0}, {})
+    store.transact(lambda conn: conn.execute(runs.update().values(schema_version=999)))
+    store.close()
+    for read_only in (False, True):
+        with pytest.raises(RunError, match=r"newer merbench \(store schema 999.*Upgrade merbench"):
+            Store(sqlite_url(tmp_path), read_only=read_only)
+
+
+def test_a_read_only_store_reads_and_cannot_write(tmp_path):
+    import sqlalchemy as sa
+
+    store = Store(sqlite_url(tmp_path))
+    store.add_cells([_key(0)])
+    store.close()
+    reader = Store(sqlite_url(tmp_path), read_only=True)
+    assert reader.status(_key(0)) == "pending"
+    with pytest.raises(sa.exc.OperationalError, match="readonly database"):
+        with reader.engine.connect() as conn:
+            conn.exec_driver_sql("DELETE FROM cells")
+    reader.close()
+    assert Store(sqlite_url(tmp_path)).status(_key(0)) == "pending"
