@@ -20,6 +20,7 @@ from merbench.cli.console import (
     print_plan,
     wants_progress,
 )
+from merbench.cli.runtime import writing
 from merbench.plugin.registry import Registry
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
@@ -61,7 +62,8 @@ def run_command(registry: Registry, settings: Mapping[str, Any], *, progress: bo
     for problem in outcome.problems:
         console.print(f"[red]problem:[/red] {escape(problem)}")
     if run_settings.render:
-        index = render_leaderboard(outcome.store_url, outcome.site_dir, outcome.name)
+        with writing(outcome.site_dir, "--leaderboard", "the site"):
+            index = render_leaderboard(outcome.store_url, outcome.site_dir, outcome.name)
         console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
     return 0 if outcome.ok else 1
 
@@ -280,7 +282,7 @@ def status_command(run_dir: Path, storage: str | None) -> None:
     from merbench.results.urls import store_url
 
     url = storage or store_url(run_dir)
-    Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
+    Store(url, read_only=True).close()  # one line, not a traceback, for a store it cannot read
     cells = read_tables([url])["cells"]
     if cells.empty:
         console.print("No cells yet.")

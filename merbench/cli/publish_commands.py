@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from merbench.cli.commands import print_leaders, warn_failures
 from merbench.cli.console import console, wants_progress
+from merbench.cli.runtime import writing
 from merbench.plugin.registry import Registry
 
 
@@ -26,15 +27,17 @@ def leaderboard_command(
     check_folder(target, "--out")
     urls = [store_url(r) for r in runs]
     for url in urls:
-        Store(url, create=False).close()  # one line, not a traceback, for a store it cannot read
+        Store(url, read_only=True).close()  # one line, not a traceback, for a store it cannot read
     if output_format == "eval-results":
         from merbench.leaderboard.eval_results import write_eval_results
 
-        files = write_eval_results(urls, target)
+        with writing(target, "--out", "the model-index files"):
+            files = write_eval_results(urls, target)
         where = escape(str(target.resolve()))
         console.print(f"Eval results: {len(files)} model-index file(s) in {where}", highlight=False)
         return
-    index = render_site(urls, target, title=title)
+    with writing(target, "--out", "the site"):
+        index = render_site(urls, target, title=title)
     console.print(f"Leaderboard: {escape(str(index.resolve()))}", highlight=False)
 
 
@@ -44,7 +47,7 @@ def folds_command(run: str | Path, target: Path) -> None:
     from merbench.results.store import Store
     from merbench.results.urls import store_url
 
-    store = Store(store_url(run), create=False)
+    store = Store(store_url(run), read_only=True)
     try:
         table = fold_table(store)
     finally:
@@ -61,16 +64,10 @@ def folds_command(run: str | Path, target: Path) -> None:
 
 def _write_csv(table: Any, target: Path) -> None:
     from merbench.csvfiles import write_csv
-    from merbench.errors import ConfigError
 
-    try:
+    with writing(target, "--out", "this file"):
         target.parent.mkdir(parents=True, exist_ok=True)
         write_csv(table, target)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {target}: cannot write this file ({exc.strerror or exc}). "
-            "Pass --out a file in a folder you can write to."
-        ) from None
 
 
 def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:

@@ -7,12 +7,15 @@ dataset could not run; 2 nothing ran (a bad command line, ``datasets.toml`` or p
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from merbench.errors import MerbenchError
+from merbench.errors import ConfigError, MerbenchError
 
 EXIT_FAILED_CELLS = 1
 EXIT_USAGE = 2
@@ -66,3 +69,21 @@ def guard(action: Any) -> Any:
         )
         sys.exit(EXIT_INTERRUPTED)
     return result
+
+
+@contextlib.contextmanager
+def writing(target: Path, option: str, what: str) -> Iterator[None]:
+    """Turn a failed write under ``target`` (a full disk, no permission) into one line.
+
+    Raises:
+        ConfigError: naming the option, the path, the reason and the fix.
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(target) else ""
+        raise ConfigError(
+            f"{option} {target}: cannot write {what} ({reason}{where}). Free some space, or "
+            f"pass {option} a place you can write to."
+        ) from None

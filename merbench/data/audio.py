@@ -34,8 +34,8 @@ import numpy as np
 
 from merbench.data.decoding import AudioPath, CropStrategy, check_file, crop_or_pad, decode
 from merbench.data.windows import HOP_FRACTION, MAX_SECONDS, WINDOWING, Windowing
-from merbench.errors import DatasetError
-from merbench.paths import cache_dir, cache_lock
+from merbench.errors import ConfigError, DatasetError
+from merbench.paths import CACHE_ENV, cache_dir, cache_lock
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,27 @@ class CacheStats:
     rebuilt: int = 0
 
 
+def writable_cache(*parts: str) -> Path:
+    """``cache_dir(*parts)``, made sure to take new entries (a test file written and removed).
+
+    Raises:
+        ConfigError: the folder cannot be made or written in (read-only, full, not yours).
+    """
+    try:
+        folder = cache_dir(*parts)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as exc:
+        where = f"{CACHE_ENV}={os.environ[CACHE_ENV]}" if os.environ.get(CACHE_ENV) else "cache"
+        reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"{where}: cannot write merbench's cache of decoded audio and features in "
+            f"{exc.filename or '/'.join(parts)} ({reason}). Set {CACHE_ENV} to a folder you "
+            "can write to."
+        ) from None
+    return folder
+
+
 class AudioStore:
     """Decoded, resampled clips of audio files, cached on disk and memory-mapped.
 
@@ -113,7 +134,7 @@ class AudioStore:
             cache_root: folder of the cache entries; ``cache_dir("audio")`` when ``None``.
         """
         self.settings = settings
-        self.cache_root = cache_root if cache_root is not None else cache_dir("audio")
+        self.cache_root = cache_root if cache_root is not None else writable_cache("audio")
         self.stats = CacheStats()
 
     def load(self, path: AudioPath) -> np.ndarray:
