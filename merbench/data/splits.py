@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from merbench.data.config import DatasetConfig
 from merbench.data.tracks import Tracks
-from merbench.errors import ConfigError
+from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.budgets import Budget
 from merbench.evaluation.cv import (
     Fold,
@@ -31,6 +33,26 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+
+def _check_fold_variance(tracks: Tracks, task: TaskSpec, folds: Sequence[Fold]) -> None:
+    """Refuse folds whose test tracks all have one value of a target: R\u00b2 and the
+    correlations are undefined there, and any constant prediction would score as perfect.
+
+    Raises:
+        DatasetError: the first such fold, its target and value, and what to change.
+    """
+    y = tracks.targets(task)
+    for fold in folds:
+        test = y[fold.test]
+        for d, target in enumerate(task.targets):
+            if len(fold.test) and np.ptp(test[:, d]) == 0:
+                raise DatasetError(
+                    f"dataset '{tracks.name}': the {len(fold.test)} test track(s) of repeat "
+                    f"{fold.repeat} fold {fold.fold} all have {target} = {test[0, d]:g}, so no "
+                    f"score of task '{task.name}' can be computed there. Use fewer folds "
+                    "(--set outer_folds=N) or more tracks."
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +104,8 @@ def make_split(
             seed=seed,
             classes=classes,
         )
+    if task.is_regression:
+        _check_fold_variance(tracks, task, folds)
     content = manifest(table["track_id"].tolist(), folds)
     return Split(
         folds=folds,

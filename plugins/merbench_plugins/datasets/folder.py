@@ -23,6 +23,7 @@ do not match the data.
 from __future__ import annotations
 
 import codecs
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -85,6 +86,13 @@ class FolderOptions:
             raise ConfigError(
                 f"{where}: encoding '{self.encoding}' is not a text encoding Python knows. Use "
                 'e.g. "utf-8" (the default), "latin-1" or "cp1252".'
+            )
+        ends = (self.scale_low, self.scale_high, self.scale_high - self.scale_low)
+        if not all(math.isfinite(x) for x in ends):
+            raise ConfigError(
+                f"{where}: scale_low ({self.scale_low:g}) and scale_high ({self.scale_high:g}) "
+                "must be finite numbers, not too large to subtract. Set them to the ends of your "
+                "rating scale, e.g. 1 and 9."
             )
         if not self.scale_low < self.scale_high:
             raise ConfigError(
