@@ -35,6 +35,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MIN_TRAIN_TRACKS = 4
+"""The fewest tracks a fold may train on: tuning splits off validation tracks from them."""
+
+
+def _check_fold_sizes(tracks: Tracks, folds: Sequence[Fold]) -> None:
+    """Refuse folds too small to train and tune on, before any cell fails on them.
+
+    Raises:
+        DatasetError: the smallest fold's parts and what to change.
+    """
+    if not folds:
+        return
+    small = min(folds, key=lambda f: len(f.train))
+    if len(small.train) < MIN_TRAIN_TRACKS or len(small.test) == 0:
+        raise DatasetError(
+            f"dataset '{tracks.name}' has {len(tracks.table)} usable track(s): fold "
+            f"{small.fold} of repeat {small.repeat} would train on {len(small.train)} and test "
+            f"on {len(small.test)}, and a fold needs at least {MIN_TRAIN_TRACKS} tracks to train "
+            "and tune on. Add tracks, or use fewer folds (--set outer_folds=N)."
+        )
+
+
 def _check_fold_variance(tracks: Tracks, task: TaskSpec, folds: Sequence[Fold]) -> None:
     """Refuse folds whose test tracks all have one value of a target: R\u00b2 and the
     correlations are undefined there, and any constant prediction would score as perfect.
@@ -104,6 +126,7 @@ def make_split(
             seed=seed,
             classes=classes,
         )
+    _check_fold_sizes(tracks, folds)
     if task.is_regression:
         _check_fold_variance(tracks, task, folds)
     content = manifest(table["track_id"].tolist(), folds)

@@ -235,9 +235,10 @@ def test_the_encoding_option_reads_a_latin1_csv(tmp_path):
     assert tracks.table["track_id"].tolist() == ["Zoë/a", "Zoë/b", "Zoé/c", "Zoé/d"]
 
 
-def test_an_unknown_encoding_is_a_config_error(layout):
-    with pytest.raises(ConfigError, match="encoding 'utf-9' is not a text encoding"):
-        folder.load(layout.root, encoding="utf-9")
+@pytest.mark.parametrize("encoding", ["utf-9", "rot13", "base64"])
+def test_an_unknown_encoding_is_a_config_error(layout, encoding):
+    with pytest.raises(ConfigError, match=f"encoding '{encoding}' is not a text encoding"):
+        folder.load(layout.root, encoding=encoding)
 
 
 def test_a_renamed_column_gets_a_suggestion(layout):
@@ -315,3 +316,21 @@ def test_an_option_error_through_the_core_names_the_dataset_s_table(layout):
     _rewrite(layout, lambda t: t.assign(valence=t["valence"].where(t.index != 2, "10")))
     with pytest.raises(DatasetError, match=r"in \[datasets\.mine\.options\] to the ends"):
         core_tracks(folder, "mine", layout.root, ("av-regression",))
+
+
+def test_a_dataset_too_small_for_its_folds_is_refused_before_any_cell(tmp_path):
+    from types import SimpleNamespace
+
+    from merbench.data.splits import make_split
+    from merbench.evaluation.budgets import get_budget
+
+    layout = folder_layout(tmp_path, n_tracks=2)
+    tracks = core_tracks(folder, "two", layout.root, ("av-regression",))
+    dataset = SimpleNamespace(name="two", plugin="folder", split="grouped")
+    with pytest.raises(DatasetError) as caught:
+        make_split(tracks, get_task("av-regression"), dataset, get_budget("smoke"), 0)
+    assert str(caught.value) == (
+        "dataset 'two' has 2 usable track(s): fold 0 of repeat 0 would train on 1 and test on 1, "
+        "and a fold needs at least 4 tracks to train and tune on. Add tracks, or use fewer folds "
+        "(--set outer_folds=N)."
+    )

@@ -102,11 +102,12 @@ class FolderOptions:
 
 
 def _is_encoding(name: str) -> bool:
+    """Whether ``name`` is a codec that decodes bytes to text (not ``rot13`` or ``base64``)."""
     try:
-        codecs.lookup(name)
+        info = codecs.lookup(name)
     except LookupError:
         return False
-    return True
+    return bool(getattr(info, "_is_text_encoding", True))
 
 
 def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:
