@@ -3,8 +3,9 @@
 Run from the repository root: ``python benchmarks/reliability.py --kills 20`` (a few minutes on
 2 cores). It makes one uninterrupted smoke run of a few fast candidates, then the same run
 again, killing ``merbench run`` and its ``--jobs`` workers (the whole process group) with
-SIGKILL at a random moment ``--kills`` times and re-running the same command after each kill,
-until a run finishes. Both runs use 1 torch thread per cell. It prints:
+SIGKILL at a random moment and re-running the same command after each kill, until it finishes;
+a run that finishes before all ``--kills`` have struck ends a round, and the next round kills a
+new run, until every kill asked for has struck. Both runs use 1 torch thread per cell. It prints:
 
 - cells lost: cells of the uninterrupted run that the killed run did not finish;
 - cells recomputed: cells already finished when a kill struck that were claimed again later
@@ -81,16 +82,18 @@ def _snapshot(out: Path) -> tuple[set[int], int]:
     return done, int(last[0][0]) if last else 0
 
 
-def _killed_run(args: argparse.Namespace, out: Path, cache: Path, limit: float) -> dict[str, int]:
-    """Kill the run ``args.kills`` times at random moments up to ``limit`` s after its start."""
-    rng = random.Random(args.seed)
+def _killed_run(
+    args: argparse.Namespace, out: Path, cache: Path, limit: float, wanted: int, rng: random.Random
+) -> dict[str, int]:
+    """Kill the run up to ``wanted`` times at random moments up to ``limit`` s after each start,
+    re-running it after each kill until it finishes (sooner, if it finishes before a kill)."""
     snapshots, kills, attempts = [], 0, 0
     while True:
         attempts += 1
         process = subprocess.Popen(_command(args.models, out), env=_env(cache), cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)  # fmt: skip
-        if kills < args.kills:
+        if kills < wanted:
             try:
                 process.wait(timeout=rng.uniform(0.5, limit))
             except subprocess.TimeoutExpired:
@@ -134,19 +137,29 @@ def main() -> None:
         # kill: start-up, loading, listing cells, mid-cell and commits all get hit, and the run
         # usually has cells left to kill.
         limit = startup_s + 2 * reference_s / max(args.kills, 1)
-        started = time.perf_counter()
-        result = _killed_run(args, root / "killed", root / "cache", limit)
-        killed_s = time.perf_counter() - started
         expected = {r[:2] for r in _query(root / "reference", "SELECT candidate, fold, status "
                                           "FROM cells") if r[2] == "done"}  # fmt: skip
-        finished = {r[:2] for r in _query(root / "killed", "SELECT candidate, fold, status "
-                                          "FROM cells") if r[2] == "done"}  # fmt: skip
-        differing = _differing(root / "reference", root / "killed")
+        # A run that finishes before the kills asked for are spent ends its round; the next
+        # round kills a new run from the start, until every kill asked for has struck.
+        rng, started = random.Random(args.seed), time.perf_counter()
+        result = {"kills": 0, "runs": 0, "recomputed": 0, "interrupted": 0}
+        lost, differing, rounds = 0, [], 0
+        while result["kills"] < args.kills:
+            rounds += 1
+            out = root / f"killed-{rounds}"
+            wanted = args.kills - result["kills"]
+            for key, value in _killed_run(args, out, root / "cache", limit, wanted, rng).items():
+                result[key] += value
+            finished = {r[:2] for r in _query(out, "SELECT candidate, fold, status FROM cells")
+                        if r[2] == "done"}  # fmt: skip
+            lost += len(expected - finished)
+            differing += [f"round {rounds}: {d}" for d in _differing(root / "reference", out)]
+        killed_s = time.perf_counter() - started
     print(f"merbench run -m {args.models} --budget smoke (1 torch thread per cell)")
     print(f"uninterrupted: {len(expected)} cells in {reference_s:.1f} s")
     print(f"killed {result['kills']} times (SIGKILL at random moments up to {limit:.1f} s), "
-          f"{result['runs']} runs in {killed_s:.1f} s")  # fmt: skip
-    print(f"cells lost: {len(expected - finished)}")
+          f"{result['runs']} runs in {rounds} round(s), {killed_s:.1f} s")  # fmt: skip
+    print(f"cells lost: {lost}")
     print(f"cells recomputed (finished, then run again): {result['recomputed']}")
     print(f"cells interrupted by a kill and redone: {result['interrupted']}")
     print(f"per-track predictions equal to the uninterrupted run's: {not differing}")

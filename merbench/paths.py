@@ -123,6 +123,27 @@ def cache_lock(entry: Path) -> Iterator[None]:
             os.close(handle)  # closing the file releases the lock
 
 
+def is_locked(entry: Path) -> bool:
+    """Whether a process holds the lock of a cache entry now (``cache_lock``), without waiting.
+
+    ``False`` where locks cannot be taken (no lock file, no ``fcntl``): the caller then decides
+    by other signs, such as age.
+    """
+    try:
+        import fcntl
+
+        handle = os.open(lock_path(entry), os.O_RDWR)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a unique temporary file in the same folder.
 

@@ -275,11 +275,11 @@ def _plugin_row(plugin: Any) -> dict[str, Any]:
     }
 
 
-def status_command(run_dir: Path, storage: str | None) -> None:
+def status_command(run_dir: str | Path, storage: str | None) -> None:
     """``merbench status``: cells by status per dataset and task, then the failures."""
     from merbench.results.store import Store
     from merbench.results.summaries import read_tables
-    from merbench.results.urls import store_url
+    from merbench.results.urls import redact, store_url
 
     url = storage or store_url(run_dir)
     Store(url, read_only=True).close()  # one line, not a traceback, for a store it cannot read
@@ -288,7 +288,7 @@ def status_command(run_dir: Path, storage: str | None) -> None:
         console.print("No cells yet.")
         return
     counts = cells.groupby(["dataset", "task", "status"]).size().unstack(fill_value=0)
-    table = Table(title=f"{run_dir}")
+    table = Table(title=escape(redact(str(run_dir))))
     table.add_column("dataset / task")
     statuses = list(counts.columns)
     for status in statuses:

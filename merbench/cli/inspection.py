@@ -89,11 +89,14 @@ def new_plugin(name: str, kind: str, out: Path) -> None:
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("run_dir", metavar="RUN")
 @click.option("--storage", help="SQLAlchemy URL of the store, if not the run directory's SQLite.")
 @click.pass_context
-def status(ctx: click.Context, run_dir: Path, storage: str | None) -> None:
-    """Show how far a run has got: cells by status, and the failures."""
+def status(ctx: click.Context, run_dir: str, storage: str | None) -> None:
+    """Show how far a run has got: cells by status, and the failures.
+
+    RUN is a run directory or a store URL.
+    """
     from merbench.cli.commands import status_command
 
     start(ctx)

@@ -74,7 +74,7 @@ def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any
     """``merbench score``: check, score and store external predictions; print the table."""
     from merbench.exchange.external import ScoreRequest, score_external
     from merbench.results.store import Store
-    from merbench.results.urls import store_url
+    from merbench.results.urls import redact, store_url
 
     warn_failures(registry)
     url = store_url(run)
@@ -89,7 +89,7 @@ def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any
         f"Stored external entry {escape(entry.name)} on {escape(entry.split.label())}: "
         f"{len(entry.scores)} fold(s), {entry.n_predictions} predictions, mean {entry.primary} "
         f"{mean:.3f}, fold manifest {entry.split.digest[:16]}. Render the site with "
-        f"'merbench leaderboard {escape(str(run))} --out DIR'.",
+        f"'merbench leaderboard {escape(redact(str(run)))} --out DIR'.",
         highlight=False,
     )
 

@@ -29,8 +29,11 @@ class MerbenchClickError(click.ClickException):
 
 
 def fail(exc: MerbenchError) -> NoReturn:
-    """Stop the command with a ``MerbenchError``'s one line, exit code 2."""
-    raise MerbenchClickError(str(exc)) from None
+    """Stop the command with a ``MerbenchError``'s one line, exit code 2; no credential of a
+    URL in it is ever printed."""
+    from merbench.results.urls import redact
+
+    raise MerbenchClickError(redact(str(exc))) from None
 
 
 def start(ctx: click.Context) -> None:

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from merbench.data.config import DatasetConfig
 from merbench.data.tracks import Tracks
-from merbench.errors import ConfigError
+from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.budgets import Budget
 from merbench.evaluation.cv import (
     Fold,
@@ -31,6 +33,48 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+
+MIN_TRAIN_TRACKS = 4
+"""The fewest tracks a fold may train on: tuning splits off validation tracks from them."""
+
+
+def _check_fold_sizes(tracks: Tracks, folds: Sequence[Fold]) -> None:
+    """Refuse folds too small to train and tune on, before any cell fails on them.
+
+    Raises:
+        DatasetError: the smallest fold's parts and what to change.
+    """
+    if not folds:
+        return
+    small = min(folds, key=lambda f: len(f.train))
+    if len(small.train) < MIN_TRAIN_TRACKS or len(small.test) == 0:
+        raise DatasetError(
+            f"dataset '{tracks.name}' has {len(tracks.table)} usable track(s): fold "
+            f"{small.fold} of repeat {small.repeat} would train on {len(small.train)} and test "
+            f"on {len(small.test)}, and a fold needs at least {MIN_TRAIN_TRACKS} tracks to train "
+            "and tune on. Add tracks, or use fewer folds (--set outer_folds=N)."
+        )
+
+
+def _check_fold_variance(tracks: Tracks, task: TaskSpec, folds: Sequence[Fold]) -> None:
+    """Refuse folds whose test tracks all have one value of a target: R\u00b2 and the
+    correlations are undefined there, and any constant prediction would score as perfect.
+
+    Raises:
+        DatasetError: the first such fold, its target and value, and what to change.
+    """
+    y = tracks.targets(task)
+    for fold in folds:
+        test = y[fold.test]
+        for d, target in enumerate(task.targets):
+            if len(fold.test) and np.ptp(test[:, d]) == 0:
+                raise DatasetError(
+                    f"dataset '{tracks.name}': the {len(fold.test)} test track(s) of repeat "
+                    f"{fold.repeat} fold {fold.fold} all have {target} = {test[0, d]:g}, so no "
+                    f"score of task '{task.name}' can be computed there. Use fewer folds "
+                    "(--set outer_folds=N) or more tracks."
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +126,9 @@ def make_split(
             seed=seed,
             classes=classes,
         )
+    _check_fold_sizes(tracks, folds)
+    if task.is_regression:
+        _check_fold_variance(tracks, task, folds)
     content = manifest(table["track_id"].tolist(), folds)
     return Split(
         folds=folds,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,10 +110,11 @@ def load_tracks(
             bad track is found while ``on_bad_tracks = "fail"``, or no track is usable.
     """
     where = f"dataset '{config.name}' (plugin '{spec.name}')"
+    check_scale(where, spec.label_scale)
     try:
         table = spec.loader(config.path, **dict(config.options))
-    except MerbenchError:
-        raise
+    except MerbenchError as exc:
+        raise named_error(exc, config.name) from exc.__cause__
     except Exception as exc:
         raise DatasetError(
             f"{where}: loading failed ({type(exc).__name__}: {exc}). "
@@ -131,7 +133,66 @@ def load_tracks(
     kept = table[~table["track_id"].isin(list(problems))].reset_index(drop=True)
     if kept.empty:
         raise DatasetError(_no_tracks(where, config, problems))
-    return Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
+    tracks = Tracks(name=config.name, spec=spec, table=kept, skipped=problems)
+    for task in tasks:
+        check_variance(where, tracks, task)
+    return tracks
+
+
+def named_error(exc: MerbenchError, name: str) -> MerbenchError:
+    """A plugin's error with the dataset's name in place of the ``<name>`` it could not know
+    (``[datasets.<name>.options]`` becomes ``[datasets.pmemo.options]``)."""
+    text = str(exc)
+    if "<name>" not in text:
+        return exc
+    return type(exc)(text.replace("[datasets.<name>", f"[datasets.{name}"))
+
+
+def check_scale(where: str, scale: LabelScale | None) -> None:
+    """Refuse a label scale whose ends are not finite, not ordered, or too far apart to
+    subtract: every label mapped onto it would become one value.
+
+    Raises:
+        DatasetError: the scale, named with the dataset.
+    """
+    if scale is None:
+        return
+    low, high = float(scale.low), float(scale.high)
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(high - low)) or not (
+        low < high
+    ):
+        raise DatasetError(
+            f"{where}: label scale {low:g}..{high:g} is not a range of finite numbers with low "
+            "below high. Set the ends of the rating scale (e.g. scale_low = 1, scale_high = 9)."
+        )
+
+
+def check_variance(where: str, tracks: Tracks, task: TaskSpec) -> None:
+    """Refuse a task whose targets do not vary over the dataset's usable tracks: every model,
+    the trivial one included, would score as perfect.
+
+    Raises:
+        DatasetError: the label column (or the one class) that does not vary.
+    """
+    if task.source(tracks.table.columns) is None:
+        return  # the task's labels are missing: checked with the columns
+    targets = tracks.targets(task)
+    if task.is_regression:
+        columns = list(task.source(tracks.table.columns) or task.sources[0])
+        for d, column in enumerate(columns[: targets.shape[1]]):
+            values = targets[:, d]
+            if np.ptp(values) == 0:
+                raise DatasetError(
+                    f"{where}: every usable track has {column} = {values[0]:g}, so task "
+                    f"'{task.name}' has nothing to predict. Check the '{column}' labels (and "
+                    "the label scale), or leave out the task."
+                )
+    elif len(np.unique(targets)) < 2:
+        name = task.class_names.get(int(targets[0]), str(targets[0]))
+        raise DatasetError(
+            f"{where}: every usable track is of class {name}, so task '{task.name}' has "
+            "nothing to predict. Check the labels, or leave out the task."
+        )
 
 
 def _no_tracks(where: str, config: DatasetConfig, problems: dict[str, str]) -> str:

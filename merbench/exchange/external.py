@@ -32,7 +32,12 @@ from merbench.errors import ConfigError, RunError, did_you_mean
 from merbench.evaluation.cv import Fold
 from merbench.evaluation.metrics import compute_metrics
 from merbench.evaluation.tasks import TaskSpec, get_task
-from merbench.exchange.predictions import check_against_folds, proba_columns, read_predictions
+from merbench.exchange.predictions import (
+    check_against_folds,
+    check_range,
+    proba_columns,
+    read_predictions,
+)
 from merbench.pipeline.plan import CellBuilder, read_stored_run
 from merbench.plugin.registry import Registry
 from merbench.results.protocols import primary_protocol
@@ -263,6 +268,7 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))
     labels = _labels(store, registry, split, spec, request.config)
+    check_range(request.predictions, frame, spec, labels.y)
     info = {
         "external": True,
         "manifest_hash": split.digest,

@@ -142,6 +142,46 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFra
     return out
 
 
+def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) -> None:
+    """Refuse regression predictions far outside the scale of the dataset's labels.
+
+    A target's plausible range is the span of its labels widened by that span on each side:
+    on a 1..9 scale, -7..17. A prediction beyond it is no estimate of the label but a unit or
+    scaling error, or a number whose scores overflow (1e308 gives an R\u00b2 of minus infinity).
+
+    Args:
+        path: the file, for messages.
+        frame: ``read_predictions`` rows.
+        spec: the task.
+        y: the dataset's targets ``[N, D]``, in ``spec.targets`` order.
+
+    Raises:
+        ConfigError: a prediction outside its target's plausible range (the first offending
+            lines, the range, and how far outside the farthest one is).
+    """
+    if not spec.is_regression:
+        return
+    for d, column in enumerate(spec.targets):
+        labels = y[:, d][np.isfinite(y[:, d])]
+        if labels.size == 0:
+            continue
+        low, high = float(labels.min()), float(labels.max())
+        width = (high - low) or 1.0
+        lo, hi = low - width, high + width
+        values = frame[column].to_numpy(dtype=np.float64)
+        beyond = np.maximum(lo - values, values - hi)
+        bad = beyond > 0
+        if bad.any():
+            far = float(beyond.max())
+            what = f"predictions outside the plausible range of '{column}' [{lo:.4g}, {hi:.4g}]"
+            fix = (
+                f"The labels of '{column}' span {low:.4g}..{high:.4g}; the range is that span "
+                f"widened by itself on each side, and a prediction is up to {far:.4g} beyond "
+                "it: predict on the dataset's own scale."
+            )
+            _refuse(path, frame, bad, what, column, fix)
+
+
 def check_against_folds(
     path: Path, frame: pd.DataFrame, folds: Folds, tracks: Collection[str]
 ) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from merbench.results.protocols import primary_protocol, split_by_protocol, with_protocols
 from merbench.results.store import Store
-from merbench.results.summaries import CELL_KEY
+from merbench.results.summaries import CELL_KEY, screen_scores
 
 TABLES = ("runs", "splits", "cells", "trials", "predictions", "skipped_tracks")
 """The store tables the site reads."""
@@ -92,9 +92,11 @@ def collect(urls: Sequence[str]) -> Collected:
 def _read_store(url: str) -> dict[str, pd.DataFrame]:
     store = Store(url, read_only=True)
     try:
-        return {name: pd.DataFrame(store.table(name)) for name in TABLES}
+        tables = {name: pd.DataFrame(store.table(name)) for name in TABLES}
     finally:
         store.close()
+    tables["cells"] = screen_scores(tables["cells"])
+    return tables
 
 
 def _run_record(index: int, runs: pd.DataFrame) -> dict[str, Any]:

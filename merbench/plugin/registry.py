@@ -31,6 +31,7 @@ from merbench.plugin.specs import (
     Spec,
 )
 from merbench.plugin.validation import validate_record
+from merbench.plugin.watch import report_ended_imports, watched_import
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def load_registry(
     skip = set(disabled) if disabled is not None else _disabled_from_env()
     sources = [_direct_source(p) for p in plugins or ()]
     if entry_points:
+        report_ended_imports()
         sources += _entry_point_sources(skip)
     registry = Registry()
     offers: dict[tuple[str, str], list[tuple[_Source, Spec]]] = {}
@@ -232,7 +234,11 @@ def _load_plugin(source: _Source, registry: Registry) -> object | None:
     """Import one plugin and check its API version and hook names; ``None`` if refused."""
     disable = f"disable it with {DISABLE_ENV}={source.name}"
     try:
-        module: object = source.load()
+        if source.first_party or source.distribution == "(direct)":
+            module: object = source.load()
+        else:
+            with watched_import(source.name, source.distribution, disable):
+                module = source.load()
     except PLUGIN_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}"
         _fail(

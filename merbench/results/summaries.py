@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from merbench.errors import ConfigError
 from merbench.evaluation.bootstrap import BootstrapResult, Paired, group_bootstrap
 from merbench.evaluation.metrics import metric_direction
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
@@ -56,10 +57,51 @@ def read_tables(
         store = Store(url, read_only=True)
         try:
             for name in merged:
-                merged[name].append(pd.DataFrame(store.table(name)))
+                frame = pd.DataFrame(store.table(name))
+                merged[name].append(screen_scores(frame) if name == "cells" else frame)
         finally:
             store.close()
     return {name: pd.concat(frames, ignore_index=True) for name, frames in merged.items()}
+
+
+def screen_scores(cells: pd.DataFrame) -> pd.DataFrame:
+    """Stored cells as every reader takes them: a finished cell whose primary metric is not a
+    finite number is failed, and any other infinite metric is missing.
+
+    Scores are checked before they are stored, but a store from another tool or an earlier
+    version may hold an infinite one; it must not rank a candidate nor break a summary.
+    """
+    if cells.empty or "metrics" not in cells:
+        return cells
+    rows = cells.to_dict("records")
+    for row in rows:
+        metrics = row["metrics"]
+        if not isinstance(metrics, Mapping):
+            continue
+        row["metrics"] = {k: _finite_or_none(v) for k, v in metrics.items()}
+        primary = _primary_metric(str(row["task"]))
+        if row["status"] == "done" and primary in metrics and row["metrics"][primary] is None:
+            row["status"] = "failed"
+            row["error"] = (
+                f"its {primary} is not finite ({metrics[primary]}): its predictions are unusable, "
+                "and it is left out of the ranking."
+            )
+    return pd.DataFrame(rows, columns=cells.columns)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """A metric's value, ``None`` when it is a number that is not finite."""
+    if isinstance(value, int | float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _primary_metric(task: str) -> str | None:
+    """The primary metric of a task; ``None`` for a task this version does not know."""
+    try:
+        return get_task(task).primary
+    except ConfigError:
+        return None
 
 
 def cells_frame(cells: pd.DataFrame) -> pd.DataFrame:

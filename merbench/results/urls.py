@@ -1,7 +1,7 @@
 """Results-store URLs: the default SQLite file of a run directory, parsing, engines, display.
 
 A store is any SQLAlchemy URL. Anything shown to a person (pages, logs, messages) goes through
-``display_url``, which hides the password.
+``display_url``, which hides its credentials (``redact``).
 """
 
 from __future__ import annotations
@@ -51,23 +51,55 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)", re.IGNORECASE)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}"
+_HIDDEN = "***"
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|sslkey|sslcert|credential", re.IGNORECASE)
+"""Query or connection keys whose value is a secret or the path of one (``password``,
+``passfile``, ``sslpassword``, ``sslkey``, ``sslcert``, an access ``token``, ...)."""
+_SECRET_PAIR = re.compile(
+    r"\b([a-z_]*password|passwd|pwd|passfile|sslkey|sslcert|secret|access_token)\s*=\s*"
+    r"('[^']*'|\"[^\"]*\"|[^\s&;,]+)",
+    re.IGNORECASE,
+)
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
+
+
+def _hide_url(url: str) -> str:
+    """One URL with every credential-bearing part hidden: the password of its user part and the
+    value of every secret query key. Parsed by SQLAlchemy; a URL it cannot parse is masked by
+    pattern instead."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return _SECRET_PAIR.sub(rf"\1={_HIDDEN}", _USERINFO_PASSWORD.sub(rf"\1{_HIDDEN}\3", url))
+    secret = [key for key in parsed.query if _SECRET_KEY.search(key)]
+    if parsed.password is None and not secret:
+        return url
+    query = {key: (_HIDDEN if key in secret else value) for key, value in parsed.query.items()}
+    text = parsed.set(query=query).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", _HIDDEN)
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``.
+    """``text`` with the credentials of every URL in it hidden, and any ``password=...``-style
+    pair outside a URL (a libpq connection string) too.
 
-    For what is stored, published or logged: a command line, an error message.
+    The one place merbench hides secrets: for what is stored, published, printed or logged (a
+    command line, an error message, a store URL on a page).
     """
-    return _CREDENTIALS.sub(r"\1***\3", text)
+
+    def one(match: re.Match[str]) -> str:
+        token = match.group(0)
+        core = token.rstrip(_TRAILING)
+        return _hide_url(core) + token[len(core) :]
+
+    return _SECRET_PAIR.sub(rf"\1={_HIDDEN}", _URL.sub(one, text))
 
 
 def display_url(url: str) -> str:
-    """A store URL fit to print: its password, if any, as ``***``."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return redact(url)
+    """A store URL fit to print: its password and secret query values as ``***``."""
+    return redact(url)
 
 
 def engine_url(url: str) -> sa.URL:

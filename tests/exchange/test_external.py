@@ -4,6 +4,7 @@ stored beside the candidates and marked on the leaderboard."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -19,6 +20,7 @@ from merbench.leaderboard.pages import candidate_file, task_file
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
+from merbench.results.schema import cells as cells_table
 from merbench.results.schema import runs
 from merbench.results.store import Store
 from merbench.results.summaries import summarize_store
@@ -343,3 +345,80 @@ def test_help_of_the_commands(cli, command):
     result = cli.invoke(main, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
+
+
+def _huge_everywhere(frame):
+    return frame.assign(arousal=1e308, valence=1e308)
+
+
+def _huge_once(frame):
+    frame.loc[3, "valence"] = -1e308
+    return frame
+
+
+@pytest.mark.parametrize("change", [_huge_everywhere, _huge_once])
+def test_predictions_far_outside_the_label_scale_are_refused(cli, run_dir, tmp_path, change):
+    frame = change(_predictions_of(run_dir, "ridge@handcrafted", REGRESSION))
+    path = tmp_path / "huge.csv"
+    message = _one_line(_score(cli, run_dir, frame, path, "huge", "--task", REGRESSION))
+    assert message.startswith(f"Error: {path}: ") and "outside the plausible range" in message
+    assert "1e+308" in message and "beyond it" in message
+    assert _cells_of(run_dir, "huge", REGRESSION).empty
+
+
+def test_predictions_a_little_outside_the_labels_are_scored(cli, run_dir, tmp_path):
+    frame = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION)
+    y = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION, value="y_true")
+    frame.loc[3, "valence"] = y["valence"].max() + 0.5 * (y["valence"].max() - y["valence"].min())
+    result = _score(cli, run_dir, frame, tmp_path / "wide.csv", "wide", "--task", REGRESSION)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_stored_non_finite_score_shows_as_failed_and_breaks_no_command(cli, run_dir, tmp_path):
+    """A store written before predictions were range-checked (or by another tool) may hold an
+    infinite score: every reader survives it and shows that cell as failed."""
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    store = Store(sqlite_url(broken), create=False)
+    try:
+        [cell] = [
+            c
+            for c in store.table("cells")
+            if c["candidate"] == "ridge@handcrafted"
+            and c["task"] == REGRESSION
+            and (c["repeat"], c["fold"]) == (0, 1)
+        ]
+        bad = {"r2": float("-inf"), "rmse": float("inf"), "ccc": float("nan")}
+        metrics = {
+            k: next((v for prefix, v in bad.items() if k.startswith(prefix)), value)
+            for k, value in cell["metrics"].items()
+        }
+        assert metrics["r2_mean"] == float("-inf")
+        with store.engine.begin() as conn:
+            conn.execute(cells_table.update().where(cells_table.c.id == cell["id"]).values(
+                metrics=metrics))  # fmt: skip
+    finally:
+        store.close()
+    summary = summarize_store(sqlite_url(broken))
+    rows = summary[(summary["candidate"] == "ridge@handcrafted") & (summary["task"] == REGRESSION)]
+    assert len(rows) == 1 and np.isfinite(rows["r2_mean"]).all()
+    for args in (
+        ["leaderboard", str(broken), "--out", str(tmp_path / "site")],
+        ["leaderboard", str(broken), "--out", str(tmp_path / "yaml"), "--format", "eval-results"],
+        ["status", str(broken)],
+    ):
+        result = cli.invoke(main, args)
+        assert result.exit_code in (0, 1) and result.exception is None, (args, result.output)
+        assert "Traceback" not in result.output
+    status = cli.invoke(main, ["status", str(broken)]).output
+    assert "not finite" in status and "ridge@handcrafted" in status
+    frame = _predictions_of(run_dir, "mean", REGRESSION)
+    again = _score(cli, broken, frame, tmp_path / "p.csv", "after", "--task", REGRESSION)
+    assert again.exit_code == 0, again.output
+    page = (tmp_path / "site" / task_file("synth", REGRESSION)).read_text()
+    assert "its r2_mean is not finite (-inf)" in page  # the cell's failure, with its reason
+    assert not re.search(r">\s*[-+]?(inf|infinity|nan)\s*<", page, re.IGNORECASE)  # no score
+    model = str(tmp_path / "model")
+    export = ["export", str(broken), "--task", REGRESSION, "--candidate", "ridge@handcrafted"]
+    exported = cli.invoke(main, [*export, "--out", model])
+    assert exported.exit_code == 0, exported.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from merbench.errors import ConfigError, RunError
@@ -12,6 +13,7 @@ from merbench.pipeline.runner import run as run_core
 from merbench.pipeline.settings import RunSettings
 from merbench.plugin.registry import load_registry
 from merbench.results.summaries import load_results
+from tests.helpers.plugins import TONES
 
 
 def run(settings, **kwargs):
@@ -158,3 +160,35 @@ def test_the_torch_threads_per_cell_are_chosen_once_and_kept_by_a_resumed_run(
     monkeypatch.setenv("MERBENCH_THREADS", "none")
     with pytest.raises(ConfigError, match="MERBENCH_THREADS='none': give a positive number"):
         run(_settings(tones, tmp_path, out=tmp_path / "other", enqueue_only=True))
+
+
+OVERFLOWING = TONES.replace(
+    """def build_broken(*, alpha=1.0):
+    raise RuntimeError("this model is broken on purpose")""",
+    """from sklearn.linear_model import Ridge
+
+
+class Overflowing(Ridge):
+    def predict(self, x):
+        return super().predict(x) * 1e200
+
+
+def build_broken(*, alpha=1.0):
+    return Overflowing(alpha=alpha)""",
+)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy warns of overflow; users see none
+def test_a_model_whose_predictions_overflow_fails_its_cells_not_the_run(install_tones, tmp_path):
+    assert OVERFLOWING != TONES
+    config = install_tones(OVERFLOWING)
+    outcome = run(_settings(config, tmp_path, models=("mean", "broken")))
+    results = load_results(tmp_path / "run")
+    failed = results[results["status"] == "failed"]
+    assert set(failed["candidate"]) == {"broken@handcrafted"} and len(failed) == 3
+    assert failed["error"].str.contains("overflow|not finite", case=False).all()
+    assert outcome.counts["failed"] == 3 and not outcome.ok
+    done = results[results["status"] == "done"]
+    assert len(done) == 3 and np.isfinite(done["r2_mean"]).all()
+    page = (tmp_path / "site" / "tones-av-regression.html").read_text()
+    assert "broken@handcrafted" in page and "mean" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -208,7 +210,8 @@ def _latin1_layout(root):
     rows = [("Zoë/a.wav", "Zoë"), ("Zoë/b.wav", "Zoë"), ("Zoé/c.wav", "Zoé"), ("Zoé/d.wav", "Zoé")]
     for i, (file, _) in enumerate(rows):
         write_audio(root / file, seed=i)
-    text = "file,arousal,valence,artist\n" + "".join(f"{f},5,5,{a}\n" for f, a in rows)
+    lines = [f"{f},{3 + i},{6 - i},{a}\n" for i, (f, a) in enumerate(rows)]
+    text = "file,arousal,valence,artist\n" + "".join(lines)
     (root / "labels.csv").write_bytes(text.encode("latin-1"))
 
 
@@ -232,9 +235,10 @@ def test_the_encoding_option_reads_a_latin1_csv(tmp_path):
     assert tracks.table["track_id"].tolist() == ["Zoë/a", "Zoë/b", "Zoé/c", "Zoé/d"]
 
 
-def test_an_unknown_encoding_is_a_config_error(layout):
-    with pytest.raises(ConfigError, match="encoding 'utf-9' is not a text encoding"):
-        folder.load(layout.root, encoding="utf-9")
+@pytest.mark.parametrize("encoding", ["utf-9", "rot13", "base64"])
+def test_an_unknown_encoding_is_a_config_error(layout, encoding):
+    with pytest.raises(ConfigError, match=f"encoding '{encoding}' is not a text encoding"):
+        folder.load(layout.root, encoding=encoding)
 
 
 def test_a_renamed_column_gets_a_suggestion(layout):
@@ -267,3 +271,66 @@ def test_an_unknown_quadrant_is_named_not_called_missing(tmp_path):
         "jazz/song-0": "quadrant 'Q5' is not one of 1, 2, 3, 4 (or Q1..Q4)",
         "rock/song-1": "label 'quadrant' is missing (NaN)",
     }
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(1.0, float("inf")), (float("nan"), 9.0), (-1e308, 1e308), (float("-inf"), 9.0)],
+    ids=["inf", "nan", "huge", "minus-inf"],
+)
+def test_a_scale_that_is_not_finite_is_refused(layout, low, high):
+    with pytest.raises(ConfigError, match="must be finite numbers"):
+        folder.load(layout.root, scale_low=low, scale_high=high)
+
+
+def test_labels_that_are_all_equal_are_refused_naming_the_dataset_and_column(layout):
+    _rewrite(layout, lambda t: t.assign(valence="5"))
+    with pytest.raises(DatasetError) as caught:
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+    assert str(caught.value).startswith(
+        "dataset 'mine' (plugin 'folder'): every usable track has valence = 5, so task "
+        "'av-regression' has nothing to predict."
+    )
+    with pytest.raises(DatasetError, match="every usable track is of class"):
+        core_tracks(folder, "mine", layout.root, ("valence-binary",))
+    assert len(core_tracks(folder, "mine", layout.root, ("arousal-binary",)).table) == 8
+
+
+def test_a_fold_whose_test_tracks_share_one_value_is_refused(layout):
+    from types import SimpleNamespace
+
+    from merbench.data.splits import make_split
+    from merbench.evaluation.budgets import get_budget
+
+    artist_0 = [i for i in range(8) if i % 3 == 0]  # one artist: one grouped test fold of three
+    _rewrite(layout, lambda t: t.assign(valence=t["valence"].where(~t.index.isin(artist_0), "5")))
+    tracks = core_tracks(folder, "mine", layout.root, ("av-regression",),
+                         options={"group_column": "artist"})  # fmt: skip
+    budget = replace(get_budget("smoke"), outer_folds=3, repeats=1)
+    dataset = SimpleNamespace(name="mine", plugin="folder", split="grouped")
+    with pytest.raises(DatasetError, match=r"test track\(s\) of repeat 0 fold \d all have valence"):
+        make_split(tracks, get_task("av-regression"), dataset, budget, 0)
+
+
+def test_an_option_error_through_the_core_names_the_dataset_s_table(layout):
+    _rewrite(layout, lambda t: t.assign(valence=t["valence"].where(t.index != 2, "10")))
+    with pytest.raises(DatasetError, match=r"in \[datasets\.mine\.options\] to the ends"):
+        core_tracks(folder, "mine", layout.root, ("av-regression",))
+
+
+def test_a_dataset_too_small_for_its_folds_is_refused_before_any_cell(tmp_path):
+    from types import SimpleNamespace
+
+    from merbench.data.splits import make_split
+    from merbench.evaluation.budgets import get_budget
+
+    layout = folder_layout(tmp_path, n_tracks=2)
+    tracks = core_tracks(folder, "two", layout.root, ("av-regression",))
+    dataset = SimpleNamespace(name="two", plugin="folder", split="grouped")
+    with pytest.raises(DatasetError) as caught:
+        make_split(tracks, get_task("av-regression"), dataset, get_budget("smoke"), 0)
+    assert str(caught.value) == (
+        "dataset 'two' has 2 usable track(s): fold 0 of repeat 0 would train on 1 and test on 1, "
+        "and a fold needs at least 4 tracks to train and tune on. Add tracks, or use fewer folds "
+        "(--set outer_folds=N)."
+    )

@@ -29,6 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from merbench.errors import ConfigError
+from merbench.paths import cache_lock, lock_path
 from merbench.plugin.registry import load_registry
 from merbench_plugins.datasets import synth
 
@@ -260,6 +261,21 @@ def test_stale_unfinished_folders_are_cleaned_up(monkeypatch, tmp_path):
     os.utime(stale, (0, 0))
     synth.load(None, **TINY)
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_generation_left_by_a_killed_run_is_removed_at_the_next_load(monkeypatch, tmp_path):
+    monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path))
+    parent = tmp_path / "datasets" / "synth"
+    killed = parent / ".0123abcd-x1y2z3"  # another set's, its lock free: its writer is gone
+    writing = parent / ".4567cdef-a1b2c3"  # a set being generated now: its lock is held
+    for folder in (killed, writing):
+        (folder / "audio").mkdir(parents=True)
+        (folder / "audio" / "clip.wav").write_bytes(b"\0" * 1000)
+        lock_path(parent / folder.name[1:].rsplit("-", 1)[0]).touch()
+    with cache_lock(parent / "4567cdef"):
+        synth.load(None, **TINY)
+        assert not killed.exists() and writing.exists()
+    assert synth.remove_abandoned(parent) == [writing]  # its writer is gone now too
 
 
 def test_verify_reports_nothing_for_a_missing_or_intact_set(monkeypatch, tmp_path):

@@ -23,6 +23,7 @@ do not match the data.
 from __future__ import annotations
 
 import codecs
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -86,6 +87,13 @@ class FolderOptions:
                 f"{where}: encoding '{self.encoding}' is not a text encoding Python knows. Use "
                 'e.g. "utf-8" (the default), "latin-1" or "cp1252".'
             )
+        ends = (self.scale_low, self.scale_high, self.scale_high - self.scale_low)
+        if not all(math.isfinite(x) for x in ends):
+            raise ConfigError(
+                f"{where}: scale_low ({self.scale_low:g}) and scale_high ({self.scale_high:g}) "
+                "must be finite numbers, not too large to subtract. Set them to the ends of your "
+                "rating scale, e.g. 1 and 9."
+            )
         if not self.scale_low < self.scale_high:
             raise ConfigError(
                 f"{where}: scale_low ({self.scale_low:g}) must be below scale_high "
@@ -94,11 +102,12 @@ class FolderOptions:
 
 
 def _is_encoding(name: str) -> bool:
+    """Whether ``name`` is a codec that decodes bytes to text (not ``rot13`` or ``base64``)."""
     try:
-        codecs.lookup(name)
+        info = codecs.lookup(name)
     except LookupError:
         return False
-    return True
+    return bool(getattr(info, "_is_text_encoding", True))
 
 
 def read_labels(root: Path, options: FolderOptions) -> pd.DataFrame:

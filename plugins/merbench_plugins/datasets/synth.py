@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -35,7 +36,7 @@ import numpy as np
 import merbench
 from merbench.csvfiles import restore, write_csv
 from merbench.errors import ConfigError, did_you_mean
-from merbench.paths import cache_dir, cache_lock
+from merbench.paths import cache_dir, cache_lock, is_locked, lock_path
 from merbench_plugins.datasets._synth_music import (
     Artist,
     Cues,
@@ -54,6 +55,7 @@ GENERATOR_VERSION = 3
 SCALE = merbench.LabelScale(low=1.0, high=9.0)
 LABELS_FILE = "labels.csv"
 SPREAD = 0.8  # a clip's latent arousal or valence lies within its artist's centre +- SPREAD
+log = logging.getLogger(__name__)
 STALE_SECONDS = 3600.0  # an unfinished generation folder untouched this long was killed
 
 
@@ -152,6 +154,28 @@ def _remove_stale(folder: Path) -> None:
             continue
 
 
+def remove_abandoned(root: Path) -> list[Path]:
+    """Remove every unfinished generation under ``root`` that no process is writing: one a
+    killed run left behind (its set's lock is free), or one untouched for ``STALE_SECONDS``.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for temporary in root.glob(".*-*"):
+        if not temporary.is_dir():
+            continue
+        target = root / temporary.name[1:].rsplit("-", 1)[0]
+        try:
+            idle = time.time() - temporary.stat().st_mtime > STALE_SECONDS
+        except FileNotFoundError:  # finished or removed meanwhile by another process
+            continue
+        if idle or (lock_path(target).exists() and not is_locked(target)):
+            shutil.rmtree(temporary, ignore_errors=True)
+            removed.append(temporary)
+    return removed
+
+
 def _generate_once(folder: Path, options: SynthOptions, *, replace: bool = False) -> None:
     """Generate a set unless another process already has, holding its lock meanwhile.
 
@@ -247,6 +271,8 @@ def load(
         n_artists=n_artists,
     )
     folder = cache_folder(options)
+    for removed in remove_abandoned(folder.parent):
+        log.info("synth: removed %s, left unfinished by a stopped run", removed)
     if not folder.is_dir():
         _generate_once(folder, options)
     return _read_table(folder, options)
