@@ -212,27 +212,43 @@ def _json_default(value: Any) -> Any:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read an export's ``model.json`` and check its format version.
+    """Read an export's ``model.json``: its format version, then every key against
+    ``merbench.exchange.schema.MANIFEST_SCHEMA`` (types and bounds), before any value is used.
 
     Raises:
-        ConfigError: no ``model.json``, not JSON, or another format version.
+        ConfigError: no ``model.json``, not JSON, another format
+            version, or a key missing, of another type or out of bounds (naming it).
     """
+    from merbench.exchange.schema import MAX_MANIFEST_BYTES, check_manifest
+
     path = folder / MODEL_JSON
     if not path.is_file():
         raise ConfigError(
             f"{folder}: no {MODEL_JSON}; this is not an exported model. Pass the folder that "
             "'merbench export --out' wrote."
         )
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ConfigError(
+            f"{path}: {path.stat().st_size} bytes, more than the {MAX_MANIFEST_BYTES} a "
+            f"{MODEL_JSON} may have; it was not read. Export the model again."
+        )
     try:
         manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}). Export the model again.") from None
-    version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if version != FORMAT_VERSION:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{path}: not valid JSON ({reason}). Export the model again.") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(
+            f"{path}: holds {type(manifest).__name__ if manifest is not None else 'null'}, not "
+            "an object. Export the model again."
+        )
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise ConfigError(
             f"{path}: export format {version!r}; this merbench reads format {FORMAT_VERSION}. "
             "Export the model again with this merbench."
         )
+    check_manifest(manifest, str(path))
     return dict(manifest)
 
 

@@ -148,11 +148,56 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
         fitted=None,
         device=device,
     )
+    _check_params(model, frontends, manifest, folder / bundle.MODEL_JSON)
     _check_weights(frontends, manifest, folder / bundle.MODEL_JSON)
     _check_defaults(frontends, manifest, folder / bundle.MODEL_JSON)
     predictor.modules = _frontend_modules(frontends, manifest)
     predictor.fitted = runtime_of(model).load(predictor, weights)
     return predictor
+
+
+def _check_params(
+    model: ModelSpec, frontends: Sequence[FrontEndSpec], manifest: Mapping[str, Any], where: Path
+) -> None:
+    """Refuse parameters the installed plugins' builds do not take, or values outside their
+    search spaces: a width or a band count out of the space a study samples could size a
+    network or a filter bank far beyond the exported one.
+
+    Raises:
+        ConfigError: naming the field of ``model.json``, the value and the allowed range.
+    """
+    from merbench.space import optuna_space
+    from merbench.train.tuning import is_in_range, keyword_defaults
+
+    groups = [
+        (
+            "model_params",
+            model.name,
+            {**model.search_space, **family_of(model).search_space()},
+            model.builder,
+            manifest["model_params"],
+        ),
+        *(
+            (f"frontends[{i}].params", f.name, f.search_space, f.builder, record["params"])
+            for i, (f, record) in enumerate(zip(frontends, manifest["frontends"], strict=True))
+        ),
+    ]
+    for part, name, declared, build, params in groups:
+        space = optuna_space(declared)
+        keywords = keyword_defaults(build)
+        for key, value in params.items():
+            if key not in space and key not in keywords:
+                raise ConfigError(
+                    f"{where}: '{part}.{key}' is not a parameter of '{name}' (it takes "
+                    f"{', '.join(sorted({*space, *keywords})) or 'none'}). The file was edited "
+                    "after export; export the model again with 'merbench export'."
+                )
+            if key in space and not is_in_range(space[key], value):
+                raise ConfigError(
+                    f"{where}: '{part}.{key}' is {value!r}, outside the search space of '{name}' "
+                    f"({space[key]!r}). The file was edited after export, or the plugin's space "
+                    "changed; export the model again with 'merbench export'."
+                )
 
 
 def _check_weights(

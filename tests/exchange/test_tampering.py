@@ -1,0 +1,160 @@
+"""Export folders edited after export: every change to ``model.json``'s structure or bounds, to
+the weights' contents and to the folder's members is refused in one line, before anything it
+names is allocated or run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from merbench.cli import main
+from merbench.exchange import bundle
+from tests.helpers.exports import copy_model, one_line, rewrite_manifest, write_clips
+
+
+def _refusal(model: Path, tmp_path: Path) -> str:
+    """``merbench predict`` on one clip: the single line it refuses the model with."""
+    clip = write_clips(tmp_path / "clips")[0]
+    out = tmp_path / "x.csv"
+    line = one_line(CliRunner().invoke(main, ["predict", str(model), str(clip), "--out", str(out)]))
+    assert not out.exists()
+    return line
+
+
+def _remove(*keys):
+    def change(manifest):
+        *parents, last = keys
+        for key in parents:
+            manifest = manifest[key]
+        del manifest[last]
+
+    return change
+
+
+def _set(*keys, value):
+    def change(manifest):
+        *parents, last = keys
+        for key in parents:
+            manifest = manifest[key]
+        manifest[last] = value
+
+    return change
+
+
+STRUCTURE = {
+    "key removed": (_remove("audio"), "'audio' is missing"),
+    "nested key removed": (_remove("audio", "sample_rate"), "'audio.sample_rate' is missing"),
+    "list for an object": (_set("audio", value=[16000, True]), "'audio' must be an object"),
+    "text for a number": (_set("audio", "sample_rate", value="16000"), "'audio.sample_rate'"),
+    "null for an object": (_set("task", value=None), "'task' must be an object"),
+    "true for a number": (_set("audio", "window_seconds", value=True), "'audio.window_seconds'"),
+    "unknown top-level key": (_set("surprise", value=1), "'surprise' is not a key"),
+    "front-end params as a list": (
+        _set("frontends", 0, "params", value=[64, 512]),
+        "'frontends[0].params' must be an object",
+    ),
+    "front-ends as an object": (
+        _set("frontends", value={"name": "mel"}),
+        "'frontends' must be a list",
+    ),
+    "front-end name missing": (_remove("frontends", 0, "name"), "'frontends[0].name' is missing"),
+    "model name a number": (_set("model", "name", value=5), "'model.name' must be a string"),
+    "weights hash missing": (_remove("weights", "sha256"), "'weights.sha256' is missing"),
+    "plugin entry as text": (_set("plugins", value=["merbench"]), "'plugins[0]' must be an"),
+    "budget key missing": (_remove("budget", "epochs"), "'budget.epochs' is missing"),
+    "unknown task": (_set("task", "name", value="happiness"), "'task.name' must be one of"),
+    "one scaler value short": (
+        _set("target_scaler", "mean", value=[4.7]),
+        "'target_scaler.mean' must hold 2 values",
+    ),
+    "NaN scaler": (_set("target_scaler", "std", value=[float("nan"), 1.0]), "'target_scaler.std"),
+    "unknown crop": (_set("audio", "crop", value="middle"), "'audio.crop' must be one of"),
+    "label scale upside down": (
+        _set("dataset", "label_scale", "low", value=10.0),
+        "'dataset.label_scale.high' must be above low",
+    ),
+    "model parameter the build does not take": (
+        _set("model_params", "surprise", value=1),
+        "'model_params.surprise' is not a parameter of 'cnn2d'",
+    ),
+    "front-end parameter the build does not take": (
+        _set("frontends", 0, "params", "colour", value="red"),
+        "'frontends[0].params.colour' is not a parameter of 'mel'",
+    ),
+}
+
+BOUNDS = {
+    "sample rate too low": (_set("audio", "sample_rate", value=10), "'audio.sample_rate'"),
+    "sample rate too high": (_set("audio", "sample_rate", value=10**7), "'audio.sample_rate'"),
+    "tiny hop": (_set("audio", "hop_fraction", value=1e-6), "'audio.hop_fraction'"),
+    "huge window": (_set("audio", "window_seconds", value=1e6), "'audio.window_seconds'"),
+    "huge cap": (_set("audio", "max_seconds", value=1e9), "'audio.max_seconds'"),
+    "huge budget window": (_set("budget", "clip_seconds", value=1e6), "'budget.clip_seconds'"),
+    "huge n_mels": (_set("frontends", 0, "params", "n_mels", value=10**7), ".params.n_mels'"),
+    "one-sample hop": (_set("frontends", 0, "params", "hop_length", value=1), ".hop_length'"),
+    "huge n_fft": (_set("frontends", 0, "params", "n_fft", value=10**8), ".params.n_fft'"),
+    "huge front-end rate": (
+        _set("frontends", 0, "sample_rate", value=10**9),
+        "'frontends[0].sample_rate'",
+    ),
+    "n_mels off the search space": (
+        _set("frontends", 0, "params", "n_mels", value=500),
+        "'frontends[0].params.n_mels' is 500, outside the search space of 'mel'",
+    ),
+    "width off the search space": (
+        _set("model_params", "width", value=4096),
+        "'model_params.width' is 4096, outside the search space of 'cnn2d'",
+    ),
+    "huge batch size": (_set("budget", "batch_size", value=10**9), "'budget.batch_size'"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    list(STRUCTURE.values()) + list(BOUNDS.values()),
+    ids=list(STRUCTURE) + list(BOUNDS),
+)
+def test_an_edited_model_json_is_refused_in_one_line_naming_the_field(
+    exports, change, expected, tmp_path
+):
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+    rewrite_manifest(model, change)
+    line = _refusal(model, tmp_path)
+    assert "model.json" in line and expected in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "not valid JSON"),
+        ("{'format_version': 1,", "not valid JSON"),
+        ("[1, 2, 3]", "holds list, not an object"),
+        ("null", "holds null, not an object"),
+        ("[" * 100_000, "not valid JSON"),
+        ('{"format_version": 2}', "export format 2; this merbench reads format 1"),
+        ('{"format_version": true}', "export format True"),
+    ],
+    ids=["empty", "not JSON", "a list", "null", "nested deeply", "other version", "true version"],
+)
+def test_a_model_json_that_is_no_manifest_is_refused_in_one_line(
+    exports, text, expected, tmp_path
+):
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+    (model / bundle.MODEL_JSON).write_text(text)
+    line = _refusal(model, tmp_path)
+    assert "model.json" in line and expected in line, line
+
+
+@pytest.mark.slow
+def test_an_oversized_model_json_is_refused_unread(exports, tmp_path):
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+    manifest = json.loads((model / bundle.MODEL_JSON).read_text())
+    manifest["run"]["padding"] = "x" * (2 << 20)
+    (model / bundle.MODEL_JSON).write_text(json.dumps(manifest))
+    line = _refusal(model, tmp_path)
+    assert "model.json" in line and "more than the 1048576" in line
