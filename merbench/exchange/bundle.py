@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from merbench.errors import ConfigError, PluginError
+from merbench.exchange.archive import MAX_SKOPS_BYTES, check_skops
 
 if TYPE_CHECKING:
     import torch
@@ -134,16 +135,19 @@ def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] 
     path.write_bytes(data)
 
 
-def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
+def load_sklearn(path: Path, extra: Collection[str] = (), budget: int = MAX_SKOPS_BYTES) -> Any:
     """Load a skops file holding only ``TRUSTED_TYPES`` and the model's own ``extra`` types
-    (its installed plugin's ``ModelSpec.trusted_types``).
+    (its installed plugin's ``ModelSpec.trusted_types``), after checking what it would allocate
+    against ``budget`` bytes (``merbench.exchange.archive``).
 
     Raises:
-        ConfigError: the file is not a skops file (a pickle, say: it is never unpickled), or
-            it holds another type (named).
+        ConfigError: the file is not a skops file (a pickle, say: it is never unpickled), it
+            would allocate more than allowed (a zip bomb, an oversized array), or it holds
+            another type (named).
     """
     import skops.io
 
+    check_skops(path, budget)
     data = path.read_bytes()
     try:
         found = skops_types(data)

@@ -4,13 +4,18 @@ names is allocated or run."""
 
 from __future__ import annotations
 
+import io
 import json
+import tracemalloc
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from merbench.cli import main
+from merbench.errors import ConfigError
 from merbench.exchange import bundle
 from tests.helpers.exports import copy_model, one_line, rewrite_manifest, write_clips
 
@@ -141,9 +146,7 @@ def test_an_edited_model_json_is_refused_in_one_line_naming_the_field(
     ],
     ids=["empty", "not JSON", "a list", "null", "nested deeply", "other version", "true version"],
 )
-def test_a_model_json_that_is_no_manifest_is_refused_in_one_line(
-    exports, text, expected, tmp_path
-):
+def test_a_model_json_that_is_no_manifest_is_refused_in_one_line(exports, text, expected, tmp_path):
     model = copy_model(exports("cnn2d@mel"), tmp_path)
     (model / bundle.MODEL_JSON).write_text(text)
     line = _refusal(model, tmp_path)
@@ -158,3 +161,80 @@ def test_an_oversized_model_json_is_refused_unread(exports, tmp_path):
     (model / bundle.MODEL_JSON).write_text(json.dumps(manifest))
     line = _refusal(model, tmp_path)
     assert "model.json" in line and "more than the 1048576" in line
+
+
+# --- skops files that would allocate more than the model needs ---------------------------------
+
+
+def _ridge_skops(path: Path) -> Path:
+    from sklearn.linear_model import Ridge
+
+    bundle.save_sklearn(Ridge().fit(np.eye(3), np.arange(3.0)), path, "ridge")
+    return path
+
+
+def _replace_member(path: Path, pick, data: bytes, compression=zipfile.ZIP_STORED) -> None:
+    """Rewrite a skops zip with the first member ``pick`` accepts replaced by ``data``."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(m, archive.read(m)) for m in archive.infolist()]
+    name = next(m.filename for m, _ in members if pick(m.filename))
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members:
+            if member.filename == name:
+                archive.writestr(member.filename, data, compress_type=compression)
+            else:
+                archive.writestr(member, content)
+
+
+def test_a_skops_schema_that_inflates_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "model.skops"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("schema.json", "w") as stream:  # 32 MB of JSON in about 32 KB
+            stream.write(b"[")
+            for _ in range(16):
+                stream.write(b"0," * (1 << 20))
+            stream.write(b"0]")
+    assert path.stat().st_size < 1 << 20
+    import skops.io  # noqa: F401  (imported before memory is traced: its import is not the file)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as refused:
+            bundle.load_sklearn(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    line = str(refused.value)
+    assert "\n" not in line and "model.skops" in line and "schema.json" in line, line
+    assert "inflates" in line and "it was not loaded" in line
+    assert peak < 8 << 20  # the schema was never inflated
+
+
+def test_a_skops_member_of_zeros_that_inflates_a_thousandfold_is_refused(tmp_path):
+    path = _ridge_skops(tmp_path / "model.skops")
+    zeros = io.BytesIO()
+    np.save(zeros, np.zeros(8 << 20))  # 64 MiB of zeros
+    _replace_member(path, lambda n: n.endswith(".npy"), zeros.getvalue(), zipfile.ZIP_DEFLATED)
+    with pytest.raises(ConfigError, match=r"model\.skops: member '.*\.npy' inflates .* zip bomb"):
+        bundle.load_sklearn(path)
+
+
+def test_a_skops_array_larger_than_its_member_is_refused(tmp_path):
+    path = _ridge_skops(tmp_path / "model.skops")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)}
+    )
+    _replace_member(path, lambda n: n.endswith(".npy"), header.getvalue() + bytes(64))
+    with pytest.raises(ConfigError, match=r"declares a float64 array of shape \(1000000000,\)"):
+        bundle.load_sklearn(path)
+
+
+def test_a_skops_file_larger_than_the_model_needs_is_refused(tmp_path):
+    from merbench.exchange.archive import skops_budget
+
+    path = _ridge_skops(tmp_path / "model.skops")
+    with pytest.raises(ConfigError, match="more than the 1000 the model may take"):
+        bundle.load_sklearn(path, budget=1000)
+    assert skops_budget(40) < skops_budget(2000) <= 1 << 30
+    bundle.load_sklearn(path, budget=skops_budget(3))  # the real file fits
