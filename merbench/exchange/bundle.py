@@ -86,7 +86,8 @@ def save_torch(net: torch.nn.Module, path: Path) -> None:
 
 
 def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
-    """Load safetensors weights into ``net`` (every key must match).
+    """Load safetensors weights into ``net`` (every key must match, each tensor of the dtype
+    the network holds: a float64 or int8 tensor is refused, never cast).
 
     Raises:
         ConfigError: the file is not valid safetensors, or its tensors do not fit ``net``.
@@ -95,6 +96,7 @@ def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
     from safetensors.torch import load_model
 
     try:
+        _check_dtypes(net, path)
         load_model(net, str(path), strict=True, device=device)
     except SafetensorError as exc:
         raise ConfigError(
@@ -107,6 +109,41 @@ def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
             f"{path}: the weights do not fit the network the plugins build ({first}). Export "
             "the model again with the plugins installed here."
         ) from None
+
+
+def _check_dtypes(net: torch.nn.Module, path: Path) -> None:
+    """Refuse a tensor whose dtype differs from the network's (read from the header only)."""
+    from safetensors import safe_open
+
+    wanted = {k: _dtype_name(v.dtype) for k, v in net.state_dict().items()}
+    with safe_open(str(path), framework="pt", device="cpu") as weights:
+        for key in weights.keys():  # a safe_open handle is no mapping
+            found = weights.get_slice(key).get_dtype()
+            if key in wanted and found != wanted[key]:
+                raise ConfigError(
+                    f"{path}: tensor '{key}' is {found}, the network holds {wanted[key]}; it was "
+                    "not loaded (a tensor is never cast). Export the model again with "
+                    "'merbench export'."
+                )
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    """A torch dtype as a safetensors header names it (``F32``, ``I64``, ...)."""
+    import torch
+
+    names = {
+        torch.float64: "F64",
+        torch.float32: "F32",
+        torch.float16: "F16",
+        torch.bfloat16: "BF16",
+        torch.int64: "I64",
+        torch.int32: "I32",
+        torch.int16: "I16",
+        torch.int8: "I8",
+        torch.uint8: "U8",
+        torch.bool: "BOOL",
+    }
+    return names.get(dtype, str(dtype))
 
 
 def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] = ()) -> None:
@@ -220,7 +257,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     ``merbench.exchange.schema.MANIFEST_SCHEMA`` (types and bounds), before any value is used.
 
     Raises:
-        ConfigError: no ``model.json``, not JSON, another format
+        ConfigError: no ``model.json``, a member that is a link, not JSON, another format
             version, or a key missing, of another type or out of bounds (naming it).
     """
     from merbench.exchange.schema import MAX_MANIFEST_BYTES, check_manifest
@@ -231,6 +268,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"{folder}: no {MODEL_JSON}; this is not an exported model. Pass the folder that "
             "'merbench export --out' wrote."
         )
+    check_members(folder)
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise ConfigError(
             f"{path}: {path.stat().st_size} bytes, more than the {MAX_MANIFEST_BYTES} a "
@@ -254,6 +292,23 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     check_manifest(manifest, str(path))
     return dict(manifest)
+
+
+def check_members(folder: Path) -> None:
+    """Refuse an export folder holding a link, or anything that resolves outside it: a
+    ``model.json`` or weights file linked from elsewhere is not the exported one.
+
+    Raises:
+        ConfigError: naming the member and where it points.
+    """
+    root = folder.resolve()
+    for member in sorted(folder.iterdir()):
+        target = member.resolve()
+        if member.is_symlink() or target.parent != root:
+            raise ConfigError(
+                f"{member}: a link to {target}; an export folder holds its own files and the "
+                "member was not read. Copy the file itself into the folder, or export again."
+            )
 
 
 def weights_path(folder: Path, manifest: Mapping[str, Any]) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 
 from merbench.data.decoding import decode
 from merbench.data.windows import Windows, place_window
-from merbench.errors import ConfigError, DatasetError, MerbenchError
+from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
 from merbench.exchange.runtime import runtime_of
@@ -68,7 +68,39 @@ class Predictor:
             DatasetError: the file cannot be decoded (naming it).
         """
         inputs = self.inputs(self.windows(path))
-        return runtime_of(self.model).predict(self, inputs)
+        values = runtime_of(self.model).predict(self, inputs)
+        self.check(path, values)
+        return values
+
+    def check(self, path: Path, values: Sequence[float]) -> None:
+        """Refuse a prediction that is not finite, or (regression) further outside the label
+        scale than the scale's own width on either side: a model or ``model.json`` changed
+        after export (an edited scaler, say), not a song.
+
+        Raises:
+            ConfigError: naming the weights file, the audio file, the column and the value.
+        """
+        weights = self.folder / str(self.manifest["weights"]["file"])
+        for column, value in zip(self.columns(), values, strict=True):
+            if not np.isfinite(value):
+                raise ConfigError(
+                    f"{weights}: predicted {column} = {value} for {path}; a model predicts finite "
+                    "values. The model was changed after export; export it again."
+                )
+        if not self.task.is_regression:
+            return
+        scale = self.manifest["dataset"]["label_scale"]
+        low, high = float(scale["low"]), float(scale["high"])
+        width = high - low
+        for column, value in zip(self.columns(), values, strict=True):
+            outside = max(low - width - value, value - high - width)
+            if outside > 0:
+                raise ConfigError(
+                    f"{weights}: predicted {column} = {value:.6g} for {path}, {outside:.6g} "
+                    f"outside the plausible range {low - width:g}..{high + width:g} (the label "
+                    f"scale {low:g}..{high:g} widened by its width). The model or its model.json "
+                    "was changed after export; export it again."
+                )
 
     @property
     def rate(self) -> int:
@@ -327,6 +359,9 @@ def predict_files(
 ) -> Predictions:
     """Predict every file; one that cannot be read is reported and skipped.
 
+    Raises:
+        ConfigError: an implausible prediction (``Predictor.check``): the model, not the file.
+
     Args:
         predictor: the loaded model.
         files: the audio files.
@@ -337,7 +372,7 @@ def predict_files(
     for path in files:
         try:
             values = predictor.predict(path)
-        except MerbenchError as exc:
+        except DatasetError as exc:  # a file; any other refusal is the model's, for every file
             failed.append(str(exc))
             if on_file is not None:
                 on_file(path, str(exc))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -238,3 +239,74 @@ def test_a_skops_file_larger_than_the_model_needs_is_refused(tmp_path):
         bundle.load_sklearn(path, budget=1000)
     assert skops_budget(40) < skops_budget(2000) <= 1 << 30
     bundle.load_sklearn(path, budget=skops_budget(3))  # the real file fits
+
+
+# --- weights, members and predictions ----------------------------------------------------------
+
+
+def _rewrite_weights(model: Path, change) -> None:
+    """Change the safetensors tensors and record the new file's sha256, as a forger would."""
+    from safetensors.torch import load_file, save_file
+
+    path = model / bundle.TORCH_WEIGHTS
+    tensors = load_file(str(path))
+    change(tensors)
+    save_file(tensors, str(path))
+    digest = bundle.sha256_of(path)
+    rewrite_manifest(model, lambda m: m["weights"].update(sha256=digest))
+
+
+def _first_float(tensors) -> str:
+    return next(k for k, v in sorted(tensors.items()) if v.is_floating_point())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dtype", "name"), [("float64", "F64"), ("int8", "I8")])
+def test_weights_of_another_dtype_are_refused_not_cast(exports, dtype, name, tmp_path):
+    import torch
+
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+    cast = getattr(torch, dtype)
+    _rewrite_weights(model, lambda t: t.update({k: v.to(cast) for k, v in t.items()}))
+    line = _refusal(model, tmp_path)
+    assert "model.safetensors" in line and f"is {name}, the network holds F32" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_a_prediction_that_is_not_finite_is_refused(exports, bad, tmp_path):
+    import torch
+
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+
+    def poison(tensors):
+        last = max(k for k in tensors if k.endswith(".bias"))  # the output layer's bias
+        tensors[last] = torch.full_like(tensors[last], bad)
+
+    _rewrite_weights(model, poison)
+    line = _refusal(model, tmp_path)
+    assert "model.safetensors" in line and "short.wav" in line, line
+    assert re.search(r"predicted (arousal|valence) = (nan|-?inf) for ", line), line
+    assert "a model predicts finite values" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_a_prediction_far_off_the_label_scale_is_refused(exports, candidate, tmp_path):
+    model = copy_model(exports(candidate), tmp_path)
+    rewrite_manifest(model, lambda m: m["target_scaler"].update(mean=[1000.0, -1000.0]))
+    line = _refusal(model, tmp_path)
+    assert "short.wav" in line and "arousal = " in line, line
+    assert "outside the plausible range -7..17 (the label scale 1..9" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [bundle.MODEL_JSON, bundle.TORCH_WEIGHTS, bundle.CHECK_CSV])
+def test_a_member_linked_from_outside_the_folder_is_refused(exports, name, tmp_path):
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
+    outside = tmp_path / "elsewhere" / name
+    outside.parent.mkdir()
+    (model / name).rename(outside)
+    (model / name).symlink_to(outside)
+    line = _refusal(model, tmp_path)
+    assert f"{name}: a link to {outside}" in line, line
