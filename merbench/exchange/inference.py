@@ -33,6 +33,10 @@ from merbench.train.family import family_of
 
 FRONTEND_BATCH = 16
 """Windows per fixed front-end call, as the feature cache computes them."""
+PLAUSIBLE_WIDTHS = 5
+"""How many widths of the label scale a regression prediction may lie outside it. A linear
+model extrapolates on audio unlike its training set (a ridge fitted on a 1..9 scale gives 18
+for a pure tone); an edited scaler gives hundreds."""
 
 
 @dataclass(kw_only=True)
@@ -74,8 +78,8 @@ class Predictor:
 
     def check(self, path: Path, values: Sequence[float]) -> None:
         """Refuse a prediction that is not finite, or (regression) further outside the label
-        scale than the scale's own width on either side: a model or ``model.json`` changed
-        after export (an edited scaler, say), not a song.
+        scale than ``PLAUSIBLE_WIDTHS`` times the scale's width on either side: a model or
+        ``model.json`` changed after export (an edited scaler, say), not a song.
 
         Raises:
             ConfigError: naming the weights file, the audio file, the column and the value.
@@ -91,15 +95,15 @@ class Predictor:
             return
         scale = self.manifest["dataset"]["label_scale"]
         low, high = float(scale["low"]), float(scale["high"])
-        width = high - low
+        width = PLAUSIBLE_WIDTHS * (high - low)
         for column, value in zip(self.columns(), values, strict=True):
             outside = max(low - width - value, value - high - width)
             if outside > 0:
                 raise ConfigError(
                     f"{weights}: predicted {column} = {value:.6g} for {path}, {outside:.6g} "
                     f"outside the plausible range {low - width:g}..{high + width:g} (the label "
-                    f"scale {low:g}..{high:g} widened by its width). The model or its model.json "
-                    "was changed after export; export it again."
+                    f"scale {low:g}..{high:g} widened by {PLAUSIBLE_WIDTHS} times its width). The "
+                    "model or its model.json was changed after export; export it again."
                 )
 
     @property

@@ -297,7 +297,7 @@ def test_a_prediction_far_off_the_label_scale_is_refused(exports, candidate, tmp
     rewrite_manifest(model, lambda m: m["target_scaler"].update(mean=[1000.0, -1000.0]))
     line = _refusal(model, tmp_path)
     assert "short.wav" in line and "arousal = " in line, line
-    assert "outside the plausible range -7..17 (the label scale 1..9" in line
+    assert "outside the plausible range -39..49 (the label scale 1..9 widened by 5" in line
 
 
 @pytest.mark.slow
