@@ -24,6 +24,7 @@ from tests.helpers.exports import (
     REGRESSION,
     assert_reproduces_check,
     copy_model,
+    dataset_root,
     manifest_of,
     one_line,
     predict_fresh,
@@ -62,7 +63,7 @@ def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_
     labels = read_tables([sqlite_url(run_dir)], names=("splits",))["splits"]
     assert len(check) == len(labels["audit"].iloc[0]["groups"])  # every track of the dataset
 
-    assert_reproduces_check(model, tmp_path)
+    assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
 
     clips = write_clips(tmp_path / "clips")
     (tmp_path / "clips" / "broken.wav").write_bytes(b"RIFF this is no wave file")
@@ -92,7 +93,7 @@ def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp
     assert (chosen["cell"]["repeat"], chosen["cell"]["fold"]) == (best["repeat"], best["fold"])
     assert manifest["params"] == best["best_params"]
 
-    assert_reproduces_check(model, tmp_path)
+    assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
     clips = write_clips(tmp_path / "clips")
     out = tmp_path / "clips.csv"
     done = predict_fresh(model, *clips, out=out)
@@ -103,9 +104,9 @@ def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
-def test_quadrant_export_is_reproduced_by_predict(exports, candidate, tmp_path):
+def test_quadrant_export_is_reproduced_by_predict(exports, run_dir, candidate, tmp_path):
     model = exports(candidate, task="quadrant")
-    predicted = assert_reproduces_check(model, tmp_path)
+    predicted = assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
     assert set(predicted["class"]) <= {1, 2, 3, 4}
     scores = predicted.drop(columns=["file", "class"])
     picked = scores.to_numpy().argmax(axis=1) + 1
@@ -115,6 +116,19 @@ def test_quadrant_export_is_reproduced_by_predict(exports, candidate, tmp_path):
         assert (picked == predicted["class"]).all()
     else:  # a ridge classifier gives decision scores, not probabilities
         assert list(scores.columns) == ["score_1", "score_2", "score_3", "score_4"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_an_export_holds_no_absolute_path(exports, run_dir, candidate):
+    model = exports(candidate)
+    text = (model / bundle.MODEL_JSON).read_text() + (model / bundle.CHECK_CSV).read_text()
+    base = run_dir.parent.parent  # the session's temporary folder: the store, the dataset
+    assert str(base) not in text and "sqlite:" not in text
+    check = pd.read_csv(model / bundle.CHECK_CSV)
+    root = dataset_root(run_dir)
+    assert all((root / f).is_file() for f in check["file"])
+    assert list(check["file"]) == [f"synth-{i:04d}.wav" for i in range(len(check))]
 
 
 @pytest.mark.slow

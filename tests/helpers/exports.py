@@ -38,14 +38,36 @@ def copy_model(model: Path, tmp_path: Path) -> Path:
     return target
 
 
-def assert_reproduces_check(model: Path, tmp_path: Path) -> pd.DataFrame:
-    """Predict the dataset's own files in a fresh process; compare with ``check.csv``."""
+def dataset_root(run_dir: Path, name: str = "synth") -> Path:
+    """The folder a run's dataset ``name`` lies in, as ``merbench export`` finds it: what
+    ``check.csv``'s files are relative to."""
+    from merbench.exchange.export import dataset_root as root_of
+    from merbench.pipeline.plan import CellBuilder, read_stored_run
+    from merbench.plugin.registry import load_registry
+    from merbench.results.store import Store
+    from merbench.results.urls import sqlite_url
+
+    store = Store(sqlite_url(run_dir), create=False)
+    try:
+        registry = load_registry()
+        run = read_stored_run(store, registry)
+        builder = CellBuilder(store, registry, run.settings, run.config, run.tasks, run.budget)
+        return root_of(builder.tracks(name), run.config.get(name).path)
+    finally:
+        store.close()
+
+
+def assert_reproduces_check(model: Path, root: Path, tmp_path: Path) -> pd.DataFrame:
+    """Predict the dataset's own files (``check.csv``'s, relative to the dataset's ``root``) in
+    a fresh process; compare with ``check.csv``."""
     check = pd.read_csv(model / bundle.CHECK_CSV)
+    assert not any(Path(f).is_absolute() for f in check["file"])
+    files = [root / f for f in check["file"]]
     out = tmp_path / "own.csv"
-    done = predict_fresh(model, *map(Path, check["file"]), out=out)
+    done = predict_fresh(model, *files, out=out)
     assert done.returncode == 0, done.stderr
     predicted = pd.read_csv(out)
-    assert list(predicted["file"]) == list(check["file"])
+    assert list(predicted["file"]) == list(map(str, files))
     columns = [c for c in predicted.columns if c != "file"]
     assert columns == [c for c in check.columns if c not in ("track_id", "file")]
     np.testing.assert_allclose(predicted[columns], check[columns], rtol=0, atol=TOLERANCE)
