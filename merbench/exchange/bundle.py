@@ -2,10 +2,13 @@
 
 An export folder holds ``model.json`` (what the model is and how audio becomes its input), the
 weights (a torch network's ``state_dict`` as **safetensors**, a scikit-learn estimator as
-**skops**) and ``check.csv``. Reading one refuses, in one line each: a ``model.json`` of another
-format version, a weights file whose sha256 differs from the one ``model.json`` records, a file
-that is not valid safetensors or skops (a pickle is never unpickled), a skops file holding a type
-outside ``TRUSTED_TYPES``, and plugins that are missing or installed at another major version.
+**skops**) and ``check.csv``. Reading one refuses, in one line each: a member that is a link or
+resolves outside the folder, a ``model.json`` of another format version or that breaks its schema
+(``merbench.exchange.schema``), a weights file whose sha256 differs from the one ``model.json``
+records, a file that is not valid safetensors or skops (a pickle is never unpickled), a tensor
+of another dtype than the network's, a skops file that would allocate more than the model needs
+(``merbench.exchange.archive``) or holds a type outside ``TRUSTED_TYPES``, and plugins that are
+missing or installed at another major version.
 """
 
 from __future__ import annotations
