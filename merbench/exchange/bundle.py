@@ -2,10 +2,13 @@
 
 An export folder holds ``model.json`` (what the model is and how audio becomes its input), the
 weights (a torch network's ``state_dict`` as **safetensors**, a scikit-learn estimator as
-**skops**) and ``check.csv``. Reading one refuses, in one line each: a ``model.json`` of another
-format version, a weights file whose sha256 differs from the one ``model.json`` records, a file
-that is not valid safetensors or skops (a pickle is never unpickled), a skops file holding a type
-outside ``TRUSTED_TYPES``, and plugins that are missing or installed at another major version.
+**skops**) and ``check.csv``. Reading one refuses, in one line each: a member that is a link or
+resolves outside the folder, a ``model.json`` of another format version or that breaks its schema
+(``merbench.exchange.schema``), a weights file whose sha256 differs from the one ``model.json``
+records, a file that is not valid safetensors or skops (a pickle is never unpickled), a tensor
+of another dtype than the network's, a skops file that would allocate more than the model needs
+(``merbench.exchange.archive``) or holds a type outside ``TRUSTED_TYPES``, and plugins that are
+missing or installed at another major version.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from merbench.errors import ConfigError, PluginError
+from merbench.exchange.archive import MAX_SKOPS_BYTES, check_skops
 
 if TYPE_CHECKING:
     import torch
@@ -85,7 +89,8 @@ def save_torch(net: torch.nn.Module, path: Path) -> None:
 
 
 def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
-    """Load safetensors weights into ``net`` (every key must match).
+    """Load safetensors weights into ``net`` (every key must match, each tensor of the dtype
+    the network holds: a float64 or int8 tensor is refused, never cast).
 
     Raises:
         ConfigError: the file is not valid safetensors, or its tensors do not fit ``net``.
@@ -94,6 +99,7 @@ def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
     from safetensors.torch import load_model
 
     try:
+        _check_dtypes(net, path)
         load_model(net, str(path), strict=True, device=device)
     except SafetensorError as exc:
         raise ConfigError(
@@ -106,6 +112,41 @@ def load_torch(net: torch.nn.Module, path: Path, device: str) -> None:
             f"{path}: the weights do not fit the network the plugins build ({first}). Export "
             "the model again with the plugins installed here."
         ) from None
+
+
+def _check_dtypes(net: torch.nn.Module, path: Path) -> None:
+    """Refuse a tensor whose dtype differs from the network's (read from the header only)."""
+    from safetensors import safe_open
+
+    wanted = {k: _dtype_name(v.dtype) for k, v in net.state_dict().items()}
+    with safe_open(str(path), framework="pt", device="cpu") as weights:
+        for key in weights.keys():  # a safe_open handle is no mapping
+            found = weights.get_slice(key).get_dtype()
+            if key in wanted and found != wanted[key]:
+                raise ConfigError(
+                    f"{path}: tensor '{key}' is {found}, the network holds {wanted[key]}; it was "
+                    "not loaded (a tensor is never cast). Export the model again with "
+                    "'merbench export'."
+                )
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    """A torch dtype as a safetensors header names it (``F32``, ``I64``, ...)."""
+    import torch
+
+    names = {
+        torch.float64: "F64",
+        torch.float32: "F32",
+        torch.float16: "F16",
+        torch.bfloat16: "BF16",
+        torch.int64: "I64",
+        torch.int32: "I32",
+        torch.int16: "I16",
+        torch.int8: "I8",
+        torch.uint8: "U8",
+        torch.bool: "BOOL",
+    }
+    return names.get(dtype, str(dtype))
 
 
 def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] = ()) -> None:
@@ -134,16 +175,19 @@ def save_sklearn(estimator: Any, path: Path, model: str, extra: Collection[str] 
     path.write_bytes(data)
 
 
-def load_sklearn(path: Path, extra: Collection[str] = ()) -> Any:
+def load_sklearn(path: Path, extra: Collection[str] = (), budget: int = MAX_SKOPS_BYTES) -> Any:
     """Load a skops file holding only ``TRUSTED_TYPES`` and the model's own ``extra`` types
-    (its installed plugin's ``ModelSpec.trusted_types``).
+    (its installed plugin's ``ModelSpec.trusted_types``), after checking what it would allocate
+    against ``budget`` bytes (``merbench.exchange.archive``).
 
     Raises:
-        ConfigError: the file is not a skops file (a pickle, say: it is never unpickled), or
-            it holds another type (named).
+        ConfigError: the file is not a skops file (a pickle, say: it is never unpickled), it
+            would allocate more than allowed (a zip bomb, an oversized array), or it holds
+            another type (named).
     """
     import skops.io
 
+    check_skops(path, budget)
     data = path.read_bytes()
     try:
         found = skops_types(data)
@@ -212,28 +256,62 @@ def _json_default(value: Any) -> Any:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read an export's ``model.json`` and check its format version.
+    """Read an export's ``model.json``: its format version, then every key against
+    ``merbench.exchange.schema.MANIFEST_SCHEMA`` (types and bounds), before any value is used.
 
     Raises:
-        ConfigError: no ``model.json``, not JSON, or another format version.
+        ConfigError: no ``model.json``, a member that is a link, not JSON, another format
+            version, or a key missing, of another type or out of bounds (naming it).
     """
+    from merbench.exchange.schema import MAX_MANIFEST_BYTES, check_manifest
+
     path = folder / MODEL_JSON
     if not path.is_file():
         raise ConfigError(
             f"{folder}: no {MODEL_JSON}; this is not an exported model. Pass the folder that "
             "'merbench export --out' wrote."
         )
+    check_members(folder)
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ConfigError(
+            f"{path}: {path.stat().st_size} bytes, more than the {MAX_MANIFEST_BYTES} a "
+            f"{MODEL_JSON} may have; it was not read. Export the model again."
+        )
     try:
         manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}). Export the model again.") from None
-    version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if version != FORMAT_VERSION:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{path}: not valid JSON ({reason}). Export the model again.") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(
+            f"{path}: holds {type(manifest).__name__ if manifest is not None else 'null'}, not "
+            "an object. Export the model again."
+        )
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise ConfigError(
             f"{path}: export format {version!r}; this merbench reads format {FORMAT_VERSION}. "
             "Export the model again with this merbench."
         )
+    check_manifest(manifest, str(path))
     return dict(manifest)
+
+
+def check_members(folder: Path) -> None:
+    """Refuse an export folder holding a link, or anything that resolves outside it: a
+    ``model.json`` or weights file linked from elsewhere is not the exported one.
+
+    Raises:
+        ConfigError: naming the member and where it points.
+    """
+    root = folder.resolve()
+    for member in sorted(folder.iterdir()):
+        target = member.resolve()
+        if member.is_symlink() or target.parent != root:
+            raise ConfigError(
+                f"{member}: a link to {target}; an export folder holds its own files and the "
+                "member was not read. Copy the file itself into the folder, or export again."
+            )
 
 
 def weights_path(folder: Path, manifest: Mapping[str, Any]) -> Path:

@@ -20,6 +20,7 @@ windows, aggregation, rescaling), which ``merbench predict`` on the same files r
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 
 from merbench.csvfiles import write_csv
 from merbench.data.features import FeatureStore
+from merbench.data.tracks import Tracks
 from merbench.errors import ConfigError, RunError, did_you_mean
 from merbench.evaluation.cv import Fold
 from merbench.exchange import bundle
@@ -113,12 +115,13 @@ def export_model(
             "the training labels); there is no model to export. Export another candidate."
         )
     features = builder.features
+    root = dataset_root(plan.tracks, builder.config.get(dataset).path)
     if request.params == "final-study":
         final = _final_study(plan, features, on_epoch)
     else:
         final = _best_fold(store, plan, features, key)
     request.out.mkdir(parents=True, exist_ok=True)
-    files = _write(request.out, plan, features, final, store)
+    files = _write(request.out, plan, features, final, store, root)
     log.info("exported %s (%s/%s) to %s", candidate, dataset, task, request.out)
     return Exported(
         folder=request.out,
@@ -273,14 +276,17 @@ def _write(
     features: FeatureStore,
     final: FinalModel,
     store: Store,
+    root: Path,
 ) -> tuple[str, ...]:
-    """Write the weights, ``check.csv`` and ``model.json``; return the file names."""
+    """Write the weights, ``check.csv`` (files relative to the dataset's ``root``) and
+    ``model.json``; return the file names."""
     runtime = runtime_of(plan.model)
     weights = folder / runtime.file
     runtime.save(final.fitted.model, weights, plan.model)
     y = plan.tracks.targets(plan.problem.task)
     centre = y.mean(axis=0) if plan.problem.is_regression else None
     check, class_scores = _check_table(plan, features, final, centre)
+    check["file"] = [Path(f).relative_to(root).as_posix() for f in check["file"]]
     write_csv(check, folder / bundle.CHECK_CSV)
     manifest = model_manifest(plan, features, final, store, centre)
     manifest["class_scores"] = class_scores
@@ -321,6 +327,15 @@ def _check_table(
         frame[column] = scores[:, spec.labels.index(label)]
     frame["class"] = np.asarray(y_pred).astype(int)
     return frame, kind
+
+
+def dataset_root(tracks: Tracks, path: Path | None) -> Path:
+    """The folder ``check.csv``'s files are relative to: the dataset's configured ``path`` when
+    it holds every audio file, else the deepest folder that does (a generated dataset's)."""
+    files = [Path(f).absolute() for f in tracks.table["audio_path"].astype(str)]
+    if path is not None and all(f.is_relative_to(path.absolute()) for f in files):
+        return path.absolute()
+    return Path(os.path.commonpath([f.parent for f in files]))
 
 
 def _is_number(value: Any) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 
 from merbench.data.decoding import decode
 from merbench.data.windows import Windows, place_window
-from merbench.errors import ConfigError, DatasetError, MerbenchError
+from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
 from merbench.exchange.runtime import runtime_of
@@ -33,6 +33,10 @@ from merbench.train.family import family_of
 
 FRONTEND_BATCH = 16
 """Windows per fixed front-end call, as the feature cache computes them."""
+PLAUSIBLE_WIDTHS = 5
+"""How many widths of the label scale a regression prediction may lie outside it. A linear
+model extrapolates on audio unlike its training set (a ridge fitted on a 1..9 scale gives 18
+for a pure tone); an edited scaler gives hundreds."""
 
 
 @dataclass(kw_only=True)
@@ -68,7 +72,39 @@ class Predictor:
             DatasetError: the file cannot be decoded (naming it).
         """
         inputs = self.inputs(self.windows(path))
-        return runtime_of(self.model).predict(self, inputs)
+        values = runtime_of(self.model).predict(self, inputs)
+        self.check(path, values)
+        return values
+
+    def check(self, path: Path, values: Sequence[float]) -> None:
+        """Refuse a prediction that is not finite, or (regression) further outside the label
+        scale than ``PLAUSIBLE_WIDTHS`` times the scale's width on either side: a model or
+        ``model.json`` changed after export (an edited scaler, say), not a song.
+
+        Raises:
+            ConfigError: naming the weights file, the audio file, the column and the value.
+        """
+        weights = self.folder / str(self.manifest["weights"]["file"])
+        for column, value in zip(self.columns(), values, strict=True):
+            if not np.isfinite(value):
+                raise ConfigError(
+                    f"{weights}: predicted {column} = {value} for {path}; a model predicts finite "
+                    "values. The model was changed after export; export it again."
+                )
+        if not self.task.is_regression:
+            return
+        scale = self.manifest["dataset"]["label_scale"]
+        low, high = float(scale["low"]), float(scale["high"])
+        width = PLAUSIBLE_WIDTHS * (high - low)
+        for column, value in zip(self.columns(), values, strict=True):
+            outside = max(low - width - value, value - high - width)
+            if outside > 0:
+                raise ConfigError(
+                    f"{weights}: predicted {column} = {value:.6g} for {path}, {outside:.6g} "
+                    f"outside the plausible range {low - width:g}..{high + width:g} (the label "
+                    f"scale {low:g}..{high:g} widened by {PLAUSIBLE_WIDTHS} times its width). The "
+                    "model or its model.json was changed after export; export it again."
+                )
 
     @property
     def rate(self) -> int:
@@ -148,11 +184,56 @@ def load_predictor(folder: Path, registry: Registry, device: str | None = None) 
         fitted=None,
         device=device,
     )
+    _check_params(model, frontends, manifest, folder / bundle.MODEL_JSON)
     _check_weights(frontends, manifest, folder / bundle.MODEL_JSON)
     _check_defaults(frontends, manifest, folder / bundle.MODEL_JSON)
     predictor.modules = _frontend_modules(frontends, manifest)
     predictor.fitted = runtime_of(model).load(predictor, weights)
     return predictor
+
+
+def _check_params(
+    model: ModelSpec, frontends: Sequence[FrontEndSpec], manifest: Mapping[str, Any], where: Path
+) -> None:
+    """Refuse parameters the installed plugins' builds do not take, or values outside their
+    search spaces: a width or a band count out of the space a study samples could size a
+    network or a filter bank far beyond the exported one.
+
+    Raises:
+        ConfigError: naming the field of ``model.json``, the value and the allowed range.
+    """
+    from merbench.space import optuna_space
+    from merbench.train.tuning import is_in_range, keyword_defaults
+
+    groups = [
+        (
+            "model_params",
+            model.name,
+            {**model.search_space, **family_of(model).search_space()},
+            model.builder,
+            manifest["model_params"],
+        ),
+        *(
+            (f"frontends[{i}].params", f.name, f.search_space, f.builder, record["params"])
+            for i, (f, record) in enumerate(zip(frontends, manifest["frontends"], strict=True))
+        ),
+    ]
+    for part, name, declared, build, params in groups:
+        space = optuna_space(declared)
+        keywords = keyword_defaults(build)
+        for key, value in params.items():
+            if key not in space and key not in keywords:
+                raise ConfigError(
+                    f"{where}: '{part}.{key}' is not a parameter of '{name}' (it takes "
+                    f"{', '.join(sorted({*space, *keywords})) or 'none'}). The file was edited "
+                    "after export; export the model again with 'merbench export'."
+                )
+            if key in space and not is_in_range(space[key], value):
+                raise ConfigError(
+                    f"{where}: '{part}.{key}' is {value!r}, outside the search space of '{name}' "
+                    f"({space[key]!r}). The file was edited after export, or the plugin's space "
+                    "changed; export the model again with 'merbench export'."
+                )
 
 
 def _check_weights(
@@ -282,6 +363,9 @@ def predict_files(
 ) -> Predictions:
     """Predict every file; one that cannot be read is reported and skipped.
 
+    Raises:
+        ConfigError: an implausible prediction (``Predictor.check``): the model, not the file.
+
     Args:
         predictor: the loaded model.
         files: the audio files.
@@ -292,7 +376,7 @@ def predict_files(
     for path in files:
         try:
             values = predictor.predict(path)
-        except MerbenchError as exc:
+        except DatasetError as exc:  # a file; any other refusal is the model's, for every file
             failed.append(str(exc))
             if on_file is not None:
                 on_file(path, str(exc))

@@ -20,7 +20,6 @@ from merbench.exchange import bundle
 from merbench.pipeline.fitting import CellPlan
 from merbench.pipeline.record import window_info
 from merbench.results.store import Store
-from merbench.results.urls import display_url
 from merbench.train.fit import Fitted
 from merbench.train.tuning import default_reprs, split_params
 from merbench.version import __version__
@@ -89,7 +88,6 @@ def model_manifest(
             "id": run.get("id"),
             "created_at": run.get("created_at"),
             "seed": plan.render_seed,
-            "store": display_url(store.url),
             "split": plan.key.split,
         },
         "n_params": final.fitted.n_params,

@@ -19,6 +19,7 @@ import numpy as np
 
 from merbench.evaluation.tasks import TaskSpec
 from merbench.exchange import bundle
+from merbench.exchange.archive import skops_budget
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
 from merbench.train.calibration import rescale
 from merbench.train.family import family_of
@@ -76,7 +77,8 @@ def _save_sklearn(estimator: Any, path: Path, model: ModelSpec) -> None:
 
 
 def _load_sklearn(predictor: Predictor, weights: Path) -> Any:
-    return bundle.load_sklearn(weights, predictor.model.trusted_types)
+    budget = skops_budget(int(predictor.manifest["dataset"]["n_tracks"]))
+    return bundle.load_sklearn(weights, predictor.model.trusted_types, budget)
 
 
 def _predict_torch(predictor: Predictor, inputs: Sequence[np.ndarray]) -> list[float]:

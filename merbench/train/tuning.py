@@ -115,7 +115,7 @@ def default_params(
     for prefix, build in builders.items():
         defaults |= {f"{prefix}{k}": v for k, v in keyword_defaults(build).items()}
     defaults |= dict(optimiser or {})
-    return {k: v for k, v in defaults.items() if k in space and _in_range(space[k], v)}
+    return {k: v for k, v in defaults.items() if k in space and is_in_range(space[k], v)}
 
 
 def keyword_defaults(build: Callable[..., Any]) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def default_reprs(build: Callable[..., Any]) -> dict[str, str]:
     return {name: repr(value) for name, value in keyword_defaults(build).items()}
 
 
-def _in_range(distribution: BaseDistribution, value: Any) -> bool:
+def is_in_range(distribution: BaseDistribution, value: Any) -> bool:
     """Whether ``value`` is one ``distribution`` can give (a category not among the choices
     is not)."""
     try:

@@ -5,142 +5,32 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 import pickle
-import shutil
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 from click.testing import CliRunner
 
 from merbench.cli import main
 from merbench.errors import ConfigError
 from merbench.exchange import bundle
-from merbench.pipeline.runner import run
-from merbench.pipeline.settings import RunSettings
 from merbench.results.summaries import read_tables
 from merbench.results.urls import sqlite_url
 from merbench.train.calibration import AGGREGATION
-from tests.helpers.plugins import SYNTH_TOML
-
-REGRESSION = "av-regression"
-TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A smoke run on a small synth set of 5 s clips (3 windows each): a torch and a
-    scikit-learn candidate, regression and quadrant classification."""
-    root = tmp_path_factory.mktemp("export")
-    config = root / "datasets.toml"
-    config.write_text(SYNTH_TOML.format(n_clips=40, seconds=5.0))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MERBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        patch.setenv("MERBENCH_JOBS", "1")
-        settings = RunSettings(
-            models=("cnn2d@mel", "ridge@handcrafted"),
-            tasks=(REGRESSION, "quadrant"),
-            budget="smoke",
-            config=config,
-            out=root / "run",
-            render=False,
-        )
-        assert run(settings).ok
-    return root / "run"
-
-
-@pytest.fixture(scope="module")
-def exports(run_dir, tmp_path_factory):
-    """Export on demand, once per (candidate, task, params) in the module."""
-    made: dict[tuple[str, str, str], Path] = {}
-    root = tmp_path_factory.mktemp("models")
-
-    def export(candidate: str, task: str = REGRESSION, params: str = "final-study") -> Path:
-        key = (candidate, task, params)
-        if key not in made:
-            out = root / f"{len(made)}"
-            args = ["export", str(run_dir), "--candidate", candidate, "--task", task]
-            result = CliRunner().invoke(main, [*args, "--params", params, "--out", str(out)])
-            assert result.exit_code == 0, result.output
-            made[key] = out
-        return made[key]
-
-    return export
-
-
-def _predict(model: Path, *targets: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    """``merbench predict`` in a fresh process."""
-    command = [sys.executable, "-m", "merbench", "predict", str(model), *map(str, targets)]
-    return subprocess.run(
-        [*command, "--out", str(out), "--no-progress"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-    )
-
-
-def _copy(model: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(model, target)
-    return target
-
-
-def _assert_reproduces_check(model: Path, tmp_path: Path) -> pd.DataFrame:
-    """Predict the dataset's own files in a fresh process; compare with ``check.csv``."""
-    check = pd.read_csv(model / bundle.CHECK_CSV)
-    out = tmp_path / "own.csv"
-    done = _predict(model, *map(Path, check["file"]), out=out)
-    assert done.returncode == 0, done.stderr
-    predicted = pd.read_csv(out)
-    assert list(predicted["file"]) == list(check["file"])
-    columns = [c for c in predicted.columns if c != "file"]
-    assert columns == [c for c in check.columns if c not in ("track_id", "file")]
-    np.testing.assert_allclose(predicted[columns], check[columns], rtol=0, atol=TOLERANCE)
-    return predicted
-
-
-def _write_clips(folder: Path) -> list[Path]:
-    """Clips of other rates, channels and lengths than the dataset's, and a broken file."""
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    paths = []
-    for name, rate, seconds, channels in (
-        ("short.wav", 22050, 1.0, 1),
-        ("stereo.flac", 44100, 4.0, 2),
-        ("long.wav", 16000, 9.5, 1),
-    ):
-        t = np.arange(int(rate * seconds)) / rate
-        tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.02 * rng.standard_normal(len(t))
-        data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
-        sf.write(folder / name, data, rate)
-        paths.append(folder / name)
-    (folder / "notes.txt").write_text("not audio: a folder's other files are left alone")
-    return paths
-
-
-def _manifest(model: Path) -> dict:
-    return json.loads((model / bundle.MODEL_JSON).read_text())
-
-
-def _rewrite_manifest(model: Path, change) -> None:
-    manifest = _manifest(model)
-    change(manifest)
-    (model / bundle.MODEL_JSON).write_text(json.dumps(manifest))
-
-
-def _one_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
-
+from tests.helpers.exports import (
+    REGRESSION,
+    assert_reproduces_check,
+    copy_model,
+    dataset_root,
+    manifest_of,
+    one_line,
+    predict_fresh,
+    rewrite_manifest,
+    write_clips,
+)
 
 # --- exports predicted in a fresh process ----------------------------------------------------
 
@@ -153,7 +43,7 @@ def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_
         bundle.MODEL_JSON,
         bundle.TORCH_WEIGHTS,
     ]
-    manifest = _manifest(model)
+    manifest = manifest_of(model)
     assert manifest["weights"]["sha256"] == bundle.sha256_of(model / bundle.TORCH_WEIGHTS)
     assert manifest["candidate"] == "cnn2d@mel"
     assert manifest["task"]["targets"] == ["arousal", "valence"]
@@ -173,12 +63,12 @@ def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_
     labels = read_tables([sqlite_url(run_dir)], names=("splits",))["splits"]
     assert len(check) == len(labels["audit"].iloc[0]["groups"])  # every track of the dataset
 
-    _assert_reproduces_check(model, tmp_path)
+    assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
 
-    clips = _write_clips(tmp_path / "clips")
+    clips = write_clips(tmp_path / "clips")
     (tmp_path / "clips" / "broken.wav").write_bytes(b"RIFF this is no wave file")
     out = tmp_path / "clips.csv"
-    done = _predict(model, tmp_path / "clips", out=out)
+    done = predict_fresh(model, tmp_path / "clips", out=out)
     assert done.returncode == 1, done.stderr
     assert "broken.wav" in done.stderr and "1 failed" in done.stderr
     predicted = pd.read_csv(out)
@@ -191,7 +81,7 @@ def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_
 @pytest.mark.slow
 def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp_path):
     model = exports("ridge@handcrafted", params="best-fold")
-    manifest = _manifest(model)
+    manifest = manifest_of(model)
     assert manifest["weights"]["format"] == "skops"
     assert manifest["windows"]["aggregation"] == "mean of window inputs"
     assert manifest["rescaling"] is None
@@ -203,10 +93,10 @@ def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp
     assert (chosen["cell"]["repeat"], chosen["cell"]["fold"]) == (best["repeat"], best["fold"])
     assert manifest["params"] == best["best_params"]
 
-    _assert_reproduces_check(model, tmp_path)
-    clips = _write_clips(tmp_path / "clips")
+    assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
+    clips = write_clips(tmp_path / "clips")
     out = tmp_path / "clips.csv"
-    done = _predict(model, *clips, out=out)
+    done = predict_fresh(model, *clips, out=out)
     assert done.returncode == 0, done.stderr
     values = pd.read_csv(out)[["arousal", "valence"]].to_numpy()
     assert values.shape == (3, 2) and np.isfinite(values).all()
@@ -214,9 +104,9 @@ def test_sklearn_best_fold_export_is_reproduced_by_predict(exports, run_dir, tmp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
-def test_quadrant_export_is_reproduced_by_predict(exports, candidate, tmp_path):
+def test_quadrant_export_is_reproduced_by_predict(exports, run_dir, candidate, tmp_path):
     model = exports(candidate, task="quadrant")
-    predicted = _assert_reproduces_check(model, tmp_path)
+    predicted = assert_reproduces_check(model, dataset_root(run_dir), tmp_path)
     assert set(predicted["class"]) <= {1, 2, 3, 4}
     scores = predicted.drop(columns=["file", "class"])
     picked = scores.to_numpy().argmax(axis=1) + 1
@@ -229,6 +119,19 @@ def test_quadrant_export_is_reproduced_by_predict(exports, candidate, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_an_export_holds_no_absolute_path(exports, run_dir, candidate):
+    model = exports(candidate)
+    text = (model / bundle.MODEL_JSON).read_text() + (model / bundle.CHECK_CSV).read_text()
+    base = run_dir.parent.parent  # the session's temporary folder: the store, the dataset
+    assert str(base) not in text and "sqlite:" not in text
+    check = pd.read_csv(model / bundle.CHECK_CSV)
+    root = dataset_root(run_dir)
+    assert all((root / f).is_file() for f in check["file"])
+    assert list(check["file"]) == [f"synth-{i:04d}.wav" for i in range(len(check))]
+
+
+@pytest.mark.slow
 def test_leader_is_exported_by_default(run_dir, tmp_path):
     summary = CliRunner().invoke(
         main, ["export", str(run_dir), "--task", REGRESSION, "--out", str(tmp_path / "m")]
@@ -238,7 +141,7 @@ def test_leader_is_exported_by_default(run_dir, tmp_path):
 
     table = summarize_store(sqlite_url(run_dir))
     mine = table[table["task"] == REGRESSION].sort_values("rank")
-    assert _manifest(tmp_path / "m")["candidate"] == mine["candidate"].iloc[0]
+    assert manifest_of(tmp_path / "m")["candidate"] == mine["candidate"].iloc[0]
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -246,13 +149,13 @@ def test_leader_is_exported_by_default(run_dir, tmp_path):
 
 @pytest.mark.slow
 def test_tampered_weights_are_refused(exports, tmp_path):
-    model = _copy(exports("cnn2d@mel"), tmp_path)
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
     weights = model / bundle.TORCH_WEIGHTS
     data = bytearray(weights.read_bytes())
     data[-8:] = bytes(b ^ 0xFF for b in data[-8:])  # a few weights' bytes flipped
     weights.write_bytes(bytes(data))
-    clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(
+    clip = write_clips(tmp_path / "clips")[0]
+    line = one_line(
         CliRunner().invoke(
             main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
         )
@@ -282,13 +185,13 @@ def test_a_pickle_as_weights_is_refused_unopened(exports, candidate, name, refus
     proof = tmp_path / "proof"
     pickle.loads(pickle.dumps(_Payload(proof))).close()  # the payload works when unpickled
     assert proof.exists()
-    model = _copy(exports(candidate), tmp_path)
+    model = copy_model(exports(candidate), tmp_path)
     marker = tmp_path / "marker"
     (model / name).write_bytes(pickle.dumps(_Payload(marker)))
     digest = bundle.sha256_of(model / name)  # a consistent model.json: only the format is wrong
-    _rewrite_manifest(model, lambda m: m["weights"].update(sha256=digest))
-    clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(
+    rewrite_manifest(model, lambda m: m["weights"].update(sha256=digest))
+    clip = write_clips(tmp_path / "clips")[0]
+    line = one_line(
         CliRunner().invoke(
             main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
         )
@@ -309,10 +212,10 @@ def test_a_pickle_as_weights_is_refused_unopened(exports, candidate, name, refus
     ],
 )
 def test_missing_or_other_major_plugins_are_refused(exports, plugin, needed, tmp_path):
-    model = _copy(exports("ridge@handcrafted"), tmp_path)
-    _rewrite_manifest(model, lambda m: m["plugins"].append(dict(plugin, provides=["model x"])))
-    clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(
+    model = copy_model(exports("ridge@handcrafted"), tmp_path)
+    rewrite_manifest(model, lambda m: m["plugins"].append(dict(plugin, provides=["model x"])))
+    clip = write_clips(tmp_path / "clips")[0]
+    line = one_line(
         CliRunner().invoke(
             main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
         )
@@ -322,16 +225,16 @@ def test_missing_or_other_major_plugins_are_refused(exports, plugin, needed, tmp
 
 @pytest.mark.slow
 def test_a_front_end_whose_installed_defaults_changed_is_refused(exports, tmp_path):
-    model = _copy(exports("cnn2d@mel"), tmp_path)
+    model = copy_model(exports("cnn2d@mel"), tmp_path)
     recorded = json.loads((model / bundle.MODEL_JSON).read_text())["frontends"][0]
     untuned = next(k for k in recorded["defaults"] if k not in recorded["params"])
 
     def older(manifest):  # as if exported by a release with another default
         manifest["frontends"][0]["defaults"][untuned] = "123.0"
 
-    _rewrite_manifest(model, older)
-    clip = _write_clips(tmp_path / "clips")[0]
-    line = _one_line(
+    rewrite_manifest(model, older)
+    clip = write_clips(tmp_path / "clips")[0]
+    line = one_line(
         CliRunner().invoke(
             main, ["predict", str(model), str(clip), "--out", str(tmp_path / "x.csv")]
         )
@@ -368,13 +271,13 @@ def test_predict_refuses_a_folder_without_audio_and_a_missing_path(exports, tmp_
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no audio here")
     cli = CliRunner()
-    line = _one_line(
+    line = one_line(
         cli.invoke(
             main, ["predict", str(model), str(tmp_path / "empty"), "--out", str(tmp_path / "x.csv")]
         )
     )
     assert "empty: no audio file found" in line
-    line = _one_line(
+    line = one_line(
         cli.invoke(
             main,
             ["predict", str(model), str(tmp_path / "gone.wav"), "--out", str(tmp_path / "x.csv")],
@@ -388,13 +291,13 @@ def test_predict_refuses_a_folder_without_audio_and_a_missing_path(exports, tmp_
 def test_export_refuses_an_unknown_candidate_and_a_used_folder(run_dir, tmp_path):
     cli = CliRunner()
     args = ["export", str(run_dir), "--task", REGRESSION, "--out", str(tmp_path / "m")]
-    line = _one_line(cli.invoke(main, [*args, "--candidate", "cnn2d@mels"]))
+    line = one_line(cli.invoke(main, [*args, "--candidate", "cnn2d@mels"]))
     assert "not a candidate of the run" in line and "Did you mean 'cnn2d@mel'" in line
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "file").write_text("x")
-    line = _one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "used")]))
+    line = one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "used")]))
     assert "not empty" in line
-    line = _one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "m")]))
+    line = one_line(cli.invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "m")]))
     assert "--dataset and --task" in line  # two tasks in the run: say which
 
 

@@ -426,7 +426,7 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     assert frontend["sample_rate"] == 48000
     assert frontend["weights"]["model_id"] == "laion/larger_clap_music"
     check = pd.read_csv(tmp_path / "model" / "check.csv")
-    files = list(check["file"])
+    files = [str(tmp_path / "data" / f) for f in check["file"]]  # relative to the dataset's path
     result = invoke(main, ["predict", "model", *files, "--out", "p.csv", "--no-progress"])
     assert result.exit_code == 0, result.output
     predicted = pd.read_csv(tmp_path / "p.csv")
