@@ -40,6 +40,8 @@ from merbench.results.store import Store
 if TYPE_CHECKING:
     from distributed import Client, Future
 
+LOOPBACK = "127.0.0.1"
+"""Where a local cluster listens: nothing outside this machine can reach it."""
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "merbench[dask]"'
@@ -95,9 +97,15 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Client]:
         ) from None
     with contextlib.ExitStack() as stack:
         if scheduler is None:
+            # This machine only: the scheduler, its workers and its status page (on a free
+            # port; Dask's default 8787 may be taken) listen on loopback.
             cluster = stack.enter_context(
                 LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host=LOOPBACK,
+                    dashboard_address=f"{LOOPBACK}:0",
                 )
             )
             log.info("started a local Dask cluster of %d worker process(es)", workers)

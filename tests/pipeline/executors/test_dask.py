@@ -55,8 +55,8 @@ def _cluster():
     from distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
         yield cluster, client

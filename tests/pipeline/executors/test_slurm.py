@@ -92,7 +92,8 @@ def test_a_run_on_dask_jobqueue_s_slurm_cluster_matches_one_process(slurm, tiny_
                 f"export MERBENCH_CACHE={os.environ['MERBENCH_CACHE']}"]  # fmt: skip
     with SLURMCluster(cores=1, processes=1, memory="2GB", walltime="00:10:00",
                       python=sys.executable, job_script_prologue=prologue,
-                      scheduler_options={"host": "127.0.0.1"}, log_directory=str(tmp_path),
+                      scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
+                      worker_extra_args=["--host", "127.0.0.1"], log_directory=str(tmp_path),
                       ) as cluster, Client(cluster) as client:  # fmt: skip
         cluster.scale(jobs=2)
         client.wait_for_workers(2, timeout=180)
