@@ -26,6 +26,7 @@ from merbench.data.windows import Windows, place_window
 from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
+from merbench.exchange.predictions import PLAUSIBLE_WIDTHS
 from merbench.exchange.runtime import runtime_of
 from merbench.plugin.registry import Registry
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
@@ -33,10 +34,6 @@ from merbench.train.family import family_of
 
 FRONTEND_BATCH = 16
 """Windows per fixed front-end call, as the feature cache computes them."""
-PLAUSIBLE_WIDTHS = 5
-"""How many widths of the label scale a regression prediction may lie outside it. A linear
-model extrapolates on audio unlike its training set (a ridge fitted on a 1..9 scale gives 18
-for a pure tone); an edited scaler gives hundreds."""
 
 
 @dataclass(kw_only=True)

@@ -142,12 +142,20 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFra
     return out
 
 
+PLAUSIBLE_WIDTHS = 5
+"""How many widths of the label scale a regression prediction may lie outside it, in a score
+file or from an exported model. A linear model extrapolates on audio unlike its training set (a
+ridge fitted on a 1..9 scale gives 18 for a pure tone); an edited scaler gives hundreds, and a
+value such as 1e308 overflows every score."""
+
+
 def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) -> None:
     """Refuse regression predictions far outside the scale of the dataset's labels.
 
-    A target's plausible range is the span of its labels widened by that span on each side:
-    on a 1..9 scale, -7..17. A prediction beyond it is no estimate of the label but a unit or
-    scaling error, or a number whose scores overflow (1e308 gives an R\u00b2 of minus infinity).
+    A target's plausible range is the span of its labels widened by ``PLAUSIBLE_WIDTHS`` times
+    that span on each side: -39..49 for labels spanning 1..9. A prediction beyond it is no
+    estimate of the label but a unit or scaling error, or a number whose scores overflow (1e308
+    gives an R\u00b2 of minus infinity).
 
     Args:
         path: the file, for messages.
@@ -166,7 +174,7 @@ def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) 
         if labels.size == 0:
             continue
         low, high = float(labels.min()), float(labels.max())
-        width = (high - low) or 1.0
+        width = PLAUSIBLE_WIDTHS * ((high - low) or 1.0)
         lo, hi = low - width, high + width
         values = frame[column].to_numpy(dtype=np.float64)
         beyond = np.maximum(lo - values, values - hi)
@@ -176,8 +184,8 @@ def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) 
             what = f"predictions outside the plausible range of '{column}' [{lo:.4g}, {hi:.4g}]"
             fix = (
                 f"The labels of '{column}' span {low:.4g}..{high:.4g}; the range is that span "
-                f"widened by itself on each side, and a prediction is up to {far:.4g} beyond "
-                "it: predict on the dataset's own scale."
+                f"widened by {PLAUSIBLE_WIDTHS} times itself on each side, and a prediction is "
+                f"up to {far:.4g} beyond it: predict on the dataset's own scale."
             )
             _refuse(path, frame, bad, what, column, fix)
 

@@ -369,7 +369,7 @@ def test_predictions_far_outside_the_label_scale_are_refused(cli, run_dir, tmp_p
 def test_predictions_a_little_outside_the_labels_are_scored(cli, run_dir, tmp_path):
     frame = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION)
     y = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION, value="y_true")
-    frame.loc[3, "valence"] = y["valence"].max() + 0.5 * (y["valence"].max() - y["valence"].min())
+    frame.loc[3, "valence"] = y["valence"].max() + 4 * (y["valence"].max() - y["valence"].min())
     result = _score(cli, run_dir, frame, tmp_path / "wide.csv", "wide", "--task", REGRESSION)
     assert result.exit_code == 0, result.output
 
