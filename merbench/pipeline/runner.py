@@ -120,6 +120,11 @@ def run(
     )
     for item in plan.unavailable:
         reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
+    if plan.baselines:
+        reporter.message(
+            f"Baselines beside the candidates: {', '.join(plan.baselines)} "
+            "(--no-baselines leaves them out)."
+        )
     handler = log_to(plan.run_dir / "run.log")
     try:
         provenance = collect_provenance(

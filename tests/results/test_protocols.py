@@ -48,6 +48,7 @@ def test_one_run_evaluates_grouped_and_random_folds_and_the_page_shows_the_gap(
     config = install_tones()
     settings = RunSettings(
         models=("ridge", "artist-prior"),
+        baselines=False,
         split=("grouped", "random"),
         budget="smoke",
         config=config,
