@@ -160,6 +160,7 @@ def test_results_files_follow_the_documented_schema(site):
         "merbench",
         "pages",
         "summary",
+        "summary_by_split",
         "cells",
         "rank_comparison",
         "skipped_tracks",
@@ -177,7 +178,8 @@ def test_results_files_follow_the_documented_schema(site):
     assert {c["run"] for c in data["cells"]} == {"tones"} and len(data["cells"]) == 9
     with (site / "results.csv").open() as f:
         header = next(csv.reader(f))
-    assert header[:6] == ["dataset", "task", "candidate", "model", "frontends", "augmentation"]
+    assert header[:7] == ["dataset", "task", "split", "candidate", "model", "frontends",
+                          "augmentation"]  # fmt: skip
     assert {"rank", "tier", "r2_mean", "r2_mean_low", "fit_s", "per_clip_ms"} <= set(header)
     provenance = json.loads((site / "provenance.json").read_text())
     assert provenance["runs"][0]["settings"].items() >= SETTINGS.items()
@@ -233,6 +235,7 @@ def test_a_task_where_every_cell_failed_still_renders(install_tones, tmp_path):
     config = install_tones()
     settings = RunSettings(
         models=("broken",),
+        baselines=False,
         budget="smoke",
         config=config,
         out=tmp_path / "run",
