@@ -3,8 +3,9 @@
 The stored trials (``trials`` table) of each outer fold are rebuilt as Optuna ``FrozenTrial``s
 of an in-memory study, with the distributions the cell's study used (``info["search_space"]``;
 for stores written before cells kept it, inferred from the values: a number range or the
-choices seen). Parameter importance is fANOVA's (``optuna.importance``, fixed seed) per fold with
-at least ``MIN_IMPORTANCE_TRIALS`` completed trials (below that, one line says why there is none), shown as the mean over folds with each fold's value as a dot.
+choices seen). Parameter importance is fANOVA's (``optuna.importance``, fixed seed) per fold
+with at least ``MIN_IMPORTANCE_TRIALS`` completed trials (below that, one line says why not),
+shown as the mean over folds with each fold's value as a dot.
 Each parameter is then plotted against the validation score of every completed trial: on a log
 axis when its distribution is log-uniform, as strips for categorical ones. Optuna is imported
 only for a candidate that has something to plot.
