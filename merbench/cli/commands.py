@@ -134,7 +134,7 @@ def _print_protocols(title: str, group: Any, primary: str) -> None:
         console.print(table)
 
 
-def _interval(row: Mapping[str, Any], name: str, *, bounds: bool = True, sign: str = "") -> str:
+def _interval(row: Mapping[Any, Any], name: str, *, bounds: bool = True, sign: str = "") -> str:
     """``mean [low, high]`` of a summary value (``sign="+"`` signs it), ``-`` where missing."""
     mean, low, high = (row.get(name + suffix) for suffix in ("", "_low", "_high"))
     if not _is_number(mean):
