@@ -38,7 +38,7 @@ from merbench.leaderboard.pages import (
     split_candidate,
     task_pages,
 )
-from merbench.leaderboard.ranks import RankComparison, compare_ranks
+from merbench.leaderboard.ranks import RankComparison, compare_ranks, tiers_side_by_side
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
@@ -164,7 +164,8 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     _write_plot(env, out, rank_figure)
     index = env.get_template("index.html").render(
         rows=index_rows(pages), datasets=datasets, ranks=ranks, rank_plot=rank_figure,
-        collected=collected, **common,
+        side_by_side=None if ranks else tiers_side_by_side(summary), collected=collected,
+        **common,
     )  # fmt: skip
     _write(out, "index.html", index)
     by_split = summaries_by_split(summary, every, groups)
