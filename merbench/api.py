@@ -26,6 +26,7 @@ from merbench.results.summaries import load_results
 def run(
     models: Sequence[str] | str = "all",
     *,
+    baselines: bool = True,
     datasets: Sequence[str] | str = (),
     tasks: Sequence[str] | str = (),
     split: Sequence[str] | str = (),

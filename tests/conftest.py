@@ -69,6 +69,7 @@ def evil_run(install_tones, tmp_path):
     run(
         RunSettings(
             models=("mean", "ridge", "broken"),
+            baselines=False,
             budget="smoke",
             config=config,
             out=tmp_path / "run",

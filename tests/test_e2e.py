@@ -35,6 +35,7 @@ def test_run_all_models_smoke_on_synth(tiny_config, tmp_path, monkeypatch):
 def test_python_api_returns_a_dataframe(tiny_config, tmp_path):
     results = merbench.run(
         ["mean", "ridge"],
+        baselines=False,
         budget="smoke",
         config=tiny_config,
         out=tmp_path / "run",

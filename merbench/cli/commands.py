@@ -94,6 +94,8 @@ def warn_failures(registry: Registry) -> None:
 
 
 def print_leaders(url: str) -> None:
+    """Each dataset and task's ranked table; with ``--split grouped,random``, a second table of
+    each candidate's score under the other protocols and its leakage gap."""
     from merbench.results.summaries import summarize_store
 
     summary = summarize_store(url)
@@ -108,11 +110,42 @@ def print_leaders(url: str) -> None:
             if row.get("status") != "done":
                 table.add_row("", escape(str(row["candidate"])), "failed", "")
                 continue
-            value = (
-                f"{row[primary]:.3f} [{row[primary + '_low']:.3f}, {row[primary + '_high']:.3f}]"
-            )
+            value = _interval(row, primary)
             table.add_row(str(row["rank"]), escape(str(row["candidate"])), value, str(row["tier"]))
         console.print(table)
+        _print_protocols(f"{dataset} / {task}", group, primary)
+
+
+def _print_protocols(title: str, group: Any, primary: str) -> None:
+    """Each other protocol's mean score and leakage gap (it minus the ranked protocol's)."""
+    from merbench.leaderboard.leakage import GAP
+
+    others = [m[1] for c in group.columns if (m := GAP.match(str(c))) and group[c].notna().any()]
+    for protocol in others:
+        table = Table(title=f"{title}: {protocol} folds, leakage gap = {protocol} - ranked")
+        for column in ("candidate", f"{primary} ({protocol})", "leakage gap [95% CI]"):
+            table.add_column(column, justify="left" if column == "candidate" else "right")
+        for row in group[group["status"] == "done"].to_dict("records"):
+            table.add_row(
+                escape(str(row["candidate"])),
+                _interval(row, f"{primary}_{protocol}", bounds=False),
+                _interval(row, f"leakage_gap_{protocol}", sign="+"),
+            )
+        console.print(table)
+
+
+def _interval(row: Mapping[Any, Any], name: str, *, bounds: bool = True, sign: str = "") -> str:
+    """``mean [low, high]`` of a summary value (``sign="+"`` signs it), ``-`` where missing."""
+    mean, low, high = (row.get(name + suffix) for suffix in ("", "_low", "_high"))
+    if not _is_number(mean):
+        return "-"
+    if not bounds or not _is_number(low) or not _is_number(high):
+        return f"{mean:{sign}.3f}"
+    return f"{mean:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and value == value
 
 
 def list_command(registry: Registry, what: str, *, as_json: bool, config: Path | None) -> None:

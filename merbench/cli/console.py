@@ -8,10 +8,12 @@ with ``--no-progress``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 from rich.console import Console
@@ -25,10 +27,10 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from merbench.pipeline.estimate import Line, RunEstimate
+from merbench.pipeline.progress import Step, seconds_left
 from merbench.results.schema import CellKey
 from merbench.train.tuning import OPTUNA_LOGGER, quiet_optuna
 
@@ -57,6 +59,41 @@ def wants_progress(enabled: bool) -> bool:
     return enabled and console.is_terminal and not os.environ.get("CI")
 
 
+class CostClock:
+    """The time a run has left, from the expected cost of its cells left
+    (``merbench.pipeline.progress.seconds_left``): each candidate's estimate until its cells
+    finish here, then their measured seconds."""
+
+    def __init__(self) -> None:
+        self.left: dict[CellKey, float] = {}
+        self.workers = 1
+        self.started: dict[CellKey, float] = {}
+        self.measured: dict[str, list[float]] = {}
+
+    def plan(self, costs: Mapping[CellKey, float], workers: int) -> None:
+        self.left, self.workers = dict(costs), workers
+
+    def start(self, key: CellKey) -> None:
+        self.started[key] = time.monotonic()
+
+    def finish(self, key: CellKey, status: str) -> None:
+        self.left.pop(key, None)
+        began = self.started.pop(key, None)
+        if began is not None and status == "done":
+            self.measured.setdefault(key.candidate, []).append(time.monotonic() - began)
+
+    def text(self) -> str:
+        """``eta 0:12:30``, or nothing before the cells' costs are known."""
+        if not self.left:
+            return ""
+        expected: dict[str, float] = {}
+        for key, cost in self.left.items():
+            expected.setdefault(key.candidate, cost)
+        candidates = [key.candidate for key in self.left]
+        left = seconds_left(candidates, expected, self.measured, self.workers)
+        return f"eta {datetime.timedelta(seconds=round(left))}"
+
+
 class RichReporter:
     """Live progress bars for ``merbench run``."""
 
@@ -67,13 +104,13 @@ class RichReporter:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             TextColumn("{task.fields[detail]}"),
             console=console,
         )
         self.task: TaskID | None = None
         self.failed = 0
+        self.clock = CostClock()
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -88,23 +125,31 @@ class RichReporter:
         self.progress.stop()
 
     def run_started(self, total: int, done: int) -> None:
-        self.task = self.progress.add_task("cells", total=total, completed=done, detail="")
+        self.task = self.progress.add_task(
+            "cells", total=total, completed=done, detail="", eta=self.clock.text()
+        )
+
+    def cells_planned(self, costs: Mapping[CellKey, float], workers: int) -> None:
+        self.clock.plan(costs, workers)
 
     def cell_started(self, key: CellKey) -> None:
+        self.clock.start(key)
         if self.task is not None:
-            self.progress.update(self.task, detail=escape(key.label()))
+            self.progress.update(self.task, detail=escape(key.label()), eta=self.clock.text())
 
-    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+    def epoch_ended(self, key: CellKey, step: Step) -> None:
         if self.task is not None:
-            self.progress.update(self.task, detail=escape(f"{key.label()} epoch {epoch}"))
+            self.progress.update(self.task, detail=escape(f"{key.label()} {step.text()}"))
 
     def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
+        self.clock.finish(key, status)
         if status == "failed":
             self.failed += 1
             self.progress.console.print(
                 f"[red]failed[/red] {escape(key.label())}: {escape(summary)}"
             )
         if self.task is not None:
+            self.progress.update(self.task, eta=self.clock.text())
             self.progress.advance(self.task)
 
     def message(self, text: str) -> None:
@@ -137,7 +182,10 @@ class LineReporter:
     def cell_started(self, key: CellKey) -> None:
         pass
 
-    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
+    def cells_planned(self, costs: Mapping[CellKey, float], workers: int) -> None:
+        pass
+
+    def epoch_ended(self, key: CellKey, step: Step) -> None:
         pass
 
     def cell_finished(self, key: CellKey, status: str, summary: str) -> None:

@@ -23,6 +23,11 @@ from scipy import stats as sps
 from merbench.evaluation.metrics import metric_direction
 
 ALPHA = 0.05
+MIN_DATASETS = 10
+"""Datasets a comparison across pages needs before candidates are ranked over them. The
+Friedman and Nemenyi tests treat each page as an independent sample; Demšar (2006) found them
+usable from about 10 data sets, and the tasks of one dataset share its tracks, so they count as
+one. With fewer, the index shows each page's tiers side by side instead."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,11 +54,12 @@ class RankComparison:
     left_out: tuple[tuple[str, int], ...]
 
 
-def compare_ranks(summary: pd.DataFrame) -> RankComparison | None:
+def compare_ranks(summary: pd.DataFrame, min_datasets: int = MIN_DATASETS) -> RankComparison | None:
     """Rank candidates over every dataset x task page of ``summary``.
 
     Returns:
-        ``None`` unless there are at least two pages and two candidates finished on all of them.
+        ``None`` unless there are at least two pages from ``min_datasets`` datasets and two
+        candidates finished on all of them.
     """
     if summary.empty or "status" not in summary:
         return None
@@ -64,7 +70,7 @@ def compare_ranks(summary: pd.DataFrame) -> RankComparison | None:
         values = page.set_index("candidate")[primary].astype(float).dropna()
         sign = -1.0 if metric_direction(primary) == "maximize" else 1.0
         scores[(str(dataset), str(task))] = sign * values
-    if len(scores) < 2:
+    if len(scores) < 2 or len({dataset for dataset, _ in scores}) < min_datasets:
         return None
     table = pd.DataFrame(scores)  # candidates x blocks, lower is better
     complete = table.dropna()
@@ -118,3 +124,24 @@ def not_different(mean_ranks: np.ndarray, cd: float) -> tuple[tuple[int, int], .
         if last > first and not any(a <= first and last <= b for a, b in groups):
             groups.append((first, last))
     return tuple(groups)
+
+
+def tiers_side_by_side(summary: pd.DataFrame) -> dict[str, object] | None:
+    """Each candidate's rank and tier on every dataset x task page, for an index with too few
+    datasets to rank across them: ``{"pages": [(dataset, task)], "rows": [{candidate, cells}]}``,
+    ``None`` with fewer than two pages."""
+    if summary.empty or "status" not in summary:
+        return None
+    done = summary[summary["status"] == "done"]
+    pages = sorted({(str(d), str(t)) for d, t in zip(done["dataset"], done["task"], strict=True)})
+    if len(pages) < 2:
+        return None
+    cells: dict[str, dict[tuple[str, str], str]] = {}
+    for row in done.to_dict("records"):
+        rank = "" if pd.isna(row.get("rank")) else f"{int(row['rank'])}, "
+        page = (str(row["dataset"]), str(row["task"]))
+        cells.setdefault(str(row["candidate"]), {})[page] = f"{rank}{row.get('tier') or ''}"
+    rows = [{"candidate": c, "cells": [by.get(p, "") for p in pages]} for c, by in cells.items()]
+    n_datasets = len({d for d, _ in pages})
+    return {"pages": pages, "rows": sorted(rows, key=lambda r: str(r["candidate"])),
+            "n_datasets": n_datasets, "min_datasets": MIN_DATASETS}  # fmt: skip

@@ -29,7 +29,7 @@ from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
 from merbench.leaderboard.figures.plots import rank_plot
 from merbench.leaderboard.figures.svg import Plot
-from merbench.leaderboard.leakage import protocol_table
+from merbench.leaderboard.leakage import protocol_table, summaries_by_split
 from merbench.leaderboard.methods import write_methods
 from merbench.leaderboard.pages import (
     METRIC_LABELS,
@@ -38,7 +38,7 @@ from merbench.leaderboard.pages import (
     split_candidate,
     task_pages,
 )
-from merbench.leaderboard.ranks import RankComparison, compare_ranks
+from merbench.leaderboard.ranks import RankComparison, compare_ranks, tiers_side_by_side
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
@@ -164,10 +164,12 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     _write_plot(env, out, rank_figure)
     index = env.get_template("index.html").render(
         rows=index_rows(pages), datasets=datasets, ranks=ranks, rank_plot=rank_figure,
-        collected=collected, **common,
+        side_by_side=None if ranks else tiers_side_by_side(summary), collected=collected,
+        **common,
     )  # fmt: skip
     _write(out, "index.html", index)
-    _write_data(out, summary, every, collected, pages, ranks)
+    by_split = summaries_by_split(summary, every, groups)
+    _write_data(out, by_split, every, collected, pages, ranks)
     write_methods(out, pages, collected, ranks, title=title, version=__version__)
     for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
@@ -219,21 +221,25 @@ def _write_plot(env: Environment, out: Path, plot: Plot | None) -> None:
 
 def _write_data(
     out: Path,
-    summary: pd.DataFrame,
+    by_split: pd.DataFrame,
     cells: pd.DataFrame,
     collected: Collected,
     pages: Sequence[Mapping[str, Any]],
     ranks: RankComparison | None,
 ) -> None:
-    files = _summary_columns(summary)
+    files = _summary_columns(by_split)
     write_csv(files, out / "results.csv")
+    protocols = list(dict.fromkeys(files["split"])) if "split" in files else []
+    per_split = {p: records(files[files["split"] == p]) for p in protocols}
+    primary = files[files["is_primary_split"].astype(bool)] if len(files) else files
     run_names = {r["index"]: r["name"] for r in collected.runs}
     cell_rows = cells.drop(columns=["uid"]).assign(run=cells["run_index"].map(run_names))
     payload = {
         "schema": RESULTS_SCHEMA,
         "merbench": __version__,
         "pages": [_page_record(p) for p in pages],
-        "summary": records(files),
+        "summary": records(primary),
+        "summary_by_split": per_split,
         "cells": records(cell_rows),
         "rank_comparison": _rank_record(ranks),
         "skipped_tracks": records(collected.skipped),
@@ -259,12 +265,13 @@ def _summary_columns(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return summary
     parts = [split_candidate(str(c)) for c in summary["candidate"]]
-    front = summary[["dataset", "task", "candidate"]].assign(
+    keys = [c for c in ("dataset", "task", "split", "candidate") if c in summary]
+    front = summary[keys].assign(
         model=[p[0] for p in parts],
         frontends=[p[1] for p in parts],
         augmentation=[p[2] for p in parts],
     )
-    rest = summary.drop(columns=["dataset", "task", "candidate"])
+    rest = summary.drop(columns=keys)
     for column in ("rank", "n_folds"):
         if column in rest:
             rest[column] = rest[column].astype("Int64")  # whole numbers, even beside failures

@@ -9,7 +9,7 @@ policies are added beside the plain candidates here (``add_policies``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from merbench.errors import ConfigError, did_you_mean
@@ -167,6 +167,53 @@ def expand_candidates(
         else:
             runnable.append(candidate)
     return runnable, unavailable
+
+
+def baseline_candidates(registry: Registry, tasks: Collection[str]) -> list[Candidate]:
+    """The baselines a run adds beside its candidates: every baseline model serving one of
+    ``tasks`` (``mean`` for regression, ``majority`` for classification, ``artist-prior`` for
+    both, and any other plugin's ``is_baseline`` model), over its default front-ends."""
+    out: list[Candidate] = []
+    for name in registry.names("model"):
+        model = registry.models[name]
+        if not model.is_baseline or not set(model.tasks) & set(tasks):
+            continue
+        out += [
+            c
+            for c in default_candidates(model)
+            if not check_candidate(c, registry) and not needs_weights(c, registry)
+        ]
+    return out
+
+
+def split_by_tasks(
+    candidates: Sequence[Candidate],
+    selectors: Sequence[str],
+    registry: Registry,
+    tasks: Collection[str],
+) -> tuple[list[Candidate], list[Unavailable]]:
+    """Keep the candidates whose model serves at least one of the run's ``tasks``.
+
+    A candidate named in ``selectors`` (by model or in full) that serves none of them is
+    returned as unavailable, with the tasks it serves; one that only ``all`` brought in is
+    left out quietly (``all`` means every model that fits).
+    """
+    named = {parse_candidate(s).model for s in selectors if s != "all"}
+    kept: list[Candidate] = []
+    unfit: list[Unavailable] = []
+    for candidate in candidates:
+        model = registry.models[candidate.model]
+        if set(model.tasks) & set(tasks):
+            kept.append(candidate)
+        elif candidate.model in named:
+            reason = (
+                f"model '{model.name}' serves {', '.join(model.tasks)}, none of this run's "
+                f"tasks ({', '.join(sorted(tasks))}); pick a task it serves with --tasks"
+            )
+            unfit.append(Unavailable(name=candidate.name, reason=reason))
+        else:
+            log.info("--models all: %s serves none of this run's tasks", candidate.name)
+    return kept, unfit
 
 
 def parse_policies(texts: Sequence[str], registry: Registry) -> list[tuple[str, ...]]:

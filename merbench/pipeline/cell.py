@@ -21,6 +21,7 @@ from merbench.evaluation.cv import inner_split
 from merbench.evaluation.metrics import compute_metrics
 from merbench.pipeline.fitting import CandidateFit
 from merbench.pipeline.fitting import CellPlan as CellPlan
+from merbench.pipeline.progress import Step
 from merbench.pipeline.record import (
     augmentation_info,
     frontend_info,
@@ -39,7 +40,8 @@ from merbench.train.tuning import candidate_space, default_params, make_study, t
 if TYPE_CHECKING:
     import optuna
 
-EpochCallback = Callable[[int, float], None]
+EpochCallback = Callable[[Step], None]
+"""What a cell calls after every epoch of a trial: where its tuning is (``Step``)."""
 
 
 def cell_seed(run_seed: int, key: CellKey) -> int:
@@ -83,7 +85,7 @@ def _tune_and_refit(fitting: CandidateFit, on_epoch: EpochCallback | None) -> Re
     rescaling = fitting.rescaling(inner_train, inner_valid)
 
     def objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
-        report = _reporter(trial, on_epoch)
+        report = _reporter(trial, on_epoch, plan.problem.budget)
         fitted = fitting.fit(params, inner_train, inner_valid, report=report)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         best_epochs.append(fitted.best_epoch)
@@ -124,7 +126,9 @@ def _inner_split(plan: CellPlan) -> tuple[np.ndarray, np.ndarray]:
     return train[inner_train], train[inner_valid]
 
 
-def _reporter(trial: optuna.Trial, on_epoch: EpochCallback | None) -> EpochCallback:
+def _reporter(
+    trial: optuna.Trial, on_epoch: EpochCallback | None, budget: Budget
+) -> Callable[[int, float], None]:
     """What a trial's fit calls after every epoch: report to the study, prune when it says so."""
 
     def report(epoch: int, value: float) -> None:
@@ -133,7 +137,9 @@ def _reporter(trial: optuna.Trial, on_epoch: EpochCallback | None) -> EpochCallb
         trial.report(value, epoch)
         trial.set_user_attr("epochs", epoch)
         if on_epoch is not None:
-            on_epoch(epoch, value)
+            trials, epochs = budget.trials, budget.epochs
+            number = trial.number + 1
+            on_epoch(Step(trial=number, trials=trials, epoch=epoch, epochs=epochs, value=value))
         if trial.should_prune():
             raise optuna.TrialPruned()
 

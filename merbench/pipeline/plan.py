@@ -37,9 +37,11 @@ from merbench.pipeline.candidates import (
     Candidate,
     Unavailable,
     add_policies,
+    baseline_candidates,
     check_candidate,
     expand_candidates,
     parse_candidate,
+    split_by_tasks,
 )
 from merbench.pipeline.cell import CellPlan, cell_seed
 from merbench.pipeline.settings import RunSettings
@@ -69,6 +71,9 @@ class RunPlan:
     """The split protocols each dataset runs under, side by side, by dataset name."""
     candidates: tuple[Candidate, ...]
     unavailable: tuple[Unavailable, ...]
+    """Requested candidates that cannot run: unknown parts, or none of the run's tasks."""
+    baselines: tuple[str, ...] = ()
+    """The baselines added beside the candidates asked for (``--no-baselines`` adds none)."""
     uses_torch: bool
     """Whether any candidate trains a torch model (only then is torch imported)."""
 
@@ -87,13 +92,19 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         for d in datasets
     }
     protocols = {d.name: protocols_for(d, settings.split) for d in datasets}
+    run_tasks = {t for names in tasks.values() for t in names}
     candidates, unavailable = expand_candidates(settings.models, registry)
+    candidates, unfit = split_by_tasks(candidates, settings.models, registry, run_tasks)
+    unavailable += unfit
+    check_run_mode(settings.augment_mode)
+    if settings.augment and candidates:
+        candidates = add_policies(candidates, settings.augment, registry)
+    baselines = baseline_candidates(registry, run_tasks) if settings.baselines else []
+    added = [c for c in baselines if c not in candidates]
+    candidates += added
     if not candidates:
         reasons = "; ".join(f"{u.name}: {u.reason}" for u in unavailable) or "none registered"
         raise ConfigError(f"No runnable candidate ({reasons}). Run 'merbench list candidates'.")
-    check_run_mode(settings.augment_mode)
-    if settings.augment:
-        candidates = add_policies(candidates, settings.augment, registry)
     name = settings.run_name(tuple(d.name for d in datasets))
     return RunPlan(
         name=name,
@@ -105,6 +116,7 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         protocols=protocols,
         candidates=tuple(candidates),
         unavailable=tuple(unavailable),
+        baselines=tuple(c.name for c in added),
         uses_torch=any(family_of(registry.model(c.model)).network for c in candidates),
     )
 

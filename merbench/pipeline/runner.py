@@ -82,6 +82,8 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)
     estimate: RunEstimate | None = None
     """The run's cost plan (``--plan``, or shown as a real run starts)."""
+    costs: dict[CellKey, float] = field(default_factory=dict)
+    """Each listed cell's estimated seconds (``merbench.pipeline.costs``)."""
 
     @property
     def ok(self) -> bool:
@@ -120,6 +122,11 @@ def run(
     )
     for item in plan.unavailable:
         reporter.message(f"Skipped candidate {item.name}: {end_sentence(item.reason)}")
+    if plan.baselines:
+        reporter.message(
+            f"Baselines beside the candidates: {', '.join(plan.baselines)} "
+            "(--no-baselines leaves them out)."
+        )
     handler = log_to(plan.run_dir / "run.log")
     try:
         provenance = collect_provenance(
@@ -215,7 +222,7 @@ def _list_cells(
                 folds = builder.folds(dataset.name, task, protocol)
                 keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
     builder.store.add_cells(keys)
-    prioritise(builder, keys)
+    outcome.costs = prioritise(builder, keys)
     return keys
 
 
@@ -270,6 +277,9 @@ def _work(
         reporter.message(f"{len(among) - done} cell(s) queued for 'merbench worker'.")
         return
     jobs = max(1, min(resolve_jobs(settings.jobs, uses_torch=plan.uses_torch), len(among) - done))
+    finished = {int(r["id"]) for r in store.table("cells") if r["status"] == "done"}
+    left = {k: c for k, c in outcome.costs.items() if ids.get(k) not in finished}
+    reporter.cells_planned(left, jobs)
     if executor.kind == "dask":  # this process submits the cells; Dask workers run them
         return _work_on_dask(builder, among, done, outcome, reporter, executor, jobs)
     with (

@@ -117,6 +117,14 @@ class RunSettings:
             "'cnn2d@mel'; comma-separated or repeated.",
         ),
     )
+    baselines: bool = field(
+        default=True,
+        metadata=option(
+            flag="--no-baselines",
+            help="Do not add the baselines (mean or majority for each task, and artist-prior) "
+            "beside the candidates asked for.",
+        ),
+    )
     datasets: tuple[str, ...] = field(
         default=(),
         metadata=option(

@@ -281,3 +281,12 @@ def test_a_worker_never_creates_a_store(cli, tmp_path):
     assert f"{missing}: no results store here." in line
     assert "Pass the --storage URL that 'merbench run' printed" in line
     assert list((tmp_path / "mistyped").iterdir()) == []
+
+
+def test_a_candidate_for_none_of_the_tasks_gives_exit_1_with_its_reason(cli, tones_config):
+    args = ["run", "-m", "mean", "-t", "quadrant", "--budget", "smoke", "--no-leaderboard"]
+    result = cli.invoke(main, [*args, "--config", str(tones_config), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "Skipped candidate mean: model 'mean' serves av-regression" in result.output
+    assert "Baselines beside the candidates: artist-prior, majority" in result.output
+    assert "6 cells run" in result.output

@@ -13,7 +13,10 @@ class Recorder:
     def cell_started(self, key):
         pass
 
-    def epoch_ended(self, key, epoch, value):
+    def cells_planned(self, costs, workers):
+        self.costs = dict(costs)
+
+    def epoch_ended(self, key, step):
         pass
 
     def cell_finished(self, key, status, summary):

@@ -68,6 +68,7 @@ def fake_store(
     skipped=None,
     failed=(),
     split="abc123",
+    dataset="data",
 ) -> str:
     """A store with three folds per candidate (noise per candidate), written without training."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,12 +76,12 @@ def fake_store(
     store = Store(url)
     store.start_run(name, SETTINGS, provenance or {"merbench": "0.1.0", "plugins": []})
     audit = {"protocol": "grouped", "n_folds": 3, "repeats": 1, "leakage": 0.0, "n_tracks": 36}
-    store.save_split("data", task, split, {}, audit)
-    store.record_skipped_tracks("data", skipped or {})
+    store.save_split(dataset, task, split, {}, audit)
+    store.record_skipped_tracks(dataset, skipped or {})
     rng = np.random.default_rng(0)
     for candidate, noise in candidates.items():
         keys = [
-            CellKey(dataset="data", task=task, candidate=candidate, repeat=0, fold=f)
+            CellKey(dataset=dataset, task=task, candidate=candidate, repeat=0, fold=f)
             for f in range(3)
         ]
         store.add_cells(keys)

@@ -61,7 +61,7 @@ def _texts(plot) -> list[str]:
 
 
 def test_importance_and_one_plot_per_parameter_with_the_right_axes():
-    trials, cells, folds = _trials(8)
+    trials, cells, folds = _trials(10)
     study = study_section(trials, cells, folds, "page", "R² (mean)")
     assert study["note"] is None
     importance = study["importance"]
@@ -76,7 +76,7 @@ def test_importance_and_one_plot_per_parameter_with_the_right_axes():
     assert {"1", "2", "3", "4"} <= set(_texts(depth)) and "2.5" not in _texts(depth)
     assert "validation R² (mean)" in _texts(lr)
     dots = [s for s in lr.shapes if s["kind"] == "circle"]
-    assert len(dots) == 16 and {d["fill"] for d in dots} == {"#0072b2", "#e69f00"}  # per fold
+    assert len(dots) == 20 and {d["fill"] for d in dots} == {"#0072b2", "#e69f00"}  # per fold
     again = study_section(trials, cells, folds, "page", "R² (mean)")["importance"]
     assert again.shapes == importance.shapes  # a fixed seed: the same plot on every render
 
@@ -89,11 +89,23 @@ def test_fewer_than_two_completed_trials_give_a_note():
 
 
 def test_equal_scores_give_plots_and_a_note_instead_of_importance():
-    trials, cells, folds = _trials(3)
+    trials, cells, folds = _trials(10)
     trials["value"] = 0.5
     study = study_section(trials, cells, folds, "page")
     assert study["importance"] is None and len(study["params"]) == 3
     assert study["note"].startswith("No parameter importance")
+
+
+def test_fewer_trials_than_fanova_needs_give_the_parameter_plots_and_one_line_why():
+    trials, cells, folds = _trials(4)
+    study = study_section(trials, cells, folds, "page")
+    assert study["importance"] is None and len(study["params"]) == 3
+    assert study["note"] == (
+        "No importance plot: fANOVA needs at least 10 completed trials in an outer fold to say "
+        "which hyperparameter matters; these folds have at most 4 (raise the budget's trials, "
+        "e.g. --set trials=10)."
+    )
+    assert study_section(*_trials(10), "page")["importance"] is not None
 
 
 def test_untuned_candidates_have_no_study_section():
@@ -104,7 +116,7 @@ def test_untuned_candidates_have_no_study_section():
 
 
 def test_a_store_without_search_spaces_infers_the_distributions():
-    trials, _, folds = _trials(4)
+    trials, _, folds = _trials(10)
     study = study_section(trials, pd.DataFrame(), folds, "page")
     depth, kernel, lr = study["params"]
     assert "lr (log scale)" not in _texts(lr)  # no stored space: a linear range of the values
@@ -151,7 +163,7 @@ def test_study_plots_on_a_tuned_candidate_page_escape_a_hostile_parameter_name(t
 
 
 def test_the_svg_macro_escapes_names_in_the_importance_plot():
-    trials, cells, folds = _trials(4)
+    trials, cells, folds = _trials(10)
     trials["params"] = [
         {EVIL if k == "lr" else k: v for k, v in p.items()} for p in trials["params"]
     ]

@@ -160,6 +160,7 @@ def test_results_files_follow_the_documented_schema(site):
         "merbench",
         "pages",
         "summary",
+        "summary_by_split",
         "cells",
         "rank_comparison",
         "skipped_tracks",
@@ -177,7 +178,8 @@ def test_results_files_follow_the_documented_schema(site):
     assert {c["run"] for c in data["cells"]} == {"tones"} and len(data["cells"]) == 9
     with (site / "results.csv").open() as f:
         header = next(csv.reader(f))
-    assert header[:6] == ["dataset", "task", "candidate", "model", "frontends", "augmentation"]
+    assert header[:7] == ["dataset", "task", "split", "candidate", "model", "frontends",
+                          "augmentation"]  # fmt: skip
     assert {"rank", "tier", "r2_mean", "r2_mean_low", "fit_s", "per_clip_ms"} <= set(header)
     provenance = json.loads((site / "provenance.json").read_text())
     assert provenance["runs"][0]["settings"].items() >= SETTINGS.items()
@@ -233,6 +235,7 @@ def test_a_task_where_every_cell_failed_still_renders(install_tones, tmp_path):
     config = install_tones()
     settings = RunSettings(
         models=("broken",),
+        baselines=False,
         budget="smoke",
         config=config,
         out=tmp_path / "run",
@@ -399,13 +402,23 @@ def test_index_compares_mean_ranks_across_pages(tmp_path):
     b = fake_store(tmp_path / "b", {"ridge": 0.3, "svr": 1.0, "mean": 3.0}, task="quadrant")
     render_site([a, b], tmp_path / "site")
     index = (tmp_path / "site" / "index.html").read_text()
-    assert "Mean rank across comparisons" in index and "critical difference" in index
+    assert "Mean rank across comparisons" not in index and "Tiers side by side" in index
+    assert "too few to rank candidates across them" in index and "about 10 datasets" in index
+    assert "data / av-regression" in index and "data / quadrant" in index
     assert "36 tracks</span>" in index and "None" not in index  # no group count recorded
+    assert not (tmp_path / "site" / "plots" / "ranks.svg").exists()
+    assert json.loads((tmp_path / "site" / "results.json").read_text())["rank_comparison"] is None
+
+
+def test_index_ranks_across_pages_from_ten_datasets(tmp_path):
+    scores = {"ridge": 0.3, "svr": 1.0, "mean": 3.0}
+    stores = [fake_store(tmp_path / f"s{i}", scores, dataset=f"data{i}") for i in range(10)]
+    render_site(stores, tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "Mean rank across comparisons" in index and "critical difference" in index
     assert ET.parse(tmp_path / "site" / "plots" / "ranks.svg").getroot().tag == SVG
-    data = json.loads((tmp_path / "site" / "results.json").read_text())
-    ranks = data["rank_comparison"]
-    assert ranks["candidates"][0] == {"candidate": "ridge", "mean_rank": 1.5}
-    assert {c["candidate"] for c in ranks["candidates"]} == {"ridge", "svr", "mean"}
+    ranks = json.loads((tmp_path / "site" / "results.json").read_text())["rank_comparison"]
+    assert ranks["candidates"][0] == {"candidate": "ridge", "mean_rank": 1.0}
 
 
 def test_rank_statistics():
@@ -418,11 +431,12 @@ def test_rank_statistics():
     rows += [("q", "av-regression", c, v) for c, v in [("a", 0.1), ("b", 0.6), ("c", 0.2)]]
     summary = pd.DataFrame(rows, columns=["dataset", "task", "candidate", "r2_mean"])
     summary = summary.assign(status="done", primary="r2_mean")
-    comparison = compare_ranks(summary)
+    assert compare_ranks(summary) is None  # two datasets: too few to rank across
+    comparison = compare_ranks(summary, min_datasets=2)
     assert comparison is not None
     assert comparison.candidates == ("a", "b") and comparison.mean_ranks == (1.5, 1.5)
     assert comparison.left_out == (("c", 1),) and comparison.friedman_p is None
-    assert compare_ranks(summary[summary["dataset"] == "p"]) is None
+    assert compare_ranks(summary[summary["dataset"] == "p"], min_datasets=1) is None
     assert compare_ranks(summarize(pd.DataFrame())) is None
 
 

@@ -178,7 +178,9 @@ def test_stored_cells_give_their_habits_unless_their_epoch_cap_was_smaller():
 def test_the_api_returns_the_plan_and_writes_nothing(install_tones, tmp_path):
     from merbench import api
 
-    table = api.run("mean,ridge", budget="smoke", config=install_tones(), plan=True)
+    table = api.run(
+        "mean,ridge", baselines=False, budget="smoke", config=install_tones(), plan=True
+    )
     assert set(table["candidate"]) == {"mean", "ridge@handcrafted"}
     assert set(table["source"]) == {"probe"} and table["cells"].sum() == 6
     assert (table["seconds_per_cell"] >= 0).all() and table.attrs["wall_s"][8] >= 0

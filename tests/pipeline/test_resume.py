@@ -74,8 +74,8 @@ def test_killed_run_resumes_without_recomputing(distributions, tmp_path, monkeyp
         f'[datasets.tones]\npath = "{tmp_path / "data"}"\n[datasets.tones.options]\nn_tracks = 30\n'
     )
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), *sys.path])}
-    command = [sys.executable, "-m", "merbench", "run", "-m", "slow", "--budget", "smoke",
-               "--config", str(config), "--no-progress"]  # fmt: skip
+    command = [sys.executable, "-m", "merbench", "run", "-m", "slow", "--no-baselines",
+               "--budget", "smoke", "--config", str(config), "--no-progress"]  # fmt: skip
     first = subprocess.Popen([*command, "--out", "run"], cwd=tmp_path, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     database = tmp_path / "run" / "results.sqlite"

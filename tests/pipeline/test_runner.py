@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ def tones(install_tones):
 def _settings(config, tmp_path, **changes):
     values = dict(
         models=("mean", "ridge", "broken"),
+        baselines=False,  # the tests below count the candidates they ask for
         budget="smoke",
         config=config,
         out=tmp_path / "run",
@@ -192,3 +194,24 @@ def test_a_model_whose_predictions_overflow_fails_its_cells_not_the_run(install_
     assert len(done) == 3 and np.isfinite(done["r2_mean"]).all()
     page = (tmp_path / "site" / "tones-av-regression.html").read_text()
     assert "broken@handcrafted" in page and "mean" in page
+
+
+def test_the_baselines_of_the_run_stand_beside_the_candidates_asked_for(tones, tmp_path):
+    outcome = run(_settings(tones, tmp_path, models=("ridge",), baselines=True, render=False))
+    results = load_results(tmp_path / "run")
+    assert set(results["candidate"]) == {"ridge@handcrafted", "mean", "artist-prior"}
+    assert outcome.ok and outcome.counts["done"] == 9
+    run(_settings(tones, tmp_path, models=("ridge",), baselines=False, out=tmp_path / "b"))
+    assert set(load_results(tmp_path / "b")["candidate"]) == {"ridge@handcrafted"}
+
+
+def test_a_candidate_that_serves_none_of_the_tasks_is_named_and_fails_the_run(tones, tmp_path):
+    asked = _settings(tones, tmp_path, models=("ridge", "mean"), tasks=("quadrant",))
+    outcome = run(replace(asked, baselines=True))
+    results = load_results(tmp_path / "run")
+    assert set(results["candidate"]) == {"ridge@handcrafted", "majority", "artist-prior"}
+    [unfit] = outcome.unavailable
+    assert unfit.name == "mean" and not outcome.ok
+    assert "serves av-regression, none of this run's tasks (quadrant)" in unfit.reason
+    with pytest.raises(ConfigError, match="mean: model 'mean' serves av-regression"):
+        run(_settings(tones, tmp_path, models=("mean",), tasks=("quadrant",), baselines=False))

@@ -390,7 +390,16 @@ def test_the_cli_runs_probes_of_both_encoders_beside_a_model_from_scratch(
     config = _folder_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
     models = "ridge@clap,mlp@mert,layer-mlp@mert-layers,cnn2d@mel"
-    arguments = ["run", "--models", models, "--tasks", "av-regression", "--budget", "smoke"]
+    arguments = [
+        "run",
+        "--models",
+        models,
+        "--no-baselines",
+        "--tasks",
+        "av-regression",
+        "--budget",
+        "smoke",
+    ]
     result = CliRunner().invoke(main, [*arguments, "--config", str(config), "--out", "run"])
     assert result.exit_code == 0, result.output
     results = load_results(tmp_path / "run")
@@ -475,7 +484,7 @@ assert not registry.failures, registry.failures
 assert {"mert", "clap"} <= set(registry.frontends)
 everything, _ = expand_candidates(["all"], registry)
 assert not [c.name for c in everything if {"mert", "clap"} & set(c.frontends)]
-settings = RunSettings(models=("ridge", "ridge@mert"), tasks=("av-regression",),
+settings = RunSettings(models=("ridge", "ridge@mert"), baselines=False, tasks=("av-regression",),
                        budget="smoke", config=Path(CONFIG), out=Path(OUT), render=False)
 outcome = run(settings, registry=registry)
 results = load_results(Path(OUT))

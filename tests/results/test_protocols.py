@@ -48,6 +48,7 @@ def test_one_run_evaluates_grouped_and_random_folds_and_the_page_shows_the_gap(
     config = install_tones()
     settings = RunSettings(
         models=("ridge", "artist-prior"),
+        baselines=False,
         split=("grouped", "random"),
         budget="smoke",
         config=config,
@@ -72,3 +73,34 @@ def test_one_run_evaluates_grouped_and_random_folds_and_the_page_shows_the_gap(
     assert "Split protocols and leakage" in page and "Leakage gap (random)" in page
     assert "artist-prior" in page
     assert "Window (s)" in page and "Hop between windows (s)" in page
+
+
+def test_every_protocol_is_in_results_csv_json_and_the_terminal_summary(
+    install_tones, tmp_path, monkeypatch
+):
+    import json
+
+    from click.testing import CliRunner
+
+    from merbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "-m", "ridge", "--split", "grouped,random", "--budget", "smoke"]
+    args += ["--config", str(install_tones()), "--out", "run", "--leaderboard", "site"]
+    result = CliRunner().invoke(main, [*args, "--no-progress"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "tones / av-regression: random folds, leakage gap = random - ranked" in result.output
+    assert "r2_mean (random)" in result.output and "leakage gap [95% CI]" in result.output
+    table = pd.read_csv(tmp_path / "site" / "results.csv")
+    assert list(table.columns[:4]) == ["dataset", "task", "split", "candidate"]
+    candidates = {"ridge@handcrafted", "mean", "artist-prior"}
+    for split in ("grouped", "random"):
+        rows = table[table["split"] == split]
+        assert set(rows["candidate"]) == candidates and rows["r2_mean"].notna().all()
+    assert table.loc[table["split"] == "random", "rank"].isna().all()  # ranked when grouped
+    assert table.loc[table["split"] == "grouped", "rank"].notna().all()
+    data = json.loads((tmp_path / "site" / "results.json").read_text())
+    assert set(data["summary_by_split"]) == {"grouped", "random"}
+    assert {r["split"] for r in data["summary"]} == {"grouped"}
+    prior = {r["split"]: r for r in table[table["candidate"] == "artist-prior"].to_dict("records")}
+    assert prior["random"]["r2_mean"] == pytest.approx(prior["grouped"]["r2_mean_random"])

@@ -3,8 +3,9 @@
 The stored trials (``trials`` table) of each outer fold are rebuilt as Optuna ``FrozenTrial``s
 of an in-memory study, with the distributions the cell's study used (``info["search_space"]``;
 for stores written before cells kept it, inferred from the values: a number range or the
-choices seen). Parameter importance is fANOVA's (``optuna.importance``, fixed seed) per fold with
-at least two completed trials, shown as the mean over folds with each fold's value as a dot.
+choices seen). Parameter importance is fANOVA's (``optuna.importance``, fixed seed) per fold
+with at least ``MIN_IMPORTANCE_TRIALS`` completed trials (below that, one line says why not),
+shown as the mean over folds with each fold's value as a dot.
 Each parameter is then plotted against the validation score of every completed trial: on a log
 axis when its distribution is log-uniform, as strips for categorical ones. Optuna is imported
 only for a candidate that has something to plot.
@@ -50,7 +51,14 @@ IMPORTANCE_TREES = 16
 """Trees of the fANOVA forest. Optuna's default, 64, takes 3.9 s of CPU time for a candidate page
 of 15 folds of 30 trials and 8 parameters, 16 take 0.9 s; a full-budget site has dozens of pages."""
 MIN_TRIALS = 2
-"""Completed trials a fold needs for importances, and a candidate for any study plot."""
+"""Completed trials a candidate needs for any study plot (each parameter against the score)."""
+MIN_IMPORTANCE_TRIALS = 10
+"""Completed trials an outer fold needs for its fANOVA importances. fANOVA (Hutter et al. 2014)
+splits the variance of a random forest fitted to the trials: with a handful of trials each tree
+sees a few points, the forest interpolates between them, and the split says more about which
+parameters the sampler happened to vary than about the score. 10 is Optuna's own floor before
+its TPE sampler models the trials (``n_startup_trials``): the ``full`` budget's 30 trials pass,
+``smoke`` (2) and ``default`` (4) do not."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,11 +105,18 @@ def study_section(
         _param_plot(per_fold, name, plot_id=f"param-{i}-{stem}", metric=metric)
         for i, name in enumerate(names)
     ]
+    most = max((len(f.trials) for f in per_fold), default=0)
     note = None
-    if importance is None:
+    if most < MIN_IMPORTANCE_TRIALS:
         note = (
-            "No parameter importance: it needs two completed trials with different validation "
-            "scores in one outer fold."
+            f"No importance plot: fANOVA needs at least {MIN_IMPORTANCE_TRIALS} completed "
+            f"trials in an outer fold to say which hyperparameter matters; these folds have at "
+            f"most {most} (raise the budget's trials, e.g. --set trials={MIN_IMPORTANCE_TRIALS})."
+        )
+    elif importance is None:
+        note = (
+            "No parameter importance: the completed trials of every outer fold scored the same "
+            "on validation."
         )
     return {"importance": importance, "params": plots, "note": note}
 
@@ -180,7 +195,7 @@ def fold_importances(per_fold: Sequence[FoldTrials]) -> dict[str, list[float]]:
     quiet_optuna()
     out: dict[str, list[float]] = {}
     for fold in per_fold:
-        if len(fold.trials) < MIN_TRIALS or not any(t.params for t in fold.trials):
+        if len(fold.trials) < MIN_IMPORTANCE_TRIALS or not any(t.params for t in fold.trials):
             continue
         study = optuna.create_study(direction="maximize")
         study.add_trials(fold.trials)

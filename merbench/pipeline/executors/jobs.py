@@ -23,12 +23,12 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from merbench.errors import ConfigError
-from merbench.pipeline.progress import Reporter, summarize_metrics
+from merbench.pipeline.progress import Reporter, Step, summarize_metrics
 from merbench.results.schema import CellKey, key_of
 from merbench.results.store import Store
 
@@ -295,8 +295,11 @@ class PeerProgress:
         self.poll()
         self.reporter.cell_started(key)
 
-    def epoch_ended(self, key: CellKey, epoch: int, value: float) -> None:
-        self.reporter.epoch_ended(key, epoch, value)
+    def cells_planned(self, costs: Mapping[CellKey, float], workers: int) -> None:
+        self.reporter.cells_planned(costs, workers)
+
+    def epoch_ended(self, key: CellKey, step: Step) -> None:
+        self.reporter.epoch_ended(key, step)
 
     def cell_finished(self, key: CellKey, status: str, summary: str) -> None:
         self.mine.add(key)

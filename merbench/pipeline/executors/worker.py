@@ -26,6 +26,7 @@ from merbench.pipeline.plan import CellBuilder, read_stored_run
 from merbench.pipeline.progress import (
     Reporter,
     SilentReporter,
+    Step,
     log_to,
     one_line,
     stop_logging_to,
@@ -125,8 +126,8 @@ def _run_claimed(
     key, me = held.key, queue.worker.name
     reporter.cell_started(key)
 
-    def on_epoch(epoch: int, value: float) -> None:
-        reporter.epoch_ended(key, epoch, value)
+    def on_epoch(step: Step) -> None:
+        reporter.epoch_ended(key, step)
 
     try:
         with Heartbeat(store, held, queue):

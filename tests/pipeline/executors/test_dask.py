@@ -63,8 +63,8 @@ def _cluster():
 
 
 def _settings(config, out, **given):
-    return RunSettings(**{"models": MODELS, "budget": "smoke", "config": config, "out": out,
-                          "render": False, **given})  # fmt: skip
+    return RunSettings(**{"models": MODELS, "baselines": False, "budget": "smoke",
+                          "config": config, "out": out, "render": False, **given})  # fmt: skip
 
 
 def _table(out, name):
@@ -167,7 +167,7 @@ def test_a_task_builds_its_cell_from_the_stored_run_alone(tones, tmp_path):
 @pytest.mark.slow
 def test_a_smoke_run_on_a_local_cluster_predicts_as_one_process(tiny_config, tmp_path):
     models = ("ridge", "mean", "cnn2d@mel")
-    given = dict(models=models, budget="smoke", config=tiny_config, render=False)
+    given = dict(models=models, baselines=False, budget="smoke", config=tiny_config, render=False)
     recorder = Recorder()
     outcome = run(RunSettings(out=tmp_path / "dask", executor="dask", jobs=2, **given),
                   reporter=recorder)  # fmt: skip
@@ -250,7 +250,8 @@ def test_a_killed_run_resumes_from_the_store(tones, tmp_path, monkeypatch):
         address = cluster.scheduler_address
         command = [sys.executable, "-m", "merbench", "run", "-m", ",".join(MODELS),
                    "--budget", "smoke", "--config", str(tones), "--out", str(out),
-                   "--no-leaderboard", "--executor", "dask", "--scheduler", address]  # fmt: skip
+                   "--no-baselines", "--no-leaderboard", "--executor", "dask",
+                   "--scheduler", address]  # fmt: skip
         with (out / "stdout.txt").open("w") as output:
             first = subprocess.Popen(command, env=os.environ | {"CI": "1"}, stdout=output,
                                      stderr=subprocess.STDOUT)  # fmt: skip

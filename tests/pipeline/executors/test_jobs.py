@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def _run(config, out, jobs, reporter=None):
     settings = RunSettings(
-        models=("sleepy", "mean", "ridge"), budget="smoke", config=config, out=out,
+        models=("sleepy", "mean", "ridge"), baselines=False, budget="smoke", config=config, out=out,
         render=False, jobs=jobs,
     )  # fmt: skip
     return run(settings, reporter=reporter)
@@ -96,8 +96,9 @@ def test_a_killed_local_worker_s_cell_is_requeued_at_once(tones, tmp_path, monke
 
     killer = threading.Thread(target=kill_the_other_process)
     killer.start()
-    settings = RunSettings(models=("sleepy", "mean", "ridge"), budget="smoke", config=tones,
-                           out=out, render=False, jobs=2, heartbeat_timeout=300)  # fmt: skip
+    settings = RunSettings(models=("sleepy", "mean", "ridge"), baselines=False, budget="smoke",
+                           config=tones, out=out, render=False, jobs=2,
+                           heartbeat_timeout=300)  # fmt: skip
     outcome = run(settings)
     ended = time.monotonic()
     killer.join()

@@ -199,7 +199,9 @@ def test_a_store_of_the_first_schema_gains_the_queue_columns(tmp_path):
 
 def test_a_worker_refuses_a_dataset_that_changed_since_the_run_started(tones, tmp_path):
     url = sqlite_url(tmp_path / "run")
-    settings = RunSettings(models=("ridge",), budget="smoke", config=tones, out=tmp_path / "run")
+    settings = RunSettings(
+        models=("ridge",), baselines=False, budget="smoke", config=tones, out=tmp_path / "run"
+    )
     run(dataclasses.replace(settings, enqueue_only=True))
     changed = tmp_path / "changed.toml"
     changed.write_text(tones.read_text() + "[datasets.tones.options]\nn_tracks = 20\n")
@@ -248,11 +250,11 @@ def _wait_running(store, host, process, timeout=120):
 
 @pytest.mark.slow
 def test_workers_share_a_run_survive_a_killed_one_and_match_one_process(tones, tmp_path, store_url):
-    reference = RunSettings(models=MODELS, budget="smoke", config=tones, render=False,
-                            out=tmp_path / "reference")  # fmt: skip
+    reference = RunSettings(models=MODELS, baselines=False, budget="smoke", config=tones,
+                            render=False, out=tmp_path / "reference")  # fmt: skip
     run(reference)
-    enqueue = ["run", "-m", ",".join(MODELS), "--budget", "smoke", "--config", str(tones),
-               "--out", str(tmp_path / "shared"), "--storage", store_url,
+    enqueue = ["run", "-m", ",".join(MODELS), "--no-baselines", "--budget", "smoke",
+               "--config", str(tones), "--out", str(tmp_path / "shared"), "--storage", store_url,
                "--enqueue-only"]  # fmt: skip
     queued = CliRunner().invoke(main, enqueue)
     assert queued.exit_code == 0, queued.output
