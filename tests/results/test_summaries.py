@@ -144,7 +144,8 @@ def test_pages_name_the_tier_test_and_keep_the_groups_out(tmp_path):
     url = _store(tmp_path / "a", {"good": 0.6, "bad": 0.9})
     render.render_site([url], tmp_path / "site")
     page = (tmp_path / "site" / "d-av-regression.html").read_text()
-    assert "paired bootstrap of the R² (mean) of the pooled test predictions" in page
+    assert "rank by the R² (mean) of all out-of-fold test predictions pooled" in page
+    assert "tier by a paired bootstrap of that score" in page
     assert "artist0" not in page
     data = json.loads((tmp_path / "site" / "results.json").read_text())
     assert "groups" not in data["pages"][0]["audit"]
