@@ -185,10 +185,7 @@ def _task_page(
         "failures": failures,
         "leader": next((r for r in done if r.get("is_leader")), None),
         "verdict": CANNOT_TELL_TEXT if any(r.get("tier") == CANNOT_TELL for r in done) else None,
-        "detectable": next(
-            (as_float(r.get("detectable_diff")) for r in done if as_float(r.get("detectable_diff"))),
-            None,
-        ),
+        "detectable": next((v for r in done if (v := as_float(r.get("detectable_diff")))), None),
         "rank_by": next((str(r["rank_by"]) for r in done if r.get("rank_by")), None),
         "tier_tests": sorted({str(r["tier_test"]) for r in done if r.get("tier_test")}),
         "baseline": next((r for r in done if r.get("is_baseline")), None),

@@ -73,7 +73,8 @@ def _interleaving(folder):
     erratic = leader.copy()
     for artist in (0, 1):
         erratic[groups == artist] += 6.0
-    return _store(folder, {"leader": leader, "steady": steady, "erratic": erratic}, y, groups, folds)
+    candidates = {"leader": leader, "steady": steady, "erratic": erratic}
+    return _store(folder, candidates, y, groups, folds)
 
 
 def _badges(html):
