@@ -351,7 +351,7 @@ def _baselines(done: pd.DataFrame) -> set[str]:
     return set(done.loc[flagged, "candidate"].astype(str))
 
 
-def _tier_row(row: Mapping[str, Any], rank_by: str) -> dict[str, Any]:
+def _tier_row(row: Mapping[Any, Any], rank_by: str) -> dict[str, Any]:
     """One candidate's tier fields as the summary keeps them."""
     return {
         "status": "done",
