@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +22,9 @@ from merbench.cli.console import (
 )
 from merbench.cli.runtime import writing
 from merbench.plugin.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
 
@@ -96,6 +99,7 @@ def warn_failures(registry: Registry) -> None:
 def print_leaders(url: str) -> None:
     """Each dataset and task's ranked table; with ``--split grouped,random``, a second table of
     each candidate's score under the other protocols and its leakage gap."""
+    from merbench.evaluation.verdicts import CANNOT_TELL, CANNOT_TELL_TEXT
     from merbench.results.summaries import summarize_store
 
     summary = summarize_store(url)
@@ -103,7 +107,10 @@ def print_leaders(url: str) -> None:
         return
     for (dataset, task), group in summary.groupby(["dataset", "task"], sort=True):
         primary = str(group["primary"].iloc[0])
-        table = Table(title=f"{dataset} / {task} ({primary}, mean [95% CI] over folds)")
+        table = Table(
+            title=f"{dataset} / {task} ({primary}, mean [95% CI] over folds)",
+            caption=_rank_line(group, primary),
+        )
         for column in ("#", "candidate", primary, "tier"):
             table.add_column(column, justify="right" if column != "candidate" else "left")
         for row in group.to_dict("records"):
@@ -113,6 +120,14 @@ def print_leaders(url: str) -> None:
             value = _interval(row, primary)
             table.add_row(str(row["rank"]), escape(str(row["candidate"])), value, str(row["tier"]))
         console.print(table)
+        if (group["tier"] == CANNOT_TELL).any():
+            detectable = group["detectable_diff"].dropna()
+            smallest = (
+                f" (smallest detectable difference from the baseline: {detectable.iloc[0]:.3f})"
+                if len(detectable)
+                else ""
+            )
+            console.print(f"{dataset} / {task}: {CANNOT_TELL_TEXT}{smallest}.")
         _print_protocols(f"{dataset} / {task}", group, primary)
 
 
@@ -146,6 +161,19 @@ def _interval(row: Mapping[Any, Any], name: str, *, bounds: bool = True, sign: s
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and value == value
+
+
+def _rank_line(group: pd.DataFrame, primary: str) -> str:
+    """One line saying what the rank and the tier of a summary table are."""
+    if (group["rank_by"] == "pooled").any():
+        return (
+            f"rank: pooled out-of-fold {primary}; tier: paired artist bootstrap of it against "
+            "the leader, Holm-corrected, never above a better-ranked candidate's"
+        )
+    return (
+        f"rank: mean {primary} over folds; tier: corrected resampled t-test against the "
+        "leader, Holm-corrected, never above a better-ranked candidate's"
+    )
 
 
 def list_command(registry: Registry, what: str, *, as_json: bool, config: Path | None) -> None:

@@ -42,13 +42,15 @@ TIER_COLUMNS = (
     "is_leader",
     "tier",
     "rank",
+    "rank_value",
+    "se_vs_leader",
 )
 BOOTSTRAP_COLUMNS = (
     "tier_test",
     "p_ttest_holm",
     "diff_vs_leader",
-    "diff_low",
-    "diff_high",
+    "diff_low_uncorrected",
+    "diff_high_uncorrected",
     "boot_groups",
 )
 """What ``bootstrap_tiers`` adds to ``TIER_COLUMNS``."""
@@ -192,38 +194,48 @@ def _check_scores(scores: pd.DataFrame) -> None:
 
 
 def _summaries(
-    wide: pd.DataFrame, test_train_ratio: float, direction: Literal["maximize", "minimize"]
+    wide: pd.DataFrame,
+    test_train_ratio: float,
+    direction: Literal["maximize", "minimize"],
+    ranking: Mapping[str, float] | None,
 ) -> pd.DataFrame:
-    """Return mean, CI and fold count per candidate (rows), best mean first, then by name."""
+    """Return mean, CI and fold count per candidate (rows), best ``rank_value`` first, then by
+    name; ``rank_value`` is ``ranking``'s value, else the mean."""
     rows = []
     for candidate in wide.columns:
         values = wide[candidate].dropna().to_numpy()
         mean, low, high = mean_ci(values, test_train_ratio=test_train_ratio)
         rows.append((candidate, mean, low, high, values.size))
     table = pd.DataFrame(rows, columns=["candidate", "mean", "ci_low", "ci_high", "n_folds"])
+    table["rank_value"] = table["mean"] if ranking is None else table["candidate"].map(ranking)
     sign = -1.0 if direction == "maximize" else 1.0
-    table["_key"] = sign * table["mean"]
-    table = table.sort_values(["_key", "candidate"], kind="stable").drop(columns="_key")
-    table["rank"] = (sign * table["mean"]).rank(method="min").astype(int)
-    return table.reset_index(drop=True)
+    table["_key"] = sign * table["rank_value"].astype(float)
+    table = table.sort_values(["_key", "candidate"], kind="stable")
+    table["rank"] = table["_key"].rank(method="min").astype(int)
+    return table.drop(columns="_key").reset_index(drop=True)
 
 
-def _p_vs_leader(wide: pd.DataFrame, leader: str, test_train_ratio: float) -> dict[str, float]:
-    """Return the two-sided p-value of each non-leader against the leader on their common folds.
+def _p_vs_leader(
+    wide: pd.DataFrame, leader: str, test_train_ratio: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Return the two-sided p-value and the corrected standard error of the difference of each
+    non-leader against the leader on their common folds.
 
     NaN when fewer than two folds are shared: no test is possible.
     """
     out: dict[str, float] = {}
+    errors: dict[str, float] = {}
     for candidate in wide.columns:
         if candidate == leader:
             continue
         pair = wide[[candidate, leader]].dropna()
         if len(pair) < 2:
-            out[candidate] = math.nan
+            out[candidate] = errors[candidate] = math.nan
             continue
         first, second = pair[candidate].to_numpy(), pair[leader].to_numpy()
         out[candidate] = corrected_resampled_ttest(first, second, test_train_ratio)[1]
-    return out
+        errors[candidate] = _standard_error(first - second, test_train_ratio)
+    return out, errors
 
 
 def significance_tiers(
@@ -232,14 +244,17 @@ def significance_tiers(
     metric_direction: Literal["maximize", "minimize"],
     test_train_ratio: float,
     alpha: float = 0.05,
+    ranking: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Rank candidates by mean fold score and mark those significantly worse than the leader.
 
-    The leader has the best mean (ties broken by name). Every other candidate is compared with it
-    by ``corrected_resampled_ttest`` on the folds both have scores for; the p-values are
-    Holm-corrected together. A candidate is ``"worse"`` when its Holm p-value is below ``alpha``,
-    else ``"best"`` (the leader's tier: not distinguishable from it). A candidate sharing fewer
-    than two folds with the leader cannot be tested: its p-values are NaN and its tier is
+    The leader has the best mean (ties broken by name), or the best ``ranking`` value when one
+    is given for every candidate (the pooled out-of-fold score ``bootstrap_tiers`` tests).
+    Every other candidate is compared with it by ``corrected_resampled_ttest`` on the folds both
+    have scores for; the p-values are Holm-corrected together. A candidate is ``"worse"`` when
+    its Holm p-value is below ``alpha``, else ``"best"`` (the leader's tier: not
+    distinguishable from it). A candidate sharing fewer than two folds with the leader cannot
+    be tested: its p-values are NaN and its tier is
     ``"best"`` (not shown to be worse). Intervals are ``mean_ci`` at 95 % with the same
     ``test_train_ratio`` correction as the test.
 
@@ -249,11 +264,13 @@ def significance_tiers(
         metric_direction: ``"maximize"`` or ``"minimize"`` (``metrics.metric_direction``).
         test_train_ratio: ``n_test / n_train`` of a fold, ≈ ``1/(K-1)`` for K-fold CV.
         alpha: family-wise significance level.
+        ranking: the value that ranks each candidate, by name; ``None``: the mean fold score.
 
     Returns:
         One row per candidate, best first, with the columns ``TIER_COLUMNS``: ``candidate``,
         ``mean``, ``ci_low``, ``ci_high``, ``n_folds``, ``p_vs_leader`` (raw), ``p_holm``,
-        ``is_leader``, ``tier`` and ``rank`` (1 = best; equal means share a rank).
+        ``is_leader``, ``tier``, ``rank`` (1 = best; equal values share a rank), ``rank_value``
+        (what ranked it) and ``se_vs_leader`` (the t-test's standard error of the difference).
 
     Raises:
         ValueError: missing columns, no rows, duplicate (candidate, fold) pairs, non-finite
@@ -261,10 +278,13 @@ def significance_tiers(
     """
     _check_scores(scores)
     wide = scores.pivot(index="fold", columns="candidate", values="value")
-    table = _summaries(wide, test_train_ratio, metric_direction)
+    if ranking is not None and not set(wide.columns) <= set(ranking):
+        raise ValueError(f"ranking needs a value for every candidate, got {sorted(ranking)}.")
+    table = _summaries(wide, test_train_ratio, metric_direction, ranking)
     leader = str(table["candidate"].iloc[0])
-    raw = _p_vs_leader(wide, leader, test_train_ratio)
+    raw, errors = _p_vs_leader(wide, leader, test_train_ratio)
     adjusted = holm(raw)
+    table["se_vs_leader"] = table["candidate"].map(errors).astype(float)
     table["p_vs_leader"] = table["candidate"].map(raw).astype(float)
     table["p_holm"] = table["candidate"].map(adjusted).astype(float)
     table["is_leader"] = table["candidate"] == leader
@@ -285,8 +305,10 @@ def bootstrap_tiers(
     leader``) is tested by it; one without keeps the corrected resampled t-test. The p-values of
     the tests made are Holm-corrected together (``p_holm``, ``p_vs_leader`` the raw ones). A
     candidate is ``"worse"`` when its Holm p-value is below ``alpha`` and its difference goes
-    the leader's way; else ``"best"``. The leader and rank stay those of the mean fold score,
-    which the pages show. The t-test's own Holm p-value stays as ``p_ttest_holm``.
+    the leader's way; else ``"best"``. The leader and rank stay those of ``significance_tiers``:
+    give it the pooled out-of-fold scores as ``ranking``, so the test and the ranks read the same
+    estimate. The t-test's own Holm p-value stays as ``p_ttest_holm``; ``se_vs_leader`` becomes
+    the bootstrap's standard error where the bootstrap made the tier.
 
     Args:
         tiers: the table ``significance_tiers`` returned.
@@ -296,18 +318,25 @@ def bootstrap_tiers(
 
     Returns:
         ``tiers`` with the columns ``BOOTSTRAP_COLUMNS`` added: ``tier_test`` (``bootstrap`` or
-        ``t-test``; null for the leader), ``p_ttest_holm``, ``diff_vs_leader``, ``diff_low``,
-        ``diff_high`` (its 95 % interval) and ``boot_groups`` (groups resampled).
+        ``t-test``; null for the leader), ``p_ttest_holm``, ``diff_vs_leader``,
+        ``diff_low_uncorrected``, ``diff_high_uncorrected`` (its 95 % interval, not corrected
+        for the multiple comparisons the Holm tiers are) and ``boot_groups`` (groups resampled).
     """
     table = tiers.copy()
     table["p_ttest_holm"] = table["p_holm"]
     is_tested = table["candidate"].isin(list(tests)) & ~table["is_leader"]
     table["tier_test"] = np.where(is_tested, "bootstrap", "t-test")
     table.loc[table["is_leader"], "tier_test"] = None
-    columns = {"diff_vs_leader": "diff", "diff_low": "ci_low", "diff_high": "ci_high"}
+    columns = {
+        "diff_vs_leader": "diff",
+        "diff_low_uncorrected": "ci_low",
+        "diff_high_uncorrected": "ci_high",
+    }
     for column, field in [*columns.items(), ("boot_groups", "n_groups")]:
         values = {name: getattr(result, field) for name, result in tests.items()}
         table[column] = table["candidate"].map(values).where(is_tested).astype(float)
+    errors = table["candidate"].map({name: result.se for name, result in tests.items()})
+    table["se_vs_leader"] = errors.where(is_tested, table["se_vs_leader"]).astype(float)
     boot = {name: result.p_value for name, result in tests.items()}
     raw = table["candidate"].map(boot).where(is_tested, table["p_vs_leader"]).astype(float)
     table["p_vs_leader"] = raw.where(~table["is_leader"])

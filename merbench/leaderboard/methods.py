@@ -367,7 +367,9 @@ def _results(page: Mapping[str, Any]) -> dict[str, Any]:
             text_of(row.get("rank")),
             str(row["candidate"]) + _mark(row),
             _interval(row, page["primary"]),
-            "leader" if row.get("is_leader") else str(row.get("tier") or ""),
+            str(row.get("tier") or "")
+            if row.get("tier") == "cannot tell" or not row.get("is_leader")
+            else "leader",
             text_of(row.get("n_folds")),
         ]
         for row in page["rows"]

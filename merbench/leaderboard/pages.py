@@ -16,6 +16,7 @@ import pandas as pd
 
 from merbench.evaluation.scoring import find_metric, metric_bounds, metric_label
 from merbench.evaluation.tasks import TASK_SPECS
+from merbench.evaluation.verdicts import CANNOT_TELL, CANNOT_TELL_TEXT
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.figures.plots import CiRow, ci_plot, score_bar
 from merbench.leaderboard.figures.svg import Plot
@@ -183,6 +184,9 @@ def _task_page(
         "rows": done,
         "failures": failures,
         "leader": next((r for r in done if r.get("is_leader")), None),
+        "verdict": CANNOT_TELL_TEXT if any(r.get("tier") == CANNOT_TELL for r in done) else None,
+        "detectable": next((v for r in done if (v := as_float(r.get("detectable_diff")))), None),
+        "rank_by": next((str(r["rank_by"]) for r in done if r.get("rank_by")), None),
         "tier_tests": sorted({str(r["tier_test"]) for r in done if r.get("tier_test")}),
         "baseline": next((r for r in done if r.get("is_baseline")), None),
         "n_candidates": len(rows),
@@ -229,7 +233,8 @@ def _row(row: dict[str, Any], cells: pd.DataFrame, dataset: str, task: str) -> d
     mine = cells[cells["candidate"] == candidate]
     model, frontends, augmentation = split_candidate(candidate)
     is_leader, is_baseline = bool(row.get("is_leader")), bool(row.get("is_baseline"))
-    tier = "leader" if is_leader else str(row.get("tier") or "")
+    tier = str(row.get("tier") or "")
+    tier = "leader" if is_leader and tier != CANNOT_TELL else tier
     counts = {k: int(row[k]) for k in ("rank", "n_folds") if not is_missing(row.get(k))}
     return (
         row

@@ -118,11 +118,15 @@ def _format_count(value: Any) -> str:
 
 
 def _half_width(row: Mapping[str, Any], metric: str) -> str:
-    """The half-width of a row's 95 % interval of ``metric`` (intervals are symmetric)."""
+    """``± half-width`` of a row's 95 % interval of ``metric``; an interval cut at the metric's
+    range is no longer symmetric, and shows its ends, ``[low, high]``."""
     low, high = as_float(row.get(f"{metric}_low")), as_float(row.get(f"{metric}_high"))
-    if low is None or high is None:
-        return MISSING
-    return f"{(high - low) / 2:.3f}"
+    mean = as_float(row.get(metric))
+    if low is None or high is None or mean is None:
+        return f"± {MISSING}"
+    if abs((high - mean) - (mean - low)) > 5e-4:
+        return f"[{_format_metric(low)}, {_format_metric(high)}]"
+    return f"± {(high - low) / 2:.3f}"
 
 
 def _format_param(value: Any) -> str:

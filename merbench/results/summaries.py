@@ -15,6 +15,7 @@ one artist do not err together.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,11 @@ import pandas as pd
 
 from merbench.errors import ConfigError
 from merbench.evaluation.bootstrap import BootstrapResult, Paired, group_bootstrap
-from merbench.evaluation.metrics import metric_direction
+from merbench.evaluation.metrics import compute_metrics, metric_direction
+from merbench.evaluation.scoring import find_metric, metric_bounds
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
 from merbench.evaluation.tasks import TaskSpec, get_task
+from merbench.evaluation.verdicts import settle_tiers
 from merbench.results.protocols import protocol_columns, split_by_protocol, with_protocols
 from merbench.results.store import Store
 from merbench.results.urls import store_url
@@ -40,7 +43,18 @@ PREDICTION_COLUMNS = ["track_id", "target", "y_true", "y_pred"]
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 """The tiers' bootstrap draws the same groups for every candidate and every rendering."""
-TIER_FIELDS = ("tier_test", "p_ttest_holm", "diff_vs_leader", "diff_low", "diff_high")
+TIER_FIELDS = (
+    "tier_test",
+    "p_ttest_holm",
+    "diff_vs_leader",
+    "diff_low_uncorrected",
+    "diff_high_uncorrected",
+    "rank_value",
+    "tier_from_rank",
+    "detectable_diff",
+)
+"""Tier columns beside ``rank``, ``tier`` and ``p_holm``. The difference's interval is the
+bootstrap's own 95 % one, not corrected for the comparisons the Holm-corrected tiers make."""
 TrackGroups = Mapping[str, Mapping[str, str]]
 """Per dataset, the group (artist) of each track id."""
 
@@ -210,7 +224,49 @@ def summarize(
         track_groups = (groups or {}).get(str(dataset), {})
         spec = get_task(str(task))  # the stored rows name their task
         parts.append(_summarize_task(str(dataset), spec, group, mine, track_groups))
-    return protocol_columns(pd.concat(parts, ignore_index=True), primary, other)
+    return clip_intervals(protocol_columns(pd.concat(parts, ignore_index=True), primary, other))
+
+
+INTERVAL_ENDS = ("_low", "_high", "_low_uncorrected", "_high_uncorrected")
+DIFFERENCES = ("diff", "tuning_gain", "leakage_gap_")
+"""Columns that hold a difference of two scores of the primary metric (with their intervals)."""
+
+
+def clip_intervals(summary: pd.DataFrame) -> pd.DataFrame:
+    """Cut every interval of a summary to the range its statistic can take.
+
+    A metric's interval is cut to ``MetricSpec.bounds`` (R² at most 1, F1 and accuracy within
+    [0, 1], CCC, Pearson r and MCC within [-1, 1], RMSE at least 0); the interval of a difference
+    of two scores (against the leader, tuning gain, leakage gap) to the differences the range
+    allows, ``[low - high, high - low]``. The intervals are Student t (over folds) or normal
+    (bootstrap) and symmetric; where one runs past the range, the part past it holds no value
+    the metric can take, and cutting it keeps the interval's coverage.
+    """
+    if summary.empty or "primary" not in summary:
+        return summary
+    out = summary.copy()
+    ends = [c for c in out.columns if str(c).endswith(INTERVAL_ENDS)]
+    for primary, index in out.groupby("primary", dropna=True).groups.items():
+        for column in ends:
+            low, high = _interval_bounds(str(column), str(primary))
+            if np.isfinite(low) or np.isfinite(high):
+                values = pd.to_numeric(out.loc[index, column], errors="coerce")
+                out.loc[index, column] = values.clip(low, high)
+    return out
+
+
+def _interval_bounds(column: str, primary: str) -> tuple[float, float]:
+    """The range of the statistic whose interval end ``column`` is."""
+    base = column
+    for end in INTERVAL_ENDS:
+        base = base.removesuffix(end) if base.endswith(end) else base
+    low, high = metric_bounds(primary)
+    if base.startswith(DIFFERENCES):
+        return low - high, high - low
+    base = base.removeprefix("default_")
+    if base.startswith(f"{primary}_") and find_metric(base) is None:
+        return low, high  # the primary metric under another split protocol
+    return metric_bounds(base)
 
 
 def _summarize_task(
@@ -243,7 +299,7 @@ def _summarize_task(
                      "status": str(group["status"].iloc[0]),
                      "error": str(errors.iloc[0]) if len(errors) else ""})  # fmt: skip
     table = pd.DataFrame(rows)
-    for column in ("rank", "status", "is_leader", "tier", *TIER_FIELDS):
+    for column in ("rank", "rank_by", "status", "is_leader", "tier", *TIER_FIELDS):
         if column not in table:
             table[column] = None
     table["primary"] = primary
@@ -253,7 +309,13 @@ def _summarize_task(
 def _tiers(
     done: pd.DataFrame, task: TaskSpec, predictions: pd.DataFrame | None, groups: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
-    """Each candidate's rank, tier and tests against the leader, by name."""
+    """Each candidate's rank, tier and tests against the leader, by name.
+
+    One estimate ranks and tiers: the pooled out-of-fold primary metric, which the bootstrap
+    resamples, when every candidate has stored predictions; else the mean over folds, which the
+    corrected resampled t-test compares. ``verdicts.settle_tiers`` then keeps the tiers in rank
+    order and says "cannot tell" when the leader is not told apart from a baseline.
+    """
     primary = task.primary
     scores = pd.DataFrame(
         {
@@ -264,34 +326,77 @@ def _tiers(
     ).dropna()
     n_folds = max(int(done["fold"].max()) + 1, 2)
     direction = metric_direction(primary)
+    wide = _wide_predictions(done, predictions, task)
+    pooled = {c: _pooled_score(frame, task) for c, frame in wide.items()}
+    has_all = set(scores["candidate"]) <= {c for c, v in pooled.items() if np.isfinite(v)}
     table = significance_tiers(
-        scores, metric_direction=direction, test_train_ratio=1 / (n_folds - 1)
+        scores,
+        metric_direction=direction,
+        test_train_ratio=1 / (n_folds - 1),
+        ranking=pooled if has_all else None,
     )
     leader = str(table["candidate"].iloc[0])
-    tests = {}
-    if predictions is not None and not predictions.empty:
-        kept = predictions.merge(done[CELL_KEY], on=CELL_KEY)
-        tests = _bootstraps(kept, leader, task, groups)
+    tests = _bootstraps(wide, leader, task, groups) if has_all else {}
     table = bootstrap_tiers(table, tests, metric_direction=direction)
-    out = {}
-    for row in table.to_dict("records"):
-        out[str(row["candidate"])] = {
-            "status": "done",
-            "rank": int(row["rank"]),
-            "tier": row["tier"],
-            "is_leader": bool(row["is_leader"]),
-            "p_holm": row["p_holm"],
-            "n_folds": int(row["n_folds"]),
-            "boot_groups": None if np.isnan(row["boot_groups"]) else int(row["boot_groups"]),
-        } | {field: row[field] for field in TIER_FIELDS}
-    return out
+    table = settle_tiers(table, _baselines(done))
+    rank_by = "pooled" if has_all else "fold mean"
+    return {str(row["candidate"]): _tier_row(row, rank_by) for row in table.to_dict("records")}
+
+
+def _baselines(done: pd.DataFrame) -> set[str]:
+    """The trivial baselines among the finished cells' candidates (``info["is_baseline"]``)."""
+    if "is_baseline" not in done:
+        return set()
+    flagged = done["is_baseline"].fillna(False).astype(bool)
+    return set(done.loc[flagged, "candidate"].astype(str))
+
+
+def _tier_row(row: Mapping[Any, Any], rank_by: str) -> dict[str, Any]:
+    """One candidate's tier fields as the summary keeps them."""
+    return {
+        "status": "done",
+        "rank": int(row["rank"]),
+        "tier": row["tier"],
+        "is_leader": bool(row["is_leader"]),
+        "p_holm": row["p_holm"],
+        "n_folds": int(row["n_folds"]),
+        "boot_groups": None if np.isnan(row["boot_groups"]) else int(row["boot_groups"]),
+        "rank_by": rank_by,
+    } | {field: row[field] for field in TIER_FIELDS}
+
+
+def _wide_predictions(
+    done: pd.DataFrame, predictions: pd.DataFrame | None, task: TaskSpec
+) -> dict[str, pd.DataFrame]:
+    """Each candidate's predictions of its finished cells, one row per (repeat, fold, track)."""
+    if predictions is None or predictions.empty:
+        return {}
+    kept = predictions.merge(done[CELL_KEY], on=CELL_KEY)
+    wide = {str(c): _wide(p, task) for c, p in kept.groupby("candidate", sort=False)}
+    return {c: frame for c, frame in wide.items() if not frame.empty}
+
+
+def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
+    """The primary metric of all of a candidate's out-of-fold predictions at once, per repeat,
+    averaged over repeats: the score ``group_bootstrap`` resamples."""
+    n_targets = len(task.targets) or 1
+    values = []
+    for _, rows in wide.groupby(level="repeat"):
+        array = rows.to_numpy(dtype=float)
+        true, pred = array[:, :n_targets], array[:, n_targets:]
+        if not task.is_regression:
+            true, pred = true.ravel().astype(int), pred.ravel().astype(int)
+        try:
+            values.append(float(compute_metrics(task, true, pred)[task.primary]))
+        except ValueError:  # predictions the task cannot score (a class outside its labels)
+            return math.nan
+    return float(np.mean(values)) if values else math.nan
 
 
 def _bootstraps(
-    predictions: pd.DataFrame, leader: str, task: TaskSpec, groups: Mapping[str, str]
+    wide: Mapping[str, pd.DataFrame], leader: str, task: TaskSpec, groups: Mapping[str, str]
 ) -> dict[str, BootstrapResult]:
     """``group_bootstrap`` of every other candidate against the leader on their common tracks."""
-    wide = {str(c): _wide(p, task) for c, p in predictions.groupby("candidate", sort=False)}
     if leader not in wide:
         return {}
     if not groups:

@@ -463,7 +463,7 @@ def test_intervals_past_a_metric_s_range_are_cut_there():
     ]
     plot = ci_plot(rows, plot_id="p", metric="F1", higher_is_better=True, bounds=(0.0, 1.0))
     texts = [s["text"] for s in plot.shapes if s["kind"] == "text"]
-    assert "interval cut at the metric's range" in texts and "1.3" not in " ".join(texts)
+    assert "interval runs past the axis" in texts and "1.3" not in " ".join(texts)
     bars = [s for s in plot.shapes if s["kind"] == "line" and s["tip"].startswith("95 % CI")]
     assert [b["tip"] for b in bars] == ["95 % CI [0.500, 1.300]", "95 % CI [0.200, 0.600]"]
     assert bars[0]["x2"] == max(s["x"] for s in plot.shapes if s["kind"] == "text" and

@@ -76,10 +76,15 @@ def test_predictions_make_the_tiers_and_the_ttest_stays_beside(tmp_path):
     assert summary.loc["bad", "tier"] == "worse"
     assert summary.loc["bad", "tier_test"] == "bootstrap"
     assert summary.loc["bad", "p_ttest_holm"] > 0.05  # five folds alone do not show it
-    assert summary.loc["bad", "diff_high"] < 0 and summary.loc["bad", "boot_groups"] == N_GROUPS
+    assert (
+        summary.loc["bad", "diff_high_uncorrected"] < 0
+        and summary.loc["bad", "boot_groups"] == N_GROUPS
+    )
     other = ({"good", "twin"} - {leader}).pop()
     assert summary.loc[other, "tier"] == "best"
-    assert summary.loc[other, "diff_low"] < 0 < summary.loc[other, "diff_high"]
+    assert (
+        summary.loc[other, "diff_low_uncorrected"] < 0 < summary.loc[other, "diff_high_uncorrected"]
+    )
     assert pd.isna(summary.loc[leader, "tier_test"]) and pd.isna(summary.loc[leader, "p_holm"])
 
     ttest_only = summarize(cells_frame(read_tables([url])["cells"])).set_index("candidate")
@@ -139,11 +144,18 @@ def test_pages_name_the_tier_test_and_keep_the_groups_out(tmp_path):
     url = _store(tmp_path / "a", {"good": 0.6, "bad": 0.9})
     render.render_site([url], tmp_path / "site")
     page = (tmp_path / "site" / "d-av-regression.html").read_text()
-    assert "paired bootstrap of the R² (mean) of the pooled test predictions" in page
+    assert "rank by the R² (mean) of all out-of-fold test predictions pooled" in page
+    assert "tier by a paired bootstrap of that score" in page
     assert "artist0" not in page
     data = json.loads((tmp_path / "site" / "results.json").read_text())
     assert "groups" not in data["pages"][0]["audit"]
     bad = next(row for row in data["summary"] if row["candidate"] == "bad")
     assert bad["tier_test"] == "bootstrap" and bad["diff_vs_leader"] < 0
     header = list(pd.read_csv(tmp_path / "site" / "results.csv").columns)
-    assert {"tier_test", "p_ttest_holm", "diff_vs_leader", "diff_low", "diff_high"} <= set(header)
+    assert {
+        "tier_test",
+        "p_ttest_holm",
+        "diff_vs_leader",
+        "diff_low_uncorrected",
+        "diff_high_uncorrected",
+    } <= set(header)

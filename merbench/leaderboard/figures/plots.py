@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from merbench.leaderboard.figures.svg import (
     CHAR_WIDTH,
     FOLD_COLORS,
@@ -42,7 +44,7 @@ class CiRow:
     mean: float
     low: float | None
     high: float | None
-    tier: str  # leader, best, worse or baseline
+    tier: str  # leader, best, worse, cannot tell or baseline
     folds: tuple[float, ...] = ()
 
 
@@ -57,8 +59,11 @@ def ci_plot(
 ) -> Plot:
     """Mean and 95 % CI of one metric per candidate (best first), with per-fold scores.
 
-    A Student-t interval can run past the metric's range (an F1 above 1); it is drawn cut at
-    ``bounds``, with an arrowhead instead of a cap, and its tooltip keeps the computed ends.
+    The axis spans the means, fold scores and references, widened on each side by their own
+    span or twice the median half-width of the intervals, whichever is more (at least 0.05),
+    and never past ``bounds``, the metric's range: one wide interval does
+    not squeeze the others into a corner. An interval that runs past the axis is drawn cut
+    there, with an arrowhead instead of a cap; its tooltip keeps its ends.
 
     Args:
         rows: candidates in rank order.
@@ -71,19 +76,20 @@ def ci_plot(
     left = max(max((len(r.name) for r in rows), default=8) * CHAR_WIDTH + 24, 120.0)
     top, row_height, width = 52.0, 30.0, max(900.0, left + 520.0)
     bottom = top + row_height * len(rows)
+    view = axis_window(rows, references, bounds)
     values = [v for r in rows for v in (r.mean, r.low, r.high, *r.folds) if v is not None]
-    values = [min(max(v, bounds[0]), bounds[1]) for v in values]
+    values = [min(max(v, view[0]), view[1]) for v in values]
     scale = Scale(*domain([*values, *(v for _, v in references)]), left, width - 70.0)
     arrow = "higher is better \N{RIGHTWARDS ARROW}" if higher_is_better else "lower is better"
     shapes = x_axis(scale, top - 8, bottom, f"{metric}   ({arrow})")
     shapes += _references(scale, references, top - 8, bottom)
     for i, row in enumerate(rows):
-        shapes += _ci_row(row, scale, top + row_height * (i + 0.5), left, bounds)
+        shapes += _ci_row(row, scale, top + row_height * (i + 0.5), left, view)
     is_cut = any(
-        r.low is not None and r.high is not None and (r.low < bounds[0] or r.high > bounds[1])
+        r.low is not None and r.high is not None and (r.low < view[0] or r.high > view[1])
         for r in rows
     )
-    shapes += _ci_legend(left, is_cut)
+    shapes += _ci_legend(left, is_cut, has_cannot_tell=any(r.tier == "cannot tell" for r in rows))
     return Plot(
         id=plot_id,
         width=width,
@@ -92,6 +98,23 @@ def ci_plot(
         description="; ".join(f"{r.name}: {r.mean:.3f}" for r in rows),
         shapes=shapes,
     )
+
+
+def axis_window(
+    rows: Sequence[CiRow],
+    references: Sequence[tuple[str, float]],
+    bounds: tuple[float, float],
+) -> tuple[float, float]:
+    """The values a CI plot's axis may show: see ``ci_plot``."""
+    points = [v for r in rows for v in (r.mean, *r.folds)] + [v for _, v in references]
+    finite = [v for v in points if math.isfinite(v)]
+    if not finite:
+        return bounds
+    low, high = min(finite), max(finite)
+    halves = [(r.high - r.low) / 2 for r in rows if r.low is not None and r.high is not None]
+    typical = float(np.median([h for h in halves if math.isfinite(h)] or [0.0]))
+    margin = max(high - low, 2 * typical, 0.05)
+    return max(low - margin, bounds[0]), min(high + margin, bounds[1])
 
 
 def _references(
@@ -157,13 +180,15 @@ def _interval(
     return shapes
 
 
-def _ci_legend(left: float, is_cut: bool = False) -> list[Shape]:
+def _ci_legend(left: float, is_cut: bool = False, has_cannot_tell: bool = False) -> list[Shape]:
     entries = [
         ("leader", "leader"),
         ("best", "≈ best"),
         ("worse", "worse"),
         ("baseline", "baseline"),
     ]
+    if has_cannot_tell:
+        entries = [("cannot tell", "cannot tell"), ("worse", "worse"), ("baseline", "baseline")]
     shapes: list[Shape] = []
     x = left
     for tier, name in entries:
@@ -182,7 +207,7 @@ def _ci_legend(left: float, is_cut: bool = False) -> list[Shape]:
         x += 24 + len("one outer fold") * 7
         d = f"M{x - 5},{9}L{x + 1},{14}L{x - 5},{19}"
         shapes.append({"kind": "path", "d": d, "stroke": MUTED, "width": 2, "tip": ""})
-        shapes.append(text(x + 8, 18, "interval cut at the metric's range", size=12, fill=MUTED))
+        shapes.append(text(x + 8, 18, "interval runs past the axis", size=12, fill=MUTED))
     return shapes
 
 

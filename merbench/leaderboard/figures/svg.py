@@ -15,7 +15,13 @@ from typing import Any
 INK = "#1d2433"
 MUTED = "#5b6475"
 GRID = "#e3e7ee"
-TIER_COLORS = {"leader": "#1f7a4d", "best": "#3f9b6c", "worse": "#b5483f", "baseline": "#7d838d"}
+TIER_COLORS = {
+    "leader": "#1f7a4d",
+    "best": "#3f9b6c",
+    "worse": "#b5483f",
+    "cannot tell": "#9a6b12",
+    "baseline": "#7d838d",
+}
 FOLD_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
 MONO = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 CHAR_WIDTH = 7.6  # of a 12.5 px monospace character, for sizing label margins
