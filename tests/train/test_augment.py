@@ -460,6 +460,7 @@ def test_a_run_compares_a_candidate_with_and_without_its_policy(install_tones, t
         models=("cnn2d@mel", "ridge"),
         augment=("specaugment,gain+mixup",),
         budget="smoke",
+        baselines=False,
         config=config,
         out=tmp_path / "run",
         leaderboard=tmp_path / "site",
