@@ -113,22 +113,32 @@ CLAIM_ORDER = (cells.c.cost.desc().nulls_last(), cells.c.id)
 
 def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) -> Claim | None:
     """Take the most expensive pending cell (of ``among``, else any); ``None`` when none is."""
+    taken = claim_many(store, worker, among, limit=1)
+    return taken[0] if taken else None
+
+
+def claim_many(
+    store: Store, worker: WorkerId, among: Collection[int] | None = None, *, limit: int
+) -> list[Claim]:
+    """Take up to ``limit`` pending cells in one transaction, the most expensive first.
+
+    For a process that hands its cells on (``--executor dask``): one query and one commit per
+    batch, instead of one per cell, and ``among`` sent once per batch.
+    """
     clock = db_clock(store.dialect)
 
-    def take(conn: sa.Connection) -> Claim | None:
+    def take(conn: sa.Connection) -> list[Claim]:
         query = sa.select(cells).where(cells.c.status == "pending")
         if among is not None:
             query = query.where(cells.c.id.in_(list(among)))
-        row = (
-            conn.execute(query.order_by(*CLAIM_ORDER).limit(1).with_for_update(skip_locked=True))
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return None
+        query = query.order_by(*CLAIM_ORDER).limit(limit).with_for_update(skip_locked=True)
+        rows = conn.execute(query).mappings().all()
+        ids = [int(row["id"]) for row in rows]
+        if not ids:
+            return []
         taken = conn.execute(
             cells.update()
-            .where(cells.c.id == row["id"], cells.c.status == "pending")
+            .where(cells.c.id.in_(ids), cells.c.status == "pending")
             .values(
                 status="running",
                 worker=worker.name,
@@ -139,13 +149,14 @@ def claim(store: Store, worker: WorkerId, among: Collection[int] | None = None) 
                 error=None,
             )
         )
-        if taken.rowcount != 1:  # cannot happen under the locks above; never claim twice
+        if taken.rowcount != len(ids):  # cannot happen under the locks above; never claim twice
             raise sa.exc.OperationalError("claim", {}, RuntimeError("cell taken concurrently"))
+        stamp = now()
         conn.execute(
-            claims.insert().values(cell_id=row["id"], worker=worker.name, claimed_at=now())
+            claims.insert(),
+            [{"cell_id": i, "worker": worker.name, "claimed_at": stamp} for i in ids],
         )
-        key = key_of(row)
-        return Claim(cell_id=int(row["id"]), key=key)
+        return [Claim(cell_id=i, key=key_of(row)) for i, row in zip(ids, rows, strict=True)]
 
     return store.transact(take)
 

@@ -19,13 +19,16 @@ import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: cells carry their worker and heartbeat, claims are logged, runs keep their plan.
 3: cells and splits carry their split protocol (``grouped``, ``random``, ``official``); a store
 of version 2 reads as ``grouped`` and holds one protocol per dataset and task.
 4: cells carry an estimated cost (indexed with their status), and the queue hands out the most
 expensive pending cell first; cells of older stores have none and come after the others, in
-the order they were listed."""
+the order they were listed.
+5: the queue's index follows the claim order (``ix_cells_claim``), so a claim reads one index
+entry instead of sorting every pending cell; a store of version 4 keeps its ``ix_cells_queue``,
+unused."""
 DEFAULT_SPLIT = "grouped"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
 
@@ -78,8 +81,23 @@ cells = sa.Table(
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("cost", sa.Float),
     sa.UniqueConstraint("dataset", "task", "candidate", "repeat", "fold", "split", name="uq_cell"),
-    # The claim query: the most expensive pending cell.
-    sa.Index("ix_cells_queue", "status", "cost"),
+)
+
+# The claim query's order (``queue.CLAIM_ORDER``: the most expensive pending cell, cells without
+# a cost last, then the first listed), so that a claim reads the first entry of this index
+# instead of sorting every pending cell. A descending index sorts NULLs first on PostgreSQL
+# unless told otherwise, and last on SQLite, which cannot be told: one index, two spellings.
+sa.Index("ix_cells_claim", cells.c.status, cells.c.cost.desc().nulls_last(), cells.c.id).ddl_if(
+    dialect="postgresql"
+)
+
+
+def _not_postgresql(*_args: Any, dialect: sa.Dialect, **_kw: Any) -> bool:
+    return dialect.name != "postgresql"
+
+
+sa.Index("ix_cells_claim", cells.c.status, cells.c.cost.desc(), cells.c.id).ddl_if(
+    callable_=_not_postgresql
 )
 
 claims = sa.Table(

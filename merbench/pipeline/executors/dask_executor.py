@@ -33,7 +33,16 @@ from merbench.pipeline.executors.dask_tasks import (
 )
 from merbench.pipeline.progress import Reporter, one_line, summarize_metrics
 from merbench.pipeline.settings import RunSettings
-from merbench.results.queue import Claim, Queue, beat, claim, fail, finish, release, requeue_dead
+from merbench.results.queue import (
+    Claim,
+    Queue,
+    beat,
+    claim_many,
+    fail,
+    finish,
+    release,
+    requeue_dead,
+)
 from merbench.results.schema import CellKey
 from merbench.results.store import Store
 
@@ -45,6 +54,9 @@ LOOPBACK = "127.0.0.1"
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "merbench[dask]"'
+CLAIM_BATCH = 100
+"""Cells claimed in one transaction: the first tasks start at once, and claiming thousands of
+cells costs tens of transactions, not thousands."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,13 +238,15 @@ def _unfinished(work: DaskWork) -> bool:
 
 
 def _submit_pending(client: Client, work: DaskWork, held: HeldCells) -> list[Future[CellOutcome]]:
-    """Claim every pending cell of the run and submit it as a task; return their futures."""
+    """Claim the run's pending cells in batches, submit each as a task; return their futures."""
     futures = []
     nonce = secrets.token_hex(4)  # a resumed run's tasks never share a key with a dead one's
-    while (cell := claim(work.store, work.queue.worker, work.queue.among)) is not None:
-        name = f"merbench-cell-{cell.cell_id}-{nonce}"
-        held.add(name, cell)
-        futures.append(client.submit(run_one_cell, cell.key, work.run, pure=False, key=name))
+    queue = work.queue
+    while batch := claim_many(work.store, queue.worker, queue.among, limit=CLAIM_BATCH):
+        for cell in batch:
+            name = f"merbench-cell-{cell.cell_id}-{nonce}"
+            held.add(name, cell)
+            futures.append(client.submit(run_one_cell, cell.key, work.run, pure=False, key=name))
     if futures:
         log.info("submitted %d cell(s) to Dask", len(futures))
     return futures
