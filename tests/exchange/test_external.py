@@ -294,10 +294,28 @@ def test_names_and_options_are_checked(cli, run_dir, tmp_path):
     assert "no results.sqlite here" in missing
 
 
+def test_scoring_again_under_the_same_name_is_refused_without_replace(cli, run_dir, tmp_path):
+    frame = _predictions_of(run_dir, "mean", REGRESSION)
+    first = _score(cli, run_dir, frame, tmp_path / "p.csv", "twice", "--task", REGRESSION)
+    assert first.exit_code == 0, first.output
+    before = _cells_of(run_dir, "twice", REGRESSION)
+    frame = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION)
+    refused = _one_line(
+        _score(cli, run_dir, frame, tmp_path / "q.csv", "twice", "--task", REGRESSION)
+    )
+    assert (
+        f"--name 'twice': the run already has an external entry of that name on "
+        f"synth/{REGRESSION} (grouped) (6 fold(s), scored from p.csv). Pass --replace"
+    ) in refused
+    after = _cells_of(run_dir, "twice", REGRESSION)
+    assert list(after["metrics"]) == list(before["metrics"])
+
+
 def test_scoring_again_under_the_same_name_replaces_the_entry(cli, run_dir, tmp_path):
     for candidate in ("mean", "ridge@handcrafted"):
         frame = _predictions_of(run_dir, candidate, REGRESSION)
-        result = _score(cli, run_dir, frame, tmp_path / "p.csv", "again", "--task", REGRESSION)
+        args = ("--task", REGRESSION, "--replace")
+        result = _score(cli, run_dir, frame, tmp_path / "p.csv", "again", *args)
         assert result.exit_code == 0, result.output
     again, ridge = (
         _cells_of(run_dir, "again", REGRESSION),
