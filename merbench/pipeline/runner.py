@@ -140,7 +140,8 @@ def run(
         builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
         if not keys and outcome.skipped_datasets:
-            reasons = "; ".join(f"{n}: {r.rstrip('.')}" for n, r in outcome.skipped_datasets.items())
+            skipped = outcome.skipped_datasets.items()
+            reasons = "; ".join(f"{name}: {reason.rstrip('.')}" for name, reason in skipped)
             raise RunError(
                 f"Nothing ran: every dataset was skipped ({reasons}). No leaderboard was "
                 "rendered; fix the dataset and run again."
