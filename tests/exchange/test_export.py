@@ -359,3 +359,28 @@ def test_a_models_own_trusted_types_let_its_estimator_export_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(np.eye(3)), estimator.predict(np.eye(3)))
     with pytest.raises(ConfigError, match="does not trust"):
         bundle.load_sklearn(path, own[1:])  # one type short: refused
+
+
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_every_exported_file_follows_the_umask(exports, candidate):
+    import os
+
+    from merbench.paths import umask
+
+    folder = exports(candidate)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
+    assert len(modes) == 3 and set(modes.values()) == {oct(0o666 & ~umask())}, modes
+    assert umask() == os.umask(umask()), "umask() left the process's umask as it was"
+
+
+def test_export_prints_its_phases_when_not_on_a_terminal(run_dir, tmp_path):
+    out = tmp_path / "model"
+    args = ["export", str(run_dir), "--candidate", "ridge@handcrafted", "--task", REGRESSION]
+    result = CliRunner().invoke(main, [*args, "--params", "best-fold", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("export: ")]
+    assert lines == [
+        "export: loading dataset synth ...",
+        "export: training ridge@handcrafted on all 40 tracks with the best fold's parameters ...",
+        f"export: writing {out} ...",
+    ], result.output
