@@ -146,7 +146,7 @@ def predict_command(
 
     def on_file(path: Path, error: str | None) -> None:
         if error is not None:
-            bar.console.print(f"[red]unreadable[/red] {escape(error)}", highlight=False)
+            bar.console.print(f"[red]{escape(error)}[/red]", highlight=False, soft_wrap=True)
         bar.advance(task)
 
     with bar:

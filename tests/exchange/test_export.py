@@ -384,3 +384,26 @@ def test_export_prints_its_phases_when_not_on_a_terminal(run_dir, tmp_path):
         "export: training ridge@handcrafted on all 40 tracks with the best fold's parameters ...",
         f"export: writing {out} ...",
     ], result.output
+
+
+def test_predict_names_each_file_that_is_not_audio_in_one_line_without_decoder_noise(
+    exports, tmp_path, capfd
+):
+    model = exports("ridge@handcrafted")
+    text, junk = tmp_path / "notes.mp3", tmp_path / "junk.mp3"
+    text.write_text("these are notes, not audio\n")
+    junk.write_bytes(bytes(range(256)) * 20)
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(
+        main, ["predict", str(model), str(text), str(junk), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[:2] == [
+        f"{text}: not decodable audio (no audio stream libsndfile recognises)",
+        f"{junk}: not decodable audio (no audio stream libsndfile recognises)",
+    ], result.output
+    assert lines[2].startswith("Predicted 0 of 2 file(s), 2 failed")
+    assert "verify" not in result.output and "does not exist" not in result.output
+    captured = capfd.readouterr()
+    assert "Illegal Audio-MPEG-Header" not in captured.err + captured.out
