@@ -34,7 +34,7 @@ from merbench.plugin.specs import (
 from merbench.version import __version__
 
 if TYPE_CHECKING:
-    from merbench.api import RunResult, load_results, run
+    from merbench.api import ExportedModel, RunResult, load_model, load_results, run
     from merbench.data.decoding import AudioInfo
     from merbench.data.decoding import probe as probe_audio
     from merbench.evaluation.metrics import derive_classes
@@ -47,6 +47,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DatasetSpec",
+    "ExportedModel",
     "FrontEndSpec",
     "InputKind",
     "InputShape",
@@ -61,6 +62,7 @@ __all__ = [
     "__version__",
     "derive_classes",
     "hookimpl",
+    "load_model",
     "load_results",
     "probe_audio",
     "run",
@@ -70,6 +72,8 @@ _LAZY = {
     "run": ("merbench.api", "run"),
     "load_results": ("merbench.api", "load_results"),
     "RunResult": ("merbench.api", "RunResult"),
+    "load_model": ("merbench.api", "load_model"),
+    "ExportedModel": ("merbench.api", "ExportedModel"),
     "probe_audio": ("merbench.data.decoding", "probe"),
     "AudioInfo": ("merbench.data.decoding", "AudioInfo"),
     "derive_classes": ("merbench.evaluation.metrics", "derive_classes"),

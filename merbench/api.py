@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from merbench.exchange.inference import load_predictor
+from merbench.exchange.model import ExportedModel
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.progress import Reporter
 from merbench.pipeline.runner import run as run_comparison
 from merbench.pipeline.settings import RunSettings
+from merbench.plugin.registry import load_registry
 from merbench.results import HEARTBEAT_TIMEOUT_S
 from merbench.results.run_result import RunResult, read_run
 from merbench.results.urls import store_url
@@ -110,4 +113,22 @@ def load_results(run: str | Path, *, site: str | Path | None = None) -> RunResul
     return replace(result, site=index)
 
 
-__all__ = ["RunResult", "load_results", "run"]
+def load_model(folder: str | Path, *, device: str | None = None) -> ExportedModel:
+    """Load a folder ``merbench export`` wrote, for ``predict(paths)`` in Python.
+
+    The folder is read and checked as ``merbench predict`` reads it (format version, installed
+    plugins, sha256 of the weights, parameters in their spaces; nothing in it is executed).
+
+    Args:
+        folder: the export folder.
+        device: the torch device (default: CUDA when present, else the CPU).
+
+    Raises:
+        ConfigError: not an export, a changed or untrusted weights file, or edited parameters.
+        PluginError: the model's plugins are missing or at another major version.
+    """
+    predictor = load_predictor(Path(folder), load_registry(), device)
+    return ExportedModel(predictor)
+
+
+__all__ = ["ExportedModel", "RunResult", "load_model", "load_results", "run"]

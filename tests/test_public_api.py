@@ -45,6 +45,8 @@ LAZY = {
     "run": "merbench.api.run",
     "load_results": "merbench.api.load_results",
     "RunResult": "merbench.results.run_result.RunResult",
+    "load_model": "merbench.api.load_model",
+    "ExportedModel": "merbench.exchange.model.ExportedModel",
     "probe_audio": "merbench.data.decoding.probe",
     "AudioInfo": "merbench.data.decoding.AudioInfo",
     "derive_classes": "merbench.evaluation.metrics.derive_classes",

@@ -22,6 +22,7 @@ from merbench.results.urls import sqlite_url
 from merbench.train.calibration import AGGREGATION
 from tests.helpers.exports import (
     REGRESSION,
+    TOLERANCE,
     assert_reproduces_check,
     copy_model,
     dataset_root,
@@ -407,3 +408,52 @@ def test_predict_names_each_file_that_is_not_audio_in_one_line_without_decoder_n
     assert "verify" not in result.output and "does not exist" not in result.output
     captured = capfd.readouterr()
     assert "Illegal Audio-MPEG-Header" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    ("candidate", "task"),
+    [
+        ("ridge@handcrafted", REGRESSION),
+        ("cnn2d@mel", "quadrant"),
+        ("ridge@handcrafted", "quadrant"),
+    ],
+)
+def test_load_model_predicts_as_check_csv_says(exports, run_dir, candidate, task):
+    import merbench
+
+    folder = exports(candidate, task=task)
+    check = pd.read_csv(folder / bundle.CHECK_CSV).head(4)
+    files = [dataset_root(run_dir) / f for f in check["file"]]
+    model = merbench.load_model(folder)
+    assert isinstance(model, merbench.ExportedModel)
+    assert (model.candidate, model.task, model.folder) == (candidate, task, folder)
+    assert model.label_scale == (1.0, 9.0)
+    if task == REGRESSION:
+        assert model.is_regression and model.targets == ("arousal", "valence")
+        predicted = model.predict([str(f) for f in files])
+        assert predicted.shape == (4, 2)
+        np.testing.assert_allclose(predicted, check[["arousal", "valence"]], atol=TOLERANCE)
+        assert model.predict(files[0]).shape == (1, 2)
+        with pytest.raises(AttributeError, match="gives no class probabilities"):
+            model.predict_proba(files)
+        return
+    assert list(model.classes_) == [1, 2, 3, 4] and model.class_names[1].startswith("Q1")
+    assert model.predict(files).tolist() == check["class"].tolist()
+    if candidate.startswith("cnn2d"):
+        proba = model.predict_proba(files)
+        np.testing.assert_allclose(
+            proba, check[[f"proba_{k}" for k in range(1, 5)]], atol=TOLERANCE
+        )
+    else:  # decision scores, not probabilities
+        assert not model.has_proba
+        with pytest.raises(AttributeError, match="gives no class probabilities"):
+            model.predict_proba(files)
+
+
+def test_load_model_refuses_what_predict_refuses(exports, tmp_path):
+    import merbench
+
+    model = copy_model(exports("ridge@handcrafted"), tmp_path)
+    (model / "model.skops").write_bytes(b"changed")
+    with pytest.raises(ConfigError, match="sha256"):
+        merbench.load_model(model)
