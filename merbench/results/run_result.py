@@ -66,8 +66,10 @@ class RunResult:
     def __repr__(self) -> str:
         if self.plan is not None:
             return f"RunResult({self.name!r}, plan of {len(self.plan)} candidate(s))"
-        statuses = self.cells["status"].value_counts() if "status" in self.cells else {}
-        counts = ", ".join(f"{n} {status}" for status, n in dict(statuses).items())
+        statuses: dict[str, int] = {}
+        if "status" in self.cells:
+            statuses = {str(k): int(v) for k, v in self.cells["status"].value_counts().items()}
+        counts = ", ".join(f"{n} {status}" for status, n in statuses.items())
         protocols = ", ".join(self.summaries) or "none"
         where = self.run_dir if self.run_dir is not None else display_url(self.store_url)
         return (
