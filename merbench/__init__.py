@@ -1,7 +1,8 @@
 """merbench: a plugin-based benchmark harness for Music Emotion Recognition.
 
 The public API for plugin authors and notebooks: the hook marker, the spec records, the errors,
-and (imported lazily so that ``import merbench`` stays light) ``run`` and ``load_results``, and
+and (imported lazily so that ``import merbench`` stays light) ``run`` and ``load_results`` with
+the ``RunResult`` they return, ``load_model`` (an exported model's ``predict``), and
 the two helpers dataset plugins use: ``probe_audio`` (an audio file's header) and
 ``derive_classes`` (classes of a classification task from arousal and valence).
 """
@@ -33,7 +34,7 @@ from merbench.plugin.specs import (
 from merbench.version import __version__
 
 if TYPE_CHECKING:
-    from merbench.api import load_results, run
+    from merbench.api import ExportedModel, RunResult, load_model, load_results, run
     from merbench.data.decoding import AudioInfo
     from merbench.data.decoding import probe as probe_audio
     from merbench.evaluation.metrics import derive_classes
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DatasetSpec",
+    "ExportedModel",
     "FrontEndSpec",
     "InputKind",
     "InputShape",
@@ -56,9 +58,11 @@ __all__ = [
     "Provenance",
     "PublishedResult",
     "RunError",
+    "RunResult",
     "__version__",
     "derive_classes",
     "hookimpl",
+    "load_model",
     "load_results",
     "probe_audio",
     "run",
@@ -67,6 +71,9 @@ __all__ = [
 _LAZY = {
     "run": ("merbench.api", "run"),
     "load_results": ("merbench.api", "load_results"),
+    "RunResult": ("merbench.api", "RunResult"),
+    "load_model": ("merbench.api", "load_model"),
+    "ExportedModel": ("merbench.api", "ExportedModel"),
     "probe_audio": ("merbench.data.decoding", "probe"),
     "AudioInfo": ("merbench.data.decoding", "AudioInfo"),
     "derive_classes": ("merbench.evaluation.metrics", "derive_classes"),
@@ -81,3 +88,7 @@ def __getattr__(name: str) -> Any:
         module, attribute = _LAZY[name]
         return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'merbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,8 +1,9 @@
 """The Python API: what ``merbench run`` does, for notebooks and scripts.
 
 >>> import merbench
->>> results = merbench.run(models=["ridge", "mean"], budget="smoke")  # doctest: +SKIP
->>> results.groupby("candidate")["r2_mean"].mean()  # doctest: +SKIP
+>>> result = merbench.run(models=["ridge", "mean"], budget="smoke")  # doctest: +SKIP
+>>> result.summary[["dataset", "task", "candidate", "rank", "r2"]]  # doctest: +SKIP
+>>> result.cells.groupby("candidate")["r2_mean"].mean()  # doctest: +SKIP
 
 ``run`` takes every option of ``merbench run`` under the same name
 (``tests/pipeline/test_settings.py`` keeps the two in step); its defaults are the command line's.
@@ -11,16 +12,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from merbench.exchange.inference import load_predictor
+from merbench.exchange.model import ExportedModel
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.progress import Reporter
 from merbench.pipeline.runner import run as run_comparison
 from merbench.pipeline.settings import RunSettings
+from merbench.plugin.registry import load_registry
 from merbench.results import HEARTBEAT_TIMEOUT_S
-from merbench.results.summaries import load_results
+from merbench.results.run_result import RunResult, read_run
+from merbench.results.urls import store_url
 
 
 def run(
@@ -51,17 +57,19 @@ def run(
     scheduler: str | None = None,
     fresh: bool = False,
     reporter: Reporter | None = None,
-) -> pd.DataFrame:
-    """Run (or resume) a comparison like ``merbench run`` and return its per-cell results.
+) -> RunResult:
+    """Run (or resume) a comparison like ``merbench run`` and return its results.
 
     Every keyword is the ``merbench run`` option of the same name (``RunSettings`` documents
     each); ``reporter`` receives progress (default: none). A list option takes a str or any
     sequence of str, comma-separated or not: ``datasets="synth"`` is ``("synth",)``.
 
     Returns:
-        One row per cell (dataset, task, candidate, repeat, fold) with its status and metrics,
-        as ``load_results`` gives. With ``plan=True`` nothing runs: one row per candidate
-        (dataset, task, split, candidate, cells, seconds_per_cell, cell_hours, source), and
+        The run's ``RunResult``: ``summaries`` (the ranked table per split protocol),
+        ``cells`` (one row per cell with its status and metrics), ``predictions`` (per track),
+        ``run_dir``, ``store_url`` and ``site`` (the leaderboard's index page, when rendered).
+        With ``plan=True`` nothing runs: its ``plan`` has one row per candidate (dataset, task,
+        split, candidate, cells, seconds_per_cell, cell_hours, source), and
         ``attrs["wall_s"]``, the estimated wall seconds by number of workers.
 
     Raises:
@@ -75,10 +83,52 @@ def run(
     if settings.plan and outcome.estimate is not None:
         table = pd.DataFrame(outcome.estimate.records())
         table.attrs["wall_s"] = dict(outcome.estimate.wall_s)
-        return table
+        return RunResult(name=outcome.name, store_url="", run_dir=outcome.run_dir, plan=table)
+    site = None
     if settings.render and not settings.enqueue_only:
-        render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
-    return load_results(outcome.store_url)
+        site = render_site([outcome.store_url], outcome.site_dir, title=outcome.name)
+    return read_run(outcome.store_url, run_dir=outcome.run_dir, site=site)
 
 
-__all__ = ["load_results", "run"]
+def load_results(run: str | Path, *, site: str | Path | None = None) -> RunResult:
+    """Read an existing run's results: the record ``merbench.run()`` returns.
+
+    Args:
+        run: the run directory or its store's URL.
+        site: the run's leaderboard folder (default: ``leaderboard/`` in the run directory, else
+            ``leaderboards/NAME``, whichever holds an ``index.html``; else none).
+
+    Raises:
+        RunError: a directory without results.
+    """
+    url = store_url(run)
+    run_dir = None if "://" in str(run) else Path(run)
+    result = read_run(url, run_dir=run_dir)
+    folders = [Path(site)] if site is not None else []
+    if site is None and result.run_dir is not None:
+        folders.append(result.run_dir / "leaderboard")
+    if site is None and result.name:
+        folders.append(Path("leaderboards") / result.name)
+    index = next((f / "index.html" for f in folders if (f / "index.html").is_file()), None)
+    return replace(result, site=index)
+
+
+def load_model(folder: str | Path, *, device: str | None = None) -> ExportedModel:
+    """Load a folder ``merbench export`` wrote, for ``predict(paths)`` in Python.
+
+    The folder is read and checked as ``merbench predict`` reads it (format version, installed
+    plugins, sha256 of the weights, parameters in their spaces; nothing in it is executed).
+
+    Args:
+        folder: the export folder.
+        device: the torch device (default: CUDA when present, else the CPU).
+
+    Raises:
+        ConfigError: not an export, a changed or untrusted weights file, or edited parameters.
+        PluginError: the model's plugins are missing or at another major version.
+    """
+    predictor = load_predictor(Path(folder), load_registry(), device)
+    return ExportedModel(predictor)
+
+
+__all__ = ["ExportedModel", "RunResult", "load_model", "load_results", "run"]

@@ -18,6 +18,18 @@ class DatasetError(MerbenchError):
     """Missing or corrupt audio, wrong columns, NaN labels: a problem with a dataset copy."""
 
 
+class AudioFileError(DatasetError):
+    """An audio file that cannot be read.
+
+    ``str()`` is the whole message, with the fix for a dataset's copy; ``line`` is
+    "file: problem" alone, for commands that read files outside any dataset (``predict``).
+    """
+
+    def __init__(self, message: str, line: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line or message
+
+
 class PluginError(MerbenchError):
     """A plugin that fails to import, targets another API, yields a bad record or conflicts."""
 

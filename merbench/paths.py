@@ -159,3 +159,23 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def umask() -> int:
+    """The process's umask (read from ``/proc`` where it can be, so that it is never changed)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no other way to read it: set it back at once
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path) -> None:
+    """Give a file written by a library with its own mode (``mkstemp``'s 0600) the mode a plain
+    ``open()`` would have given it: ``0o666`` less the umask."""
+    os.chmod(path, 0o666 & ~umask())

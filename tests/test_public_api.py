@@ -44,6 +44,9 @@ ERRORS = ("MerbenchError", "ConfigError", "DatasetError", "PluginError", "CellEr
 LAZY = {
     "run": "merbench.api.run",
     "load_results": "merbench.api.load_results",
+    "RunResult": "merbench.results.run_result.RunResult",
+    "load_model": "merbench.api.load_model",
+    "ExportedModel": "merbench.exchange.model.ExportedModel",
     "probe_audio": "merbench.data.decoding.probe",
     "AudioInfo": "merbench.data.decoding.AudioInfo",
     "derive_classes": "merbench.evaluation.metrics.derive_classes",
@@ -122,6 +125,11 @@ def test_the_plugin_api_errors_and_entry_points_are_public():
         assert issubclass(getattr(merbench, error), merbench.MerbenchError), error
     with pytest.raises(AttributeError, match="has no attribute 'not_a_name'"):
         _ = merbench.not_a_name
+
+
+def test_every_public_name_is_listed_by_dir():
+    assert set(merbench.__all__) <= set(dir(merbench))
+    assert {"run", "load_results"} <= set(dir(merbench))
 
 
 @pytest.mark.parametrize("name", sorted(LAZY))

@@ -78,6 +78,9 @@ def folds(ctx: click.Context, run_dir: str, out: Path) -> None:
     "--split",
     help="Split protocol of the folds predicted (default: the one that ranks the task).",
 )
+@click.option(
+    "--replace", is_flag=True, help="Replace an entry of the same name on the same folds."
+)
 @machine_config
 @click.pass_context
 def score(
@@ -88,6 +91,7 @@ def score(
     dataset: str | None,
     task: str | None,
     split: str | None,
+    replace: bool,
     config: Path | None,
 ) -> None:
     """Score predictions made elsewhere on a run's folds; store them as an external entry.
@@ -95,11 +99,12 @@ def score(
     PREDICTIONS is a CSV with track_id, repeat, fold and arousal, valence (regression) or
     class (classification, optionally proba_<label> per class): one row per test track of
     every fold of 'merbench folds'. The entry is ranked and tiered beside the candidates.
+    An entry of the same name on the same folds is refused unless --replace is given.
     """
     from merbench.cli.publish_commands import score_command
 
     request = dict(predictions=predictions, name=name, dataset=dataset, task=task)
-    request |= dict(split=split, config=config)
+    request |= dict(split=split, replace=replace, config=config)
     registry = plugin_registry(ctx)
     guard(lambda: score_command(registry, run_dir, request))
 

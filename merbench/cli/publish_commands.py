@@ -102,9 +102,17 @@ def export_command(registry: Registry, run: str | Path, request: Mapping[str, An
 
     warn_failures(registry)
     store = Store(store_url(run), create=False)
+    live = wants_progress(True)
     try:
-        with console.status("training the final model"):
-            exported = export_model(store, registry, ExportRequest(**request))
+        with console.status("training the final model") as status:
+
+            def on_phase(text: str) -> None:
+                if live:
+                    status.update(escape(text))
+                else:  # piped or in CI: a line per phase, so that a long export shows life
+                    console.print(f"export: {escape(text)} ...", highlight=False, soft_wrap=True)
+
+            exported = export_model(store, registry, ExportRequest(**request), on_phase=on_phase)
     finally:
         store.close()
     console.print(
@@ -138,7 +146,7 @@ def predict_command(
 
     def on_file(path: Path, error: str | None) -> None:
         if error is not None:
-            bar.console.print(f"[red]unreadable[/red] {escape(error)}", highlight=False)
+            bar.console.print(f"[red]{escape(error)}[/red]", highlight=False, soft_wrap=True)
         bar.advance(task)
 
     with bar:

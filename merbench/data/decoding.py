@@ -7,15 +7,20 @@ it. :mod:`merbench.data.audio` caches what these functions return.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import PurePath
 from typing import Literal, TypeAlias, TypedDict, get_args
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from merbench.errors import DatasetError
+from merbench.errors import AudioFileError, DatasetError
 
 RESAMPLE_QUALITY = "HQ"
 
@@ -23,6 +28,62 @@ CropStrategy: TypeAlias = Literal["start", "centre", "random"]
 AudioPath: TypeAlias = str | os.PathLike[str]
 
 _FIX = "Re-download or convert the file, or run 'merbench verify <dataset>'."
+MPEG_SUFFIXES = frozenset({".mp1", ".mp2", ".mp3", ".mpa", ".mpga", ".mpeg"})
+"""Files libsndfile hands to libmpg123, which writes notes ("Illegal Audio-MPEG-Header") to
+the process's standard error, file descriptor 2, of any file it cannot read."""
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_saved_stderr: int | None = None
+
+
+def _refuse(path: AudioPath, problem: str, fix: str = _FIX) -> AudioFileError:
+    """The error of a file that cannot be read: "file: problem. fix"."""
+    line = f"{os.fspath(path)}: {problem}"
+    return AudioFileError(f"{line}. {fix}", line)
+
+
+def _reason(exc: RuntimeError) -> str:
+    """What libsndfile says of a file it cannot open; its "File does not exist" is said of an
+    existing file it cannot make sense of (``check_file`` has found the file)."""
+    reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+    if reason.startswith("File does not exist") or not reason:
+        return "no audio stream libsndfile recognises"
+    return reason
+
+
+@contextlib.contextmanager
+def _quiet_decoder(path: AudioPath) -> Iterator[None]:
+    """Send file descriptor 2 to the null device while libmpg123 reads an MPEG file.
+
+    Threads share the descriptor: the first one in redirects it, the last one out restores it,
+    so concurrent decodes never restore it under each other. Python's own ``sys.stderr`` is
+    flushed first; what other threads write to descriptor 2 meanwhile is lost.
+    """
+    global _quiet_users, _saved_stderr
+    if PurePath(os.fspath(path)).suffix.lower() not in MPEG_SUFFIXES:
+        yield
+        return
+    with _quiet_lock:
+        if _quiet_users == 0:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stderr.flush()
+            try:
+                _saved_stderr = os.dup(2)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.close(null)
+            except OSError:
+                _saved_stderr = None
+        _quiet_users += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
 
 
 class AudioInfo(TypedDict):
@@ -49,9 +110,10 @@ def probe(path: AudioPath) -> AudioInfo:
     """
     check_file(path)
     try:
-        info = sf.info(os.fspath(path))
+        with _quiet_decoder(path):
+            info = sf.info(os.fspath(path))
     except RuntimeError as exc:
-        raise DatasetError(f"{os.fspath(path)}: cannot read audio header ({exc}). {_FIX}") from exc
+        raise _refuse(path, f"not decodable audio ({_reason(exc)})") from exc
     if info.frames <= 0:
         raise _no_frames(path)
     return AudioInfo(
@@ -80,9 +142,10 @@ def decode(path: AudioPath, sample_rate: int, *, mono: bool = True) -> np.ndarra
     """
     check_file(path)
     try:
-        frames, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        with _quiet_decoder(path):
+            frames, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except RuntimeError as exc:
-        raise DatasetError(f"{os.fspath(path)}: cannot decode audio ({exc}). {_FIX}") from exc
+        raise _refuse(path, f"not decodable audio ({_reason(exc)})") from exc
     if frames.shape[0] == 0:
         raise _no_frames(path)
     if mono:
@@ -96,7 +159,7 @@ def decode(path: AudioPath, sample_rate: int, *, mono: bool = True) -> np.ndarra
     if rate != sample_rate:
         audio = soxr.resample(audio, rate, sample_rate, quality=RESAMPLE_QUALITY)
     if not np.isfinite(audio).all():
-        raise DatasetError(f"{os.fspath(path)}: audio contains NaN or infinite samples. {_FIX}")
+        raise _refuse(path, "audio contains NaN or infinite samples")
     audio = np.asarray(audio, dtype=np.float32)
     return audio if mono else np.ascontiguousarray(audio.T)
 
@@ -160,13 +223,13 @@ def check_file(path: AudioPath) -> os.stat_result:
             "'merbench verify <dataset>'."
         ) from None
     except OSError as exc:
-        raise DatasetError(f"{name}: cannot access audio file ({exc}). {_FIX}") from exc
+        raise _refuse(name, f"cannot access audio file ({exc})") from exc
     if not stat.S_ISREG(status.st_mode):
-        raise DatasetError(f"{name}: not a regular file. Point the dataset at audio files.")
+        raise _refuse(name, "not a regular file", "Point the dataset at audio files.")
     if status.st_size == 0:
-        raise DatasetError(f"{name}: audio file is empty (0 bytes). {_FIX}")
+        raise _refuse(name, "audio file is empty (0 bytes)")
     return status
 
 
 def _no_frames(path: AudioPath) -> DatasetError:
-    return DatasetError(f"{os.fspath(path)}: audio file has no frames (0 samples). {_FIX}")
+    return _refuse(path, "audio file has no frames (0 samples)")

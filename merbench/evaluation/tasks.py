@@ -73,6 +73,21 @@ class TaskSpec:
         return dict(self.classes)
 
     @property
+    def class_aliases(self) -> dict[int, str]:
+        """Short names of the classes, by label: a display name before its `` (`` part
+        (``Q1`` for ``Q1 (A+ V+)``), as a dataset's own labels name them."""
+        return {label: name.split(" (")[0] for label, name in self.classes}
+
+    def class_of(self, text: str) -> int | None:
+        """The label that ``text`` names: the label itself, or its class's short or display
+        name in any case; ``None`` when it names no class of the task."""
+        wanted = text.strip().casefold()
+        for label, name in self.classes:
+            if wanted in (str(label), name.casefold(), self.class_aliases[label].casefold()):
+                return label
+        return None
+
+    @property
     def n_outputs(self) -> int:
         """Outputs of a model for this task: one per target or one score per class."""
         return len(self.targets) if self.is_regression else len(self.classes)

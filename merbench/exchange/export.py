@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from merbench.exchange import bundle
 from merbench.exchange.external import narrow_splits
 from merbench.exchange.manifest import FinalModel, model_manifest
 from merbench.exchange.runtime import runtime_of
+from merbench.paths import follow_umask
 from merbench.pipeline.cell import EpochCallback, tune_and_refit
 from merbench.pipeline.fitting import CandidateFit, CellPlan
 from merbench.pipeline.plan import CellBuilder, read_stored_run
@@ -88,8 +90,11 @@ def export_model(
     registry: Registry,
     request: ExportRequest,
     on_epoch: EpochCallback | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> Exported:
     """Train a run's candidate on every track of a dataset; write it to ``request.out``.
+
+    ``on_phase`` is told each phase as it starts, in a few words (``"loading dataset synth"``).
 
     Raises:
         ConfigError: options naming nothing in the run, a candidate that predicts from no
@@ -104,6 +109,8 @@ def export_model(
     dataset, task, protocol = _choose_split(store, request)
     candidate = request.candidate or _leader(store, dataset, task)
     key = _first_key(store, dataset, task, protocol, candidate)
+    phase = on_phase or (lambda text: None)
+    phase(f"loading dataset {dataset}")
     stored = read_stored_run(store, registry, config=request.config)
     builder = CellBuilder(
         store, registry, stored.settings, stored.config, stored.tasks, stored.budget
@@ -116,10 +123,14 @@ def export_model(
         )
     features = builder.features
     root = dataset_root(plan.tracks, builder.config.get(dataset).path)
+    n_tracks = len(plan.tracks.table)
     if request.params == "final-study":
+        phase(f"tuning and training {candidate} on all {n_tracks} tracks ({task})")
         final = _final_study(plan, features, on_epoch)
     else:
+        phase(f"training {candidate} on all {n_tracks} tracks with the best fold's parameters")
         final = _best_fold(store, plan, features, key)
+    phase(f"writing {request.out}")
     request.out.mkdir(parents=True, exist_ok=True)
     files = _write(request.out, plan, features, final, store, root)
     log.info("exported %s (%s/%s) to %s", candidate, dataset, task, request.out)
@@ -129,7 +140,7 @@ def export_model(
         dataset=dataset,
         task=task,
         params=request.params,
-        n_tracks=len(plan.tracks.table),
+        n_tracks=n_tracks,
         files=files,
     )
 
@@ -299,7 +310,10 @@ def _write(
         bundle.CHECK_CSV: {"sha256": bundle.sha256_of(folder / bundle.CHECK_CSV)},
     }
     bundle.write_manifest(folder, jsonable(manifest))
-    return (bundle.MODEL_JSON, weights.name, bundle.CHECK_CSV)
+    files = (bundle.MODEL_JSON, weights.name, bundle.CHECK_CSV)
+    for name in files:  # a library may write with its own mode (safetensors: 0600)
+        follow_umask(folder / name)
+    return files
 
 
 def _check_table(

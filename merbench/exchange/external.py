@@ -94,6 +94,8 @@ class ScoreRequest:
     """The split protocol (default: the one that ranks the dataset and task)."""
     config: Path | None = None
     """The ``datasets.toml`` of this machine (default: the run's, if that path exists here)."""
+    replace: bool = False
+    """Replace an entry of the same name on the same split (else it is refused)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,19 +253,48 @@ def check_name(store: Store, name: str, models: Collection[str]) -> None:
         )
 
 
+def check_new(store: Store, name: str, split: SplitRecord) -> None:
+    """Refuse to overwrite the external entry ``name`` on ``split``, naming it.
+
+    Raises:
+        ConfigError: naming the entry, the file it was scored from and the fix.
+    """
+    query = sa.select(cells.c.info).where(
+        (cells.c.candidate == name)
+        & (cells.c.dataset == split.dataset)
+        & (cells.c.task == split.task)
+        & (cells.c.split == split.protocol)
+    )
+    with store.reader.connect() as conn:
+        infos = [row[0] or {} for row in conn.execute(query)]
+    if not infos:
+        return
+    source = next((i.get("source") for i in infos if isinstance(i, Mapping)), None)
+    scored = f", scored from {source}" if source else ""
+    raise ConfigError(
+        f"--name {name!r}: the run already has an external entry of that name on "
+        f"{split.label()} ({len(infos)} fold(s){scored}). Pass --replace to replace it, or give "
+        "another --name."
+    )
+
+
 def score_external(store: Store, registry: Registry, request: ScoreRequest) -> ExternalEntry:
     """Check, score and store a file of predictions as an external entry of the run.
 
-    A second call with the same name and folds replaces the entry's earlier scores.
+    A second call with the same name and folds is refused, unless ``request.replace``: then it
+    replaces the entry's earlier scores.
 
     Raises:
-        ConfigError: a bad name, options naming no stored split, or a file that does not match
-            the run's folds (one line naming the file, the first offending rows and the fix).
+        ConfigError: a bad name, an entry of that name on that split (without ``replace``),
+            options naming no stored split, or a file that does not match the run's folds (one
+            line naming the file, the first offending rows and the fix).
         RunError: the dataset's folds no longer hash to the stored manifest.
         MerbenchError: the run's dataset cannot be loaded on this machine.
     """
     split = choose_split(store, request)
     check_name(store, request.name, registry.names("model"))
+    if not request.replace:
+        check_new(store, request.name, split)
     spec = get_task(split.task)
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))

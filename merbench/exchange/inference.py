@@ -23,7 +23,7 @@ import numpy as np
 
 from merbench.data.decoding import decode
 from merbench.data.windows import Windows, place_window
-from merbench.errors import ConfigError, DatasetError
+from merbench.errors import AudioFileError, ConfigError, DatasetError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
 from merbench.exchange.predictions import PLAUSIBLE_WIDTHS
@@ -374,9 +374,11 @@ def predict_files(
         try:
             values = predictor.predict(path)
         except DatasetError as exc:  # a file; any other refusal is the model's, for every file
-            failed.append(str(exc))
+            # "file: problem", without the advice for a dataset's copy ('merbench verify')
+            message = exc.line if isinstance(exc, AudioFileError) else str(exc)
+            failed.append(message)
             if on_file is not None:
-                on_file(path, str(exc))
+                on_file(path, message)
             continue
         rows.append((os.fspath(path), values))
         if on_file is not None:

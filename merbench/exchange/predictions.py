@@ -3,7 +3,8 @@
 The file is a CSV with one row per test track of every outer fold: ``track_id``, ``repeat``,
 ``fold`` and the task's predictions, on the dataset's own label scale for regression (one column
 per target, ``TaskSpec.targets``: ``arousal``, ``valence``) or, for classification, ``class`` (one
-of ``TaskSpec.labels``) and optionally a score per class (``proba_<label>``, higher is more
+of ``TaskSpec.labels``, or its class's name in any case: ``Q1`` or ``q1`` for quadrant 1, as the
+dataset's labels name it) and optionally a score per class (``proba_<label>``, higher is more
 likely; used for top-k accuracy). A file that does not match is refused with one line naming it,
 what is wrong, its first offending lines and the fix. Numbers are parsed by Python's ``float``,
 so a value written with ``repr`` reads back as the same double.
@@ -120,7 +121,7 @@ def _number(text: str) -> float:
 def _check_values(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
     _refuse(path, frame, frame["track_id"] == "", "rows without a track_id", "track_id", "Give "
             "every row the track_id of a test track.")  # fmt: skip
-    numeric = [c for c in frame.columns if c not in ("line", "track_id")]
+    numeric = [c for c in frame.columns if c not in ("line", "track_id", "class")]
     out = frame[["line", "track_id"]].copy()
     for column in numeric:
         values = frame[column].map(_number).astype(np.float64)
@@ -129,17 +130,29 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFra
                 column, "Every row needs a finite number in every column: predict every "
                 "test track, or fix the model's NaN outputs.")  # fmt: skip
         out[column] = values
-    for column in ("repeat", "fold", *([] if spec.is_regression else ["class"])):
+    for column in ("repeat", "fold"):
         fraction = out[column] != np.round(out[column])
         _refuse(path, frame, fraction, f"values in '{column}' that are not whole numbers", column,
                 f"Write '{column}' as an integer.")  # fmt: skip
         out[column] = out[column].astype(np.int64)
     if not spec.is_regression:
-        names = ", ".join(f"{label} = {name}" for label, name in spec.classes)
-        _refuse(path, frame, ~out["class"].isin(spec.labels),
-                f"classes that task '{spec.name}' does not have", "class",
-                f"Write each class as one of its labels: {names}.")  # fmt: skip
+        out["class"] = _classes(path, frame, spec)
     return out
+
+
+def _classes(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.Series:
+    """The ``class`` column as labels: each a label (``1``, ``1.0``) or a class's name in any
+    case (``Q1``, ``q1``, ``Q1 (A+ V+)``, ``high arousal``)."""
+    values = frame["class"].map(_number).astype(np.float64)
+    fraction = np.isfinite(values) & (values != np.round(values))
+    _refuse(path, frame, fraction, "values in 'class' that are not whole numbers", "class",
+            "Write 'class' as an integer label or a class name.")  # fmt: skip
+    named = frame["class"].map(lambda text: spec.class_of(str(text)))
+    labels = named.where(named.notna(), values.where(values.isin(spec.labels)))
+    names = ", ".join(f"{label} or {spec.class_aliases[label]}" for label in spec.labels)
+    _refuse(path, frame, labels.isna(), f"classes that task '{spec.name}' does not have",
+            "class", f"Write each class as its label or its name (any case): {names}.")  # fmt: skip
+    return labels.astype(np.int64)
 
 
 PLAUSIBLE_WIDTHS = 5

@@ -80,6 +80,8 @@ class RunOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     unavailable: list[Unavailable] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped_datasets: dict[str, str] = field(default_factory=dict)
+    """Datasets that could not be loaded, with the reason."""
     estimate: RunEstimate | None = None
     """The run's cost plan (``--plan``, or shown as a real run starts)."""
     costs: dict[CellKey, float] = field(default_factory=dict)
@@ -97,6 +99,7 @@ def run(
     """Run (or resume) a comparison; the caller renders its leaderboard.
 
     Raises:
+        RunError: every dataset was skipped (their reasons named): nothing ran.
         MerbenchError: the run cannot start (bad settings, configuration or run directory).
     """
     registry = registry or load_registry()
@@ -136,6 +139,13 @@ def run(
         store.start_run(plan.name, identity, provenance)
         builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
+        if not keys and outcome.skipped_datasets:
+            skipped = outcome.skipped_datasets.items()
+            reasons = "; ".join(f"{name}: {reason.rstrip('.')}" for name, reason in skipped)
+            raise RunError(
+                f"Nothing ran: every dataset was skipped ({reasons}). No leaderboard was "
+                "rendered; fix the dataset and run again."
+            )
         store.save_plan(stored_plan(plan, settings))
         if not settings.enqueue_only:
             outcome.estimate = _show_plan(plan, builder, keys, reporter)
@@ -209,6 +219,7 @@ def _list_cells(
             tracks = builder.tracks(dataset.name)
         except DatasetError as exc:
             outcome.problems.append(str(exc))
+            outcome.skipped_datasets[dataset.name] = str(exc)
             reporter.message(f"Skipped dataset {dataset.name}: {exc}")
             continue
         _record_skipped(builder, dataset, tracks.skipped)

@@ -290,3 +290,28 @@ def test_a_candidate_for_none_of_the_tasks_gives_exit_1_with_its_reason(cli, ton
     assert "Skipped candidate mean: model 'mean' serves av-regression" in result.output
     assert "Baselines beside the candidates: artist-prior, majority" in result.output
     assert "6 cells run" in result.output
+
+
+def test_a_run_whose_every_dataset_is_skipped_renders_nothing_and_fails(
+    cli, install_tones, tmp_path
+):
+    from tests.helpers.plugins import TONES
+
+    config = install_tones(
+        TONES.replace(
+            "def load(root, *, n_tracks=24):\n",
+            "def load(root, *, n_tracks=24):\n"
+            '    raise merbench.DatasetError(f"{root}: no tracks.csv here.")\n',
+        )
+    )
+    args = ["run", "--models", "mean", "--budget", "smoke", "--config", str(config)]
+    result = cli.invoke(main, [*args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "Leaderboard:" not in result.output
+    assert not (tmp_path / "run" / "leaderboard").exists()
+    assert not (tmp_path / "leaderboards").exists()
+    last = result.output.strip().splitlines()[-1]
+    assert last == (
+        f"Error: Nothing ran: every dataset was skipped (tones: {tmp_path / 'data'}: no "
+        "tracks.csv here). No leaderboard was rendered; fix the dataset and run again."
+    ), result.output

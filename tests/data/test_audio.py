@@ -90,7 +90,7 @@ def test_decode_errors_name_the_file(tmp_path):
         decode(empty, RATE)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"this is not audio" * 64)
-    with pytest.raises(DatasetError, match=r"corrupt\.wav: cannot decode audio .*merbench verify"):
+    with pytest.raises(DatasetError, match=r"corrupt\.wav: not decodable audio .*merbench verify"):
         decode(corrupt, RATE)
     with pytest.raises(DatasetError, match="not a regular file"):
         decode(tmp_path, RATE)
@@ -124,7 +124,7 @@ def test_probe(tmp_path):
         probe(tmp_path / "nope.wav")
     corrupt = tmp_path / "corrupt.flac"
     corrupt.write_bytes(b"\x00" * 100)
-    with pytest.raises(DatasetError, match=r"corrupt\.flac: cannot read audio header"):
+    with pytest.raises(DatasetError, match=r"corrupt\.flac: not decodable audio"):
         probe(corrupt)
 
 
@@ -305,7 +305,7 @@ def test_store_errors_name_the_file(tmp_path, store):
         store.load(tmp_path / "gone.mp3")
     corrupt = tmp_path / "bad.flac"
     corrupt.write_bytes(b"not flac at all" * 10)
-    with pytest.raises(DatasetError, match=r"bad\.flac: cannot decode audio"):
+    with pytest.raises(DatasetError, match=r"bad\.flac: not decodable audio"):
         store.clip(corrupt)
     assert not cache_files(tmp_path / "cache")
 

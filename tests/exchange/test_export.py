@@ -22,6 +22,7 @@ from merbench.results.urls import sqlite_url
 from merbench.train.calibration import AGGREGATION
 from tests.helpers.exports import (
     REGRESSION,
+    TOLERANCE,
     assert_reproduces_check,
     copy_model,
     dataset_root,
@@ -359,3 +360,100 @@ def test_a_models_own_trusted_types_let_its_estimator_export_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(np.eye(3)), estimator.predict(np.eye(3)))
     with pytest.raises(ConfigError, match="does not trust"):
         bundle.load_sklearn(path, own[1:])  # one type short: refused
+
+
+@pytest.mark.parametrize("candidate", ["cnn2d@mel", "ridge@handcrafted"])
+def test_every_exported_file_follows_the_umask(exports, candidate):
+    import os
+
+    from merbench.paths import umask
+
+    folder = exports(candidate)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
+    assert len(modes) == 3 and set(modes.values()) == {oct(0o666 & ~umask())}, modes
+    assert umask() == os.umask(umask()), "umask() left the process's umask as it was"
+
+
+def test_export_prints_its_phases_when_not_on_a_terminal(run_dir, tmp_path):
+    out = tmp_path / "model"
+    args = ["export", str(run_dir), "--candidate", "ridge@handcrafted", "--task", REGRESSION]
+    result = CliRunner().invoke(main, [*args, "--params", "best-fold", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("export: ")]
+    assert lines == [
+        "export: loading dataset synth ...",
+        "export: training ridge@handcrafted on all 40 tracks with the best fold's parameters ...",
+        f"export: writing {out} ...",
+    ], result.output
+
+
+def test_predict_names_each_file_that_is_not_audio_in_one_line_without_decoder_noise(
+    exports, tmp_path, capfd
+):
+    model = exports("ridge@handcrafted")
+    text, junk = tmp_path / "notes.mp3", tmp_path / "junk.mp3"
+    text.write_text("these are notes, not audio\n")
+    junk.write_bytes(bytes(range(256)) * 20)
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(
+        main, ["predict", str(model), str(text), str(junk), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[:2] == [
+        f"{text}: not decodable audio (no audio stream libsndfile recognises)",
+        f"{junk}: not decodable audio (no audio stream libsndfile recognises)",
+    ], result.output
+    assert lines[2].startswith("Predicted 0 of 2 file(s), 2 failed")
+    assert "verify" not in result.output and "does not exist" not in result.output
+    captured = capfd.readouterr()
+    assert "Illegal Audio-MPEG-Header" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    ("candidate", "task"),
+    [
+        ("ridge@handcrafted", REGRESSION),
+        ("cnn2d@mel", "quadrant"),
+        ("ridge@handcrafted", "quadrant"),
+    ],
+)
+def test_load_model_predicts_as_check_csv_says(exports, run_dir, candidate, task):
+    import merbench
+
+    folder = exports(candidate, task=task)
+    check = pd.read_csv(folder / bundle.CHECK_CSV).head(4)
+    files = [dataset_root(run_dir) / f for f in check["file"]]
+    model = merbench.load_model(folder)
+    assert isinstance(model, merbench.ExportedModel)
+    assert (model.candidate, model.task, model.folder) == (candidate, task, folder)
+    assert model.label_scale == (1.0, 9.0)
+    if task == REGRESSION:
+        assert model.is_regression and model.targets == ("arousal", "valence")
+        predicted = model.predict([str(f) for f in files])
+        assert predicted.shape == (4, 2)
+        np.testing.assert_allclose(predicted, check[["arousal", "valence"]], atol=TOLERANCE)
+        assert model.predict(files[0]).shape == (1, 2)
+        with pytest.raises(AttributeError, match="gives no class probabilities"):
+            model.predict_proba(files)
+        return
+    assert list(model.classes_) == [1, 2, 3, 4] and model.class_names[1].startswith("Q1")
+    assert model.predict(files).tolist() == check["class"].tolist()
+    if candidate.startswith("cnn2d"):
+        proba = model.predict_proba(files)
+        np.testing.assert_allclose(
+            proba, check[[f"proba_{k}" for k in range(1, 5)]], atol=TOLERANCE
+        )
+    else:  # decision scores, not probabilities
+        assert not model.has_proba
+        with pytest.raises(AttributeError, match="gives no class probabilities"):
+            model.predict_proba(files)
+
+
+def test_load_model_refuses_what_predict_refuses(exports, tmp_path):
+    import merbench
+
+    model = copy_model(exports("ridge@handcrafted"), tmp_path)
+    (model / "model.skops").write_bytes(b"changed")
+    with pytest.raises(ConfigError, match="sha256"):
+        merbench.load_model(model)

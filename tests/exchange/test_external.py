@@ -294,10 +294,28 @@ def test_names_and_options_are_checked(cli, run_dir, tmp_path):
     assert "no results.sqlite here" in missing
 
 
+def test_scoring_again_under_the_same_name_is_refused_without_replace(cli, run_dir, tmp_path):
+    frame = _predictions_of(run_dir, "mean", REGRESSION)
+    first = _score(cli, run_dir, frame, tmp_path / "p.csv", "twice", "--task", REGRESSION)
+    assert first.exit_code == 0, first.output
+    before = _cells_of(run_dir, "twice", REGRESSION)
+    frame = _predictions_of(run_dir, "ridge@handcrafted", REGRESSION)
+    refused = _one_line(
+        _score(cli, run_dir, frame, tmp_path / "q.csv", "twice", "--task", REGRESSION)
+    )
+    assert (
+        f"--name 'twice': the run already has an external entry of that name on "
+        f"synth/{REGRESSION} (grouped) (6 fold(s), scored from p.csv). Pass --replace"
+    ) in refused
+    after = _cells_of(run_dir, "twice", REGRESSION)
+    assert list(after["metrics"]) == list(before["metrics"])
+
+
 def test_scoring_again_under_the_same_name_replaces_the_entry(cli, run_dir, tmp_path):
     for candidate in ("mean", "ridge@handcrafted"):
         frame = _predictions_of(run_dir, candidate, REGRESSION)
-        result = _score(cli, run_dir, frame, tmp_path / "p.csv", "again", "--task", REGRESSION)
+        args = ("--task", REGRESSION, "--replace")
+        result = _score(cli, run_dir, frame, tmp_path / "p.csv", "again", *args)
         assert result.exit_code == 0, result.output
     again, ridge = (
         _cells_of(run_dir, "again", REGRESSION),
@@ -422,3 +440,34 @@ def test_a_stored_non_finite_score_shows_as_failed_and_breaks_no_command(cli, ru
     export = ["export", str(broken), "--task", REGRESSION, "--candidate", "ridge@handcrafted"]
     exported = cli.invoke(main, [*export, "--out", model])
     assert exported.exit_code == 0, exported.output
+
+
+def _classes_file(path, classes):
+    rows = [f"t{i},0,0,{c}" for i, c in enumerate(classes)]
+    path.write_text("track_id,repeat,fold,class\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_classes_may_be_written_as_the_datasets_class_names(tmp_path):
+    from merbench.evaluation.tasks import get_task
+    from merbench.exchange.predictions import read_predictions
+
+    path = _classes_file(tmp_path / "p.csv", ["Q1", "q2", " Q3 ", "4", "2.0", "q1 (a+ v+)"])
+    frame = read_predictions(path, get_task("quadrant"))
+    assert frame["class"].tolist() == [1, 2, 3, 4, 2, 1]
+    binary = _classes_file(tmp_path / "b.csv", ["High arousal", "low arousal", "1"])
+    assert read_predictions(binary, get_task("arousal-binary"))["class"].tolist() == [1, 0, 1]
+
+
+def test_an_unknown_class_name_is_refused_naming_the_accepted_values(tmp_path):
+    from merbench.evaluation.tasks import get_task
+    from merbench.exchange.predictions import read_predictions
+
+    path = _classes_file(tmp_path / "p.csv", ["Q1", "Q5", "happy"])
+    with pytest.raises(ConfigError) as refused:
+        read_predictions(path, get_task("quadrant"))
+    assert str(refused.value) == (
+        f"{path}: 2 row(s) with classes that task 'quadrant' does not have (line 3: class 'Q5'; "
+        "line 4: class 'happy'). Write each class as its label or its name (any case): 1 or Q1, "
+        "2 or Q2, 3 or Q3, 4 or Q4."
+    )

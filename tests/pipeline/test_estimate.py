@@ -180,7 +180,8 @@ def test_the_api_returns_the_plan_and_writes_nothing(install_tones, tmp_path):
 
     table = api.run(
         "mean,ridge", baselines=False, budget="smoke", config=install_tones(), plan=True
-    )
+    ).plan
+    assert table is not None
     assert set(table["candidate"]) == {"mean", "ridge@handcrafted"}
     assert set(table["source"]) == {"probe"} and table["cells"].sum() == 6
     assert (table["seconds_per_cell"] >= 0).all() and table.attrs["wall_s"][8] >= 0

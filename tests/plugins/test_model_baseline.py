@@ -64,7 +64,7 @@ def test_artist_prior_beats_the_trivial_baseline_only_under_random_folds(
     config.write_text(config.read_text() + f'split = "{split}"\n')
     results = run(
         ["mean", "artist-prior"], budget="smoke", config=config, out=tmp_path / "run", jobs=1
-    )
+    ).cells
     assert (results["status"] == "done").all()
     scores = results.pivot(index="fold", columns="candidate", values="r2_mean")
     if split == "grouped":  # no test artist is ever seen in training
