@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -79,3 +80,14 @@ def test_author_path_scaffold_install_list_check_run_publish(tiny_config, tmp_pa
                                 str(package / "tests")], env=env, cwd=package,
                                capture_output=True, text=True)  # fmt: skip
     assert own_tests.returncode == 0, own_tests.stdout
+
+
+def test_next_step_installs_with_this_python(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["new-plugin", "tiny"])
+    assert result.exit_code == 0, result.output
+    install = result.output.split("Next: ", 1)[1]
+    assert " -m pip install -e merbench-tiny" in install
+    assert not install.startswith("pip ")
+    python = install.split(" -m pip", 1)[0]
+    assert os.path.samefile(shutil.which(python) or python, sys.executable)
