@@ -73,7 +73,7 @@ def test_author_path_scaffold_install_list_check_run_publish(tiny_config, tmp_pa
     arguments = ["run", "-m", "tinymlp,mean", "--budget", "smoke", "--config", str(tiny_config)]
     run = _merbench(arguments, env, tmp_path)
     assert run.returncode == 0, run.stderr
-    page = (tmp_path / "leaderboards" / "synth" / "synth-av-regression.html").read_text()
+    page = (tmp_path / "runs" / "synth" / "leaderboard" / "synth-av-regression.html").read_text()
     assert "tinymlp@handcrafted" in page and "merbench-tinymlp 0.1.0" in page
 
     own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
