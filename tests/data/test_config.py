@@ -19,7 +19,7 @@ from merbench.errors import ConfigError
 from tests.helpers.config import SPECS, fails, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split."
+ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split, tasks."
 
 
 # --- valid files --------------------------------------------------------------------------------
@@ -37,6 +37,8 @@ def test_minimal_table_takes_every_default():
             enabled=True,
             split="grouped",
             on_bad_tracks="skip",
+            tasks=("av-regression",),
+            supported_tasks=("av-regression",),
         ),
     )
     assert dict(config.datasets[0].options) == dict(SPECS["synth"].options)
@@ -225,7 +227,7 @@ def test_unknown_key_suggests_the_close_one_and_lists_all():
     fails(
         "[datasets.pmemo]\npth = '/data/PMEmo2019'\n",
         "datasets.toml [datasets.pmemo]: unknown key 'pth'. Did you mean 'path'? Allowed keys: "
-        "enabled, max_seconds, on_bad_tracks, options, path, plugin, split.",
+        "enabled, max_seconds, on_bad_tracks, options, path, plugin, split, tasks.",
     )
 
 
@@ -523,3 +525,14 @@ def test_commented_examples_are_valid_toml():
     assert list(tables) == ["synth", "pmemo", "deam", "emomusic", "fourq", "my-songs"]
     assert tables["my-songs"]["plugin"] == "folder"
     assert all(tables[name]["path"].startswith("${MERBENCH_DATA}/") for name in list(tables)[1:])
+
+
+def test_tasks_of_a_disabled_table_are_checked_by_name():
+    fails(
+        '[datasets.pmemo]\nenabled = false\ntasks = ["av-regresion"]\n',
+        "datasets.toml [datasets.pmemo]: unknown task 'av-regresion'. Did you mean "
+        "'av-regression'? Tasks: av-regression, quadrant, arousal-binary, valence-binary.",
+    )
+    assert parse('[datasets.pmemo]\nenabled = false\ntasks = "quadrant"\n').get(
+        "pmemo"
+    ).tasks == ("quadrant",)
