@@ -135,7 +135,8 @@ class RunSettings:
         default=(),
         metadata=option(
             short="-t",
-            help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's first task).",
+            help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's 'tasks' in "
+            "datasets.toml, else the first task its labels give).",
         ),
     )
     split: tuple[str, ...] = field(
