@@ -146,8 +146,21 @@ class Config:
         known = [dataset.name for dataset in self.datasets]
         raise ConfigError(
             f"{_label(self.source)}: no dataset '{name}'.{did_you_mean(name, known)} "
-            f"Declared: {', '.join(known) or 'none'}. Add a [datasets.{name}] table to declare it."
+            f"Declared: {', '.join(known) or 'none'}. {declare_hint(self.source, name)}"
         )
+
+
+def declare_hint(source: Path | None, name: str, verb: str = "declare") -> str:
+    """How to declare dataset ``name``: in the file read, or, when that was the packaged
+    default (no ``datasets.toml`` in the working folder), in one ``merbench init`` writes."""
+    if source is not None and Path(os.path.abspath(source)) == PACKAGED_CONFIG.absolute():
+        return (
+            f"There is no {CONFIG_NAME} in this folder, so merbench read its packaged default. "
+            f"Run 'merbench init --dataset folder PATH' to write one here declaring your folder "
+            f"of audio files and labels CSV as a dataset ('merbench init' alone writes the "
+            f"commented default), or pass --config with yours."
+        )
+    return f"Add a [datasets.{name}] table to {verb} it."
 
 
 def default_config_path(cwd: Path | None = None) -> Path:
@@ -207,8 +220,8 @@ def _read(path: Path) -> str:
     if not path.exists():
         raise ConfigError(
             f"{path}: config file not found (looked for {Path(os.path.abspath(path))}). "
-            f"Pass --config with an existing file, or create it from the packaged default: "
-            f"cp {PACKAGED_CONFIG} {path}"
+            f"Pass --config with an existing file, or run 'merbench init' in the folder to "
+            f"write a commented {CONFIG_NAME} there."
         )
     try:
         return path.read_text(encoding="utf-8")

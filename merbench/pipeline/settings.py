@@ -331,7 +331,9 @@ class RunSettings:
 
     def site_dir(self, name: str) -> Path:
         """Where the run's leaderboard goes: as given, else inside the run it belongs to."""
-        return self.leaderboard if self.leaderboard is not None else self.run_dir(name) / "leaderboard"
+        return (
+            self.leaderboard if self.leaderboard is not None else self.run_dir(name) / "leaderboard"
+        )
 
     def identity(self) -> dict[str, Any]:
         """The settings stored with the run and checked when it resumes.

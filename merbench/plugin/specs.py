@@ -127,9 +127,10 @@ class DatasetSpec:
     ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
     ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
     human-readable problems with a local copy (empty when the copy is usable). ``literature``
-    lists published results on the dataset, shown on its leaderboard page. ``label_tasks(**options)``
-    returns the tasks a copy's labels give with these options (a plugin whose label columns are
-    options, such as ``folder``), a subset of ``tasks``; without it every one of ``tasks``.
+    lists published results on the dataset, shown on its leaderboard page.
+    ``label_tasks(**options)`` returns the tasks a copy's labels give with these options (for a
+    plugin whose label columns are options, such as ``folder``), a subset of ``tasks``; without
+    it, every one of ``tasks``.
     """
 
     name: str

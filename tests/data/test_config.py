@@ -159,14 +159,25 @@ def test_toml_syntax_error_gives_line_and_column():
     )
 
 
-def test_missing_file_names_it_and_suggests_config_and_the_packaged_default(tmp_path):
+def test_missing_file_names_it_and_suggests_config_and_merbench_init(tmp_path):
     missing = tmp_path / "nope.toml"
     with pytest.raises(ConfigError) as caught:
         load_config(missing, SPECS)
     assert str(caught.value) == (
         f"{missing}: config file not found (looked for {missing}). Pass --config with an "
-        f"existing file, or create it from the packaged default: cp {PACKAGED_CONFIG} {missing}"
+        "existing file, or run 'merbench init' in the folder to write a commented "
+        "datasets.toml there."
     )
+
+
+def test_a_dataset_missing_from_the_packaged_default_points_at_merbench_init(tmp_path):
+    config = load_config(PACKAGED_CONFIG, SPECS)
+    with pytest.raises(ConfigError) as caught:
+        config.get("my-songs")
+    message = str(caught.value)
+    assert "There is no datasets.toml in this folder" in message
+    assert "merbench init --dataset folder PATH" in message
+    assert "Add a [datasets.my-songs] table" not in message
 
 
 def test_a_folder_is_not_a_config_file(tmp_path):
@@ -533,6 +544,6 @@ def test_tasks_of_a_disabled_table_are_checked_by_name():
         "datasets.toml [datasets.pmemo]: unknown task 'av-regresion'. Did you mean "
         "'av-regression'? Tasks: av-regression, quadrant, arousal-binary, valence-binary.",
     )
-    assert parse('[datasets.pmemo]\nenabled = false\ntasks = "quadrant"\n').get(
-        "pmemo"
-    ).tasks == ("quadrant",)
+    assert parse('[datasets.pmemo]\nenabled = false\ntasks = "quadrant"\n').get("pmemo").tasks == (
+        "quadrant",
+    )
