@@ -16,7 +16,7 @@ def test_run_all_models_smoke_on_synth(tiny_config, tmp_path, monkeypatch):
         main, ["run", "--models", "all", "--budget", "smoke", "--config", str(tiny_config)]
     )
     assert result.exit_code == 0, result.output
-    index = tmp_path / "leaderboards" / "synth" / "index.html"
+    index = tmp_path / "runs" / "synth" / "leaderboard" / "index.html"
     assert index.exists()
     results = merbench.load_results(tmp_path / "runs" / "synth").cells
     assert (results["status"] == "done").all()
@@ -28,7 +28,7 @@ def test_run_all_models_smoke_on_synth(tiny_config, tmp_path, monkeypatch):
     }  # fmt: skip
     assert deep <= set(by_candidate.index)
     assert by_candidate["ridge@handcrafted"] > by_candidate["mean"]
-    page = (tmp_path / "leaderboards" / "synth" / "synth-av-regression.html").read_text()
+    page = (tmp_path / "runs" / "synth" / "leaderboard" / "synth-av-regression.html").read_text()
     assert "ridge@handcrafted" in page and "merbench 0.1.0" in page
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from merbench.cli import inspection, publish
+from merbench.cli import inspection, publish, starting
 from merbench.cli.options import machine_config, settings_options
 from merbench.cli.runtime import guard, plugin_registry
 from merbench.version import __version__
@@ -99,6 +99,7 @@ def worker(
 
 
 for command in (
+    starting.init,
     inspection.list_,
     inspection.plugins,
     inspection.new_plugin,

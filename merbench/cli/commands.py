@@ -389,7 +389,7 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     usable = 0
     try:
         audio = AudioStore(AudioSettings())
-        tasks = [get_task(t) for t in spec.tasks[:1]]
+        tasks = [get_task(t) for t in declared.default_tasks(spec)]
         tracks = load_tracks(declared, spec, tasks, check_audio=audio.load)
         problems += [f"{track}: {reason}" for track, reason in tracks.skipped.items()]
         usable = len(tracks.table)
@@ -401,7 +401,11 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
         table.add_row(escape(problem))
     if problems:
         out.print(table)
-    console.print(f"{name}: {usable} usable track(s), {len(problems)} problem(s).", highlight=False)
+    console.print(
+        f"{name}: {usable} usable track(s), {len(problems)} problem(s) "
+        f"(tasks: {', '.join(declared.default_tasks(spec))}).",
+        highlight=False,
+    )
     return 0 if usable else 1
 
 

@@ -6,6 +6,9 @@ Thin click commands; their bodies are in ``merbench.cli.commands``.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -85,7 +88,20 @@ def new_plugin(name: str, kind: str, out: Path) -> None:
     from merbench.plugin.scaffold import write_plugin
 
     folder = guard(lambda: write_plugin(name, kind, out))
-    click.echo(f"Created {folder}. Next: pip install -e {folder} && merbench plugins check {name}")
+    install = f"{python_command()} -m pip install -e {shlex.quote(str(folder))}"
+    click.echo(f"Created {folder}. Next: {install} && merbench plugins check {name}")
+
+
+def python_command() -> str:
+    """This interpreter as a shell command: its name when PATH finds this very interpreter
+    under it (``python3``), else its full path (a bare ``pip`` may install elsewhere)."""
+    name = Path(sys.executable).name
+    found = shutil.which(name)
+    try:
+        is_this = found is not None and os.path.samefile(found, sys.executable)
+    except OSError:
+        is_this = False
+    return name if is_this else shlex.quote(sys.executable)
 
 
 @click.command()

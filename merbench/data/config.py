@@ -26,6 +26,8 @@ from merbench.data.config_checks import (
     check_executor,
     check_max_seconds,
     check_name,
+    check_tasks,
+    dataset_tasks,
     describe,
     find_plugin,
     header,
@@ -45,7 +47,7 @@ CONFIG_NAME = "datasets.toml"
 PACKAGED_CONFIG = Path(__file__).parents[1] / CONFIG_NAME
 """The default shipped inside the package, used when the working folder has no ``datasets.toml``."""
 
-_KEYS = ("enabled", "max_seconds", "on_bad_tracks", "options", "path", "plugin", "split")
+_KEYS = ("enabled", "max_seconds", "on_bad_tracks", "options", "path", "plugin", "split", "tasks")
 _CHOICES: dict[str, tuple[str, ...]] = {"split": SPLITS, "on_bad_tracks": BAD_TRACK_POLICIES}
 # key -> (accepted type, what it must be, how to write it; {header} is the table's header)
 _KEY_TYPES: dict[str, tuple[Any, str, str]] = {
@@ -91,6 +93,15 @@ class DatasetConfig:
     on_bad_tracks: OnBadTracks = "skip"
     max_seconds: float | None = None
     """The seconds of each track its windows are cut from (from its start); ``None``: all."""
+    tasks: tuple[str, ...] = ()
+    """The tasks a run without ``--tasks`` runs: the table's ``tasks``, else the first task its
+    labels give; empty for a disabled table without ``tasks`` (then: the plugin's first)."""
+    supported_tasks: tuple[str, ...] = ()
+    """Every task its labels give with its options (``--tasks all``); empty when disabled."""
+
+    def default_tasks(self, spec: DatasetSpec) -> tuple[str, ...]:
+        """The tasks a run without ``--tasks`` runs on this dataset."""
+        return self.tasks or tuple(spec.tasks[:1])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,8 +146,21 @@ class Config:
         known = [dataset.name for dataset in self.datasets]
         raise ConfigError(
             f"{_label(self.source)}: no dataset '{name}'.{did_you_mean(name, known)} "
-            f"Declared: {', '.join(known) or 'none'}. Add a [datasets.{name}] table to declare it."
+            f"Declared: {', '.join(known) or 'none'}. {declare_hint(self.source, name)}"
         )
+
+
+def declare_hint(source: Path | None, name: str, verb: str = "declare") -> str:
+    """How to declare dataset ``name``: in the file read, or, when that was the packaged
+    default (no ``datasets.toml`` in the working folder), in one ``merbench init`` writes."""
+    if source is not None and Path(os.path.abspath(source)) == PACKAGED_CONFIG.absolute():
+        return (
+            f"There is no {CONFIG_NAME} in this folder, so merbench read its packaged default. "
+            f"Run 'merbench init --dataset folder PATH' to write one here declaring your folder "
+            f"of audio files and labels CSV as a dataset ('merbench init' alone writes the "
+            f"commented default), or pass --config with yours."
+        )
+    return f"Add a [datasets.{name}] table to {verb} it."
 
 
 def default_config_path(cwd: Path | None = None) -> Path:
@@ -196,8 +220,8 @@ def _read(path: Path) -> str:
     if not path.exists():
         raise ConfigError(
             f"{path}: config file not found (looked for {Path(os.path.abspath(path))}). "
-            f"Pass --config with an existing file, or create it from the packaged default: "
-            f"cp {PACKAGED_CONFIG} {path}"
+            f"Pass --config with an existing file, or run 'merbench init' in the folder to "
+            f"write a commented {CONFIG_NAME} there."
         )
     try:
         return path.read_text(encoding="utf-8")
@@ -341,13 +365,21 @@ def _dataset(name: str, value: object, context: TableContext) -> DatasetConfig:
         split=table.get("split", "grouped"),
         on_bad_tracks=table.get("on_bad_tracks", "skip"),
         max_seconds=check_max_seconds(table.get("max_seconds"), where),
+        tasks=check_tasks(table.get("tasks"), where),
     )
     if not declared.enabled:
         return declared  # kept as written: no plugin, option or path checks
     spec = find_plugin(declared.plugin, "plugin" not in table, where, context)
     options = merge_options(spec, declared.options, f"{context.label} {header(name, 'options')}")
+    tasks, supported = dataset_tasks(spec, options, declared.tasks, where)
     path = resolve_path(spec, table.get("path"), where, context)
-    return replace(declared, path=path, options=MappingProxyType(options))
+    return replace(
+        declared,
+        path=path,
+        options=MappingProxyType(options),
+        tasks=tasks,
+        supported_tasks=supported,
+    )
 
 
 def _check_table(name: str, value: object, where: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from merbench.errors import ConfigError, did_you_mean
-from merbench.plugin.specs import NAME_PATTERN, DatasetSpec
+from merbench.plugin.specs import NAME_PATTERN, TASKS, DatasetSpec
 
 # Option types are inferred from the plugin's default; bool comes before int (bool is an int).
 _OPTION_KINDS: tuple[tuple[type[Any], tuple[type[Any], ...], str], ...] = (
@@ -34,6 +35,7 @@ _OPTION_KINDS: tuple[tuple[type[Any], tuple[type[Any], ...], str], ...] = (
 _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
+log = logging.getLogger(__name__)
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 EXECUTORS = ("local", "dask")
 """Where a run's cells run: this machine's processes, or a Dask cluster."""
@@ -246,3 +248,53 @@ def check_executor(table: object, label: str) -> dict[str, str | None]:
             'address, e.g. scheduler = "tcp://host:8786".'
         )
     return {"kind": kind, "scheduler": scheduler}
+
+
+def check_tasks(value: object, where: str) -> tuple[str, ...]:
+    """Return a table's ``tasks`` (a task name or an array of them), refusing unknown names."""
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(
+            f"{where}: 'tasks' must be an array of task names, got {describe(value)}. "
+            'Write e.g. tasks = ["quadrant"].'
+        )
+    if not names:
+        raise ConfigError(
+            f"{where}: 'tasks' must name at least one task. Write e.g. tasks = "
+            '["quadrant"], or leave it out to run the first task the labels give.'
+        )
+    for name in names:
+        if name not in TASKS:
+            raise ConfigError(
+                f"{where}: unknown task '{name}'.{did_you_mean(name, TASKS)} "
+                f"Tasks: {', '.join(TASKS)}."
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def dataset_tasks(
+    spec: DatasetSpec, options: Mapping[str, Any], asked: tuple[str, ...], where: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return a dataset's default tasks and every task its labels give with ``options``.
+
+    The default is ``asked`` (the table's ``tasks``), else the first task the labels give.
+
+    Raises:
+        ConfigError: an asked task the dataset's labels do not give.
+    """
+    try:
+        supported: tuple[str, ...] = spec.tasks_with(options) or spec.tasks
+    except Exception as exc:  # the plugin's own checks report bad options when it loads
+        log.debug("%s: label_tasks of plugin '%s' failed: %s", where, spec.name, exc)
+        supported = spec.tasks
+    for task in asked:
+        if task not in supported:
+            with_options = " with these options" if spec.label_tasks is not None else ""
+            raise ConfigError(
+                f"{where}: task '{task}' needs labels this dataset does not have: plugin "
+                f"'{spec.name}'{with_options} gives {', '.join(supported)}. Remove it from "
+                "'tasks', or give the plugin the label columns it needs."
+            )
+    return asked or supported[:1], supported

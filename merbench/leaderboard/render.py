@@ -39,6 +39,7 @@ from merbench.leaderboard.pages import (
     task_pages,
 )
 from merbench.leaderboard.ranks import RankComparison, compare_ranks, tiers_side_by_side
+from merbench.leaderboard.sitefiles import staged
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
@@ -143,8 +144,16 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     """Render the site of one or more results stores into ``out``; return the index path.
 
     Stores merge: a cell found in several keeps its finished, most recent copy, and
-    ``provenance.json`` lists every such choice.
+    ``provenance.json`` lists every such choice. Rendering into a site folder again removes the
+    files merbench wrote there before and not this time (``leaderboard.sitefiles``).
     """
+    with staged(out) as staging:
+        _render(urls, staging, title)
+    return out / "index.html"
+
+
+def _render(urls: Sequence[str], out: Path, title: str) -> None:
+    """Write every file of the site into ``out``."""
     collected = collect(urls)
     every = _cells(collected)
     groups = split_groups((d, s["audit"]) for (d, _), s in collected.splits.items())
@@ -177,7 +186,6 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
     write_methods(out, pages, collected, ranks, title=title, version=__version__)
     for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
-    return out / "index.html"
 
 
 def _write_task(

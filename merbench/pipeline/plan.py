@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from merbench.data.audio import SAMPLE_RATE, AudioSettings, AudioStore
-from merbench.data.config import SPLITS, Config, DatasetConfig, default_config_path, load_config
+from merbench.data.config import (
+    SPLITS,
+    Config,
+    DatasetConfig,
+    declare_hint,
+    default_config_path,
+    load_config,
+)
 from merbench.data.features import FeatureStore
 from merbench.data.splits import make_split
 from merbench.data.tracks import Tracks, load_tracks
@@ -46,6 +53,7 @@ from merbench.pipeline.candidates import (
 from merbench.pipeline.cell import CellPlan, cell_seed
 from merbench.pipeline.settings import RunSettings
 from merbench.plugin.registry import Registry
+from merbench.plugin.specs import DatasetSpec
 from merbench.results.schema import CellKey
 from merbench.results.store import Store
 from merbench.results.urls import display_url
@@ -87,10 +95,7 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
     config = load_config(settings.config or default_config_path(), registry.datasets)
     budget = resolve_budget(settings, config)
     datasets = _select_datasets(config, settings.datasets)
-    tasks = {
-        d.name: tasks_for(registry.dataset(d.plugin).tasks, settings.tasks, d.name)
-        for d in datasets
-    }
+    tasks = {d.name: tasks_for(d, registry.dataset(d.plugin), settings.tasks) for d in datasets}
     protocols = {d.name: protocols_for(d, settings.split) for d in datasets}
     run_tasks = {t for names in tasks.values() for t in names}
     candidates, unavailable = expand_candidates(settings.models, registry)
@@ -152,7 +157,7 @@ def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfi
         if name not in known:
             raise ConfigError(
                 f"{where}: no dataset '{name}'.{did_you_mean(name, known)} "
-                f"Declared: {', '.join(known)}. Add a [datasets.{name}] table to use it."
+                f"Declared: {', '.join(known)}. {declare_hint(config.source, name, 'use')}"
             )
         dataset = config.get(name)
         if not dataset.enabled:
@@ -179,20 +184,22 @@ def protocols_for(dataset: DatasetConfig, asked: Sequence[str]) -> tuple[str, ..
     return tuple(dict.fromkeys(asked)) or (dataset.split,)
 
 
-def tasks_for(supported: Sequence[str], asked: Sequence[str], dataset: str) -> tuple[str, ...]:
-    """The tasks of a run on one dataset: its first task by default, ``all``, or those asked.
+def tasks_for(dataset: DatasetConfig, spec: DatasetSpec, asked: Sequence[str]) -> tuple[str, ...]:
+    """The tasks of a run on one dataset: its default tasks (its ``tasks`` in
+    ``datasets.toml``, else the first its labels give), ``all`` its labels give, or those asked.
 
     Raises:
         ConfigError: none of the asked tasks is supported by the dataset.
     """
+    supported = dataset.supported_tasks or tuple(spec.tasks)
     if not asked:
-        return (supported[0],)
+        return dataset.default_tasks(spec)
     if "all" in asked:
-        return tuple(supported)
+        return supported
     tasks = tuple(t for t in asked if t in supported)
     if not tasks:
         raise ConfigError(
-            f"Dataset '{dataset}' supports {', '.join(supported)}; none of {', '.join(asked)}."
+            f"Dataset '{dataset.name}' supports {', '.join(supported)}; none of {', '.join(asked)}."
         )
     return tasks
 
@@ -282,7 +289,7 @@ class CellBuilder:
                 )
             dataset = self.config.get(name)
             spec = self.registry.dataset(dataset.plugin)
-            tasks = [get_task(t) for t in self.tasks.get(name) or spec.tasks[:1]]
+            tasks = [get_task(t) for t in self.tasks.get(name) or dataset.default_tasks(spec)]
             self._tracks[name] = load_tracks(dataset, spec, tasks, check_audio=self.audio.load)
         return self._tracks[name]
 

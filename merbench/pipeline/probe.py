@@ -90,7 +90,7 @@ class DrySizes:
         if name not in self._tracks:
             dataset = self.config.get(name)
             spec = self.registry.dataset(dataset.plugin)
-            tasks = [get_task(t) for t in self.plan.tasks.get(name) or spec.tasks[:1]]
+            tasks = [get_task(t) for t in self.plan.tasks.get(name) or dataset.default_tasks(spec)]
             audio = self.features.audio
             self._tracks[name] = load_tracks(dataset, spec, tasks, check_audio=audio.load)
         return self._tracks[name]

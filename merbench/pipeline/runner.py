@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,6 +136,7 @@ def run(
             registry, plan.config, settings.seed, plan.budget, uses_torch=plan.uses_torch
         )
         identity = settings.identity() | budget_identity(settings, plan.budget)
+        widen_protocols(store, settings, plan.datasets)
         store.start_run(plan.name, identity, provenance)
         builder = CellBuilder(store, registry, settings, plan.config, plan.tasks, plan.budget)
         keys = _list_cells(plan, builder, outcome, reporter)
@@ -358,3 +359,35 @@ def _work_here(
     if poll is not None:
         poll()  # the cells the other processes finished last
     return counts
+
+
+def widen_protocols(store: Store, settings: RunSettings, datasets: Sequence[DatasetConfig]) -> None:
+    """Let an existing run take split protocols beside the ones it was made with.
+
+    A run made without ``--split`` used each dataset's own split; one asking for those
+    protocols and more (``--split grouped,random``) keeps its cells and adds the others'.
+
+    Raises:
+        RunError: the command leaves out a protocol the run was made with, saying which.
+    """
+    row = store.read_run()
+    if row is None or not settings.split:
+        return
+    stored = (row.get("settings") or {}).get("split")
+    before = list(stored or dict.fromkeys(d.split for d in datasets))
+    asked = list(settings.split)
+    if set(before) <= set(asked):
+        if stored != asked:
+            store.fix_setting("split", asked, replace=True)
+        return
+    was = (
+        f"--split {','.join(before)}"
+        if stored
+        else (f"each dataset's own split ({', '.join(before)}; no --split)")
+    )
+    wider = ",".join(dict.fromkeys(before + asked))
+    raise RunError(
+        f"{display_url(store.url)}: this run was made with {was}; this command asks for "
+        f"--split {','.join(asked)}. Pass --split {wider} to add protocols beside its own (its "
+        "cells are kept), --out to start another run, or --fresh to replace this one."
+    )

@@ -135,7 +135,8 @@ class RunSettings:
         default=(),
         metadata=option(
             short="-t",
-            help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's first task).",
+            help=f"'all' or tasks: {', '.join(TASKS)} (default: each dataset's 'tasks' in "
+            "datasets.toml, else the first task its labels give).",
         ),
     )
     split: tuple[str, ...] = field(
@@ -188,7 +189,8 @@ class RunSettings:
         default=None,
         metadata=option(
             kind="folder",
-            help="Where to write the leaderboard site (default: leaderboards/NAME).",
+            help="Where to write the leaderboard site (default: the run directory's "
+            "leaderboard/, runs/NAME/leaderboard).",
         ),
     )
     storage: str | None = field(
@@ -328,10 +330,10 @@ class RunSettings:
         return self.out or Path("runs") / name
 
     def site_dir(self, name: str) -> Path:
-        """Where the run's leaderboard goes: as given, else beside the run it belongs to."""
-        if self.leaderboard is not None:
-            return self.leaderboard
-        return self.out / "leaderboard" if self.out is not None else Path("leaderboards") / name
+        """Where the run's leaderboard goes: as given, else inside the run it belongs to."""
+        return (
+            self.leaderboard if self.leaderboard is not None else self.run_dir(name) / "leaderboard"
+        )
 
     def identity(self) -> dict[str, Any]:
         """The settings stored with the run and checked when it resumes.

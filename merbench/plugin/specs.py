@@ -8,7 +8,7 @@ never set it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -128,6 +128,9 @@ class DatasetSpec:
     ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
     human-readable problems with a local copy (empty when the copy is usable). ``literature``
     lists published results on the dataset, shown on its leaderboard page.
+    ``label_tasks(**options)`` returns the tasks a copy's labels give with these options (for a
+    plugin whose label columns are options, such as ``folder``), a subset of ``tasks``; without
+    it, every one of ``tasks``.
     """
 
     name: str
@@ -135,6 +138,7 @@ class DatasetSpec:
     tasks: tuple[Task, ...]
     label_scale: LabelScale | None = None
     verify: Callable[..., list[str]] | str | None = None
+    label_tasks: Callable[..., Sequence[Task]] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     requires_path: bool = True
     version: str = ""
@@ -157,6 +161,13 @@ class DatasetSpec:
             return None
         owner = _owner("dataset", self.name, self.provenance)
         return resolve(self.verify, owner=owner, field="verify")
+
+    def tasks_with(self, options: Mapping[str, Any]) -> tuple[Task, ...]:
+        """The tasks of ``tasks`` that a copy's labels give with ``options``, in that order."""
+        if self.label_tasks is None:
+            return self.tasks
+        given = set(self.label_tasks(**options))
+        return tuple(task for task in self.tasks if task in given)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

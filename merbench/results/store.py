@@ -190,11 +190,12 @@ class Store:
                 "Pass --out to start another run, or --fresh to replace this one."
             )
 
-    def fix_setting(self, name: str, value: Any) -> Any:
+    def fix_setting(self, name: str, value: Any, *, replace: bool = False) -> Any:
         """Store a run setting chosen when the run starts, unless stored; return the stored one.
 
         For settings that later commands and workers must repeat but not choose again, such
-        as the torch threads per cell.
+        as the torch threads per cell. ``replace=True`` stores ``value`` even over a stored
+        one (a run that widens a setting, such as its split protocols).
         """
 
         def fix(conn: sa.Connection) -> Any:
@@ -202,7 +203,7 @@ class Store:
             if row is None:
                 return value
             settings = dict(row.settings or {})
-            if name not in settings:
+            if name not in settings or replace:
                 settings[name] = jsonable(value)
                 conn.execute(runs.update().where(runs.c.id == row.id).values(settings=settings))
             return settings[name]

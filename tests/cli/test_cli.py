@@ -22,8 +22,8 @@ def tones_config(install_tones):
     return install_tones()
 
 
-COMMANDS = ["run", "worker", "list", "plugins", "new-plugin", "status", "verify", "leaderboard"]
-COMMANDS += ["folds", "score", "export", "predict"]
+COMMANDS = ["run", "worker", "init", "list", "plugins", "new-plugin", "status", "verify"]
+COMMANDS += ["leaderboard", "folds", "score", "export", "predict"]
 
 
 def test_every_command_is_registered():
@@ -101,7 +101,7 @@ def test_run_status_and_leaderboard(cli, tones_config, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Leaderboard:" in result.output
-    assert (tmp_path / "leaderboards" / "tones" / "index.html").exists()
+    assert (tmp_path / "runs" / "tones" / "leaderboard" / "index.html").exists()
     assert (tmp_path / "runs" / "tones" / "results.sqlite").exists()
     status = cli.invoke(main, ["status", "runs/tones"])
     assert status.exit_code == 0 and "done" in status.stdout
@@ -119,7 +119,7 @@ def test_the_plan_is_printed_and_nothing_is_written(cli, tones_config, tmp_path)
         assert candidate in result.stdout
     assert "probe" in result.stdout and "Plan (smoke budget): " in result.stdout
     assert "worker" in result.stdout.splitlines()[-1]
-    assert not (tmp_path / "runs").exists() and not (tmp_path / "leaderboards").exists()
+    assert not (tmp_path / "runs").exists()
     ran = cli.invoke(main, [*args, "--no-progress", "--no-leaderboard"])
     assert ran.exit_code == 0 and "Plan (smoke budget): " in ran.output  # its first lines
     assert "no timings yet" in ran.output and "cell-hours  from" not in ran.output  # one line

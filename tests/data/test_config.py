@@ -19,7 +19,7 @@ from merbench.errors import ConfigError
 from tests.helpers.config import SPECS, fails, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split."
+ALLOWED = "Allowed keys: enabled, max_seconds, on_bad_tracks, options, path, plugin, split, tasks."
 
 
 # --- valid files --------------------------------------------------------------------------------
@@ -37,6 +37,8 @@ def test_minimal_table_takes_every_default():
             enabled=True,
             split="grouped",
             on_bad_tracks="skip",
+            tasks=("av-regression",),
+            supported_tasks=("av-regression",),
         ),
     )
     assert dict(config.datasets[0].options) == dict(SPECS["synth"].options)
@@ -157,14 +159,25 @@ def test_toml_syntax_error_gives_line_and_column():
     )
 
 
-def test_missing_file_names_it_and_suggests_config_and_the_packaged_default(tmp_path):
+def test_missing_file_names_it_and_suggests_config_and_merbench_init(tmp_path):
     missing = tmp_path / "nope.toml"
     with pytest.raises(ConfigError) as caught:
         load_config(missing, SPECS)
     assert str(caught.value) == (
         f"{missing}: config file not found (looked for {missing}). Pass --config with an "
-        f"existing file, or create it from the packaged default: cp {PACKAGED_CONFIG} {missing}"
+        "existing file, or run 'merbench init' in the folder to write a commented "
+        "datasets.toml there."
     )
+
+
+def test_a_dataset_missing_from_the_packaged_default_points_at_merbench_init(tmp_path):
+    config = load_config(PACKAGED_CONFIG, SPECS)
+    with pytest.raises(ConfigError) as caught:
+        config.get("my-songs")
+    message = str(caught.value)
+    assert "There is no datasets.toml in this folder" in message
+    assert "merbench init --dataset folder PATH" in message
+    assert "Add a [datasets.my-songs] table" not in message
 
 
 def test_a_folder_is_not_a_config_file(tmp_path):
@@ -225,7 +238,7 @@ def test_unknown_key_suggests_the_close_one_and_lists_all():
     fails(
         "[datasets.pmemo]\npth = '/data/PMEmo2019'\n",
         "datasets.toml [datasets.pmemo]: unknown key 'pth'. Did you mean 'path'? Allowed keys: "
-        "enabled, max_seconds, on_bad_tracks, options, path, plugin, split.",
+        "enabled, max_seconds, on_bad_tracks, options, path, plugin, split, tasks.",
     )
 
 
@@ -523,3 +536,14 @@ def test_commented_examples_are_valid_toml():
     assert list(tables) == ["synth", "pmemo", "deam", "emomusic", "fourq", "my-songs"]
     assert tables["my-songs"]["plugin"] == "folder"
     assert all(tables[name]["path"].startswith("${MERBENCH_DATA}/") for name in list(tables)[1:])
+
+
+def test_tasks_of_a_disabled_table_are_checked_by_name():
+    fails(
+        '[datasets.pmemo]\nenabled = false\ntasks = ["av-regresion"]\n',
+        "datasets.toml [datasets.pmemo]: unknown task 'av-regresion'. Did you mean "
+        "'av-regression'? Tasks: av-regression, quadrant, arousal-binary, valence-binary.",
+    )
+    assert parse('[datasets.pmemo]\nenabled = false\ntasks = "quadrant"\n').get("pmemo").tasks == (
+        "quadrant",
+    )

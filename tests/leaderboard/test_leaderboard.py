@@ -472,3 +472,32 @@ def test_intervals_past_a_metric_s_range_are_cut_there():
     assert len(arrows) == 2  # the cut end and its legend entry
     uncut = ci_plot(rows[1:], plot_id="q", metric="F1", higher_is_better=True, bounds=(0, 1))
     assert not any(s["kind"] == "path" for s in uncut.shapes)
+
+
+def test_rendering_again_removes_the_pages_of_candidates_no_longer_in_the_run(tmp_path):
+    site = tmp_path / "site"
+    render_site([fake_store(tmp_path / "a", {"ridge": 0.5, "svr": 1.0, "mean": 3})], site)
+    svr_page = site / candidate_file("data", "av-regression", "svr")
+    assert svr_page.exists()
+    notes = site / "notes.txt"
+    notes.write_text("mine")
+    (site / "plots" / "mine.svg").write_text("<svg/>")
+    render_site([fake_store(tmp_path / "b", {"ridge": 0.5, "mean": 3})], site)
+    assert not svr_page.exists()
+    assert not [p for p in (site / "plots").iterdir() if "svr" in p.name]
+    assert (site / candidate_file("data", "av-regression", "ridge")).exists()
+    assert notes.read_text() == "mine" and (site / "plots" / "mine.svg").exists()
+    written = json.loads((site / ".merbench-site.json").read_text())["files"]
+    assert "index.html" in written and "notes.txt" not in written
+    assert all((site / name).is_file() for name in written)
+
+
+def test_a_site_listing_files_outside_it_deletes_nothing_there(tmp_path):
+    site = tmp_path / "site"
+    outside = tmp_path / "keep.html"
+    outside.write_text("keep")
+    site.mkdir()
+    listing = {"schema": 1, "files": ["../keep.html", str(outside)]}
+    (site / ".merbench-site.json").write_text(json.dumps(listing))
+    render_site([fake_store(tmp_path / "a", {"ridge": 0.5, "mean": 3})], site)
+    assert outside.read_text() == "keep"

@@ -226,3 +226,9 @@ def test_a_run_name_that_is_not_names_joined_by_plus_is_one_line(tmp_path, name,
 @pytest.mark.parametrize("name", ["synth", "pmemo+deam", "run-2"])
 def test_a_run_name_of_names_joined_by_plus_is_taken(name):
     assert RunSettings(name=name).run_name(("synth",)) == name
+
+
+def test_the_site_goes_into_the_run_directory_unless_asked_elsewhere():
+    assert RunSettings().site_dir("synth") == Path("runs/synth/leaderboard")
+    assert RunSettings(out=Path("x")).site_dir("synth") == Path("x/leaderboard")
+    assert RunSettings(leaderboard=Path("docs/b")).site_dir("synth") == Path("docs/b")

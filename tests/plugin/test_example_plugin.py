@@ -31,5 +31,5 @@ def test_documented_example_plugin_runs(tiny_config, tmp_path):
         env=env, cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    page = (tmp_path / "leaderboards" / "synth" / "synth-av-regression.html").read_text()
+    page = (tmp_path / "runs" / "synth" / "leaderboard" / "synth-av-regression.html").read_text()
     assert "tinycnn@mel" in page and "merbench-tinycnn 0.1.0" in page

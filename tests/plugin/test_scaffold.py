@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -72,10 +73,21 @@ def test_author_path_scaffold_install_list_check_run_publish(tiny_config, tmp_pa
     arguments = ["run", "-m", "tinymlp,mean", "--budget", "smoke", "--config", str(tiny_config)]
     run = _merbench(arguments, env, tmp_path)
     assert run.returncode == 0, run.stderr
-    page = (tmp_path / "leaderboards" / "synth" / "synth-av-regression.html").read_text()
+    page = (tmp_path / "runs" / "synth" / "leaderboard" / "synth-av-regression.html").read_text()
     assert "tinymlp@handcrafted" in page and "merbench-tinymlp 0.1.0" in page
 
     own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                 str(package / "tests")], env=env, cwd=package,
                                capture_output=True, text=True)  # fmt: skip
     assert own_tests.returncode == 0, own_tests.stdout
+
+
+def test_next_step_installs_with_this_python(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["new-plugin", "tiny"])
+    assert result.exit_code == 0, result.output
+    install = result.output.split("Next: ", 1)[1]
+    assert " -m pip install -e merbench-tiny" in install
+    assert not install.startswith("pip ")
+    python = install.split(" -m pip", 1)[0]
+    assert os.path.samefile(shutil.which(python) or python, sys.executable)

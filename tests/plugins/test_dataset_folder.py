@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from layouts import core_tracks, folder_layout, quadrant_of, write_audio, write_garbage
 
+from merbench.cli import main
+from merbench.data.config import load_config
 from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.tasks import get_task
+from merbench.pipeline.plan import plan_run
+from merbench.pipeline.settings import RunSettings
+from merbench.plugin.registry import load_registry
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import folder
 
@@ -334,3 +342,51 @@ def test_a_dataset_too_small_for_its_folds_is_refused_before_any_cell(tmp_path):
         "and a fold needs at least 4 tracks to train and tune on. Add tracks, or use fewer folds "
         "(--set outer_folds=N)."
     )
+
+
+def _quadrant_only(tmp_path, table: str = "") -> Path:
+    """A datasets.toml declaring a folder of quadrant labels only as 'mine'."""
+    layout = folder_layout(tmp_path, n_tracks=12, quadrant=True)
+    path = tmp_path / "datasets.toml"
+    path.write_text(
+        f'[datasets.mine]\nplugin = "folder"\npath = {json.dumps(str(layout.root))}\n{table}'
+        '[datasets.mine.options]\narousal_column = ""\nvalence_column = ""\n'
+        'quadrant_column = "quadrant"\n'
+    )
+    return path
+
+
+def test_a_quadrant_only_folder_runs_and_verifies_its_quadrant_task_by_default(tmp_path):
+    config = _quadrant_only(tmp_path)
+    registry = load_registry()
+    plan = plan_run(RunSettings(models=("majority",), config=config), registry)
+    assert plan.tasks == {"mine": ("quadrant",)}
+    every = plan_run(RunSettings(models=("majority",), tasks=("all",), config=config), registry)
+    assert every.tasks == {"mine": ("quadrant", "arousal-binary", "valence-binary")}
+    result = CliRunner().invoke(main, ["verify", "mine", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "mine: 12 usable track(s), 0 problem(s) (tasks: quadrant)." in result.output
+
+
+def test_the_tasks_key_chooses_a_dataset_s_default_tasks(tmp_path):
+    config = _quadrant_only(tmp_path, 'tasks = ["valence-binary", "quadrant"]\n')
+    plan = plan_run(RunSettings(models=("majority",), config=config), load_registry())
+    assert plan.tasks == {"mine": ("valence-binary", "quadrant")}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "match"),
+    [
+        ('["quadrnt"]', r"unknown task 'quadrnt'\. Did you mean 'quadrant'\? Tasks: "),
+        (
+            '["av-regression"]',
+            r"task 'av-regression' needs labels this dataset does not have: plugin "
+            r"'folder' with these options gives quadrant, arousal-binary, valence-binary\.",
+        ),
+        ("[]", r"'tasks' must name at least one task"),
+    ],
+)
+def test_a_bad_tasks_key_is_one_config_error(tmp_path, tasks, match):
+    config = _quadrant_only(tmp_path, f"tasks = {tasks}\n")
+    with pytest.raises(ConfigError, match=r"\[datasets\.mine\]: " + match):
+        load_config(config, load_registry().datasets)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from merbench.errors import RunError
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.runner import run
 from merbench.pipeline.settings import RunSettings
@@ -104,3 +106,25 @@ def test_every_protocol_is_in_results_csv_json_and_the_terminal_summary(
     assert {r["split"] for r in data["summary"]} == {"grouped"}
     prior = {r["split"]: r for r in table[table["candidate"] == "artist-prior"].to_dict("records")}
     assert prior["random"]["r2_mean"] == pytest.approx(prior["grouped"]["r2_mean_random"])
+
+
+def test_a_run_made_with_its_datasets_own_split_takes_the_random_protocol_beside_it(
+    install_tones, tmp_path
+):
+    config = install_tones()
+    plain = RunSettings(models=("mean",), baselines=False, budget="smoke", config=config,
+                        out=tmp_path / "run", jobs=1)  # fmt: skip
+    assert run(plain).counts == {"done": 3, "failed": 0, "resumed": 0}
+    both = run(replace(plain, split=("grouped", "random")))
+    assert both.counts == {"done": 3, "failed": 0, "resumed": 3}
+    assert run(plain).counts == {"done": 0, "failed": 0, "resumed": 3}
+
+
+def test_a_run_asked_for_fewer_protocols_says_what_it_was_made_with(install_tones, tmp_path):
+    config = install_tones()
+    both = RunSettings(models=("mean",), baselines=False, budget="smoke", config=config,
+                       out=tmp_path / "run", jobs=1, split=("grouped", "random"))  # fmt: skip
+    run(both)
+    with pytest.raises(RunError, match=r"made with --split grouped,random; this command asks "
+                       r"for --split random\. Pass --split grouped,random"):  # fmt: skip
+        run(replace(both, split=("random",)))

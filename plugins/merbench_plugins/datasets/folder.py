@@ -287,12 +287,24 @@ def verify(root: Path, **options: Any) -> list[str]:
     return problems + check_audio(paths, Path(root))
 
 
+def label_tasks(**options: Any) -> tuple[str, ...]:
+    """The tasks the label columns named in ``options`` give: arousal and valence give every
+    task (the quadrant from them), a quadrant column alone the quadrant and binary tasks."""
+    settings = asdict(FolderOptions()) | options  # no checks: load and verify report them
+    if settings["arousal_column"] and settings["valence_column"]:
+        return ("av-regression", "quadrant", "arousal-binary", "valence-binary")
+    if settings["quadrant_column"]:
+        return ("quadrant", "arousal-binary", "valence-binary")
+    return ()
+
+
 @merbench.hookimpl
 def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
     yield merbench.DatasetSpec(
         name="folder",
         load=load,
         verify=verify,
+        label_tasks=label_tasks,
         tasks=("av-regression", "quadrant", "arousal-binary", "valence-binary"),
         label_scale=SCALE,
         options=asdict(FolderOptions()),
