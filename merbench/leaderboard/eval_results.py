@@ -2,13 +2,16 @@
 
 One file per candidate and dataset, ``<dataset>_<candidate>_<hash>.yaml``, holding the
 ``model-index`` block of a model card's metadata: the candidate is the model's ``name``; each task
-it finished is a result whose ``task`` is the merbench task, whose ``dataset`` names the dataset,
-its version (``config``) and the split protocol (``split``: protocol, outer folds and repeats, the
-cross-validation's outer test folds; ``args``: the same as fields and the SHA-256 of the folds'
-manifest), and whose ``metrics`` are every metric of the results files: ``type`` the column,
-``name`` its page label, ``value`` the mean over outer folds and, since the format has no field
-for an interval, ``args`` with its 95 % confidence interval (``ci_low``, ``ci_high``), the
-confidence level and the number of folds. A protocol run beside the ranking one (``--split
+it finished is a result whose ``task`` is the Hub's task id (``TaskSpec.hub_task``) named by the
+merbench task, whose ``dataset`` names the dataset, its version (``config``) and the split
+protocol (``split``: protocol, outer folds and repeats, the cross-validation's outer test folds;
+``args``: the merbench task, the same as fields and the SHA-256 of the folds' manifest), and whose
+``metrics`` are every metric of the page tables but the chance levels (a reference, not a score
+of the model): ``type`` the Hub's metric id (``r_squared``, ``accuracy``, ``f1`` with ``config``
+``macro``; the column where the Hub has none), ``name`` its page label, ``value`` the mean over
+outer folds and, since the format has no field for an interval, ``args`` with merbench's column,
+its 95 % confidence interval (``ci_low``, ``ci_high``), the confidence level and the number of
+folds. A protocol run beside the ranking one (``--split
 grouped,random``) is one more result with its primary metric and the leakage gap. Results are
 self-reported (``verified: false``). Written with PyYAML's safe dumper: every value is data.
 """
@@ -24,7 +27,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.scoring import hub_metric, is_chance_level, metric_label
 from merbench.evaluation.stats import mean_ci
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.collect import Collected, collect
@@ -96,7 +99,8 @@ def model_index(
         task = str(row["task"])
         splits = [s for s in collected.protocols if s["dataset"] == dataset and s["task"] == task]
         ranking = primary_protocol(s["protocol"] for s in splits)
-        columns = list(metric_columns(rows[rows["task"] == task], task))
+        shown = metric_columns(rows[rows["task"] == task], task)
+        columns = [c for c in shown if not is_chance_level(c)]
         for split in sorted(splits, key=lambda s: (s["protocol"] != ranking, s["protocol"])):
             if split["protocol"] == ranking:
                 metrics = [_metric(row, m, metric_label(m), row.get("n_folds")) for m in columns]
@@ -132,6 +136,7 @@ def _result(
         dataset_record["config"] = str(version)
     dataset_record["split"] = described
     dataset_record["args"] = {
+        "task": task,
         "protocol": split["protocol"],
         "outer_folds": folds,
         "repeats": repeats,
@@ -139,23 +144,29 @@ def _result(
         "manifest_sha256": split.get("hash"),
     }
     return {
-        "task": {"type": task, "name": spec.summary if spec else task},
+        "task": {
+            "type": spec.hub_task if spec else task,
+            "name": f"{task}: {spec.summary}" if spec else task,
+        },
         "dataset": dataset_record,
         "metrics": metrics,
     }
 
 
 def _metric(row: Mapping[str, Any], column: str, name: str, folds: Any) -> dict[str, Any] | None:
-    """A metric entry: the mean over folds as ``value``, its interval and the number of folds in
-    ``args``; ``None`` when the summary has no value for ``column``."""
+    """A metric entry: the mean over folds as ``value``; merbench's ``column``, its interval and
+    the number of folds in ``args``; ``None`` when the summary has no value for ``column``."""
     value = as_float(row.get(column))
     if value is None:
         return None
     low, high = as_float(row.get(f"{column}_low")), as_float(row.get(f"{column}_high"))
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = {"column": column}
     if low is not None and high is not None:
-        args = {"ci_low": low, "ci_high": high, "confidence": CONFIDENCE}
+        args |= {"ci_low": low, "ci_high": high, "confidence": CONFIDENCE}
     if as_float(folds) is not None:
         args["folds"] = int(folds)
-    entry: dict[str, Any] = {"type": column, "name": name, "value": value}
-    return entry | ({"args": args} if args else {}) | {"verified": False}
+    hub_id, config = hub_metric(column)
+    entry: dict[str, Any] = {"type": hub_id, "name": name, "value": value}
+    if config is not None:
+        entry["config"] = config
+    return entry | {"args": args, "verified": False}
