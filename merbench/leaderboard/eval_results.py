@@ -19,21 +19,19 @@ self-reported (``verified: false``). Written with PyYAML's safe dumper: every va
 from __future__ import annotations
 
 import hashlib
-import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from merbench.evaluation.scoring import hub_metric, is_chance_level, metric_label
-from merbench.evaluation.stats import mean_ci
-from merbench.evaluation.tasks import TASK_SPECS
+from merbench.evaluation.scoring import is_chance_level, metric_label
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import slug
-from merbench.leaderboard.values import as_float, records
+from merbench.leaderboard.values import records
+from merbench.results.model_index import metric_entry, result_entry
 from merbench.results.protocols import primary_protocol
 from merbench.results.summaries import (
     cells_frame,
@@ -43,10 +41,6 @@ from merbench.results.summaries import (
     summarize,
 )
 from merbench.version import __version__
-
-CONFIDENCE = float(inspect.signature(mean_ci).parameters["confidence"].default)
-"""The level of the intervals in ``results.csv`` (``merbench.evaluation.stats.mean_ci``'s
-default)."""
 
 
 def eval_results_file(dataset: str, candidate: str) -> str:
@@ -103,70 +97,19 @@ def model_index(
         columns = [c for c in shown if not is_chance_level(c)]
         for split in sorted(splits, key=lambda s: (s["protocol"] != ranking, s["protocol"])):
             if split["protocol"] == ranking:
-                metrics = [_metric(row, m, metric_label(m), row.get("n_folds")) for m in columns]
+                metrics = [
+                    metric_entry(row, m, metric_label(m), row.get("n_folds")) for m in columns
+                ]
             else:  # the primary metric and the leakage gap, under this protocol's folds
                 other, primary = split["protocol"], str(row["primary"])
                 gap = f"leakage gap ({other} minus {ranking})"
                 metrics = [
-                    _metric(row, f"{primary}_{other}", f"{metric_label(primary)}, {other}", None),
-                    _metric(row, f"leakage_gap_{other}", gap, None),
+                    metric_entry(
+                        row, f"{primary}_{other}", f"{metric_label(primary)}, {other}", None
+                    ),
+                    metric_entry(row, f"leakage_gap_{other}", gap, None),
                 ]
             found = [m for m in metrics if m is not None]
             if found:
-                results.append(_result(task, dataset, version, split, found))
+                results.append(result_entry(task, dataset, version, split, found))
     return {"model-index": [{"name": candidate, "results": results}]}
-
-
-def _result(
-    task: str,
-    dataset: str,
-    version: str | None,
-    split: Mapping[str, Any],
-    metrics: list[dict[str, Any]],
-) -> dict[str, Any]:
-    spec = TASK_SPECS.get(task)
-    audit = split.get("audit") or {}
-    folds, repeats = audit.get("n_folds"), audit.get("repeats")
-    described = f"{split['protocol']} cross-validation, outer test folds"
-    if folds is not None:
-        times = f" x {repeats}" if repeats not in (None, 1) else ""
-        described = f"{split['protocol']} {folds}-fold cross-validation{times}, outer test folds"
-    dataset_record: dict[str, Any] = {"type": dataset, "name": dataset}
-    if version is not None:
-        dataset_record["config"] = str(version)
-    dataset_record["split"] = described
-    dataset_record["args"] = {
-        "task": task,
-        "protocol": split["protocol"],
-        "outer_folds": folds,
-        "repeats": repeats,
-        "groups": audit.get("n_groups"),
-        "manifest_sha256": split.get("hash"),
-    }
-    return {
-        "task": {
-            "type": spec.hub_task if spec else task,
-            "name": f"{task}: {spec.summary}" if spec else task,
-        },
-        "dataset": dataset_record,
-        "metrics": metrics,
-    }
-
-
-def _metric(row: Mapping[str, Any], column: str, name: str, folds: Any) -> dict[str, Any] | None:
-    """A metric entry: the mean over folds as ``value``; merbench's ``column``, its interval and
-    the number of folds in ``args``; ``None`` when the summary has no value for ``column``."""
-    value = as_float(row.get(column))
-    if value is None:
-        return None
-    low, high = as_float(row.get(f"{column}_low")), as_float(row.get(f"{column}_high"))
-    args: dict[str, Any] = {"column": column}
-    if low is not None and high is not None:
-        args |= {"ci_low": low, "ci_high": high, "confidence": CONFIDENCE}
-    if as_float(folds) is not None:
-        args["folds"] = int(folds)
-    hub_id, config = hub_metric(column)
-    entry: dict[str, Any] = {"type": hub_id, "name": name, "value": value}
-    if config is not None:
-        entry["config"] = config
-    return entry | {"args": args, "verified": False}
