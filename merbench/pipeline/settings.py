@@ -321,6 +321,12 @@ class RunSettings:
             raise ConfigError(f"--seed {self.seed}: give a whole number from 0 to 4294967295.")
         if self.name is not None:
             check_run_name(self.name)
+        if self.track is not None and self.track not in TRACKERS:
+            raise ConfigError(f"--track {self.track}: choose {', '.join(TRACKERS)}.")
+        if self.tracking_uri is not None and self.track is None:
+            raise ConfigError(
+                f"--tracking-uri {self.tracking_uri}: nothing is tracked. Add --track mlflow."
+            )
 
     @classmethod
     def from_options(cls, **values: Any) -> RunSettings:

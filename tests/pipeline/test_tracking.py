@@ -91,3 +91,10 @@ def test_a_missing_mlflow_is_refused_in_one_line_naming_the_extra(tiny_config, t
         .endswith("MLflow is not installed. pip install 'merbench[mlflow]'.")
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_tracking_options_are_checked_when_the_settings_are_made(tmp_path):
+    with pytest.raises(ConfigError, match="--track wandb: choose mlflow"):
+        RunSettings(track="wandb")
+    with pytest.raises(ConfigError, match=r"nothing is tracked\. Add --track mlflow"):
+        RunSettings(tracking_uri="sqlite:///x.db")
