@@ -22,7 +22,17 @@ def tones_config(install_tones):
     return install_tones()
 
 
-COMMANDS = ["run", "worker", "list", "plugins", "new-plugin", "status", "verify", "leaderboard"]
+COMMANDS = [
+    "run",
+    "worker",
+    "list",
+    "plugins",
+    "new-plugin",
+    "status",
+    "compare",
+    "verify",
+    "leaderboard",
+]
 COMMANDS += ["folds", "score", "export", "predict"]
 
 
