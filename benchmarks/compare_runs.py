@@ -16,6 +16,10 @@ whichever process runs them. Cells are matched by dataset, task, candidate, repe
 split; a cell or a prediction present in one run only is reported. Candidates whose estimator
 sums in parallel (``random-forest``, ``n_jobs=-1``) may differ in the last bit between two runs
 of the same code: compare such a pair of runs of one commit to see the floor.
+
+Whether a change moved the scores by more than the folds' noise is ``merbench compare RUN_A
+RUN_B`` (docs/compare.md): paired differences with 95 % intervals. This script asks only
+whether the predictions are bit-identical.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def run(
     jobs: int | str = "auto",
     executor: str | None = None,
     scheduler: str | None = None,
+    track: str | None = None,
+    tracking_uri: str | None = None,
     fresh: bool = False,
     reporter: Reporter | None = None,
 ) -> RunResult:

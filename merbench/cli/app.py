@@ -104,6 +104,7 @@ for command in (
     inspection.plugins,
     inspection.new_plugin,
     inspection.status,
+    inspection.compare,
     inspection.verify,
     publish.leaderboard,
     publish.folds,

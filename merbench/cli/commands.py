@@ -375,6 +375,45 @@ def status_command(run_dir: str | Path, storage: str | None) -> None:
         )
 
 
+def compare_command(run_a: str, run_b: str, *, as_json: bool) -> None:
+    """``merbench compare``: the paired differences B - A, as a table or JSON."""
+    from merbench.results.compare import compare_runs
+    from merbench.results.urls import store_url
+
+    differences = compare_runs(store_url(run_a), store_url(run_b))
+    if as_json:
+        _emit_json([d.record() for d in differences])
+        return
+    table = Table(title=f"{escape(run_b)} minus {escape(run_a)}", title_justify="left")
+    for column in ("dataset/task", "candidate", "metric", "folds", "A", "B", "B - A [95 % CI]"):
+        table.add_column(column, justify="right" if column in ("folds", "A", "B") else "left")
+    table.add_column("p")
+    table.add_column("pooled B - A [95 % CI]")
+    for d in differences:
+        split = "" if d.split == "grouped" else f" ({d.split})"
+        better = "higher" if d.direction == "maximize" else "lower"
+        table.add_row(
+            escape(f"{d.dataset}/{d.task}{split}"),
+            escape(d.candidate),
+            f"{d.metric} ({better} is better)",
+            str(d.n_folds),
+            f"{d.mean_a:.3f}",
+            f"{d.mean_b:.3f}",
+            _signed(d.diff, d.ci_low, d.ci_high),
+            "" if d.p_value != d.p_value else f"{d.p_value:.3g}",
+            _signed(d.pooled_diff, d.pooled_low, d.pooled_high),
+        )
+    out.print(table)
+
+
+def _signed(value: float, low: float, high: float) -> str:
+    """``+0.012 [-0.004, +0.028]``; empty for NaN, no interval when it is NaN."""
+    if value != value:
+        return ""
+    interval = "" if low != low else f" [{low:+.3f}, {high:+.3f}]"
+    return f"{value:+.3f}{interval}"
+
+
 def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     """``merbench verify``: check a local dataset copy; exit 1 when it cannot be used."""
     from merbench.data.audio import AudioSettings, AudioStore

@@ -120,6 +120,24 @@ def status(ctx: click.Context, run_dir: str, storage: str | None) -> None:
 
 
 @click.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.pass_context
+def compare(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
+    """Compare two runs of the same candidates on the same folds: B minus A, per candidate.
+
+    RUN_A and RUN_B are run directories or store URLs, e.g. before and after a change. The
+    primary metric's paired difference over folds, with its 95 % interval, and of the pooled
+    per-track predictions where both runs stored them. Runs split differently are refused.
+    """
+    from merbench.cli.commands import compare_command
+
+    start(ctx)
+    guard(lambda: compare_command(run_a, run_b, as_json=as_json))
+
+
+@click.command()
 @click.argument("dataset")
 @click.option("--config", type=click.Path(path_type=Path), help="datasets.toml to read.")
 @click.pass_context

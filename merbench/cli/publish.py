@@ -132,6 +132,14 @@ def score(
     "the best fold cell's parameters refitted on all tracks (docs/export.md).",
 )
 @machine_config
+@click.option(
+    "--push-to-hub",
+    "repo_id",
+    metavar="OWNER/NAME",
+    help="Then upload the folder to this Hugging Face model repository (made if missing; "
+    "the token of 'hf auth login' or HF_TOKEN).",
+)
+@click.option("--private", is_flag=True, help="Make the --push-to-hub repository private.")
 @click.pass_context
 def export(
     ctx: click.Context,
@@ -142,17 +150,21 @@ def export(
     task: str | None,
     params: str,
     config: Path | None,
+    repo_id: str | None,
+    private: bool,
 ) -> None:
     """Train a run's candidate on every track of a dataset and write it to a folder.
 
     RUN is a run directory or its store's URL. The folder gets model.json, the weights
-    (safetensors or skops) and check.csv; 'merbench predict' uses it on any audio.
+    (safetensors or skops), check.csv and a model card (README.md); 'merbench predict' uses
+    it on any audio.
     """
     from merbench.cli.publish_commands import export_command
 
     request = dict(candidate=candidate, out=out, dataset=dataset, task=task, params=params)
     registry = plugin_registry(ctx)
-    guard(lambda: export_command(registry, run_dir, dict(request, config=config)))
+    request |= dict(config=config)
+    guard(lambda: export_command(registry, run_dir, request, repo_id=repo_id, private=private))
 
 
 @click.command()

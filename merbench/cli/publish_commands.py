@@ -94,13 +94,24 @@ def score_command(registry: Registry, run: str | Path, request: Mapping[str, Any
     )
 
 
-def export_command(registry: Registry, run: str | Path, request: Mapping[str, Any]) -> None:
-    """``merbench export``: train a candidate on every track; write the model folder."""
+def export_command(
+    registry: Registry,
+    run: str | Path,
+    request: Mapping[str, Any],
+    *,
+    repo_id: str | None = None,
+    private: bool = False,
+) -> None:
+    """``merbench export``: train a candidate on every track; write the model folder; push it
+    to the Hugging Face Hub with ``--push-to-hub``."""
     from merbench.exchange.export import ExportRequest, export_model
+    from merbench.exchange.hub import check_repo_id, push_to_hub
     from merbench.results.store import Store
     from merbench.results.urls import store_url
 
     warn_failures(registry)
+    if repo_id is not None:
+        check_repo_id(repo_id)  # before the training, not after it
     store = Store(store_url(run), create=False)
     live = wants_progress(True)
     try:
@@ -122,6 +133,11 @@ def export_command(registry: Registry, run: str | Path, request: Mapping[str, An
         f"'merbench predict {escape(str(exported.folder))} AUDIO... --out predictions.csv'.",
         highlight=False,
     )
+    if repo_id is not None:
+        message = f"merbench export: {exported.candidate} on {exported.dataset}/{exported.task}"
+        with console.status(f"uploading to {repo_id}"):
+            url = push_to_hub(exported.folder, repo_id, private=private, message=message)
+        console.print(f"Pushed to {escape(url)}", highlight=False)
 
 
 def predict_command(

@@ -73,6 +73,9 @@ class MetricSpec:
         shown_each: where its per-dimension values appear (``dimensions`` only).
         chance: the score of an uninformed prediction: a constant, the name of the metric that
             holds it per fold (``{k}`` replaced), or ``None`` when it depends on the data.
+        hub_id: the Hugging Face Hub's id of the metric (``huggingface.co/metrics``), as model
+            cards name it in ``model-index``; ``None`` where the Hub has none.
+        hub_config: the Hub metric's configuration that gives this metric (``macro`` F1).
     """
 
     name: str
@@ -85,6 +88,8 @@ class MetricSpec:
     shown: Shown = "table"
     shown_each: Shown = "cells"
     chance: float | str | None = None
+    hub_id: str | None = None
+    hub_config: str | None = None
 
     def values(self, scoring: Scoring) -> dict[str, float]:
         """Compute this metric on one fold, as ``column -> value`` (empty when not applicable)."""
@@ -264,24 +269,26 @@ _CORRELATION = (-1.0, 1.0)
 METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(name="r2", label="R²", direction="maximize", bounds=(-math.inf, 1.0),
                kinds=("regression",), compute=_r2, per="dimensions", shown_each="table",
-               chance=0.0),
+               chance=0.0, hub_id="r_squared"),
     MetricSpec(name="ccc", label="CCC", direction="maximize", bounds=_CORRELATION,
                kinds=("regression",), compute=_ccc, per="dimensions", shown_each="files",
                chance=0.0),
     MetricSpec(name="pearson", label="Pearson r", direction="maximize", bounds=_CORRELATION,
-               kinds=("regression",), compute=_pearson, per="dimensions", chance=0.0),
+               kinds=("regression",), compute=_pearson, per="dimensions", chance=0.0,
+               hub_id="pearsonr"),
     MetricSpec(name="rmse", label="RMSE", direction="minimize", bounds=(0.0, math.inf),
                kinds=("regression",), compute=_rmse, per="dimensions", shown_each="files"),
     MetricSpec(name="macro_f1", label="Macro-F1", direction="maximize", bounds=_UNIT,
-               kinds=("classification",), compute=_macro_f1),
+               kinds=("classification",), compute=_macro_f1, hub_id="f1", hub_config="macro"),
     MetricSpec(name="balanced_accuracy", label="Balanced acc.", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_balanced_accuracy),
     MetricSpec(name="accuracy", label="Accuracy", direction="maximize", bounds=_UNIT,
-               kinds=("classification",), compute=_accuracy, chance="majority_chance"),
+               kinds=("classification",), compute=_accuracy, chance="majority_chance",
+               hub_id="accuracy"),
     MetricSpec(name="majority_chance", label="Majority-class acc.", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_majority_chance),
     MetricSpec(name="mcc", label="MCC", direction="maximize", bounds=_CORRELATION,
-               kinds=("classification",), compute=_mcc, chance=0.0),
+               kinds=("classification",), compute=_mcc, chance=0.0, hub_id="matthews_correlation"),
     MetricSpec(name="top{k}_accuracy", label="Top-{k} acc.", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_top_k_accuracy, per="top-k",
                chance="top{k}_chance"),
@@ -307,6 +314,24 @@ def metric_label(column: str) -> str:
     """The page label of a metric column (the column itself when it is no metric's)."""
     spec = find_metric(column)
     return column if spec is None else spec.label_of(column)
+
+
+def is_chance_level(column: str) -> bool:
+    """Whether a metric column holds a chance level (``majority_chance``, ``top3_chance``): the
+    score of an uninformed prediction, a reference beside a model's scores and not one of them."""
+    chances = {m.chance for m in METRIC_SPECS if isinstance(m.chance, str)}
+    spec = find_metric(column)
+    return spec is not None and spec.name in chances
+
+
+def hub_metric(column: str) -> tuple[str, str | None]:
+    """The Hub's metric id and configuration of a metric column (``r2_valence`` ->
+    ``("r_squared", None)``, ``macro_f1`` -> ``("f1", "macro")``); merbench's column name where
+    the Hub has no id for the metric (CCC, RMSE, balanced accuracy)."""
+    spec = find_metric(column)
+    if spec is None or spec.hub_id is None:
+        return column, None
+    return spec.hub_id, spec.hub_config
 
 
 def metric_bounds(column: str) -> tuple[float, float]:

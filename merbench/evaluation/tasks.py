@@ -58,6 +58,17 @@ class TaskSpec:
     rule: ClassRule | None = None
 
     @property
+    def hub_task(self) -> str:
+        """The Hugging Face Hub's task id (pipeline tag) of a model for this task.
+
+        ``audio-classification`` for every task: the classification tasks are that, and the Hub
+        has no audio regression task; its audio models that regress emotion dimensions (arousal,
+        dominance, valence from speech) are tagged ``audio-classification``, the task of audio in
+        and one score per output out, so search finds them beside the emotion classifiers.
+        """
+        return "audio-classification"
+
+    @property
     def is_regression(self) -> bool:
         """Whether the task predicts continuous targets."""
         return self.kind == "regression"

@@ -14,7 +14,8 @@ from one of two procedures (``docs/export.md``):
 
 The model is written by ``merbench.exchange.bundle`` (safetensors or skops, ``model.json``), with
 ``check.csv``: its predictions of the dataset's own tracks through the run's pipeline (cached
-windows, aggregation, rescaling), which ``merbench predict`` on the same files reproduces.
+windows, aggregation, rescaling), which ``merbench predict`` on the same files reproduces, and a
+Hugging Face model card (``README.md``, ``merbench.exchange.card``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from merbench.data.tracks import Tracks
 from merbench.errors import ConfigError, RunError, did_you_mean
 from merbench.evaluation.cv import Fold
 from merbench.exchange import bundle
+from merbench.exchange.card import CARD, write_card
 from merbench.exchange.external import narrow_splits
 from merbench.exchange.manifest import FinalModel, model_manifest
 from merbench.exchange.runtime import runtime_of
@@ -289,8 +291,8 @@ def _write(
     store: Store,
     root: Path,
 ) -> tuple[str, ...]:
-    """Write the weights, ``check.csv`` (files relative to the dataset's ``root``) and
-    ``model.json``; return the file names."""
+    """Write the weights, ``check.csv`` (files relative to the dataset's ``root``),
+    ``model.json`` and the model card ``README.md``; return the file names."""
     runtime = runtime_of(plan.model)
     weights = folder / runtime.file
     runtime.save(final.fitted.model, weights, plan.model)
@@ -310,7 +312,8 @@ def _write(
         bundle.CHECK_CSV: {"sha256": bundle.sha256_of(folder / bundle.CHECK_CSV)},
     }
     bundle.write_manifest(folder, jsonable(manifest))
-    files = (bundle.MODEL_JSON, weights.name, bundle.CHECK_CSV)
+    write_card(folder, store, jsonable(manifest))
+    files = (bundle.MODEL_JSON, weights.name, bundle.CHECK_CSV, CARD)
     for name in files:  # a library may write with its own mode (safetensors: 0600)
         follow_umask(folder / name)
     return files

@@ -2,13 +2,16 @@
 
 One file per candidate and dataset, ``<dataset>_<candidate>_<hash>.yaml``, holding the
 ``model-index`` block of a model card's metadata: the candidate is the model's ``name``; each task
-it finished is a result whose ``task`` is the merbench task, whose ``dataset`` names the dataset,
-its version (``config``) and the split protocol (``split``: protocol, outer folds and repeats, the
-cross-validation's outer test folds; ``args``: the same as fields and the SHA-256 of the folds'
-manifest), and whose ``metrics`` are every metric of the results files: ``type`` the column,
-``name`` its page label, ``value`` the mean over outer folds and, since the format has no field
-for an interval, ``args`` with its 95 % confidence interval (``ci_low``, ``ci_high``), the
-confidence level and the number of folds. A protocol run beside the ranking one (``--split
+it finished is a result whose ``task`` is the Hub's task id (``TaskSpec.hub_task``) named by the
+merbench task, whose ``dataset`` names the dataset, its version (``config``) and the split
+protocol (``split``: protocol, outer folds and repeats, the cross-validation's outer test folds;
+``args``: the merbench task, the same as fields and the SHA-256 of the folds' manifest), and whose
+``metrics`` are every metric of the page tables but the chance levels (a reference, not a score
+of the model): ``type`` the Hub's metric id (``r_squared``, ``accuracy``, ``f1`` with ``config``
+``macro``; the column where the Hub has none), ``name`` its page label, ``value`` the mean over
+outer folds and, since the format has no field for an interval, ``args`` with merbench's column,
+its 95 % confidence interval (``ci_low``, ``ci_high``), the confidence level and the number of
+folds. A protocol run beside the ranking one (``--split
 grouped,random``) is one more result with its primary metric and the leakage gap. Results are
 self-reported (``verified: false``). Written with PyYAML's safe dumper: every value is data.
 """
@@ -16,21 +19,19 @@ self-reported (``verified: false``). Written with PyYAML's safe dumper: every va
 from __future__ import annotations
 
 import hashlib
-import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from merbench.evaluation.scoring import metric_label
-from merbench.evaluation.stats import mean_ci
-from merbench.evaluation.tasks import TASK_SPECS
+from merbench.evaluation.scoring import is_chance_level, metric_label
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_metadata
 from merbench.leaderboard.pages import slug
-from merbench.leaderboard.values import as_float, records
+from merbench.leaderboard.values import records
+from merbench.results.model_index import metric_entry, result_entry
 from merbench.results.protocols import primary_protocol
 from merbench.results.summaries import (
     cells_frame,
@@ -40,10 +41,6 @@ from merbench.results.summaries import (
     summarize,
 )
 from merbench.version import __version__
-
-CONFIDENCE = float(inspect.signature(mean_ci).parameters["confidence"].default)
-"""The level of the intervals in ``results.csv`` (``merbench.evaluation.stats.mean_ci``'s
-default)."""
 
 
 def eval_results_file(dataset: str, candidate: str) -> str:
@@ -96,66 +93,23 @@ def model_index(
         task = str(row["task"])
         splits = [s for s in collected.protocols if s["dataset"] == dataset and s["task"] == task]
         ranking = primary_protocol(s["protocol"] for s in splits)
-        columns = list(metric_columns(rows[rows["task"] == task], task))
+        shown = metric_columns(rows[rows["task"] == task], task)
+        columns = [c for c in shown if not is_chance_level(c)]
         for split in sorted(splits, key=lambda s: (s["protocol"] != ranking, s["protocol"])):
             if split["protocol"] == ranking:
-                metrics = [_metric(row, m, metric_label(m), row.get("n_folds")) for m in columns]
+                metrics = [
+                    metric_entry(row, m, metric_label(m), row.get("n_folds")) for m in columns
+                ]
             else:  # the primary metric and the leakage gap, under this protocol's folds
                 other, primary = split["protocol"], str(row["primary"])
                 gap = f"leakage gap ({other} minus {ranking})"
                 metrics = [
-                    _metric(row, f"{primary}_{other}", f"{metric_label(primary)}, {other}", None),
-                    _metric(row, f"leakage_gap_{other}", gap, None),
+                    metric_entry(
+                        row, f"{primary}_{other}", f"{metric_label(primary)}, {other}", None
+                    ),
+                    metric_entry(row, f"leakage_gap_{other}", gap, None),
                 ]
             found = [m for m in metrics if m is not None]
             if found:
-                results.append(_result(task, dataset, version, split, found))
+                results.append(result_entry(task, dataset, version, split, found))
     return {"model-index": [{"name": candidate, "results": results}]}
-
-
-def _result(
-    task: str,
-    dataset: str,
-    version: str | None,
-    split: Mapping[str, Any],
-    metrics: list[dict[str, Any]],
-) -> dict[str, Any]:
-    spec = TASK_SPECS.get(task)
-    audit = split.get("audit") or {}
-    folds, repeats = audit.get("n_folds"), audit.get("repeats")
-    described = f"{split['protocol']} cross-validation, outer test folds"
-    if folds is not None:
-        times = f" x {repeats}" if repeats not in (None, 1) else ""
-        described = f"{split['protocol']} {folds}-fold cross-validation{times}, outer test folds"
-    dataset_record: dict[str, Any] = {"type": dataset, "name": dataset}
-    if version is not None:
-        dataset_record["config"] = str(version)
-    dataset_record["split"] = described
-    dataset_record["args"] = {
-        "protocol": split["protocol"],
-        "outer_folds": folds,
-        "repeats": repeats,
-        "groups": audit.get("n_groups"),
-        "manifest_sha256": split.get("hash"),
-    }
-    return {
-        "task": {"type": task, "name": spec.summary if spec else task},
-        "dataset": dataset_record,
-        "metrics": metrics,
-    }
-
-
-def _metric(row: Mapping[str, Any], column: str, name: str, folds: Any) -> dict[str, Any] | None:
-    """A metric entry: the mean over folds as ``value``, its interval and the number of folds in
-    ``args``; ``None`` when the summary has no value for ``column``."""
-    value = as_float(row.get(column))
-    if value is None:
-        return None
-    low, high = as_float(row.get(f"{column}_low")), as_float(row.get(f"{column}_high"))
-    args: dict[str, Any] = {}
-    if low is not None and high is not None:
-        args = {"ci_low": low, "ci_high": high, "confidence": CONFIDENCE}
-    if as_float(folds) is not None:
-        args["folds"] = int(folds)
-    entry: dict[str, Any] = {"type": column, "name": name, "value": value}
-    return entry | ({"args": args} if args else {}) | {"verified": False}

@@ -79,21 +79,24 @@ def compare_ranks(summary: pd.DataFrame, min_datasets: int = MIN_DATASETS) -> Ra
     ranks = complete.rank(axis=0, method="average")
     mean = ranks.mean(axis=1).sort_values(kind="stable")
     counts = table.notna().sum(axis=1)
-    return _comparison(mean, len(scores), tuple(scores), counts[table.isna().any(axis=1)])
+    return _comparison(mean, complete, tuple(scores), counts[table.isna().any(axis=1)])
 
 
 def _comparison(
-    mean: pd.Series, n_blocks: int, blocks: tuple[tuple[str, str], ...], partial: pd.Series
+    mean: pd.Series,
+    complete: pd.DataFrame,
+    blocks: tuple[tuple[str, str], ...],
+    partial: pd.Series,
 ) -> RankComparison:
     k = len(mean)
-    cd = nemenyi_cd(k, n_blocks)
+    cd = nemenyi_cd(k, len(blocks))
     values = mean.to_numpy(dtype=float)
     return RankComparison(
         candidates=tuple(str(c) for c in mean.index),
         mean_ranks=tuple(float(v) for v in values),
         blocks=blocks,
         critical_difference=cd,
-        friedman_p=friedman_p(values, n_blocks),
+        friedman_p=friedman_p(complete.to_numpy(dtype=float)),
         groups=not_different(values, cd),
         left_out=tuple((str(c), int(n)) for c, n in sorted(partial.items())),
     )
@@ -105,13 +108,19 @@ def nemenyi_cd(k: int, n_blocks: int, alpha: float = ALPHA) -> float:
     return q * math.sqrt(k * (k + 1) / (6.0 * n_blocks))
 
 
-def friedman_p(mean_ranks: np.ndarray, n_blocks: int) -> float | None:
-    """P-value of Friedman's chi-square statistic from ``[k]`` mean ranks (``None`` if k < 3)."""
-    k = mean_ranks.size
-    if k < 3:
+def friedman_p(scores: np.ndarray) -> float | None:
+    """P-value of Friedman's test on ``[k, N]`` scores of ``k`` candidates over ``N`` blocks.
+
+    ``scipy.stats.friedmanchisquare``, which ranks within each block and corrects the statistic
+    for ties (without ties it is Demšar's ``12 N / (k (k + 1)) (sum R_j^2 - k (k + 1)^2 / 4)``).
+    ``None`` with fewer than three candidates; ``1.0`` when every block ties every candidate
+    (no evidence of a difference, where the tie correction would divide by zero).
+    """
+    if scores.shape[0] < 3:
         return None
-    chi2 = 12.0 * n_blocks / (k * (k + 1)) * (np.sum(mean_ranks**2) - k * (k + 1) ** 2 / 4.0)
-    return float(sps.chi2.sf(max(chi2, 0.0), k - 1))
+    if all(np.ptp(scores[:, block]) == 0.0 for block in range(scores.shape[1])):
+        return 1.0
+    return float(sps.friedmanchisquare(*scores).pvalue)
 
 
 def not_different(mean_ranks: np.ndarray, cd: float) -> tuple[tuple[int, int], ...]:

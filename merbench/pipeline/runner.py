@@ -54,6 +54,7 @@ from merbench.pipeline.probe import plan_only, run_plan
 from merbench.pipeline.progress import Reporter, SilentReporter, log_to, stop_logging_to
 from merbench.pipeline.provenance import collect_provenance, portable_text
 from merbench.pipeline.settings import RunSettings, check_folder
+from merbench.pipeline.tracking import require_mlflow, track
 from merbench.plugin.registry import Registry, load_registry
 from merbench.results.queue import Queue, retry_failed
 from merbench.results.schema import CellKey
@@ -114,6 +115,8 @@ def run(
             unavailable=list(plan.unavailable),
             estimate=plan_only(settings, plan, registry),
         )
+    if settings.track is not None:
+        require_mlflow()  # before anything is written
     executor = chosen_executor(settings, plan.config)
     store = _open_store(settings, plan)
     outcome = RunOutcome(
@@ -150,7 +153,20 @@ def run(
         store.save_plan(stored_plan(plan, settings))
         if not settings.enqueue_only:
             outcome.estimate = _show_plan(plan, builder, keys, reporter)
-        _work(plan, builder, keys, outcome, reporter, executor)
+        reporter, tracker = track(
+            reporter,
+            store,
+            tracker=None if settings.enqueue_only else settings.track,
+            uri=settings.tracking_uri,
+            name=plan.name,
+            run_dir=plan.run_dir,
+            params=identity,
+        )
+        try:
+            _work(plan, builder, keys, outcome, reporter, executor)
+        finally:
+            if tracker is not None:
+                tracker.finish(outcome.ok)
     finally:
         stop_logging_to(handler)
         store.close()

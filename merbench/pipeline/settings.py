@@ -27,6 +27,8 @@ from merbench.results import HEARTBEAT_TIMEOUT_S
 
 MAX_RUN_NAME = 200
 """The longest run name (the store's ``runs.name`` column)."""
+TRACKERS = ("mlflow",)
+"""The experiment trackers ``--track`` logs to (``merbench.pipeline.tracking``)."""
 IDENTITY = ("budget", "budget_overrides", "seed", "top_k", "precision", "augment_mode", "split")
 """The settings stored with a run that a resumed run must repeat (they change its numbers)."""
 
@@ -286,6 +288,23 @@ class RunSettings:
             "[executor] scheduler of datasets.toml, else a local cluster of --jobs processes).",
         ),
     )
+    track: str | None = field(
+        default=None,
+        metadata=option(
+            choices=TRACKERS,
+            help="Also log the run to an experiment tracker: mlflow (one MLflow run for the "
+            "run, one nested run per finished cell with its parameters, metrics, timings and "
+            "predictions; pip install 'merbench[mlflow]'; docs/tracking.md).",
+        ),
+    )
+    tracking_uri: str | None = field(
+        default=None,
+        metadata=option(
+            metavar="URI",
+            help="Where --track logs, e.g. http://host:5000 or sqlite:///mlflow.db (default: "
+            "sqlite:///RUN_DIR/mlflow.db, artifacts in RUN_DIR/mlruns).",
+        ),
+    )
     fresh: bool = field(
         default=False,
         metadata=option(help="Delete the run directory's results and start over."),
@@ -304,6 +323,12 @@ class RunSettings:
             raise ConfigError(f"--seed {self.seed}: give a whole number from 0 to 4294967295.")
         if self.name is not None:
             check_run_name(self.name)
+        if self.track is not None and self.track not in TRACKERS:
+            raise ConfigError(f"--track {self.track}: choose {', '.join(TRACKERS)}.")
+        if self.tracking_uri is not None and self.track is None:
+            raise ConfigError(
+                f"--tracking-uri {self.tracking_uri}: nothing is tracked. Add --track mlflow."
+            )
 
     @classmethod
     def from_options(cls, **values: Any) -> RunSettings:

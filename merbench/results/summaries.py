@@ -372,7 +372,7 @@ def _wide_predictions(
     if predictions is None or predictions.empty:
         return {}
     kept = predictions.merge(done[CELL_KEY], on=CELL_KEY)
-    wide = {str(c): _wide(p, task) for c, p in kept.groupby("candidate", sort=False)}
+    wide = {str(c): per_track(p, task) for c, p in kept.groupby("candidate", sort=False)}
     return {c: frame for c, frame in wide.items() if not frame.empty}
 
 
@@ -403,7 +403,9 @@ def _bootstraps(
         log.info("no track groups stored: the tier bootstrap resamples single tracks")
     out = {}
     for candidate, frame in wide.items():
-        paired = None if candidate == leader else _paired(frame, wide[leader], task, groups)
+        paired = (
+            None if candidate == leader else paired_predictions(frame, wide[leader], task, groups)
+        )
         if paired is not None:
             out[candidate] = group_bootstrap(
                 paired, task.primary, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
@@ -411,7 +413,7 @@ def _bootstraps(
     return out
 
 
-def _wide(predictions: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
+def per_track(predictions: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """One row per (repeat, fold, track): ``y_true:<target>``, then ``y_pred:<target>`` columns."""
     targets = list(task.targets) or ["class"]
     index = ["repeat", "fold", "track_id", "target"]
@@ -424,7 +426,7 @@ def _wide(predictions: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     return wide
 
 
-def _paired(
+def paired_predictions(
     candidate: pd.DataFrame, leader: pd.DataFrame, task: TaskSpec, groups: Mapping[str, str]
 ) -> Paired | None:
     """The two candidates' predictions on the (repeat, track) pairs both have, or ``None``."""

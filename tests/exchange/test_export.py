@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from merbench.cli import main
 from merbench.errors import ConfigError
 from merbench.exchange import bundle
+from merbench.exchange.card import CARD
 from merbench.results.summaries import read_tables
 from merbench.results.urls import sqlite_url
 from merbench.train.calibration import AGGREGATION
@@ -40,6 +41,7 @@ from tests.helpers.exports import (
 def test_torch_regression_export_is_reproduced_by_predict(exports, run_dir, tmp_path):
     model = exports("cnn2d@mel")
     assert sorted(p.name for p in model.iterdir()) == [
+        CARD,
         bundle.CHECK_CSV,
         bundle.MODEL_JSON,
         bundle.TORCH_WEIGHTS,

@@ -208,19 +208,45 @@ def test_eval_results_yaml_per_candidate_has_the_sites_values(site, evil_run, tm
     [entry] = card["model-index"]
     assert entry["name"] == "ridge@handcrafted"
     [result] = entry["results"]
-    assert result["task"]["type"] == "av-regression"
+    assert result["task"] == {
+        "type": "audio-classification",
+        "name": "av-regression: Arousal and valence on the dataset's own scale.",
+    }
     dataset = result["dataset"]
     assert dataset["name"] == "tones" and dataset["split"].startswith("grouped 3-fold cross-valid")
     assert dataset["args"]["protocol"] == "grouped" and dataset["args"]["outer_folds"] == 3
     assert dataset["args"]["manifest_sha256"] == page["split_hash"]
-    metrics = {m["type"]: m for m in result["metrics"]}
+    assert dataset["args"]["task"] == "av-regression"
+    metrics = {m["args"]["column"]: m for m in result["metrics"]}
     assert {"r2_mean", "ccc_mean", "rmse_mean", "r2_arousal", "r2_valence"} <= set(metrics)
+    assert metrics["r2_valence"]["type"] == "r_squared"
+    assert metrics["ccc_mean"]["type"] == "ccc_mean"  # the Hub has no CCC
     for column in metrics:
         assert metrics[column]["value"] == pytest.approx(row[column]), column
         assert metrics[column]["args"]["ci_low"] == pytest.approx(row[f"{column}_low"]), column
         assert metrics[column]["args"]["ci_high"] == pytest.approx(row[f"{column}_high"]), column
         assert metrics[column]["args"]["folds"] == 3 and metrics[column]["verified"] is False
     assert metrics["r2_mean"]["name"] == "R² (mean)"
+
+
+def test_eval_results_use_the_hubs_ids_and_leave_chance_levels_out(tmp_path):
+    from huggingface_hub import ModelCardData
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    url = fake_store(tmp_path / "q", {"a": 0.6, "majority": 0.3}, task="quadrant")
+    [*_, path] = write_eval_results([url], tmp_path / "evals")
+    index = yaml.safe_load(path.read_text())["model-index"]
+    [result] = index[0]["results"]
+    assert result["task"]["type"] == "audio-classification"
+    columns = [m["args"]["column"] for m in result["metrics"]]
+    assert "accuracy" in columns and not [c for c in columns if c.endswith("_chance")]
+    by_column = {m["args"]["column"]: m for m in result["metrics"]}
+    assert by_column["macro_f1"]["type"] == "f1" and by_column["macro_f1"]["config"] == "macro"
+    assert by_column["mcc"]["type"] == "matthews_correlation"
+    name, parsed = model_index_to_eval_results(index)  # the Hub's own parser reads it back
+    assert name == index[0]["name"] and {r.task_type for r in parsed} == {"audio-classification"}
+    assert {r.metric_type for r in parsed} >= {"accuracy", "f1", "matthews_correlation"}
+    ModelCardData(model_name=name, eval_results=parsed).to_dict()  # and writes it again
 
 
 def test_eval_results_quote_names_that_yaml_would_read_otherwise(tmp_path):

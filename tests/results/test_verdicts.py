@@ -221,5 +221,5 @@ def test_no_interval_leaves_its_metric_s_range_in_any_file(tmp_path):
             for metric in result["metrics"]:
                 args = metric.get("args") or {}
                 if "ci_low" in args:
-                    low, high = metric_bounds(metric["type"])
+                    low, high = metric_bounds(args["column"])
                     assert low <= args["ci_low"] <= args["ci_high"] <= high, metric
