@@ -372,7 +372,7 @@ def test_every_exported_file_follows_the_umask(exports, candidate):
 
     folder = exports(candidate)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
-    assert len(modes) == 3 and set(modes.values()) == {oct(0o666 & ~umask())}, modes
+    assert len(modes) == 4 and set(modes.values()) == {oct(0o666 & ~umask())}, modes
     assert umask() == os.umask(umask()), "umask() left the process's umask as it was"
 
 
