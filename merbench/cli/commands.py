@@ -111,14 +111,18 @@ def print_leaders(url: str) -> None:
             title=f"{dataset} / {task} ({primary}, mean [95% CI] over folds)",
             caption=_rank_line(group, primary),
         )
-        for column in ("#", "candidate", primary, "tier"):
+        pooled = bool((group["rank_by"] == "pooled").any())  # what the rank reads
+        columns = ["#", "candidate", *([f"pooled {primary}"] if pooled else []), primary, "tier"]
+        for column in columns:
             table.add_column(column, justify="right" if column != "candidate" else "left")
         for row in group.to_dict("records"):
+            name = escape(str(row["candidate"]))
             if row.get("status") != "done":
-                table.add_row("", escape(str(row["candidate"])), "failed", "")
+                table.add_row("", name, *([""] if pooled else []), "failed", "")
                 continue
+            ranked = [f"{row['rank_value']:.3f}"] if pooled else []
             value = _interval(row, primary)
-            table.add_row(str(row["rank"]), escape(str(row["candidate"])), value, str(row["tier"]))
+            table.add_row(str(row["rank"]), name, *ranked, value, str(row["tier"]))
         console.print(table)
         if (group["tier"] == CANNOT_TELL).any():
             detectable = group["detectable_diff"].dropna()

@@ -108,6 +108,20 @@ def test_tiers_never_interleave_with_ranks(tmp_path):
     assert worse.tolist() == sorted(worse.tolist())  # once worse, worse below
 
 
+def test_the_terminal_shows_the_pooled_score_its_ranks_follow(tmp_path, capsys):
+    from merbench.cli.commands import print_leaders
+
+    url = _interleaving(tmp_path / "a")
+    summary = summarize_store(url).sort_values("rank")
+    print_leaders(url)
+    printed = capsys.readouterr().err
+    assert "pooled r2_mean" in " ".join(printed.split())
+    rows = [line for line in printed.splitlines() if line.startswith("│")]  # the table's rows
+    shown = [float(re.findall(r"-?\d+\.\d{3}", line)[0]) for line in rows]
+    assert shown == [round(v, 3) for v in summary["rank_value"]]
+    assert shown == sorted(shown, reverse=True)  # the numbers beside the ranks read in order
+
+
 def test_the_leader_is_the_best_pooled_score_the_bootstrap_tests(tmp_path):
     url = _interleaving(tmp_path / "a")
     summary = summarize_store(url).set_index("candidate")
