@@ -164,6 +164,7 @@ def dask_makespan(workers: int, cell: FixedCell, cells: int) -> float:
             n_workers=workers,
             threads_per_worker=1,
             processes=False,
+            protocol="tcp://",
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             memory_limit=0,
