@@ -388,26 +388,32 @@ def compare_command(run_a: str, run_b: str, *, as_json: bool) -> None:
     if as_json:
         _emit_json([d.record() for d in differences])
         return
-    table = Table(title=f"{escape(run_b)} minus {escape(run_a)}", title_justify="left")
-    for column in ("dataset/task", "candidate", "metric", "folds", "A", "B", "B - A [95 % CI]"):
-        table.add_column(column, justify="right" if column in ("folds", "A", "B") else "left")
-    table.add_column("p")
-    table.add_column("pooled B - A [95 % CI]")
-    for d in differences:
-        split = "" if d.split == "grouped" else f" ({d.split})"
-        better = "higher" if d.direction == "maximize" else "lower"
-        table.add_row(
-            escape(f"{d.dataset}/{d.task}{split}"),
-            escape(d.candidate),
-            f"{d.metric} ({better} is better)",
-            str(d.n_folds),
-            f"{d.mean_a:.3f}",
-            f"{d.mean_b:.3f}",
-            _signed(d.diff, d.ci_low, d.ci_high),
-            "" if d.p_value != d.p_value else f"{d.p_value:.3g}",
-            _signed(d.pooled_diff, d.pooled_low, d.pooled_high),
+    groups: dict[tuple[str, str, str, str], list[Any]] = {}
+    for d in differences:  # one table per dataset, task, split and metric: rows fit 80 columns
+        groups.setdefault((d.dataset, d.task, d.split, d.metric), []).append(d)
+    for (dataset, task, split, metric), rows in groups.items():
+        better = "higher" if rows[0].direction == "maximize" else "lower"
+        on = f"{dataset}/{task}" + ("" if split == "grouped" else f" ({split} folds)")
+        table = Table(
+            title=f"{on}: {metric} ({better} is better), {run_b} minus {run_a}",
+            title_justify="left",
         )
-    out.print(table)
+        table.add_column("candidate", no_wrap=True)
+        for column in ("folds", "A", "B"):
+            table.add_column(column, justify="right")
+        for column in ("B - A [95 % CI]", "p", "pooled B - A [95 % CI]"):
+            table.add_column(column)
+        for d in rows:
+            table.add_row(
+                escape(d.candidate),
+                str(d.n_folds),
+                f"{d.mean_a:.3f}",
+                f"{d.mean_b:.3f}",
+                _signed(d.diff, d.ci_low, d.ci_high),
+                "" if d.p_value != d.p_value else f"{d.p_value:.3g}",
+                _signed(d.pooled_diff, d.pooled_low, d.pooled_high),
+            )
+        out.print(table)
 
 
 def _signed(value: float, low: float, high: float) -> str:
