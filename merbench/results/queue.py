@@ -25,7 +25,7 @@ import hashlib
 import os
 import secrets
 import socket
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,12 +174,34 @@ def set_costs(store: Store, costs: Mapping[int, float]) -> None:
 
 def beat(store: Store, held: Claim, worker: WorkerId) -> bool:
     """Refresh the heartbeat of a held cell; ``False`` when the cell is no longer this worker's."""
-    result = store.transact(
-        lambda conn: conn.execute(
-            cells.update().where(*_held(held, worker)).values(heartbeat_at=db_clock(store.dialect))
-        )
-    )
-    return bool(result.rowcount)
+    return beat_many(store, [held], worker) == 1
+
+
+BEAT_CHUNK = 500
+"""Cells refreshed per statement: well under SQLite's limit on bound parameters."""
+
+
+def beat_many(store: Store, held: Sequence[Claim], worker: WorkerId) -> int:
+    """Refresh the heartbeats of every held cell in one transaction; return how many were still
+    this worker's.
+
+    A process holding many cells (a Dask run's, thousands on a large cluster) beats them all with
+    a statement per ``BEAT_CHUNK`` cells instead of a transaction per cell.
+    """
+    ids = [one.cell_id for one in held]
+    if not ids:
+        return 0
+
+    def refresh(conn: sa.Connection) -> int:
+        count = 0
+        for start in range(0, len(ids), BEAT_CHUNK):
+            chunk = ids[start : start + BEAT_CHUNK]
+            mine = [cells.c.id.in_(chunk), *_held_by(worker.name)]
+            update = cells.update().where(*mine).values(heartbeat_at=db_clock(store.dialect))
+            count += conn.execute(update).rowcount
+        return count
+
+    return int(store.transact(refresh))
 
 
 def release(store: Store, held: Claim, worker: WorkerId) -> None:

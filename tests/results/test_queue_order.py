@@ -121,3 +121,26 @@ def test_a_version_4_store_gains_the_claim_index(tmp_path):
     assert "ix_cells_claim" in _claim_plan(store)
     assert _claim_all(store) == [0, 1, 2]
     store.close()
+
+
+def test_a_process_holding_many_cells_beats_them_in_one_transaction(tmp_path, monkeypatch):
+    from merbench.results import queue
+
+    monkeypatch.setattr(queue, "BEAT_CHUNK", 2)  # several statements, one transaction
+    store = _store(tmp_path, n=5)
+    worker, other = this_worker(), this_worker()
+    mine = claim_many(store, worker, limit=4)
+    theirs = claim_many(store, other, limit=1)
+    with store.engine.begin() as conn:
+        conn.execute(cells.update().values(heartbeat_at=0.0))
+    transactions = []
+    transact = store.transact
+    monkeypatch.setattr(store, "transact", lambda work: transactions.append(1) or transact(work))
+    assert queue.beat_many(store, [*mine, *theirs], worker) == 4  # not the other worker's cell
+    assert len(transactions) == 1
+    beats = {row["id"]: row["heartbeat_at"] for row in store.table("cells")}
+    assert all(beats[held.cell_id] > 0.0 for held in mine)
+    assert beats[theirs[0].cell_id] == 0.0
+    assert queue.beat(store, mine[0], worker) and not queue.beat(store, theirs[0], worker)
+    assert queue.beat_many(store, [], worker) == 0
+    store.close()

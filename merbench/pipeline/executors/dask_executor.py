@@ -36,7 +36,7 @@ from merbench.pipeline.settings import RunSettings
 from merbench.results.queue import (
     Claim,
     Queue,
-    beat,
+    beat_many,
     claim_many,
     fail,
     finish,
@@ -189,11 +189,10 @@ class HeldCells:
         while not self._stop.wait(self.queue.beat_interval):
             with self._lock:
                 held = list(self.claims.values())
-            for one in held:
-                try:
-                    beat(self.store, one, self.queue.worker)
-                except Exception as exc:  # a database hiccup: the next beat may get through
-                    log.warning("heartbeat of %s failed: %s", one.key.label(), exc)
+            try:
+                beat_many(self.store, held, self.queue.worker)
+            except Exception as exc:  # a database hiccup: the next beat may get through
+                log.warning("heartbeat of %d cell(s) failed: %s", len(held), exc)
 
 
 @dataclass(frozen=True, kw_only=True)
