@@ -26,7 +26,7 @@ from merbench.data.windows import Windows, place_window
 from merbench.errors import AudioFileError, ConfigError, DatasetError
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.exchange import bundle
-from merbench.exchange.predictions import PLAUSIBLE_WIDTHS
+from merbench.exchange.predictions import PLAUSIBLE_WIDTHS, plausible_range
 from merbench.exchange.runtime import runtime_of
 from merbench.plugin.registry import Registry
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
@@ -92,14 +92,14 @@ class Predictor:
             return
         scale = self.manifest["dataset"]["label_scale"]
         low, high = float(scale["low"]), float(scale["high"])
-        width = PLAUSIBLE_WIDTHS * (high - low)
+        lo, hi = plausible_range(low, high)
         for column, value in zip(self.columns(), values, strict=True):
-            outside = max(low - width - value, value - high - width)
+            outside = max(lo - value, value - hi)
             if outside > 0:
                 raise ConfigError(
                     f"{weights}: predicted {column} = {value:.6g} for {path}, {outside:.6g} "
-                    f"outside the plausible range {low - width:g}..{high + width:g} (the label "
-                    f"scale {low:g}..{high:g} widened by {PLAUSIBLE_WIDTHS} times its width). The "
+                    f"outside the plausible range {lo:g}..{hi:g} (the label scale "
+                    f"{low:g}..{high:g} widened by {PLAUSIBLE_WIDTHS} times its width). The "
                     "model or its model.json was changed after export; export it again."
                 )
 

@@ -162,6 +162,14 @@ ridge fitted on a 1..9 scale gives 18 for a pure tone); an edited scaler gives h
 value such as 1e308 overflows every score."""
 
 
+def plausible_range(low: float, high: float) -> tuple[float, float]:
+    """The values a regression prediction may take for labels spanning ``low..high``: that span
+    widened by ``PLAUSIBLE_WIDTHS`` times itself on each side (by that many units when it is
+    empty)."""
+    width = PLAUSIBLE_WIDTHS * ((high - low) or 1.0)
+    return low - width, high + width
+
+
 def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) -> None:
     """Refuse regression predictions far outside the scale of the dataset's labels.
 
@@ -187,8 +195,7 @@ def check_range(path: Path, frame: pd.DataFrame, spec: TaskSpec, y: np.ndarray) 
         if labels.size == 0:
             continue
         low, high = float(labels.min()), float(labels.max())
-        width = PLAUSIBLE_WIDTHS * ((high - low) or 1.0)
-        lo, hi = low - width, high + width
+        lo, hi = plausible_range(low, high)
         values = frame[column].to_numpy(dtype=np.float64)
         beyond = np.maximum(lo - values, values - hi)
         bad = beyond > 0

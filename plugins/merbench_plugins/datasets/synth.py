@@ -144,16 +144,6 @@ def cache_folder(options: SynthOptions) -> Path:
     return cache_dir("datasets", "synth") / options.key
 
 
-def _remove_stale(folder: Path) -> None:
-    """Remove unfinished generations of ``folder`` that nobody has written to for a while."""
-    for stale in folder.parent.glob(f".{folder.name}-*"):
-        try:
-            if time.time() - stale.stat().st_mtime > STALE_SECONDS:
-                shutil.rmtree(stale, ignore_errors=True)
-        except FileNotFoundError:  # removed meanwhile by another process
-            continue
-
-
 def remove_abandoned(root: Path) -> list[Path]:
     """Remove every unfinished generation under ``root`` that no process is writing: one a
     killed run left behind (its set's lock is free), or one untouched for ``STALE_SECONDS``.
@@ -196,7 +186,7 @@ def _generate_once(folder: Path, options: SynthOptions, *, replace: bool = False
 
 def _generate_atomically(folder: Path, options: SynthOptions) -> None:
     """Generate into a temporary sibling and rename it, so a killed run leaves no half set."""
-    _remove_stale(folder)
+    remove_abandoned(folder.parent)
     temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         generate(temporary, options)
