@@ -23,6 +23,7 @@ from merbench.plugin.hookspecs import PLUGIN_API, hookimpl
 from merbench.plugin.specs import (
     AugmentationSpec,
     DatasetSpec,
+    DataSource,
     FrontEndSpec,
     InputKind,
     InputShape,
@@ -30,6 +31,7 @@ from merbench.plugin.specs import (
     ModelSpec,
     Provenance,
     PublishedResult,
+    SourceFile,
 )
 from merbench.version import __version__
 
@@ -45,6 +47,7 @@ __all__ = [
     "AugmentationSpec",
     "CellError",
     "ConfigError",
+    "DataSource",
     "DatasetError",
     "DatasetSpec",
     "ExportedModel",
@@ -59,6 +62,7 @@ __all__ = [
     "PublishedResult",
     "RunError",
     "RunResult",
+    "SourceFile",
     "__version__",
     "derive_classes",
     "hookimpl",

@@ -118,6 +118,85 @@ class PublishedResult:
     note: str = ""
 
 
+SourceKind = Literal["files", "zenodo", "hub", "manual"]
+"""Where a dataset's files come from: ``files`` (plain HTTP(S) URLs), ``zenodo`` (a Zenodo
+record, its files and md5 digests read from Zenodo's API at download time), ``hub`` (a Hugging
+Face Hub dataset repository) or ``manual`` (printed steps: no programmatic source)."""
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+CHECKSUM_PATTERN = re.compile(r"^(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceFile:
+    """One file of a dataset's source.
+
+    Attributes:
+        url: the file's ``https://`` (or ``http://``) URL; for a ``zenodo`` source, the file's
+            key in the record (``"MERGE_Audio_Complete.zip"``).
+        name: the name it is saved as (default: the URL's last path segment).
+        checksum: ``"sha256:<hex>"`` or ``"md5:<hex>"``; ``""`` where the source publishes
+            none (merbench then records the sha256 of what it fetched, so a later download
+            notices a change).
+        size: its size in bytes, where known (checked against the server's).
+        unpack: for an archive (``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``), the folder (relative
+            to the download folder, ``""`` for the folder itself) to unpack it into; the
+            archive is removed once unpacked. ``None`` keeps the file as it is.
+        folder: the folder (relative to the download folder) a kept file is saved in.
+    """
+
+    url: str
+    name: str = ""
+    checksum: str = ""
+    size: int | None = None
+    unpack: str | None = None
+    folder: str = ""
+
+    @property
+    def filename(self) -> str:
+        """The name the file is saved as."""
+        return self.name or self.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataSource:
+    """Where a dataset's files come from, and under which licence.
+
+    Plugins *describe* the source; ``merbench download NAME`` fetches it (resuming, checking
+    digests, unpacking safely), prints the ``[datasets.NAME]`` table and runs ``verify``.
+
+    Attributes:
+        kind: ``files``, ``zenodo``, ``hub`` or ``manual`` (see ``SourceKind``).
+        license: the licence's name, printed before anything is fetched.
+        license_url: where the licence (or the dataset's terms) can be read.
+        consent: whether the licence asks for the user's consent: ``merbench download``
+            refuses without ``--accept-licence``.
+        files: the files to fetch (``files``), or the record's files to fetch (``zenodo``;
+            empty: all of them), or the archives among a Hub snapshot to unpack (``hub``).
+        record: the Zenodo record id (``"13939205"``) or the Hub repository (``"org/name"``).
+        revision: the Hub revision (a commit, for reproducible downloads).
+        allow_patterns: the Hub files to fetch (glob patterns; empty: all).
+        root: the folder, relative to the download folder, that ``path`` in ``datasets.toml``
+            points at (the folder the plugin's ``load`` reads).
+        size: the download's size for people, e.g. ``"1.4 GB"``.
+        steps: the steps to print where nothing can be fetched programmatically (``manual``),
+            or what to do after a download.
+        options: the dataset options the download needs in its ``datasets.toml`` table.
+    """
+
+    kind: SourceKind
+    license: str
+    license_url: str = ""
+    consent: bool = False
+    files: tuple[SourceFile, ...] = ()
+    record: str = ""
+    revision: str = ""
+    allow_patterns: tuple[str, ...] = ()
+    root: str = ""
+    size: str = ""
+    steps: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DatasetSpec:
     """A dataset: where tracks come from and what can be asked of them.
@@ -127,7 +206,8 @@ class DatasetSpec:
     ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
     ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
     human-readable problems with a local copy (empty when the copy is usable). ``literature``
-    lists published results on the dataset, shown on its leaderboard page.
+    lists published results on the dataset, shown on its leaderboard page. ``source`` says
+    where its files come from (a ``DataSource``), for ``merbench download``.
     ``label_tasks(**options)`` returns the tasks a copy's labels give with these options (for a
     plugin whose label columns are options, such as ``folder``), a subset of ``tasks``; without
     it, every one of ``tasks``.
@@ -147,6 +227,7 @@ class DatasetSpec:
     homepage: str = ""
     summary: str = ""
     literature: tuple[PublishedResult, ...] = ()
+    source: DataSource | None = None
     provenance: Provenance | None = None
 
     @property

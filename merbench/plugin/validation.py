@@ -8,18 +8,24 @@ a plugin's builder: a ``"module:attribute"`` string is checked for its form only
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 from merbench.plugin.lazy import target_problem
 from merbench.plugin.specs import (
+    CHECKSUM_PATTERN,
     INPUT_KINDS,
     NAME_PATTERN,
+    SOURCE_KINDS,
     SPEC_TYPES,
     SPLIT_PROTOCOLS,
     TASKS,
     DatasetSpec,
+    DataSource,
     ModelSpec,
     PublishedResult,
+    SourceFile,
 )
 from merbench.plugin.torch_space import optimiser_problem
 from merbench.space import is_distribution
@@ -72,7 +78,11 @@ def _validate_fields(where: str, record: object) -> str:
         return f"{where}: task '{tasks[0]}' is not one of {', '.join(TASKS)}. Skipped."
     if isinstance(record, ModelSpec) and optimiser_problem(record):
         return f"{where}: {optimiser_problem(record)}. Skipped."
-    return _validate_literature(where, getattr(record, "literature", ()))
+    problem = _validate_literature(where, getattr(record, "literature", ()))
+    if not problem and isinstance(record, DatasetSpec) and record.source is not None:
+        source = source_problem(record.source)
+        problem = f"{where}: source {source} Skipped." if source else ""
+    return problem
 
 
 def _validate_literature(where: str, literature: object) -> str:
@@ -107,3 +117,58 @@ def _result_problem(entry: object) -> str:
     if not isinstance(entry.note, str):
         return f"note {entry.note!r} is not a string."
     return ""
+
+
+_ZENODO_RECORD = re.compile(r"^[0-9]+$")
+_HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def source_problem(source: object) -> str:
+    """Return what is wrong with a dataset's ``source``, or ``""``."""
+    if not isinstance(source, DataSource):
+        return f"is a {type(source).__name__}, expected merbench.DataSource."
+    if source.kind not in SOURCE_KINDS:
+        return f"kind {source.kind!r} is not one of {', '.join(SOURCE_KINDS)}."
+    if not isinstance(source.license, str) or not source.license.strip():
+        return "has no license: name the licence (or the terms) its files come under."
+    needs = {
+        "files": (bool(source.files), "lists no files"),
+        "zenodo": (bool(_ZENODO_RECORD.match(source.record)), "record is not a Zenodo id"),
+        "hub": (bool(_HUB_REPO.match(source.record)), "record is not a Hub 'org/name'"),
+        "manual": (bool(source.steps), "has no steps to print"),
+    }
+    ok, why = needs[source.kind]
+    if not ok:
+        return f"{why} (record {source.record!r})." if source.record else f"{why}."
+    if not _is_relative(source.root):
+        return f"root {source.root!r} is not a relative path inside the download folder."
+    for index, entry in enumerate(source.files):
+        problem = _file_problem(entry, source.kind)
+        if problem:
+            return f"files[{index}] {problem}"
+    return ""
+
+
+def _file_problem(entry: object, kind: str) -> str:
+    """Return what is wrong with one file of a source, or ``""``."""
+    if not isinstance(entry, SourceFile):
+        return f"is a {type(entry).__name__}, expected merbench.SourceFile."
+    if kind == "files" and not entry.url.startswith(("https://", "http://")):
+        return f"url {entry.url!r} is not an http(s) URL."
+    name = entry.filename
+    if not name or "/" in name or "\\" in name or name in {".", ".."}:
+        return f"name {name!r} is not a plain file name."
+    if entry.checksum and not CHECKSUM_PATTERN.match(entry.checksum):
+        return f"checksum {entry.checksum!r} is not 'sha256:<64 hex>' or 'md5:<32 hex>'."
+    for label, path in (("unpack", entry.unpack), ("folder", entry.folder)):
+        if path is not None and not _is_relative(path):
+            return f"{label} {path!r} is not a relative path inside the download folder."
+    return ""
+
+
+def _is_relative(path: object) -> bool:
+    """Whether ``path`` names a place inside a folder: relative, no ``..``, no drive."""
+    if not isinstance(path, str):
+        return False
+    pure = PurePosixPath(path.replace("\\", "/"))
+    return not pure.is_absolute() and ".." not in pure.parts and ":" not in path

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import merbench
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import (
     check_audio,
     check_count,
@@ -254,5 +255,6 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         license="Audio under the Creative Commons licences of its sources; annotations free "
         "for research (see the dataset page).",
         homepage="https://cvml.unige.ch/databases/DEAM/",
+        source=sources.DEAM,
         summary="1,802 Creative Commons songs and excerpts, static arousal and valence on 1..9.",
     )

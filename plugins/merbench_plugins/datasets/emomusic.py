@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import merbench
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import (
     check_audio,
     check_count,
@@ -200,6 +201,7 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         license="Audio under the Creative Commons licences of the Free Music Archive; "
         "annotations free for research (see the dataset page).",
         homepage="https://cvml.unige.ch/databases/emoMusic/",
+        source=sources.EMOMUSIC,
         summary="744 Creative Commons 45 s clips, static arousal and valence on 1..9; "
         "optional official split.",
     )

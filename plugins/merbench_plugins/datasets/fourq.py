@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import merbench
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import (
     check_audio,
     check_count,
@@ -179,6 +180,7 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         "https://doi.org/10.1109/TAFFC.2018.2820691",
         license="Research use (see the dataset page); the clips are copyrighted.",
         homepage="http://mir.dei.uc.pt/downloads.html",
+        source=sources.FOURQ,
         summary="900 30 s clips labelled with a Russell quadrant, 225 per quadrant.",
         literature=LITERATURE,
     )

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import merbench
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import (
     check_audio,
     check_count,
@@ -301,6 +302,7 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         "https://doi.org/10.1145/3206025.3206037",
         license="Research use (see the dataset page); the audio clips are copyrighted.",
         homepage="https://github.com/HuiZhangDB/PMEmo",
+        source=sources.PMEMO,
         summary="794 pop-song choruses (767 annotated), static arousal and valence on 0..1.",
         literature=LITERATURE,
     )
