@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from merbench.cli import inspection, publish, starting
+from merbench.cli import downloading, inspection, publish, starting
 from merbench.cli.options import machine_config, settings_options
 from merbench.cli.runtime import guard, plugin_registry
 from merbench.version import __version__
@@ -100,6 +100,7 @@ def worker(
 
 for command in (
     starting.init,
+    downloading.download,
     inspection.list_,
     inspection.plugins,
     inspection.new_plugin,
