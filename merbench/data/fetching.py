@@ -144,7 +144,7 @@ def fetch(wanted: Wanted, client: httpx2.Client, progress: Progress) -> dict[str
             state_file.write_text(json.dumps(state), encoding="utf-8")
             progress.started(target.name, total, done)
             with _writing(part, "ab" if resumed else "wb", total) as handle:
-                for chunk in response.iter_bytes(CHUNK_BYTES):
+                for chunk in response.iter_bytes():
                     handle.write(chunk)
                     progress.advanced(target.name, len(chunk))
     except httpx2.TransportError as exc:
@@ -203,11 +203,16 @@ def _total(response: httpx2.Response, done: int, url: str, expected: int | None)
     return total
 
 
+def open_part(part: Path, mode: str) -> IO[bytes]:
+    """Open a ``.part`` file for writing (one place, so tests can fill the disk)."""
+    return part.open(mode)  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
 def _writing(part: Path, mode: str, total: int | None) -> Iterator[IO[bytes]]:
     """Open ``part`` for writing; a full disk becomes one line (the bytes written are kept)."""
     try:
-        with part.open(mode) as handle:
+        with open_part(part, mode) as handle:
             yield handle
     except OSError as exc:
         if exc.errno != errno.ENOSPC:

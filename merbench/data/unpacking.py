@@ -36,8 +36,9 @@ def unpack(archive: Path, into: Path) -> list[str]:
     changed).
 
     Raises:
-        DatasetError: the archive is truncated or corrupt, holds a member that would land
-            outside ``into``, or the disk is full (nothing is left half-unpacked).
+        DatasetError: the archive is truncated or corrupt (it is removed, so that a rerun
+            fetches it anew), holds a member that would land outside ``into`` (refused, kept),
+            or the disk is full (kept); nothing is ever left half-unpacked.
     """
     into.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{archive.name}.", dir=into))
@@ -51,9 +52,10 @@ def unpack(archive: Path, into: Path) -> list[str]:
             _replace(temporary / name, into / name)
         return names
     except (zipfile.BadZipFile, tarfile.ReadError, EOFError, zlib.error) as exc:
+        archive.unlink(missing_ok=True)
         raise DatasetError(
             f"{archive}: not a complete archive ({exc or type(exc).__name__}); nothing was "
-            "unpacked."
+            "unpacked and the archive was removed: run the same command again to fetch it anew."
         ) from None
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
