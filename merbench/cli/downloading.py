@@ -191,14 +191,20 @@ def _write_table(name: str, table: str) -> None:
 
 
 def _verify(spec: DatasetSpec, root: Path, source: DataSource) -> int:
-    """Run the plugin's ``verify`` on the download; 1 when it finds problems."""
+    """Run the plugin's ``verify`` on the download; 1 when it finds problems (not notes)."""
     if spec.verifier is None:
         click.echo(f"'{spec.name}' has no verify; check the copy with a smoke run.")
         return 0
-    problems = list(spec.verifier(root, **dict(source.options)))
-    for problem in problems:
-        click.echo(f"  {problem}", err=True)
-    click.echo(f"verify {spec.name}: {len(problems)} problem(s) in {root}.")
+    lines = list(spec.verifier(root, **dict(source.options)))
+    problems = [line for line in lines if not line.startswith("note:")]
+    for line in lines:
+        click.echo(f"  {line}", err=True)
+    notes = len(lines) - len(problems)
+    click.echo(
+        f"verify {spec.name}: {len(problems)} problem(s)"
+        + (f", {notes} note(s)" if notes else "")
+        + f" in {root}."
+    )
     return 1 if problems else 0
 
 
