@@ -205,7 +205,7 @@ def _total(response: httpx2.Response, done: int, url: str, expected: int | None)
 
 def open_part(part: Path, mode: str) -> IO[bytes]:
     """Open a ``.part`` file for writing (one place, so tests can fill the disk)."""
-    return part.open(mode)  # type: ignore[return-value]
+    return part.open(mode)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,9 @@ def merbench_datasets() -> Iterable[DatasetSpec]:
     """Yield the datasets this plugin provides.
 
     Called once per process, in no particular order; names must be unique across plugins.
+    A dataset that can be fetched declares where from with ``source=merbench.DataSource(...)``
+    (URLs with their checksums, a Zenodo record, a Hugging Face Hub dataset, or printed steps;
+    its licence and whether it asks for consent): ``merbench download NAME`` then fetches it.
 
     Example::
 
@@ -50,6 +53,9 @@ def merbench_datasets() -> Iterable[DatasetSpec]:
                 label_scale=merbench.LabelScale(low=1, high=9),
                 options={"min_seconds": 5.0},
                 citation="Me et al. (2026). My labels.",
+                source=merbench.DataSource(
+                    kind="zenodo", record="1234567", license="CC BY 4.0"
+                ),
             )
     """
     yield from ()
