@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from merbench.cli.runtime import guard, plugin_registry
+from merbench.cli.runtime import EXIT_INTERRUPTED, guard, plugin_registry
 from merbench.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -132,8 +132,14 @@ def download_command(registry: Registry, name: str, options: DownloadOptions) ->
     folder = options.folder or Path("data") / name
     if not options.yes and sys.stdin.isatty():
         click.confirm(f"Fetch {source.size or name} into {folder}?", default=True, abort=True)
-    with _progress(options.progress) as progress:
-        result = download(spec, folder, progress=progress)
+    try:
+        with _progress(options.progress) as progress:
+            result = download(spec, folder, progress=progress)
+    except KeyboardInterrupt:
+        click.echo(
+            "Interrupted; what was fetched is kept: run the same command to resume.", err=True
+        )
+        return EXIT_INTERRUPTED
     if result.license:
         click.echo(f"The Zenodo record states its licence as: {result.license}")
     for step in source.steps:

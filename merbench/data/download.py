@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from merbench.data.fetching import MIRROR_ENV, NoProgress, Progress, Wanted, fetch, mirrored
 from merbench.data.unpacking import is_archive, unpack
 from merbench.errors import DatasetError
-from merbench.plugin.specs import DatasetSpec, DataSource, SourceFile
+from merbench.plugin.specs import CHECKSUM_PATTERN, DatasetSpec, DataSource, SourceFile
 
 if TYPE_CHECKING:
     import httpx2
@@ -275,6 +275,7 @@ def _record_files(record: dict[str, Any], record_id: str) -> Iterator[_RecordFil
             or (f"https://zenodo.org/records/{record_id}/files/{key}?download=1")
         )
         checksum = str(item.get("checksum", ""))
+        checksum = checksum if CHECKSUM_PATTERN.match(checksum) else ""
         size = item.get("size")
         yield _RecordFile(key, url, checksum, int(size) if isinstance(size, int) else None)
 

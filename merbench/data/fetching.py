@@ -118,35 +118,15 @@ def fetch(wanted: Wanted, client: httpx2.Client, progress: Progress) -> dict[str
     """
     import httpx2
 
-    target = wanted.target
-    part = target.with_name(target.name + ".part")
-    state_file = target.with_name(target.name + ".part.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    part, state_file = _part_files(wanted.target)
+    wanted.target.parent.mkdir(parents=True, exist_ok=True)
     state = _read_state(state_file, wanted.url)
     done = part.stat().st_size if part.exists() and state else 0
     if done and done == state.get("length"):
         return _complete(wanted, part, state_file, progress)
-    headers = {"Range": f"bytes={done}-"} if done else {}
-    if done and state.get("etag"):
-        headers["If-Range"] = str(state["etag"])
     url = mirrored(wanted.url)
     try:
-        with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise DatasetError(
-                    f"{url}: the server answered HTTP {response.status_code}. Check the "
-                    f"address (and {MIRROR_ENV}, if set), or try again later."
-                )
-            resumed = bool(done) and response.status_code == 206
-            done = done if resumed else 0
-            total = _total(response, done, url, wanted.size)
-            state = {"url": wanted.url, "etag": response.headers.get("etag"), "length": total}
-            state_file.write_text(json.dumps(state), encoding="utf-8")
-            progress.started(target.name, total, done)
-            with _writing(part, "ab" if resumed else "wb", total) as handle:
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    progress.advanced(target.name, len(chunk))
+        total = _stream(client, url, wanted, done, state, progress)
     except httpx2.TransportError as exc:
         have = part.stat().st_size if part.exists() else 0
         raise DatasetError(
@@ -159,6 +139,55 @@ def fetch(wanted: Wanted, client: httpx2.Client, progress: Progress) -> dict[str
             f"{part.name} is kept: run the same command again to resume."
         )
     return _complete(wanted, part, state_file, progress)
+
+
+def _part_files(target: Path) -> tuple[Path, Path]:
+    """The ``.part`` file of ``target`` and its ``.part.json``."""
+    return target.with_name(target.name + ".part"), target.with_name(target.name + ".part.json")
+
+
+def _stream(
+    client: httpx2.Client,
+    url: str,
+    wanted: Wanted,
+    done: int,
+    state: dict[str, object],
+    progress: Progress,
+) -> int | None:
+    """GET the file (its missing bytes, when ``done``) into its ``.part``; return its length.
+
+    The bytes are written as they came (``identity`` asked, nothing decoded), so a ``.tar.gz``
+    stays what its checksum describes.
+    """
+    part, state_file = _part_files(wanted.target)
+    headers = {"Accept-Encoding": "identity"}
+    if done:
+        headers["Range"] = f"bytes={done}-"
+        if state.get("etag"):
+            headers["If-Range"] = str(state["etag"])
+    with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+        if response.status_code == 416 and done:
+            part.unlink(missing_ok=True)
+            state_file.unlink(missing_ok=True)
+            raise DatasetError(
+                f"{url}: the server cannot resume {part.name} (HTTP 416); it was removed: run "
+                "the same command again to fetch the file anew."
+            )
+        if response.status_code >= 400:
+            raise DatasetError(
+                f"{url}: the server answered HTTP {response.status_code}. Check the address "
+                f"(and {MIRROR_ENV}, if set), or try again later."
+            )
+        resumed = bool(done) and response.status_code == 206
+        total = _total(response, done if resumed else 0, url, wanted.size)
+        fresh = {"url": wanted.url, "etag": response.headers.get("etag"), "length": total}
+        state_file.write_text(json.dumps(fresh), encoding="utf-8")
+        progress.started(wanted.target.name, total, done if resumed else 0)
+        with _writing(part, "ab" if resumed else "wb", total) as handle:
+            for chunk in response.iter_raw():
+                handle.write(chunk)
+                progress.advanced(wanted.target.name, len(chunk))
+    return total
 
 
 def _complete(wanted: Wanted, part: Path, state_file: Path, progress: Progress) -> dict[str, str]:

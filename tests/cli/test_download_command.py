@@ -90,9 +90,14 @@ def test_emomusic_official_archives_give_the_layout_its_loader_reads(
     (clips).mkdir()
     (layout.root / "clips_45seconds").rename(clips / "clips_45seconds")
     server.files[f"{base}/clips_45sec.tar.gz"] = _tar_folder(clips)
-    result = _merbench("download", "emomusic", "--to", "emo", "--yes")
+    assert _merbench("init").exit_code == 0  # an existing datasets.toml: the table is added
+    result = _merbench("download", "emomusic", "--to", "emo", "--yes", "--write")
     assert result.exit_code == 0, result.output
     assert "verify emomusic: 0 problem(s)" in result.output
+    assert "Added [datasets.emomusic] to" in result.output
+    declared = tomllib.loads((here / "datasets.toml").read_text())["datasets"]
+    assert declared["emomusic"]["path"] == str((here / "emo").resolve())
+    assert "synth" in declared
     manifest = json.loads((here / "emo" / MANIFEST).read_text())["files"]
     assert sorted(manifest) == ["annotations.tar.gz", "clips_45sec.tar.gz"]
     assert all(entry["unpacked"] for entry in manifest.values())

@@ -22,6 +22,8 @@ class Served:
     """(path, Range header) of every GET."""
     sent: dict[str, int] = field(default_factory=dict)
     """URL path -> body bytes sent in all."""
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    """URL path -> extra response headers (e.g. a ``Content-Encoding`` a server adds)."""
     base: str = ""
 
 
@@ -54,6 +56,8 @@ def _handler(served: Served) -> type[http.server.BaseHTTPRequestHandler]:
             chunk = body[start:]
             self.send_header("Content-Length", str(len(chunk)))
             self.send_header("ETag", etag)
+            for key, value in served.headers.get(path, {}).items():
+                self.send_header(key, value)
             self.end_headers()
             drop = served.drop_after.pop(path, None)
             if drop is not None:

@@ -161,6 +161,40 @@ def test_a_full_disk_keeps_what_is_complete_and_a_rerun_resumes(
     assert (tmp_path / "b.bin").read_bytes() == b"b" * 30_000
 
 
+def test_files_of_one_name_in_two_folders_are_kept_apart(server, tmp_path: Path) -> None:
+    server.files["/example.org/split-0/test.tsv"] = b"zero"
+    server.files["/example.org/split-1/test.tsv"] = b"one"
+    files = tuple(
+        merbench.SourceFile(
+            url=f"https://example.org/split-{n}/test.tsv",
+            folder=f"data/splits/split-{n}",
+            checksum=_sha256(content),
+        )
+        for n, content in ((0, b"zero"), (1, b"one"))
+    )
+    result = download(_spec(*files), tmp_path)
+    assert result.fetched == ("data/splits/split-0/test.tsv", "data/splits/split-1/test.tsv")
+    assert (tmp_path / "data/splits/split-1/test.tsv").read_bytes() == b"one"
+    assert download(_spec(*files), tmp_path).kept == result.fetched
+
+
+def test_a_compressed_archive_is_saved_as_sent_not_decoded(server, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+        info = tarfile.TarInfo("clips/1.mp3")
+        info.size = 3
+        bundle.addfile(info, io.BytesIO(b"mp3"))
+    archive = buffer.getvalue()
+    server.files["/example.org/clips.tar.gz"] = archive
+    # Some servers label a .tar.gz as gzip-encoded: decoding it would break its checksum.
+    server.headers["/example.org/clips.tar.gz"] = {"Content-Encoding": "gzip"}
+    entry = merbench.SourceFile(
+        url="https://example.org/clips.tar.gz", checksum=_sha256(archive), unpack=""
+    )
+    download(_spec(entry), tmp_path)
+    assert (tmp_path / "clips" / "1.mp3").read_bytes() == b"mp3"
+
+
 def test_a_source_file_without_checksum_that_changes_is_noticed(server, tmp_path) -> None:
     server.files["/example.org/a.bin"] = b"first"
     entry = merbench.SourceFile(url="https://example.org/a.bin")
