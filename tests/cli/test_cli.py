@@ -22,7 +22,17 @@ def tones_config(install_tones):
     return install_tones()
 
 
-COMMANDS = ["run", "worker", "init", "list", "plugins", "new-plugin", "status", "compare"]
+COMMANDS = [
+    "run",
+    "worker",
+    "init",
+    "download",
+    "list",
+    "plugins",
+    "new-plugin",
+    "status",
+    "compare",
+]
 COMMANDS += ["verify", "leaderboard", "folds", "score", "export", "predict"]
 
 
