@@ -22,18 +22,8 @@ def tones_config(install_tones):
     return install_tones()
 
 
-COMMANDS = [
-    "run",
-    "worker",
-    "init",
-    "download",
-    "list",
-    "plugins",
-    "new-plugin",
-    "status",
-    "compare",
-]
-COMMANDS += ["verify", "leaderboard", "folds", "score", "export", "predict"]
+COMMANDS = ["run", "worker", "init", "download", "list", "plugins", "new-plugin", "status"]
+COMMANDS += ["compare", "verify", "leaderboard", "folds", "score", "export", "predict"]
 
 
 def test_every_command_is_registered():
