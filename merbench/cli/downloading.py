@@ -93,7 +93,7 @@ def list_sources(registry: Registry) -> None:
     for name, spec in sorted(registry.datasets.items()):
         source = spec.source
         if source is None:
-            how = "embedded" if not spec.requires_path else "no source declared"
+            how = "embedded" if not spec.requires_path else "by hand (no source declared)"
             table.add_row(escape(name), "", escape(spec.license), how)
             continue
         how = _HOW[source.kind] + (" (consent: --accept-licence)" if source.consent else "")
