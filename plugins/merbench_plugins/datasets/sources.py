@@ -27,7 +27,7 @@ EMOMUSIC = merbench.DataSource(
     license="Audio under the Free Music Archive's Creative Commons licences; annotations free "
     "for research",
     license_url="https://cvml.unige.ch/databases/emoMusic/",
-    size="about 1.4 GB",
+    size="1,000 45-second MP3 clips (size not published)",
     steps=(
         "Optional: the JukeMIR/MARBLE split (splits/jukemir_marble_split.csv, columns song_id "
         'and split) gives split = "official"; see docs/datasets.md.',
@@ -54,7 +54,7 @@ PMEMO = merbench.DataSource(
     license="For research use only (the dataset's terms)",
     license_url="https://github.com/HuiZhangDB/PMEmo",
     consent=True,
-    size="about 1.3 GB",
+    size="794 MP3 choruses (size not published)",
     steps=(
         "Open https://github.com/HuiZhangDB/PMEmo and follow its link to the PMEmo2019 "
         "download (the authors share it on request, for research use).",
@@ -76,7 +76,7 @@ FOURQ = merbench.DataSource(
     "recordings",
     license_url="http://mir.dei.uc.pt/downloads.html",
     consent=True,
-    size="about 0.2 GB",
+    size="900 30-second MP3 clips (size not published)",
 )
 """4Q: the MIR group of the University of Coimbra's archive (no published checksum)."""
 
@@ -86,7 +86,7 @@ MERGE = merbench.DataSource(
     license="As stated on the Zenodo record (printed when fetched); for research use",
     license_url="https://zenodo.org/records/13939205",
     consent=True,
-    size="several GB (every file of the record)",
+    size="3,554 30-second clips and lyrics (every file of the record)",
 )
 """MERGE v1.1.0: every file of the Zenodo record, with the md5 digests Zenodo's API gives."""
 
