@@ -80,7 +80,8 @@ def download(
 
     Raises:
         DatasetError: the source is manual (its steps are printed instead), a file cannot be
-            fetched, is not what the source declares, or cannot be unpacked.
+            fetched, is not what the source declares, or cannot be unpacked, or the folder
+            cannot be written (a full disk, no permission): one line each.
     """
     source = source_of(spec)
     if source.kind == "manual":
@@ -88,17 +89,24 @@ def download(
             f"Dataset '{spec.name}' cannot be fetched programmatically; follow its steps "
             f"('merbench download {spec.name}' prints them)."
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    progress = progress or NoProgress()
-    if source.kind == "hub":
-        fetch_hub(source, folder)
-    with _client(client) as http:
-        files, license = (
-            zenodo_files(source, http) if source.kind == "zenodo" else (source.files, "")
-        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
         if source.kind == "hub":
-            files = tuple(entry for entry in files if entry.unpack is not None)
-        fetched, kept = _fetch_all(files, folder, http, progress, local=source.kind == "hub")
+            fetch_hub(source, folder)
+        with _client(client) as http:
+            files, license = (
+                zenodo_files(source, http) if source.kind == "zenodo" else (source.files, "")
+            )
+            if source.kind == "hub":
+                files = tuple(entry for entry in files if entry.unpack is not None)
+            progress = progress or NoProgress()
+            fetched, kept = _fetch_all(files, folder, http, progress, local=source.kind == "hub")
+    except OSError as exc:
+        where = exc.filename or folder
+        raise DatasetError(
+            f"{where}: cannot write ({exc.strerror or exc}). What was fetched is kept: free "
+            "some space (or choose another --to) and run the same command again to resume."
+        ) from None
     return Downloaded(root=folder / source.root, fetched=fetched, kept=kept, license=license)
 
 

@@ -195,6 +195,17 @@ def test_a_compressed_archive_is_saved_as_sent_not_decoded(server, tmp_path: Pat
     assert (tmp_path / "clips" / "1.mp3").read_bytes() == b"mp3"
 
 
+def test_a_folder_that_cannot_be_written_is_one_line(server, tmp_path: Path) -> None:
+    server.files["/example.org/a.bin"] = b"a"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(
+        merbench.DatasetError, match=r"file/x: cannot write \(Not a directory\)"
+    ) as caught:
+        download(_spec(merbench.SourceFile(url="https://example.org/a.bin")), blocked / "x")
+    assert "\n" not in str(caught.value)
+
+
 def test_a_source_file_without_checksum_that_changes_is_noticed(server, tmp_path) -> None:
     server.files["/example.org/a.bin"] = b"first"
     entry = merbench.SourceFile(url="https://example.org/a.bin")
