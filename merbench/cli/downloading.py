@@ -31,6 +31,7 @@ class DownloadOptions:
     """What the command line asked of one download."""
 
     folder: Path | None
+    variant: str | None
     accept_licence: bool
     yes: bool
     write: bool
@@ -46,6 +47,11 @@ class DownloadOptions:
     help="Folder to download into (default: data/NAME here). A rerun there resumes.",
 )
 @click.option(
+    "--variant",
+    help="Another way to fetch the dataset, where it has one (e.g. 'full': full-quality audio); "
+    "'merbench download --list' shows them.",
+)
+@click.option(
     "--accept-licence",
     is_flag=True,
     help="Accept the dataset's licence, for datasets whose licence asks for consent.",
@@ -59,6 +65,7 @@ def download(
     ctx: click.Context,
     name: str | None,
     folder: Path | None,
+    variant: str | None,
     accept_licence: bool,
     yes: bool,
     write: bool,
@@ -75,7 +82,12 @@ def download(
         guard(lambda: list_sources(registry))
         return
     options = DownloadOptions(
-        folder=folder, accept_licence=accept_licence, yes=yes, write=write, progress=not no_progress
+        folder=folder,
+        variant=variant,
+        accept_licence=accept_licence,
+        yes=yes,
+        write=write,
+        progress=not no_progress,
     )
     sys.exit(guard(lambda: download_command(registry, name, options)))
 
@@ -97,6 +109,7 @@ def list_sources(registry: Registry) -> None:
             table.add_row(escape(name), "", escape(spec.license), how)
             continue
         how = _HOW[source.kind] + (" (consent: --accept-licence)" if source.consent else "")
+        how += "".join(f"; --variant {v}: {source.variants[v].size}" for v in source.variants)
         table.add_row(escape(name), escape(source.size), escape(source.license), escape(how))
     out.print(table)
 
@@ -114,7 +127,7 @@ def download_command(registry: Registry, name: str, options: DownloadOptions) ->
     from merbench.data.download import download, source_of
 
     spec = _dataset(registry, name)
-    source = source_of(spec)
+    source = source_of(spec, options.variant)
     click.echo(
         f"Licence: {source.license}" + (f" ({source.license_url})" if source.license_url else "")
     )
@@ -134,7 +147,7 @@ def download_command(registry: Registry, name: str, options: DownloadOptions) ->
         click.confirm(f"Fetch {source.size or name} into {folder}?", default=True, abort=True)
     try:
         with _progress(options.progress) as progress:
-            result = download(spec, folder, progress=progress)
+            result = download(spec, folder, progress=progress, variant=options.variant)
     except KeyboardInterrupt:
         click.echo(
             "Interrupted; what was fetched is kept: run the same command to resume.", err=True

@@ -49,11 +49,11 @@ class Downloaded:
     """The licence the source itself states, where it gives one (a Zenodo record's)."""
 
 
-def source_of(spec: DatasetSpec) -> DataSource:
-    """The dataset's source, or one line saying it declares none.
+def source_of(spec: DatasetSpec, variant: str | None = None) -> DataSource:
+    """The dataset's source (or its ``variant``), or one line saying why there is none.
 
     Raises:
-        DatasetError: the dataset has no ``source``.
+        DatasetError: the dataset has no ``source``, or no such variant.
     """
     if spec.source is None and not spec.requires_path:
         raise DatasetError(
@@ -66,7 +66,14 @@ def source_of(spec: DatasetSpec) -> DataSource:
             f"Dataset '{spec.name}' declares no source: merbench cannot fetch it. Get its files "
             f"{where}, then: merbench init --dataset {spec.name} PATH"
         )
-    return spec.source
+    if variant is None:
+        return spec.source
+    if variant not in spec.source.variants:
+        choices = ", ".join(spec.source.variants) or "none"
+        raise DatasetError(
+            f"Dataset '{spec.name}' has no download variant {variant!r}; its variants: {choices}."
+        )
+    return spec.source.variants[variant]
 
 
 def download(
@@ -75,15 +82,16 @@ def download(
     *,
     progress: Progress | None = None,
     client: httpx2.Client | None = None,
+    variant: str | None = None,
 ) -> Downloaded:
-    """Fetch the dataset's source into ``folder``: what is already complete is not refetched.
+    """Fetch the dataset's source (or ``variant``) into ``folder``; what is complete stays.
 
     Raises:
         DatasetError: the source is manual (its steps are printed instead), a file cannot be
             fetched, is not what the source declares, or cannot be unpacked, or the folder
             cannot be written (a full disk, no permission): one line each.
     """
-    source = source_of(spec)
+    source = source_of(spec, variant)
     if source.kind == "manual":
         raise DatasetError(
             f"Dataset '{spec.name}' cannot be fetched programmatically; follow its steps "

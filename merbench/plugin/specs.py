@@ -181,6 +181,8 @@ class DataSource:
         steps: the steps to print where nothing can be fetched programmatically (``manual``),
             or what to do after a download.
         options: the dataset options the download needs in its ``datasets.toml`` table.
+        variants: other ways to fetch the same dataset, by name (e.g. ``"full"`` for full-quality
+            audio): ``merbench download NAME --variant full`` fetches that source instead.
     """
 
     kind: SourceKind
@@ -195,6 +197,7 @@ class DataSource:
     size: str = ""
     steps: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    variants: Mapping[str, DataSource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

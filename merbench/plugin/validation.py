@@ -146,6 +146,21 @@ def source_problem(source: object) -> str:
         problem = _file_problem(entry, source.kind)
         if problem:
             return f"files[{index}] {problem}"
+    return _variants_problem(source.variants)
+
+
+def _variants_problem(variants: object) -> str:
+    """Return what is wrong with a source's ``variants``, or ``""``."""
+    if not isinstance(variants, Mapping):
+        return f"variants is a {type(variants).__name__}; use a dict of name -> DataSource."
+    for name, variant in variants.items():
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            return f"variant name {name!r} is invalid: use lower-case letters, digits and '-'."
+        if isinstance(variant, DataSource) and variant.variants:
+            return f"variant {name!r} has variants of its own; list every variant on the source."
+        problem = source_problem(variant)
+        if problem:
+            return f"variant {name!r} {problem}"
     return ""
 
 

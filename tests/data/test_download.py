@@ -206,6 +206,19 @@ def test_a_folder_that_cannot_be_written_is_one_line(server, tmp_path: Path) -> 
     assert "\n" not in str(caught.value)
 
 
+def test_a_variant_fetches_its_own_files(server, tmp_path: Path) -> None:
+    server.files["/example.org/low.bin"] = b"low"
+    server.files["/example.org/full.bin"] = b"full"
+    full = merbench.DataSource(
+        kind="files", files=(merbench.SourceFile(url="https://example.org/full.bin"),), license="x"
+    )
+    spec = _spec(merbench.SourceFile(url="https://example.org/low.bin"), variants={"full": full})
+    assert download(spec, tmp_path, variant="full").fetched == ("full.bin",)
+    assert not (tmp_path / "low.bin").exists()
+    with pytest.raises(merbench.DatasetError, match="no download variant 'hq'; its variants: full"):
+        download(spec, tmp_path, variant="hq")
+
+
 def test_a_source_file_without_checksum_that_changes_is_noticed(server, tmp_path) -> None:
     server.files["/example.org/a.bin"] = b"first"
     entry = merbench.SourceFile(url="https://example.org/a.bin")
@@ -299,7 +312,10 @@ def test_every_first_party_source_is_valid() -> None:
     }
     mtg = sources.MTG_MOODTHEME
     assert sum(entry.unpack == "audio-low" for entry in mtg.files) == 100
-    assert all(entry.checksum.startswith("sha256:") for entry in mtg.files)
+    assert sum(entry.unpack == "audio" for entry in mtg.variants["full"].files) == 100
+    for variant in (mtg, mtg.variants["full"]):
+        assert all(entry.checksum.startswith("sha256:") for entry in variant.files)
+        assert len({entry.url for entry in variant.files}) == len(variant.files) == 116
 
 
 @pytest.mark.parametrize(
@@ -331,6 +347,24 @@ def test_every_first_party_source_is_valid() -> None:
                 kind="files", license="x", files=(merbench.SourceFile(url="ftp://a/b"),)
             ),
             "not an http(s) URL",
+        ),
+        (
+            merbench.DataSource(
+                kind="manual",
+                license="x",
+                steps=("a",),
+                variants={"Full": merbench.DataSource(kind="manual", license="x", steps=("b",))},
+            ),
+            "variant name 'Full' is invalid",
+        ),
+        (
+            merbench.DataSource(
+                kind="manual",
+                license="x",
+                steps=("a",),
+                variants={"full": merbench.DataSource(kind="hub", record="x", license="x")},
+            ),
+            "variant 'full' record is not a Hub 'org/name'",
         ),
     ],
 )

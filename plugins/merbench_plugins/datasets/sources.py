@@ -10,13 +10,13 @@ NAME`` reads the source from the registered plugin's record; see docs/datasets.m
 from __future__ import annotations
 
 import merbench
-from merbench_plugins.datasets._mtg_checksums import AUDIO_LOW, METADATA
+from merbench_plugins.datasets._mtg_checksums import AUDIO, AUDIO_LOW, METADATA
 
 EMOMUSIC_BASE = "https://cvml.unige.ch/databases/emoMusic"
 DEAM_BASE = "https://cvml.unige.ch/databases/DEAM"
 MTG_COMMIT = "1b4fa8c32e076c73b5175c1703ae805b4109309d"
 MTG_RAW = f"https://raw.githubusercontent.com/MTG/mtg-jamendo-dataset/{MTG_COMMIT}"
-MTG_AUDIO_LOW = "https://cdn.freesound.org/mtg-jamendo/autotagging_moodtheme/audio-low"
+MTG_AUDIO = "https://cdn.freesound.org/mtg-jamendo/autotagging_moodtheme"
 
 EMOMUSIC = merbench.DataSource(
     kind="files",
@@ -90,32 +90,51 @@ MERGE = merbench.DataSource(
 )
 """MERGE v1.1.0: every file of the Zenodo record, with the md5 digests Zenodo's API gives."""
 
+MTG_METADATA = tuple(
+    merbench.SourceFile(
+        url=f"{MTG_RAW}/{path}",
+        folder=path.rsplit("/", 1)[0],
+        checksum=f"sha256:{sha256}",
+        size=size,
+    )
+    for path, (sha256, size) in METADATA.items()
+)
+"""The mood/theme tags and the five official splits, at a pinned commit of the repository."""
+
+
+def _mtg_audio(kind: str, digests: dict[str, str]) -> tuple[merbench.SourceFile, ...]:
+    """The 100 audio archives of one kind (``audio`` or ``audio-low``), unpacked into ``kind/``."""
+    return tuple(
+        merbench.SourceFile(
+            url=f"{MTG_AUDIO}/{kind}/autotagging_moodtheme_{kind}-{number}.tar",
+            checksum=f"sha256:{sha256}",
+            unpack=kind,
+        )
+        for number, sha256 in digests.items()
+    )
+
+
+MTG_LICENSE = "Metadata CC BY-NC-SA 4.0; audio under each track's Creative Commons licence"
+MTG_LICENSE_URL = "https://github.com/MTG/mtg-jamendo-dataset#license"
+
 MTG_MOODTHEME = merbench.DataSource(
     kind="files",
-    files=(
-        *(
-            merbench.SourceFile(
-                url=f"{MTG_RAW}/{path}",
-                folder=path.rsplit("/", 1)[0],
-                checksum=f"sha256:{sha256}",
-                size=size,
-            )
-            for path, (sha256, size) in METADATA.items()
-        ),
-        *(
-            merbench.SourceFile(
-                url=f"{MTG_AUDIO_LOW}/autotagging_moodtheme_audio-low-{number}.tar",
-                checksum=f"sha256:{sha256}",
-                unpack="audio-low",
-            )
-            for number, sha256 in AUDIO_LOW.items()
-        ),
-    ),
-    license="Metadata CC BY-NC-SA 4.0; audio under each track's Creative Commons licence",
-    license_url="https://github.com/MTG/mtg-jamendo-dataset#license",
+    files=(*MTG_METADATA, *_mtg_audio("audio-low", AUDIO_LOW)),
+    license=MTG_LICENSE,
+    license_url=MTG_LICENSE_URL,
     size="about 46 GB (low-quality MP3 audio of 18,486 tracks)",
+    variants={
+        "full": merbench.DataSource(
+            kind="files",
+            files=(*MTG_METADATA, *_mtg_audio("audio", AUDIO)),
+            license=MTG_LICENSE,
+            license_url=MTG_LICENSE_URL,
+            size="about 152 GB (full-quality MP3 audio of 18,486 tracks)",
+        )
+    },
 )
-"""MTG-Jamendo mood/theme: metadata and splits at a pinned commit, the official audio-low tars."""
+"""MTG-Jamendo mood/theme: metadata and splits at a pinned commit, the official audio tars
+(low quality by default, ``--variant full`` for full quality) with the repository's sha256."""
 
 MERP = merbench.DataSource(
     kind="hub",
