@@ -23,7 +23,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from merbench.data.fetching import MIRROR_ENV, NoProgress, Progress, Wanted, fetch, mirrored
+from merbench.data.fetching import (
+    MIRROR_ENV,
+    NoProgress,
+    Progress,
+    Wanted,
+    check_digest,
+    fetch,
+    mirrored,
+)
 from merbench.data.unpacking import is_archive, unpack
 from merbench.errors import DatasetError
 from merbench.plugin.specs import CHECKSUM_PATTERN, DatasetSpec, DataSource, SourceFile
@@ -137,13 +145,16 @@ def _fetch_all(
             progress.finished(name, "already here")
             continue
         target = folder / name
-        if not local and not target.is_file():
-            found = fetch(_wanted(entry, target), client, progress)
-            manifest.check_unchanged(name, found["sha256"], entry)
+        if not local:
+            is_new = not target.is_file()
+            found = (
+                fetch(_wanted(entry, target), client, progress)
+                if is_new
+                else check_digest(target, entry.checksum, shown=name)
+            )
+            manifest.check_unchanged(name, found["sha256"], entry, target)
             manifest.record(name, entry, found["sha256"], target.stat().st_size)
-            fetched.append(name)
-        elif not local:
-            kept.append(name)
+            (fetched if is_new else kept).append(name)
         if entry.unpack is not None and target.is_file():
             contents = unpack(target, folder / entry.unpack)
             target.unlink()
@@ -196,19 +207,21 @@ class Manifest:
         target = folder / name
         return target.is_file() and target.stat().st_size == seen.get("size")
 
-    def check_unchanged(self, name: str, sha256: str, entry: SourceFile) -> None:
+    def check_unchanged(self, name: str, sha256: str, entry: SourceFile, target: Path) -> None:
         """Refuse a file without a published checksum that differs from the one fetched before.
 
         Raises:
-            DatasetError: naming the file, both digests and how to accept the change.
+            DatasetError: naming the file and both digests (the new file is removed) and how
+                to accept the change.
         """
         seen = self.files.get(name)
         if entry.checksum or not seen or seen.get("sha256") in (None, sha256):
             return
+        target.unlink(missing_ok=True)
         raise DatasetError(
             f"{name}: differs from the copy fetched on {seen.get('fetched', '?')} (sha256 "
-            f"{seen['sha256']}, now {sha256}); the source publishes no checksum, so the "
-            f"dataset may have changed. Check its page, then remove {self.path} to accept it."
+            f"{seen['sha256']}, now {sha256}; removed). The source publishes no checksum, so "
+            f"the dataset may have changed: check its page, then remove {self.path} to accept it."
         )
 
     def record(self, name: str, entry: SourceFile, sha256: str, size: int) -> None:

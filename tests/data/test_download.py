@@ -227,6 +227,24 @@ def test_a_source_file_without_checksum_that_changes_is_noticed(server, tmp_path
     server.files["/example.org/a.bin"] = b"second"
     with pytest.raises(merbench.DatasetError, match="differs from the copy fetched on"):
         download(_spec(entry), tmp_path)
+    assert not (tmp_path / "a.bin").exists()
+    with pytest.raises(merbench.DatasetError, match="differs from the copy fetched on"):
+        download(_spec(entry), tmp_path)  # until the change is accepted
+    (tmp_path / MANIFEST).unlink()
+    download(_spec(entry), tmp_path)
+    assert (tmp_path / "a.bin").read_bytes() == b"second"
+
+
+def test_a_file_already_in_place_is_checked_not_fetched(server, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"mine")
+    good = merbench.SourceFile(url="https://example.org/a.bin", checksum=_sha256(b"mine"))
+    assert download(_spec(good), tmp_path).kept == ("a.bin",)
+    assert server.requests == []
+    bad = merbench.SourceFile(url="https://example.org/b.bin", checksum=_sha256(b"theirs"))
+    (tmp_path / "b.bin").write_bytes(b"mine")
+    with pytest.raises(merbench.DatasetError, match=r"b\.bin: checksum mismatch"):
+        download(_spec(bad), tmp_path)
+    assert not (tmp_path / "b.bin").exists()
 
 
 def test_a_zenodo_record_is_read_from_its_api_and_md5_checked(server, tmp_path) -> None:
