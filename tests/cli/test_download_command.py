@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from merbench.cli import main
 from merbench.data.download import MANIFEST
-from merbench_plugins.datasets import emomusic, fourq
+from merbench_plugins.datasets import deam, emomusic, fourq
 from tests.data.loopback import loopback
-from tests.plugins.layouts import emomusic_layout, fourq_layout
+from tests.plugins.layouts import deam_layout, emomusic_layout, fourq_layout
 
 
 @pytest.fixture
@@ -101,6 +101,33 @@ def test_emomusic_official_archives_give_the_layout_its_loader_reads(
     manifest = json.loads((here / "emo" / MANIFEST).read_text())["files"]
     assert sorted(manifest) == ["annotations.tar.gz", "clips_45sec.tar.gz"]
     assert all(entry["unpacked"] for entry in manifest.values())
+
+
+def test_deam_official_archives_unpack_side_by_side_into_the_layout_it_reads(
+    here: Path, server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = deam_layout(here / "made")
+    monkeypatch.setattr(deam, "PUBLISHED_SONGS", len(layout.labels))
+    base = "/cvml.unige.ch/databases/DEAM"
+    # As published: annotations/annotations averaged per song/song_level/, metadata/, MEMD_audio/.
+    nested = here / "made" / "notes" / "annotations averaged per song" / "song_level"
+    nested.mkdir(parents=True)
+    for table in (layout.root / "annotations").iterdir():
+        table.rename(nested / table.name)
+    server.files[f"{base}/DEAM_Annotations.zip"] = _zip_folder(
+        here / "made" / "notes", "annotations"
+    )
+    server.files[f"{base}/metadata.zip"] = _zip_folder(layout.root / "metadata", "metadata")
+    server.files[f"{base}/DEAM_audio.zip"] = _zip_folder(layout.root / "MEMD_audio", "MEMD_audio")
+    result = _merbench("download", "deam", "--to", "deam", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "verify deam: 0 problem(s)" in result.output
+    assert sorted(p.name for p in (here / "deam").iterdir()) == [
+        "MEMD_audio",
+        "annotations",
+        "merbench-download.json",
+        "metadata",
+    ]
 
 
 def test_a_licence_that_asks_for_consent_is_refused_without_the_flag(here: Path, server) -> None:
