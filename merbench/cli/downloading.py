@@ -6,6 +6,7 @@ The click command and what it prints; the fetching is ``merbench.data.download``
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -44,7 +45,8 @@ class DownloadOptions:
     "--to",
     "folder",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder to download into (default: data/NAME here). A rerun there resumes.",
+    help="Folder to download into (default: $MERBENCH_DATA/NAME, else data/NAME here). A rerun "
+    "there resumes.",
 )
 @click.option(
     "--variant",
@@ -142,7 +144,7 @@ def download_command(registry: Registry, name: str, options: DownloadOptions) ->
             f"({source.license_url or spec.homepage}), then run: "
             f"merbench download {name} --accept-licence"
         )
-    folder = options.folder or Path("data") / name
+    folder = options.folder or default_folder(name)
     if not options.yes and sys.stdin.isatty():
         click.confirm(f"Fetch {source.size or name} into {folder}?", default=True, abort=True)
     try:
@@ -162,6 +164,12 @@ def download_command(registry: Registry, name: str, options: DownloadOptions) ->
     if options.write:
         _write_table(name, table)
     return _verify(spec, result.root, source)
+
+
+def default_folder(name: str) -> Path:
+    """Where a download goes without ``--to``: ``$MERBENCH_DATA/NAME``, else ``data/NAME``."""
+    base = os.environ.get("MERBENCH_DATA")
+    return Path(base).expanduser() / name if base else Path("data") / name
 
 
 def _dataset(registry: Registry, name: str) -> DatasetSpec:

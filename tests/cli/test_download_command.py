@@ -130,6 +130,17 @@ def test_deam_official_archives_unpack_side_by_side_into_the_layout_it_reads(
     ]
 
 
+def test_without_to_a_download_goes_under_merbench_data(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from merbench.cli.downloading import default_folder
+
+    monkeypatch.delenv("MERBENCH_DATA", raising=False)
+    assert default_folder("deam") == Path("data") / "deam"
+    monkeypatch.setenv("MERBENCH_DATA", str(here / "copies"))
+    assert default_folder("deam") == here / "copies" / "deam"
+
+
 def test_a_licence_that_asks_for_consent_is_refused_without_the_flag(here: Path, server) -> None:
     result = _merbench("download", "fourq", "--to", "4q", "--yes")
     assert result.exit_code == 2
