@@ -324,6 +324,7 @@ def fetch_hub(source: DataSource, folder: Path) -> None:
     import huggingface_hub
     import huggingface_hub.errors
 
+    log.info("Fetching the Hub dataset %s into %s", source.record, folder)
     try:
         huggingface_hub.snapshot_download(
             repo_id=source.record,
