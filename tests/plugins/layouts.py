@@ -457,3 +457,55 @@ def _merge_set(layout: Layout, kind: str, songs: list[str], *, audio: bool) -> N
         for i, song in enumerate(songs):
             path = base / f"Q{MERGE[song][2]}" / f"{song}.mp3"
             layout.audio.setdefault(song, write_audio(path, seed=i))
+
+
+# --- MERP -----------------------------------------------------------------------------------------
+
+MERP = {  # song_id: (arousal, valence) around which the raters' series are drawn
+    "00_35": (0.6, 0.5),
+    "00_91": (-0.4, 0.3),
+    "01_12": (0.3, -0.6),
+    "02_54": (-0.5, -0.4),
+    "03_08": (0.7, -0.2),
+    "04_77": (-0.2, 0.6),
+    "05_40": (0.1, 0.2),
+    "06_13": (-0.6, -0.1),
+    "deam_115": (0.4, 0.4),
+    "deam_343": (-0.3, -0.5),
+}
+MERP_RATERS = ("A15XZ36IPGYY2N", "A2B6OA4V8YABCZ", "A2DXYZSG2E7HT0")
+
+
+def merp_layout(folder: Path, *, audio: bool = True, song_column: str = "song_id") -> Layout:
+    """The Hugging Face ``amaai-lab/MERP`` folder: ``annotations_filtered.parquet`` (one row per
+    rater and song: ``workerid``, ``batch``, the song id, the 10 Hz ``arousals`` and ``valences``
+    series) and ``audio/<song_id>.wav``. ``labels`` are the exact means merbench should give."""
+    import pandas as pd
+
+    root = folder / "MERP"
+    rng = np.random.default_rng(7)
+    layout = Layout(root=root, labels={})
+    rows = []
+    for i, (song, (arousal, valence)) in enumerate(MERP.items()):
+        means = []
+        for rater in MERP_RATERS:
+            length = int(rng.integers(15, 25))
+            a = np.clip(arousal + rng.normal(0, 0.1, length), -1, 1)
+            v = np.clip(valence + rng.normal(0, 0.1, length), -1, 1)
+            rows.append(
+                {
+                    "workerid": rater,
+                    "batch": "4",
+                    song_column: song,
+                    "arousals": a.tolist(),
+                    "valences": v.tolist(),
+                }
+            )
+            means.append((a.mean(), v.mean()))
+        layout.labels[song] = tuple(float(x) for x in np.mean(means, axis=0))
+        layout.groups[song] = song
+        if audio:
+            layout.audio[song] = write_audio(root / "audio" / f"{song}.wav", seed=i)
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(root / "annotations_filtered.parquet")
+    return layout
