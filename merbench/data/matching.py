@@ -123,7 +123,9 @@ def _song(table: pd.DataFrame, track_id: str) -> str:
     return f"{row['artist']} - {row['title']}"
 
 
-def overlap_line(name: str, table: pd.DataFrame, other: str, other_table: pd.DataFrame) -> str:
+def overlap_line(
+    name: str, table: pd.DataFrame, other: str, other_table: pd.DataFrame
+) -> str | None:
     """Return the ``merbench verify`` note on the songs dataset ``name`` shares with ``other``.
 
     Args:
@@ -131,8 +133,14 @@ def overlap_line(name: str, table: pd.DataFrame, other: str, other_table: pd.Dat
         table: its track table (``track_id``, ``artist``, ``title``).
         other: another declared dataset.
         other_table: its track table.
+
+    Returns:
+        One line naming the shared songs and the near misses, or ``None`` when there are none.
     """
     pairs = match_songs(table, other_table)
+    misses = near_misses(table, other_table)
+    if not pairs and not misses:
+        return None
     shared = len({a for a, _ in pairs})
     line = f"note: {name} shares {shared} song(s) with {other} (same artist and title)"
     if pairs:
@@ -140,7 +148,6 @@ def overlap_line(name: str, table: pd.DataFrame, other: str, other_table: pd.Dat
         line += (
             f", e.g. {shown}. Do not train on one and test on the other without leaving these out"
         )
-    misses = near_misses(table, other_table)
     if misses:
         shown = "; ".join(f"'{m.a_song}' ~ '{m.b_song}'" for m in misses[:SHOWN])
         line += f"; {len(misses)} near miss(es) to check by hand, e.g. {shown}"
@@ -148,14 +155,16 @@ def overlap_line(name: str, table: pd.DataFrame, other: str, other_table: pd.Dat
 
 
 def overlap_lines(name: str, table: pd.DataFrame, others: Mapping[str, pd.DataFrame]) -> list[str]:
-    """Return ``overlap_line`` for each of ``others`` that has artists and titles."""
+    """Return ``overlap_line`` for each of ``others`` that has artists and titles and shares
+    or nearly shares a song with ``table``."""
     if not _has_songs(table.columns):
         return []
-    return [
+    lines = (
         overlap_line(name, table, other, other_table)
         for other, other_table in others.items()
         if other != name and _has_songs(other_table.columns)
-    ]
+    )
+    return [line for line in lines if line is not None]
 
 
 def _has_songs(columns: Iterable[object]) -> bool:

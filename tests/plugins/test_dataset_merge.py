@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from layouts import (
     MERGE,
     MERGE_BIMODAL,
@@ -14,6 +18,7 @@ from layouts import (
     write_garbage,
 )
 
+from merbench.cli import main
 from merbench.data.matching import match_songs, near_misses, overlap_line
 from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.cv import official_folds
@@ -157,8 +162,40 @@ def test_merge_songs_are_matched_against_the_real_4q_metadata(layout):
     assert set(MERGE_NEAR_4Q.items()) <= misses
     assert not misses & set(MERGE_MATCHES_4Q.items())
     line = overlap_line("merge", table, "fourq", fourq_table)
-    assert line.startswith(
+    assert line is not None and line.startswith(
         "note: merge shares 6 song(s) with fourq (same artist and title), e.g. A001 = "
         "MT0002846256, A002 = MT0000348553, A003 = MT0000336135."
     )
     assert "'Dismember - Carnal Tombs' ~ 'Dismember - Carnal Tomb'" in line
+
+
+def _config(tmp_path, tables: dict[str, Path], extra: str = "") -> Path:
+    lines = [
+        f"[datasets.{name}]\npath = {json.dumps(str(path))}\n" for name, path in tables.items()
+    ]
+    path = tmp_path / "datasets.toml"
+    path.write_text("\n".join(lines) + extra)
+    return path
+
+
+def test_merbench_verify_notes_the_songs_merge_shares_with_a_declared_4q(layout, tmp_path):
+    config = _config(tmp_path, {"merge": layout.root, "fourq": reference("4Q")})
+    result = CliRunner().invoke(main, ["verify", "merge", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # the table wraps long lines
+    assert "note: merge shares 6 song(s) with fourq (same artist and title), e.g. A001 =" in output
+    assert "merge: 12 usable track(s), 2 problem(s) (tasks: quadrant)." in output
+
+
+@pytest.mark.slow
+def test_a_smoke_run_on_merge_renders_a_board(layout, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = _config(tmp_path, {"merge": layout.root})
+    args = ["run", "--models", "ridge,cnn2d@mel,majority", "--budget", "smoke", "--config"]
+    result = CliRunner().invoke(main, [*args, str(config), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "runs" / "merge" / "leaderboard" / "merge-quadrant.html"
+    text = page.read_text()
+    assert "ridge@handcrafted" in text and "cnn2d@mel" in text and "majority" in text
+    literature = (page.parent / "dataset_merge.html").read_text()
+    assert "arXiv:2407.06060v3" in literature and "0.8174" in literature

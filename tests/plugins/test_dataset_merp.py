@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from layouts import MERP, core_tracks, merp_layout, write_garbage
 
+from merbench.cli import main
 from merbench.errors import DatasetError
 from merbench.testing import check_plugin
 from merbench_plugins.datasets import merp
@@ -84,3 +88,15 @@ def test_wrong_columns_and_a_missing_or_unreadable_file_are_one_line(layout):
     path.unlink()
     with pytest.raises(DatasetError, match=r"annotations_filtered.parquet: missing. Point 'path'"):
         merp.load(layout.root)
+
+
+@pytest.mark.slow
+def test_a_smoke_run_on_merp_renders_a_board(layout, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "datasets.toml"
+    config.write_text(f"[datasets.merp]\npath = {json.dumps(str(layout.root))}\n")
+    args = ["run", "--models", "ridge,cnn2d@mel,mean", "--budget", "smoke", "--config"]
+    result = CliRunner().invoke(main, [*args, str(config), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "runs" / "merp" / "leaderboard" / "merp-av-regression.html").read_text()
+    assert "ridge@handcrafted" in page and "cnn2d@mel" in page and "mean" in page
