@@ -26,7 +26,7 @@ def _table(*rows: tuple[str, str | None, str | None]) -> pd.DataFrame:
         ("Love the Way You Lie ft. Rihanna", "love the way you lie"),
         ("Stay With Me", "stay with me"),
         ("Messin' with the Kid!", "messin with the kid"),
-        ("ＡＢＣ", "abc"),  # full-width letters (NFKD)
+        ("\uff21\uff22\uff23", "abc"),  # full-width letters (NFKD)
         ("  Two   Spaces ", "two spaces"),
         (None, ""),
         (float("nan"), ""),
