@@ -252,15 +252,16 @@ def verify(
             "be skipped. Re-download the file."
         )
     problems += check_labels(table, ("arousal", "valence"), SCALE.low, SCALE.high, values)
-    problems += _check_split(table, folder, frame)
+    problems += _check_split(table, read_split(folder, frame, _fix(set, balanced)), folder, frame)
     known = table[table["quadrant"].notna()]
     paths = dict(zip(known["track_id"], known["audio_path"], strict=True))
     return problems + check_audio(paths, audio_folder(root, set, balanced))
 
 
-def _check_split(table: pd.DataFrame, folder: Path, frame: str) -> list[str]:
+def _check_split(
+    table: pd.DataFrame, split: pd.DataFrame | None, folder: Path, frame: str
+) -> list[str]:
     """Split files naming unknown clips, clips in two parts, clips in no part."""
-    split = read_split(folder, frame, _fix("audio", False))
     if split is None:
         return []
     where = folder / "tvt_dataframes"
