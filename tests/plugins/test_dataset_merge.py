@@ -199,3 +199,15 @@ def test_a_smoke_run_on_merge_renders_a_board(layout, tmp_path, monkeypatch):
     assert "ridge@handcrafted" in text and "cnn2d@mel" in text and "majority" in text
     literature = (page.parent / "dataset_merge.html").read_text()
     assert "arXiv:2407.06060v3" in literature and "0.8174" in literature
+
+
+def test_verify_reads_the_bimodal_set_s_own_files_and_audio_folder(layout):
+    folder = layout.root / "MERGE_Bimodal_Complete"
+    assert merge.verify(layout.root, set="bimodal", frame="40-30-30") == [
+        f"{folder / 'merge_bimodal_complete_metadata.csv'}: 6 labelled clips, the published "
+        "dataset has 2216. A partial or modified copy gives results that are not comparable "
+        "with published ones; re-download the dataset if this is not intended."
+    ]
+    (folder / "audio" / "Q4" / "A001.mp3").unlink()
+    problems = merge.verify(layout.root, set="bimodal")
+    assert f"{folder / 'audio'}: 1 of 6 audio file(s) missing: Q4/A001.mp3." in problems[-1]
