@@ -24,7 +24,11 @@ from merbench.cli.runtime import writing
 from merbench.plugin.registry import Registry
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
+
+    from merbench.data.config import DatasetConfig
 
 KIND_OF_LIST = {"models": "model", "frontends": "frontend", "augmentations": "augmentation"}
 
@@ -432,9 +436,11 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
     from merbench.errors import DatasetError
     from merbench.evaluation.tasks import get_task
 
-    declared = load_config(config or default_config_path(), registry.datasets).get(name)
+    declared_all = load_config(config or default_config_path(), registry.datasets)
+    declared = declared_all.get(name)
     spec = registry.dataset(declared.plugin)
     problems = list(spec.verifier(declared.path, **dict(declared.options))) if spec.verifier else []
+    problems += _overlaps(registry, declared_all.datasets, name)
     usable = 0
     try:
         audio = AudioStore(AudioSettings())
@@ -456,6 +462,26 @@ def verify_command(registry: Registry, name: str, config: Path | None) -> int:
         highlight=False,
     )
     return 0 if usable else 1
+
+
+def _overlaps(registry: Registry, declared: Sequence[DatasetConfig], name: str) -> list[str]:
+    """One note per other declared local dataset sharing songs with ``name`` (same artist and
+    title, ``merbench.data.matching``); datasets that do not load or name no artists are left
+    out."""
+    from merbench.data.matching import overlap_lines
+
+    tables = {}
+    for dataset in declared:
+        if dataset.path is None or dataset.plugin not in registry.datasets:
+            continue
+        try:
+            loader = registry.dataset(dataset.plugin).loader
+            tables[dataset.name] = loader(dataset.path, **dict(dataset.options))
+        except Exception:  # a copy that does not load is its own 'merbench verify' problem
+            continue
+    if name not in tables:
+        return []
+    return overlap_lines(name, tables.pop(name), tables)
 
 
 def check_command(target: str) -> int:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     "plugin",
     metavar="PLUGIN",
     help="Declare a dataset of this plugin at PATH: 'folder' for your own audio files and "
-    "labels CSV (its columns and scale are guessed), or pmemo, deam, emomusic, fourq.",
+    "labels CSV (its columns and scale are guessed), or pmemo, deam, emomusic, fourq, merge, "
+    "merp.",
 )
 @click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
 @click.option(

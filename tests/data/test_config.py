@@ -533,7 +533,17 @@ def test_commented_examples_are_valid_toml():
     example = re.compile(r"^# (\[datasets\.|[a-z_]+ = )")
     uncommented = "\n".join(line[2:] if example.match(line) else line for line in lines)
     tables = tomllib.loads(uncommented)["datasets"]
-    assert list(tables) == ["synth", "pmemo", "deam", "emomusic", "fourq", "my-songs"]
+    assert list(tables) == [
+        "synth",
+        "pmemo",
+        "deam",
+        "emomusic",
+        "fourq",
+        "merge",
+        "merp",
+        "my-songs",
+    ]
+    assert tables["merge"]["options"] == {"set": "audio", "balanced": False, "frame": "70-15-15"}
     assert tables["my-songs"]["plugin"] == "folder"
     assert all(tables[name]["path"].startswith("${MERBENCH_DATA}/") for name in list(tables)[1:])
 

@@ -367,3 +367,145 @@ def core_tracks(plugin, name: str, root: Path, tasks: tuple[str, ...], **setting
     config = parse_config("\n".join(lines) + "\n", registry.datasets).get(name)
     specs = [get_task(t) for t in tasks]
     return load_tracks(config, registry.dataset(config.plugin), specs, check_audio=probe)
+
+
+# --- MERGE ----------------------------------------------------------------------------------------
+
+MERGE = {  # Song: (artist, title, quadrant, arousal, valence, 70-15-15 part, 40-30-30 part)
+    # 4Q clips MERGE kept under their AllMusic ids, written as 4Q writes them
+    "MT0005331755": ("*NSYNC", "It's Gonna Be Me", 1, 0.81, 0.77, "train", "train"),
+    "MT0009897495": ("John Lennon", "Crippled Inside", 1, 0.66, 0.71, "train", "validate"),
+    # 4Q songs under new ids and spelled differently: the matcher must still pair them
+    "A001": ("Celine Dion", "Miracle", 4, 0.32, 0.74, "train", "test"),
+    "A002": ("Kingston Trio", "Scotch and Soda", 4, 0.28, 0.66, "validate", "train"),
+    "A003": ("Dean Martin feat. The Band", "Volare", 4, 0.41, 0.83, "train", "validate"),
+    "A004": ("Laurie Anderson", "O Superman", 3, 0.22, 0.31, "test", "test"),
+    # near misses of 4Q songs: not the same key, named as near misses
+    "A005": ("Dismember", "Carnal Tombs", 2, 0.88, 0.18, "train", "train"),
+    "A006": ("Buddy Guy", "Mesin' with the Kid", 1, 0.72, 0.61, "train", "test"),
+    # songs 4Q does not have
+    "A007": ("Nobody Known", "Unheard Song", 2, 0.74, 0.21, "train", "train"),
+    "A008": ("Nobody Known", "Second Song", 3, 0.19, 0.27, "validate", "validate"),
+    "A009": ("", "Untitled", 2, 0.66, 0.35, "test", "train"),
+    "MT0099999999": ("Other Artist", "Other", 3, 0.35, 0.12, "train", "test"),
+}
+MERGE_MATCHES_4Q = {  # MERGE Song -> the 4Q Song it is
+    "MT0005331755": "MT0005331755",
+    "MT0009897495": "MT0009897495",
+    "A001": "MT0002846256",
+    "A002": "MT0000348553",
+    "A003": "MT0000336135",
+    "A004": "MT0008493270",
+}
+MERGE_NEAR_4Q = {"A005": "MT0002960683", "A006": "MT0007147603"}
+MERGE_METADATA = (
+    "Song,Quadrant,AllMusic Id,AllMusic Extraction Date,Artist,Title,Relevance,Year,LowestYear,"
+    "Duration,Moods,MoodsAll,MoodsAllWeights,Genres,GenreWeights,Themes,ThemeWeights,Styles,"
+    "StyleWeights,AppearancesTrackIDs,AppearancesAlbumIDs,Sample,SampleURL,ActualYear,"
+    "num_Genres,num_MoodsAll"
+).split(",")
+MERGE_BIMODAL = ("MT0005331755", "A001", "A004", "A005", "A007", "A009")
+"""The clips of the generated bimodal set (``L``-prefixed lyric ids beside them)."""
+
+
+def merge_layout(folder: Path, *, audio: bool = True, bimodal: bool = False) -> Layout:
+    """A folder holding ``MERGE_Audio_Complete/`` (and with ``bimodal`` ``MERGE_Bimodal_Complete/``)
+    as the Zenodo archives unzip: the metadata and A/V CSVs, ``Q1/`` .. ``Q4/`` (bimodal:
+    ``audio/Q1/`` ..) and ``tvt_dataframes/tvt_70_15_15/`` and ``tvt_40_30_30/``."""
+    layout = Layout(root=folder / "MERGE", labels={k: v[2] for k, v in MERGE.items()})
+    layout.groups = {k: v[0] for k, v in MERGE.items()}
+    _merge_set(layout, "audio", list(MERGE), audio=audio)
+    if bimodal:
+        _merge_set(layout, "bimodal", list(MERGE_BIMODAL), audio=audio)
+    return layout
+
+
+def _merge_set(layout: Layout, kind: str, songs: list[str], *, audio: bool) -> None:
+    name = f"MERGE_{kind.capitalize()}_Complete"
+    stem, root = name.lower(), layout.root / name
+    ids = ["Audio_Song", "Lyric_Song"] if kind == "bimodal" else ["Song"]
+
+    def key(song: str) -> list[str]:
+        return [song, "L" + song.removeprefix("MT")[-3:]] if kind == "bimodal" else [song]
+
+    filler = [""] * (len(MERGE_METADATA) - 6)
+    meta = [
+        [
+            *key(s),
+            f"Q{MERGE[s][2]}",
+            s if s.startswith("MT") else "",
+            "2016-05-01",
+            MERGE[s][0],
+            MERGE[s][1],
+            *filler,
+        ]
+        for s in songs
+    ]
+    header = [*ids, *MERGE_METADATA[1:]]
+    write_rows(root / f"{stem}_metadata.csv", header, meta)
+    values = [[*key(s), MERGE[s][3], MERGE[s][4]] for s in songs]
+    write_rows(root / f"{stem}_av_values.csv", [*ids, "Arousal", "Valence"], values)
+    for column, frame in ((5, "70_15_15"), (6, "40_30_30")):
+        for part in ("train", "validate", "test"):
+            rows = [[*key(s), f"Q{MERGE[s][2]}"] for s in songs if MERGE[s][column] == part]
+            path = (
+                root / "tvt_dataframes" / f"tvt_{frame}" / f"tvt_{frame}_{part}_{kind}_complete.csv"
+            )
+            write_rows(path, [*ids, "Quadrant"], rows)
+    if audio:
+        base = root / "audio" if kind == "bimodal" else root
+        for i, song in enumerate(songs):
+            path = base / f"Q{MERGE[song][2]}" / f"{song}.mp3"
+            layout.audio.setdefault(song, write_audio(path, seed=i))
+
+
+# --- MERP -----------------------------------------------------------------------------------------
+
+MERP = {  # song_id: (arousal, valence) around which the raters' series are drawn
+    "00_35": (0.6, 0.5),
+    "00_91": (-0.4, 0.3),
+    "01_12": (0.3, -0.6),
+    "02_54": (-0.5, -0.4),
+    "03_08": (0.7, -0.2),
+    "04_77": (-0.2, 0.6),
+    "05_40": (0.1, 0.2),
+    "06_13": (-0.6, -0.1),
+    "deam_115": (0.4, 0.4),
+    "deam_343": (-0.3, -0.5),
+}
+MERP_RATERS = ("A15XZ36IPGYY2N", "A2B6OA4V8YABCZ", "A2DXYZSG2E7HT0")
+
+
+def merp_layout(folder: Path, *, audio: bool = True, song_column: str = "song_id") -> Layout:
+    """The Hugging Face ``amaai-lab/MERP`` folder: ``annotations_filtered.parquet`` (one row per
+    rater and song: ``workerid``, ``batch``, the song id, the 10 Hz ``arousals`` and ``valences``
+    series) and ``audio/<song_id>.wav``. ``labels`` are the exact means merbench should give."""
+    import pandas as pd
+
+    root = folder / "MERP"
+    rng = np.random.default_rng(7)
+    layout = Layout(root=root, labels={})
+    rows = []
+    for i, (song, (arousal, valence)) in enumerate(MERP.items()):
+        means = []
+        for rater in MERP_RATERS:
+            length = int(rng.integers(15, 25))
+            a = np.clip(arousal + rng.normal(0, 0.1, length), -1, 1)
+            v = np.clip(valence + rng.normal(0, 0.1, length), -1, 1)
+            rows.append(
+                {
+                    "workerid": rater,
+                    "batch": "4",
+                    song_column: song,
+                    "arousals": a.tolist(),
+                    "valences": v.tolist(),
+                }
+            )
+            means.append((a.mean(), v.mean()))
+        layout.labels[song] = tuple(float(x) for x in np.mean(means, axis=0))
+        layout.groups[song] = song
+        if audio:
+            layout.audio[song] = write_audio(root / "audio" / f"{song}.wav", seed=i)
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(root / "annotations_filtered.parquet")
+    return layout
