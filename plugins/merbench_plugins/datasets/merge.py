@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import merbench
 from merbench.errors import ConfigError, DatasetError
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import (
     check_audio,
     check_count,
@@ -333,6 +334,7 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         "arXiv:2407.06060. Dataset: https://doi.org/10.5281/zenodo.13939205",
         license="See the Zenodo record; the clips are excerpts of copyrighted recordings.",
         homepage="https://zenodo.org/records/13939205",
+        source=sources.MERGE,
         summary="3,554 30 s clips (audio set; bimodal set 2,216) with a Russell quadrant and "
         "arousal and valence in 0..1; official 70-15-15 and 40-30-30 splits.",
         literature=LITERATURE,

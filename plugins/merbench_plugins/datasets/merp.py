@@ -33,6 +33,7 @@ import numpy as np
 
 import merbench
 from merbench.errors import DatasetError, did_you_mean
+from merbench_plugins.datasets import sources
 from merbench_plugins.datasets._tables import check_audio, check_count, check_labels
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ def merbench_datasets() -> Iterator[merbench.DatasetSpec]:
         "Sensors 23(1), 382. https://doi.org/10.3390/s23010382",
         license="CC BY 4.0 (annotations); audio under its Free Music Archive licences.",
         homepage="https://huggingface.co/datasets/amaai-lab/MERP",
+        source=sources.MERP,
         summary="54 full-length songs, static arousal and valence in -1..1 averaged from "
         "continuous ratings of 277 raters.",
     )
