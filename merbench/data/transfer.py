@@ -85,7 +85,7 @@ def make_pair(
 
     table = pd.concat(parts, ignore_index=True)
     name = pair_name(source.name, target.name)
-    spec = dataclasses.replace(source.spec, label_scale=LabelScale(*COMMON_SCALE))
+    spec = dataclasses.replace(source.spec, label_scale=LabelScale(low=COMMON_SCALE[0], high=COMMON_SCALE[1]))
     return TransferPair(
         source=source.name,
         target=target.name,

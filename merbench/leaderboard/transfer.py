@@ -40,9 +40,8 @@ def separate(collected: Collected) -> tuple[Collected, pd.DataFrame]:
     every = cells_frame(cells)
     for column in ("run_index", "uid"):
         every[column] = cells[column].to_numpy()
-    matrix = transfer_matrix(
-        every, predictions_frame(every, collected.predictions), collected.splits
-    )
+    audits = {k: dict(v.get("audit") or {}) for k, v in collected.splits.items()}
+    matrix = transfer_matrix(every, predictions_frame(every, collected.predictions), audits)
     kept = cells[~is_transfer(cells).to_numpy()]
     uids = set(kept["uid"])
 
