@@ -75,7 +75,8 @@ def test_transfer_matrix_shows_the_studio_drop_and_removes_the_planted_song(tmp_
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "left out 1 track(s) of studio-b that are songs of studio-a" in result.output
+    said = " ".join(result.output.split())
+    assert "studio-a -> studio-b: left out 1 track(s) of studio-b that are songs of studio-a" in said
     site = tmp_path / "runs" / "studios" / "leaderboard"
     data = json.loads((site / "results.json").read_text())
     matrix = {(r["candidate"], r["source"], r["target"]): r for r in data["transfer"]}
