@@ -76,13 +76,15 @@ def test_transfer_matrix_shows_the_studio_drop_and_removes_the_planted_song(tmp_
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "studio-a -> studio-b: left out 1 track(s) of studio-b that are songs of studio-a" in said
+    assert (
+        "studio-a -> studio-b: left out 1 track(s) of studio-b that are songs of studio-a" in said
+    )
     site = tmp_path / "runs" / "studios" / "leaderboard"
     data = json.loads((site / "results.json").read_text())
     matrix = {(r["candidate"], r["source"], r["target"]): r for r in data["transfer"]}
     assert {c for c, _, _ in matrix} == {"ridge@handcrafted", "cnn2d@mel"}
     planted = matrix[("ridge@handcrafted", "studio-a", "studio-b")]
-    assert planted["n_removed"] == 1 and planted["removed_by_fingerprint"] == 1
+    assert (planted["n_removed"], planted["removed_by_fingerprint"]) == (1, 1), planted
     assert planted["n_test"] == 48  # the folder's 49 tracks less the planted one
     assert matrix[("ridge@handcrafted", "studio-b", "studio-a")]["n_removed"] == 0
     # Trained in one studio, ridge scores lower in the other than that studio's own folds do

@@ -144,11 +144,10 @@ def _fingerprint_matches(
         mine = fingerprint(str(path)) if candidates else None
         if mine is None:
             continue
-        out += [
-            SongMatch(a=ids_a[i], b=track, method="fingerprint")
-            for i in candidates
-            if prints_a[i] is not None and bit_error(mine, prints_a[i]) <= MAX_BIT_ERROR
-        ]
+        for i in candidates:
+            theirs = prints_a[i]
+            if theirs is not None and bit_error(mine, theirs) <= MAX_BIT_ERROR:
+                out.append(SongMatch(a=ids_a[i], b=track, method="fingerprint"))
     return out
 
 

@@ -58,7 +58,7 @@ class TransferPair:
 
 
 def make_pair(
-    source: Tracks, target: Tracks, *, fingerprint: Fingerprinter | None | bool = True
+    source: Tracks, target: Tracks, *, fingerprint: Fingerprinter | bool | None = True
 ) -> TransferPair:
     """Stack two datasets' tracks on the common label range and find the songs they share.
 
@@ -78,14 +78,17 @@ def make_pair(
                 target.name,
             )
     finder = fingerprint or None
-    removed = matched_tracks(match_songs(source.table, target.table, fingerprint=finder))
+    matches = match_songs(source.table, target.table, fingerprint=finder)
+    removed: dict[str, str] = dict(matched_tracks(matches))
     both_av = all(set(REGRESSION_TARGETS) <= set(t.table.columns) for t in (source, target))
     parts = [_part(t, with_av=both_av) for t in (source, target)]
     import pandas as pd
 
     table = pd.concat(parts, ignore_index=True)
     name = pair_name(source.name, target.name)
-    spec = dataclasses.replace(source.spec, label_scale=LabelScale(low=COMMON_SCALE[0], high=COMMON_SCALE[1]))
+    spec = dataclasses.replace(
+        source.spec, label_scale=LabelScale(low=COMMON_SCALE[0], high=COMMON_SCALE[1])
+    )
     return TransferPair(
         source=source.name,
         target=target.name,

@@ -58,7 +58,7 @@ def standardised_r2(
     y_true = np.asarray(y_true, dtype=np.float64)
     z_true = (y_true - y_true.mean(axis=0)) / _nonzero(y_true.std(axis=0))
     z_pred = (np.asarray(y_pred, dtype=np.float64) - train_mean) / _nonzero(train_std)
-    return 1 - ((z_true - z_pred) ** 2).sum(axis=0) / len(z_true)
+    return np.asarray(1 - ((z_true - z_pred) ** 2).sum(axis=0) / len(z_true))
 
 
 def _nonzero(std: np.ndarray) -> np.ndarray:

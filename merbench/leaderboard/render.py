@@ -23,8 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from merbench.csvfiles import write_csv
-from merbench.evaluation.transfer import TRANSFER
 from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.transfer import TRANSFER
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
@@ -186,7 +186,9 @@ def _render(urls: Sequence[str], out: Path, title: str) -> None:
     )  # fmt: skip
     _write(out, "index.html", index)
     if transfer is not None:
-        _write(out, transfer["file"], env.get_template("transfer.html").render(page=transfer, **common))
+        _write(
+            out, transfer["file"], env.get_template("transfer.html").render(page=transfer, **common)
+        )
     by_split = summaries_by_split(summary, every, groups)
     _write_data(out, by_split, every, collected, pages, ranks, matrix)
     write_methods(out, pages, collected, ranks, title=title, version=__version__)

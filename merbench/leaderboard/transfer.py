@@ -48,6 +48,10 @@ def separate(collected: Collected) -> tuple[Collected, pd.DataFrame]:
     def own(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["uid"].isin(uids)] if "uid" in frame else frame
 
+    if "is_baseline" in every and len(matrix):
+        flagged = every["is_baseline"].fillna(False).astype(bool)
+        baselines = set(every.loc[flagged, "candidate"].astype(str))
+        matrix = matrix.assign(is_baseline=matrix["candidate"].isin(baselines))
     regular = dataclasses.replace(
         collected,
         cells=kept.reset_index(drop=True),
@@ -63,9 +67,11 @@ def transfer_page(matrix: pd.DataFrame, collected: Collected) -> dict[str, Any] 
     """What ``transfer.html`` shows, or ``None`` when the run has no transfer cells."""
     if matrix.empty:
         return None
-    sections = []
-    for (task, candidate), rows in matrix.groupby(["task", "candidate"], sort=True):
-        sections.append(_section(str(task), str(candidate), rows))
+    sections = [
+        _section(str(task), str(candidate), rows)
+        for (task, candidate), rows in matrix.groupby(["task", "candidate"], sort=True)
+    ]
+    sections.sort(key=lambda s: (s["task"], s["is_baseline"]))  # baselines after the models
     return {
         "file": FILE,
         "sections": sections,
@@ -77,7 +83,10 @@ def transfer_page(matrix: pd.DataFrame, collected: Collected) -> dict[str, Any] 
 def _section(task: str, candidate: str, rows: pd.DataFrame) -> dict[str, Any]:
     metric = str(rows["metric"].iloc[0])
     datasets = sorted(set(rows["source"]) | set(rows["target"]))
-    entries = {(r["source"], r["target"]): r for r in rows.to_dict("records")}
+    entries: dict[tuple[str, str], dict[str, Any]] = {
+        (str(r["source"]), str(r["target"])): {str(k): v for k, v in r.items()}
+        for r in rows.to_dict("records")
+    }
     scores = [s for s in SCORE_LABELS if s in rows and s != metric]
     grid = [
         {
@@ -94,13 +103,12 @@ def _section(task: str, candidate: str, rows: pd.DataFrame) -> dict[str, Any]:
         "chance": _chance(metric, rows),
         "datasets": datasets,
         "grid": grid,
+        "is_baseline": bool(rows["is_baseline"].any()) if "is_baseline" in rows else False,
         "id": f"{task}-{candidate}".replace("@", "-").replace(":", "-").replace("+", "-"),
     }
 
 
-def _cell(
-    entry: Mapping[str, Any] | None, metric: str, scores: list[str]
-) -> dict[str, Any] | None:
+def _cell(entry: Mapping[str, Any] | None, metric: str, scores: list[str]) -> dict[str, Any] | None:
     if entry is None:
         return None
     value = _number(entry.get(metric))
@@ -135,7 +143,7 @@ def _number(value: Any) -> float | None:
 def _pairs(collected: Collected) -> list[dict[str, Any]]:
     """Per pair and task: tracks trained and tested on, songs removed and how they were found."""
     out = []
-    for (name, task), split in sorted(collected.splits.items()):
+    for (_, task), split in sorted(collected.splits.items()):
         audit = split.get("audit") or {}
         if audit.get("protocol") != TRANSFER:
             continue
@@ -167,10 +175,9 @@ def _scale_notes(collected: Collected) -> list[dict[str, Any]]:
     return [
         {
             "dataset": name,
-            "low": low,
-            "high": high,
-            "midpoint": (low + high) / 2,
-            "is_default": (low, high) != (-1.0, 1.0),
+            "low": f"{low:g}",
+            "high": f"{high:g}",
+            "midpoint": f"{(low + high) / 2:g}",
         }
         for name, (low, high) in sorted(scales.items())
     ]

@@ -29,8 +29,8 @@ from merbench.evaluation.metrics import compute_metrics, metric_direction
 from merbench.evaluation.scoring import find_metric, metric_bounds
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
 from merbench.evaluation.tasks import TaskSpec, get_task
-from merbench.evaluation.verdicts import settle_tiers
 from merbench.evaluation.transfer import TRANSFER
+from merbench.evaluation.verdicts import settle_tiers
 from merbench.results.protocols import protocol_columns, split_by_protocol, with_protocols
 from merbench.results.store import Store
 from merbench.results.urls import store_url

@@ -166,7 +166,9 @@ def _transferred(
     if wide.empty:
         return None
     prefix = f"{target}/"
-    wide.index = [str(t)[len(prefix) :] if str(t).startswith(prefix) else str(t) for t in wide.index]
+    wide.index = [
+        str(t)[len(prefix) :] if str(t).startswith(prefix) else str(t) for t in wide.index
+    ]
     return wide
 
 
@@ -187,9 +189,7 @@ def _own_stats(task: TaskSpec, wide: pd.DataFrame) -> tuple[list[float], list[fl
     return true.mean(axis=0).tolist(), true.std(axis=0).tolist()
 
 
-def _entry(
-    task: TaskSpec, wide: pd.DataFrame, stats: tuple[Any, Any] | None
-) -> dict[str, Any]:
+def _entry(task: TaskSpec, wide: pd.DataFrame, stats: tuple[Any, Any] | None) -> dict[str, Any]:
     true, pred = _arrays(task, wide)
     try:
         scores = transfer_scores(task, true, pred, train_stats=stats)
@@ -249,7 +249,9 @@ def _tiers(
     for source in scored:
         paired = None if source == best else _paired(task, frames[best], frames[source], groups)
         if paired is not None:
-            result = group_bootstrap(paired, metric, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+            result = group_bootstrap(
+                paired, metric, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
+            )
             pvalues[source] = result.p_value
     adjusted = holm(pvalues)
     for source, entry in entries.items():

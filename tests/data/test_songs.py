@@ -29,7 +29,9 @@ def test_normalise_folds_case_accents_brackets_featuring_and_punctuation():
     assert normalise("Crazy in Love feat. Jay-Z") == "crazy in love"
     assert normalise("Song ft Someone") == "song"
     assert normalise("Rock & Roll!") == "rock and roll"
-    assert normalise("Ｆｕｌｌ　Ｗｉｄｔｈ") == "full width"  # NFKD
+    assert (
+        normalise("\uff26\uff55\uff4c\uff4c\u3000\uff37\uff49\uff44\uff54\uff48") == "full width"
+    )  # NFKD
     assert normalise("(Untitled 1)") == "untitled 1"  # nothing but brackets: kept
     assert normalise(None) == "" and normalise(float("nan")) == ""
 

@@ -36,14 +36,18 @@ def _table(folder, prefix, n, seeds, **columns):
         "group": [f"artist {i % 3}" for i in range(n)],
         "audio_path": paths,
     }
-    return pd.DataFrame(base | columns) if columns else pd.DataFrame(base).assign(
-        arousal=rng.uniform(1, 9, n), valence=rng.uniform(1, 9, n)
+    return (
+        pd.DataFrame(base | columns)
+        if columns
+        else pd.DataFrame(base).assign(arousal=rng.uniform(1, 9, n), valence=rng.uniform(1, 9, n))
     )
 
 
 def test_a_pair_stacks_both_datasets_on_the_common_range_and_drops_shared_songs(tmp_path):
     a = _table(tmp_path / "a", "a", 6, range(6))
-    a = a.assign(artist=["X", "Y", None, "Z", "W", None], title=["One", "Two", None, "3", "4", None])
+    a = a.assign(
+        artist=["X", "Y", None, "Z", "W", None], title=["One", "Two", None, "3", "4", None]
+    )
     b = _table(tmp_path / "b", "b", 5, [100, 101, 2, 103, 104])  # b2 is a2's recording
     b = b.assign(
         artist=["The X", "Other", None, None, "V"], title=["One (Live)", "Two", None, None, "5"]

@@ -41,4 +41,6 @@ def test_transfer_without_two_datasets_sharing_a_task_is_refused():
     with pytest.raises(ConfigError, match="needs two datasets of the run that share a task"):
         transfer_pairs([_dataset("synth")], {"synth": ("av-regression",)})
     with pytest.raises(ConfigError, match="longer than 64 characters"):
-        transfer_pairs([_dataset("a" * 32), _dataset("b" * 32)], {"a" * 32: ("q",), "b" * 32: ("q",)})
+        transfer_pairs(
+            [_dataset("a" * 32), _dataset("b" * 32)], {"a" * 32: ("q",), "b" * 32: ("q",)}
+        )

@@ -37,7 +37,6 @@ import merbench
 from merbench.csvfiles import restore, write_csv
 from merbench.errors import ConfigError, did_you_mean
 from merbench.paths import cache_dir, cache_lock, is_locked, lock_path
-from merbench_plugins.datasets._synth_studio import house_style
 from merbench_plugins.datasets._synth_music import (
     Artist,
     Cues,
@@ -45,6 +44,7 @@ from merbench_plugins.datasets._synth_music import (
     make_artists,
     render_clip,
 )
+from merbench_plugins.datasets._synth_studio import house_style
 
 if TYPE_CHECKING:
     import pandas as pd
