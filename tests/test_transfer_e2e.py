@@ -86,7 +86,8 @@ def test_transfer_matrix_shows_the_studio_drop_and_removes_the_planted_song(tmp_
     planted = matrix[("ridge@handcrafted", "studio-a", "studio-b")]
     assert (planted["n_removed"], planted["removed_by_fingerprint"]) == (1, 1), planted
     assert planted["n_test"] == 48  # the folder's 49 tracks less the planted one
-    assert matrix[("ridge@handcrafted", "studio-b", "studio-a")]["n_removed"] == 0
+    back = matrix[("ridge@handcrafted", "studio-b", "studio-a")]  # the song is in both ways
+    assert (back["n_removed"], back["n_test"]) == (1, 47)
     # Trained in one studio, ridge scores lower in the other than that studio's own folds do
     for source, target in (("studio-a", "studio-b"), ("studio-b", "studio-a")):
         own = matrix[("ridge@handcrafted", target, target)]
