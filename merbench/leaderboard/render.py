@@ -264,7 +264,7 @@ def _write_data(
         "cells": records(cell_rows),
         "rank_comparison": _rank_record(ranks),
         "skipped_tracks": records(collected.skipped),
-        "transfer": records(matrix),
+        **({"transfer": records(matrix)} if len(matrix) else {}),  # --split transfer only
     }
     _write(out, "results.json", _dumps(payload))
     provenance = {

@@ -392,5 +392,5 @@ def test_house_gives_a_set_one_studio_and_leaves_its_songs_and_labels_alone(cach
     for a, b in zip(plain["audio_path"], housed["audio_path"], strict=True):
         x, y = soundfile.read(a)[0], soundfile.read(b)[0]
         assert not np.allclose(x, y, atol=1e-3)  # the same song, mixed in another studio
-    with pytest.raises(ConfigError, match="option 'house' is 1.5, outside 0..1"):
+    with pytest.raises(ConfigError, match=r"option 'house' is 1\.5, outside 0\.\.1"):
         synth.load(None, **TINY, house=1.5)
