@@ -9,6 +9,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+import merbench
 from merbench.cli import main
 from merbench.pipeline.executors.dask_tasks import dask_run, run_one_cell
 from merbench.plugin.registry import load_registry
@@ -126,6 +127,9 @@ def test_transfer_matrix_shows_the_studio_drop_and_removes_the_planted_song(tmp_
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     assert json.loads((site / "results.json").read_text())["transfer"] == data["transfer"]
+    # The Python API's run result carries the same matrix
+    loaded = merbench.load_results(tmp_path / "runs" / "studios").summaries["transfer"]
+    assert len(loaded) == len(data["transfer"]) == 8  # 2 candidates x 2 x 2 datasets
     # A Dask worker builds a transfer cell from the stored run alone, as the run did
     store = Store(sqlite_url(tmp_path / "runs" / "studios"))
     record = dask_run(store, load_registry())
