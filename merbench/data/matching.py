@@ -2,53 +2,29 @@
 
 Datasets built from one source share songs: MERGE extends 4Q, emoMusic's songs are DEAM's, MERP
 borrows DEAM anchors. A song in one dataset's training folds and another's test fold is a leak a
-cross-dataset comparison must know about. ``match_songs`` pairs two track tables by a key that
-ignores what catalogues spell differently (case, accents, punctuation, "feat." credits,
-parenthesised version notes); ``near_misses`` names pairs that almost match, so a reader can
+cross-dataset comparison must know about. ``shared_songs`` pairs two track tables by the key of
+``merbench.data.songs`` (case, accents, punctuation, "feat." credits and parenthesised version
+notes ignored); ``near_misses`` names pairs that almost match, so a reader can
 judge what the key missed; ``overlap_line`` is the sentence ``merbench verify`` prints.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from merbench.data.songs import match_songs, normalise
+
 if TYPE_CHECKING:
     import pandas as pd
 
-_BRACKETED = re.compile(r"\([^)]*\)|\[[^]]*\]|\{[^}]*\}")
-_FEATURING = re.compile(r"\b(?:feat|featuring|ft)\b\.?.*$")
-_NOT_WORD = re.compile(r"[^\w\s]|_")
 NEAR = 0.85
 """The similarity (``difflib`` ratio of the normalised text) above which a pair is a near miss."""
 SHOWN = 3
 """How many examples a summary line names."""
-
-
-def normalise(text: object) -> str:
-    """Return ``text`` as a matching key: the parts every catalogue agrees on.
-
-    Unicode NFKD with combining marks dropped (``Beyoncé`` -> ``beyonce``), case-folded,
-    bracketed notes removed (``(Live)``, ``[Remastered]``), a trailing featured-artist credit
-    removed (``feat. X``, ``ft. X``, ``featuring X``), ``&`` read as ``and``,
-    punctuation removed, a leading ``the`` dropped and whitespace collapsed. ``None`` and NaN
-    give ``""``.
-    """
-    if text is None or text != text:  # None or NaN
-        return ""
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    plain = _BRACKETED.sub(" ", plain).replace("&", " and ")
-    plain = _FEATURING.sub("", _NOT_WORD.sub(" ", plain.replace("feat.", "feat ")))
-    words = plain.split()
-    if words[:1] == ["the"] and len(words) > 1:
-        words = words[1:]
-    return " ".join(words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +42,21 @@ class NearMiss:
 def _keys(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """``track_id -> (normalised artist, normalised title)`` for rows that have both."""
     rows = zip(table["track_id"], table["artist"], table["title"], strict=True)
-    keys = {str(t): (normalise(artist), normalise(title)) for t, artist, title in rows}
+    keys = {str(t): _parts(artist, title) for t, artist, title in rows}
     return {t: key for t, key in keys.items() if all(key)}
 
 
-def match_songs(a: pd.DataFrame, b: pd.DataFrame) -> list[tuple[str, str]]:
-    """Return the pairs of tracks of ``a`` and ``b`` that are the same song.
+def _parts(artist: object, title: object) -> tuple[str, str]:
+    """Artist and title as ``songs.song_key`` compares them."""
+    who = normalise(artist)
+    return (who[4:] if who.startswith("the ") else who), normalise(title)
 
-    Two tracks match when their normalised artist and normalised title are equal (``normalise``);
-    a song present twice in one table pairs with each copy in the other.
 
-    Args:
-        a: a track table with ``track_id``, ``artist`` and ``title``.
-        b: another one.
-
-    Returns:
-        ``(a track_id, b track_id)`` pairs, sorted.
-    """
-    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for track_id, key in _keys(b).items():
-        by_key[key].append(track_id)
-    return sorted((t, other) for t, key in _keys(a).items() for other in by_key.get(key, ()))
+def shared_songs(a: pd.DataFrame, b: pd.DataFrame) -> list[tuple[str, str]]:
+    """Return the ``(a track_id, b track_id)`` pairs that are the same song by metadata
+    (``merbench.data.songs.match_songs`` without fingerprints), sorted; a song present twice in
+    one table pairs with each copy in the other."""
+    return sorted((m.a, m.b) for m in match_songs(a, b))
 
 
 def near_misses(a: pd.DataFrame, b: pd.DataFrame, *, cutoff: float = NEAR) -> list[NearMiss]:
@@ -94,7 +64,7 @@ def near_misses(a: pd.DataFrame, b: pd.DataFrame, *, cutoff: float = NEAR) -> li
 
     A pair is a near miss when one of the normalised artist and title is equal and the other is
     at least ``cutoff`` similar (``difflib.SequenceMatcher`` ratio): typos, a missing word,
-    ``Pt. 2`` against ``Part 2``. Exact matches (``match_songs``) are not near misses.
+    ``Pt. 2`` against ``Part 2``. Exact matches (``shared_songs``) are not near misses.
 
     Returns:
         Near misses, the most similar first.
@@ -137,7 +107,7 @@ def overlap_line(
     Returns:
         One line naming the shared songs and the near misses, or ``None`` when there are none.
     """
-    pairs = match_songs(table, other_table)
+    pairs = shared_songs(table, other_table)
     misses = near_misses(table, other_table)
     if not pairs and not misses:
         return None

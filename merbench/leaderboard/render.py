@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from merbench.csvfiles import write_csv
 from merbench.evaluation.scoring import metric_label
+from merbench.evaluation.transfer import TRANSFER
 from merbench.leaderboard.candidate import candidate_pages
 from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
@@ -40,6 +41,7 @@ from merbench.leaderboard.pages import (
 )
 from merbench.leaderboard.ranks import RankComparison, compare_ranks, tiers_side_by_side
 from merbench.leaderboard.sitefiles import staged
+from merbench.leaderboard.transfer import separate, transfer_page
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
@@ -154,7 +156,9 @@ def render_site(urls: Sequence[str], out: Path, *, title: str = "merbench leader
 
 def _render(urls: Sequence[str], out: Path, title: str) -> None:
     """Write every file of the site into ``out``."""
-    collected = collect(urls)
+    everything = collect(urls)
+    collected, matrix = separate(everything)  # transfer cells have a page of their own
+    transfer = transfer_page(matrix, everything)
     every = _cells(collected)
     groups = split_groups((d, s["audit"]) for (d, _), s in collected.splits.items())
     summary = summarize(every, predictions_frame(collected.cells, collected.predictions), groups)
@@ -178,11 +182,15 @@ def _render(urls: Sequence[str], out: Path, title: str) -> None:
     index = env.get_template("index.html").render(
         rows=index_rows(pages), datasets=datasets, ranks=ranks, rank_plot=rank_figure,
         side_by_side=None if ranks else tiers_side_by_side(summary), collected=collected,
-        **common,
+        transfer=transfer, **common,
     )  # fmt: skip
     _write(out, "index.html", index)
+    if transfer is not None:
+        _write(
+            out, transfer["file"], env.get_template("transfer.html").render(page=transfer, **common)
+        )
     by_split = summaries_by_split(summary, every, groups)
-    _write_data(out, by_split, every, collected, pages, ranks)
+    _write_data(out, by_split, every, collected, pages, ranks, matrix)
     write_methods(out, pages, collected, ranks, title=title, version=__version__)
     for asset in STATIC:
         shutil.copyfile(Path(__file__).parent / "static" / asset, out / asset)
@@ -238,8 +246,9 @@ def _write_data(
     collected: Collected,
     pages: Sequence[Mapping[str, Any]],
     ranks: RankComparison | None,
+    matrix: pd.DataFrame,
 ) -> None:
-    files = _summary_columns(by_split)
+    files = pd.concat([_summary_columns(by_split), _transfer_rows(matrix)], ignore_index=True)
     write_csv(files, out / "results.csv")
     protocols = list(dict.fromkeys(files["split"])) if "split" in files else []
     per_split = {p: records(files[files["split"] == p]) for p in protocols}
@@ -255,6 +264,7 @@ def _write_data(
         "cells": records(cell_rows),
         "rank_comparison": _rank_record(ranks),
         "skipped_tracks": records(collected.skipped),
+        **({"transfer": records(matrix)} if len(matrix) else {}),  # --split transfer only
     }
     _write(out, "results.json", _dumps(payload))
     provenance = {
@@ -288,6 +298,19 @@ def _summary_columns(summary: pd.DataFrame) -> pd.DataFrame:
         if column in rest:
             rest[column] = rest[column].astype("Int64")  # whole numbers, even beside failures
     return pd.concat([front, rest], axis=1)
+
+
+def _transfer_rows(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The off-diagonal entries of the transfer matrix as ``results.csv`` rows: the pair as
+    dataset (``source>target``), ``transfer`` as split (the diagonal is in the grouped rows)."""
+    if matrix.empty:
+        return matrix
+    rows = matrix[~matrix["is_diagonal"].astype(bool)].drop(columns=["is_diagonal"])
+    rows = rows.assign(
+        dataset=rows["source"] + ">" + rows["target"], split=TRANSFER, is_primary_split=False
+    )
+    front = ["dataset", "task", "split", "candidate"]
+    return _summary_columns(rows[front + [c for c in rows.columns if c not in front]])
 
 
 def _page_record(page: Mapping[str, Any]) -> dict[str, Any]:

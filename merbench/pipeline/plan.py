@@ -26,8 +26,9 @@ from merbench.data.config import (
     load_config,
 )
 from merbench.data.features import FeatureStore
-from merbench.data.splits import make_split
+from merbench.data.splits import Split, make_split
 from merbench.data.tracks import Tracks, load_tracks
+from merbench.data.transfer import TransferPair, make_pair, make_transfer_split
 from merbench.data.windows import MAX_SECONDS, budget_windowing
 from merbench.errors import ConfigError, PluginError, RunError, did_you_mean, end_sentence
 from merbench.evaluation.budgets import (
@@ -40,6 +41,7 @@ from merbench.evaluation.budgets import (
 )
 from merbench.evaluation.cv import Fold
 from merbench.evaluation.tasks import TaskSpec, get_task
+from merbench.evaluation.transfer import MAX_PAIR_NAME, TRANSFER, pair_name, parse_pair
 from merbench.pipeline.candidates import (
     Candidate,
     Unavailable,
@@ -84,6 +86,8 @@ class RunPlan:
     """The baselines added beside the candidates asked for (``--no-baselines`` adds none)."""
     uses_torch: bool
     """Whether any candidate trains a torch model (only then is torch imported)."""
+    pairs: tuple[tuple[str, str, str], ...] = ()
+    """``(source, target, task)`` of every transfer pair (``--split transfer``)."""
 
 
 def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
@@ -123,7 +127,41 @@ def plan_run(settings: RunSettings, registry: Registry) -> RunPlan:
         unavailable=tuple(unavailable),
         baselines=tuple(c.name for c in added),
         uses_torch=any(family_of(registry.model(c.model)).network for c in candidates),
+        pairs=transfer_pairs(datasets, tasks) if TRANSFER in settings.split else (),
     )
+
+
+def transfer_pairs(
+    datasets: Sequence[DatasetConfig], tasks: Mapping[str, Sequence[str]]
+) -> tuple[tuple[str, str, str], ...]:
+    """``(source, target, task)`` for each ordered pair of datasets and each task both run.
+
+    Raises:
+        ConfigError: fewer than two datasets share a task, or a pair's name is too long.
+    """
+    pairs = tuple(
+        (a.name, b.name, task)
+        for a in datasets
+        for b in datasets
+        if a.name != b.name
+        for task in tasks[a.name]
+        if task in tasks[b.name]
+    )
+    if not pairs:
+        names = ", ".join(f"{d.name} ({', '.join(tasks[d.name])})" for d in datasets)
+        raise ConfigError(
+            f"--split transfer trains on one dataset and tests on another, and needs two "
+            f"datasets of the run that share a task; the run has {names}. Add a dataset with "
+            "--datasets a,b, or a task both have with --tasks."
+        )
+    for source, target, _ in pairs:
+        if len(pair_name(source, target)) > MAX_PAIR_NAME:
+            raise ConfigError(
+                f"--split transfer: the pair name '{pair_name(source, target)}' is longer than "
+                f"{MAX_PAIR_NAME} characters. Give one of the datasets a shorter name in "
+                "datasets.toml."
+            )
+    return pairs
 
 
 def resolve_budget(settings: RunSettings, config: Config) -> Budget:
@@ -172,16 +210,23 @@ def _select_datasets(config: Config, names: Sequence[str]) -> tuple[DatasetConfi
 def protocols_for(dataset: DatasetConfig, asked: Sequence[str]) -> tuple[str, ...]:
     """The split protocols of a dataset in a run: those asked (``--split``), else its own.
 
+    ``transfer`` is a protocol of pairs of datasets (``transfer_pairs``); each dataset of such a
+    run is also cross-validated under ``grouped`` folds, the transfer matrix's diagonal.
+
     Raises:
         ConfigError: an unknown protocol, with the allowed ones.
     """
+    allowed = (*SPLITS, TRANSFER)
     for protocol in asked:
-        if protocol not in SPLITS:
+        if protocol not in allowed:
             raise ConfigError(
-                f"--split '{protocol}': unknown split protocol.{did_you_mean(protocol, SPLITS)} "
-                f"Choose from: {', '.join(SPLITS)}."
+                f"--split '{protocol}': unknown split protocol.{did_you_mean(protocol, allowed)} "
+                f"Choose from: {', '.join(allowed)}."
             )
-    return tuple(dict.fromkeys(asked)) or (dataset.split,)
+    own = [p for p in asked if p != TRANSFER]
+    if TRANSFER in asked and "grouped" not in own:
+        own.append("grouped")
+    return tuple(dict.fromkeys(own)) or (dataset.split,)
 
 
 def tasks_for(dataset: DatasetConfig, spec: DatasetSpec, asked: Sequence[str]) -> tuple[str, ...]:
@@ -270,6 +315,7 @@ class CellBuilder:
         caps = {d.name: getattr(d, "max_seconds", MAX_SECONDS) for d in config.datasets}
         self.features = FeatureStore(self.audio, max_seconds=caps)
         self._tracks: dict[str, Tracks] = {}
+        self._pairs: dict[str, TransferPair] = {}
         self._folds: dict[tuple[str, str, str], dict[tuple[int, int], Fold]] = {}
 
     def tracks(self, name: str) -> Tracks:
@@ -279,6 +325,9 @@ class CellBuilder:
             ConfigError: the dataset is not declared in this machine's ``datasets.toml``.
             DatasetError: the dataset cannot be loaded.
         """
+        pair = parse_pair(name)
+        if pair is not None:
+            return self.pair(*pair).tracks
         if name not in self._tracks:
             known = [d.name for d in self.config.datasets]
             if name not in known:
@@ -293,6 +342,13 @@ class CellBuilder:
             self._tracks[name] = load_tracks(dataset, spec, tasks, check_audio=self.audio.load)
         return self._tracks[name]
 
+    def pair(self, source: str, target: str) -> TransferPair:
+        """A transfer pair's tracks (loaded, and their shared songs found, on first use)."""
+        name = pair_name(source, target)
+        if name not in self._pairs:
+            self._pairs[name] = make_pair(self.tracks(source), self.tracks(target))
+        return self._pairs[name]
+
     def folds(self, dataset: str, task: str, protocol: str) -> dict[tuple[int, int], Fold]:
         """A dataset's outer folds for a task under a protocol, stored on first use (or checked).
 
@@ -300,9 +356,7 @@ class CellBuilder:
             RunError: the folds differ from the ones stored for this run (the dataset changed).
         """
         if (dataset, task, protocol) not in self._folds:
-            tracks = self.tracks(dataset)
-            config, seed = self.config.get(dataset), self.settings.seed
-            split = make_split(tracks, get_task(task), config, self.budget, seed, protocol)
+            split = self._split(dataset, task, protocol)
             stored = self.store.save_split(
                 dataset, task, split.digest, split.manifest, split.audit, protocol
             )
@@ -313,6 +367,20 @@ class CellBuilder:
                 )
             self._folds[(dataset, task, protocol)] = {(f.repeat, f.fold): f for f in split.folds}
         return self._folds[(dataset, task, protocol)]
+
+    def _split(self, dataset: str, task: str, protocol: str) -> Split:
+        pair = parse_pair(dataset)
+        if protocol == TRANSFER and pair is not None:
+            return make_transfer_split(self.pair(*pair), get_task(task))
+        if protocol == TRANSFER or pair is not None:
+            raise RunError(
+                f"Cell of '{dataset}' under protocol '{protocol}': transfer cells name a pair "
+                "of datasets (source>target), and only they. The store was not written by "
+                "this merbench; start another run with --out."
+            )
+        tracks = self.tracks(dataset)
+        config, seed = self.config.get(dataset), self.settings.seed
+        return make_split(tracks, get_task(task), config, self.budget, seed, protocol)
 
     def resolve(self, key: CellKey) -> CellPlan:
         """The plan of the cell ``key``.

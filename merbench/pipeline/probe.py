@@ -23,10 +23,12 @@ from merbench.data.config import Config
 from merbench.data.features import FeatureStore
 from merbench.data.splits import make_split
 from merbench.data.tracks import Tracks, load_tracks
+from merbench.data.transfer import TransferPair, make_pair, make_transfer_split
 from merbench.data.windows import MAX_SECONDS
 from merbench.evaluation.budgets import Budget
 from merbench.evaluation.cv import Fold
 from merbench.evaluation.tasks import get_task
+from merbench.evaluation.transfer import TRANSFER, pair_name, parse_pair
 from merbench.pipeline.candidates import Candidate
 from merbench.pipeline.cell import CellPlan, cell_seed, run_cell
 from merbench.pipeline.estimate import (
@@ -84,9 +86,15 @@ class DrySizes:
         caps = {d.name: getattr(d, "max_seconds", MAX_SECONDS) for d in config.datasets}
         self.features = FeatureStore(audio, max_seconds=caps)
         self._tracks: dict[str, Tracks] = {}
+        self._pairs: dict[str, TransferPair] = {}
 
     def tracks(self, name: str) -> Tracks:
-        """The usable tracks of a dataset of the run (loaded once)."""
+        """The usable tracks of a dataset of the run, or of a transfer pair (loaded once)."""
+        pair = parse_pair(name)
+        if pair is not None:
+            if name not in self._pairs:
+                self._pairs[name] = make_pair(self.tracks(pair[0]), self.tracks(pair[1]))
+            return self._pairs[name].tracks
         if name not in self._tracks:
             dataset = self.config.get(name)
             spec = self.registry.dataset(dataset.plugin)
@@ -96,7 +104,11 @@ class DrySizes:
         return self._tracks[name]
 
     def folds(self, dataset: str, task: str, protocol: str) -> dict[tuple[int, int], Fold]:
-        """A dataset's outer folds for a task under a protocol."""
+        """A dataset's outer folds for a task under a protocol (a pair's one fold)."""
+        if protocol == TRANSFER:
+            self.tracks(dataset)
+            split = make_transfer_split(self._pairs[dataset], get_task(task))
+            return {(f.repeat, f.fold): f for f in split.folds}
         tracks, config = self.tracks(dataset), self.config.get(dataset)
         split = make_split(
             tracks, get_task(task), config, self.plan.budget, self.settings.seed, protocol
@@ -271,6 +283,19 @@ def plan_cost(
                         known[candidate.name] = rates(tracks, key, candidate)
                     found = known[candidate.name]
                     lines.append(_line(key, folds.values(), found, plan.budget, per_track))
+    for source, target, task in plan.pairs:  # --split transfer: one fold per pair
+        name = pair_name(source, target)
+        tracks = sizes.tracks(name)
+        per_track = len(sizes.features.windows(tracks)) / max(len(tracks.table), 1)
+        folds = sizes.folds(name, task, TRANSFER)
+        for candidate in plan.candidates:
+            if task in registry.model(candidate.model).tasks and candidate.name in known:
+                key = CellKey(
+                    dataset=name, task=task, candidate=candidate.name, repeat=0, fold=0,
+                    split=TRANSFER,
+                )  # fmt: skip
+                found = known[candidate.name]
+                lines.append(_line(key, folds.values(), found, plan.budget, per_track))
     return estimate(lines, budget=plan.budget.name, jobs=jobs)
 
 

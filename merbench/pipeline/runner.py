@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, RunError, end_sentence
+from merbench.evaluation.transfer import TRANSFER, pair_name
 from merbench.pipeline.candidates import Unavailable
 from merbench.pipeline.costs import prioritise
 from merbench.pipeline.estimate import RunEstimate, summary_lines, totals_line
@@ -249,8 +250,34 @@ def _list_cells(
             for protocol in plan.protocols[dataset.name]:
                 folds = builder.folds(dataset.name, task, protocol)
                 keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
+    keys += _transfer_cells(plan, builder, outcome, reporter)
     builder.store.add_cells(keys)
     outcome.costs = prioritise(builder, keys)
+    return keys
+
+
+def _transfer_cells(
+    plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
+) -> list[CellKey]:
+    """The cells of every transfer pair whose datasets loaded (``--split transfer``)."""
+    keys: list[CellKey] = []
+    for source, target, task in plan.pairs:
+        if source in outcome.skipped_datasets or target in outcome.skipped_datasets:
+            continue
+        name = pair_name(source, target)
+        try:
+            folds = builder.folds(name, task, TRANSFER)
+        except DatasetError as exc:
+            outcome.problems.append(str(exc))
+            reporter.message(f"Skipped transfer {source} -> {target} ({task}): {exc}")
+            continue
+        removed = len(builder.pair(source, target).removed)
+        if removed:
+            reporter.message(
+                f"transfer {source} -> {target}: left out {removed} track(s) of {target} that "
+                f"are songs of {source}."
+            )
+        keys += cell_keys(plan, builder.registry, name, task, folds, TRANSFER)
     return keys
 
 

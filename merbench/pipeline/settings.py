@@ -147,7 +147,8 @@ class RunSettings:
             help="Split protocols to run every dataset under, side by side: grouped (artists "
             "kept apart), random (ungrouped, as most published MER results) or official; "
             "comma-separated (default: each dataset's split in datasets.toml). The task page "
-            "shows the leakage gap."
+            "shows the leakage gap. 'transfer' also trains on each dataset and tests on each "
+            "other one sharing a task (docs/protocol.md)."
         ),
     )
     budget: str = field(

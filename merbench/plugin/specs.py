@@ -206,7 +206,10 @@ class DatasetSpec:
 
     ``load(root, **options)`` returns a DataFrame with the columns ``track_id``, ``group`` (artist,
     album or track, for grouped splits), ``audio_path`` and the label columns (``arousal`` and
-    ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). ``root`` is ``None`` when
+    ``valence`` on ``label_scale``, and/or ``quadrant`` as ``1..4``). Where the source names them,
+    the optional ``artist`` and ``title`` columns (text, empty where unknown) let the transfer
+    protocol find songs two datasets share (``merbench.data.songs``); without them it compares
+    audio fingerprints. ``root`` is ``None`` when
     ``requires_path`` is false (a generated dataset). ``verify(root, **options)`` returns a list of
     human-readable problems with a local copy (empty when the copy is usable). ``literature``
     lists published results on the dataset, shown on its leaderboard page. ``source`` says

@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from merbench.evaluation.transfer import TRANSFER
 from merbench.results.protocols import PRECEDENCE, with_protocols
+from merbench.results.schema import DEFAULT_SPLIT
 from merbench.results.summaries import (
     cells_frame,
     predictions_frame,
@@ -23,6 +25,7 @@ from merbench.results.summaries import (
     split_groups,
     summarize,
 )
+from merbench.results.transfer import transfer_matrix
 from merbench.results.urls import display_url, sqlite_path
 
 
@@ -45,7 +48,8 @@ class RunResult:
     """The leaderboard's index page; ``None`` when no site was rendered."""
     summaries: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     """Per split protocol (``grouped``, ``random``, ``official``): one row per dataset, task and
-    candidate, ranked (``rank``, ``tier``), metrics with their 95 % confidence intervals."""
+    candidate, ranked (``rank``, ``tier``), metrics with their 95 % confidence intervals. Under
+    ``transfer``: the transfer matrix (``merbench.results.transfer.transfer_matrix``)."""
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per cell (dataset, task, candidate, repeat, fold, split): status and metrics."""
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -114,6 +118,9 @@ def read_run(url: str, *, run_dir: Path | None = None, site: Path | None = None)
         cells = with_protocols(cells)
         for protocol in sorted(set(cells["split"]), key=_protocol_order):
             mine = predictions[predictions["split"] == protocol] if len(predictions) else None
+            if protocol == TRANSFER:  # the matrix, diagonal from the grouped cells
+                summaries[protocol] = transfer_matrix(cells, predictions, _audits(splits))
+                continue
             summaries[protocol] = summarize(cells[cells["split"] == protocol], mine, groups)
     names = list(dict.fromkeys(str(n) for n in tables["runs"].get("name", [])))
     database = sqlite_path(url)
@@ -126,6 +133,15 @@ def read_run(url: str, *, run_dir: Path | None = None, site: Path | None = None)
         cells=cells,
         predictions=predictions,
     )
+
+
+def _audits(splits: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
+    """The transfer pairs' split audits and the grouped ones of the datasets (the diagonal)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in splits.to_dict("records"):
+        if (row.get("protocol") or DEFAULT_SPLIT) in (TRANSFER, DEFAULT_SPLIT):
+            out[(str(row["dataset"]), str(row["task"]))] = dict(row.get("audit") or {})
+    return out
 
 
 def _protocol_order(protocol: str) -> tuple[int, str]:

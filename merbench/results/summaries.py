@@ -29,6 +29,7 @@ from merbench.evaluation.metrics import compute_metrics, metric_direction
 from merbench.evaluation.scoring import find_metric, metric_bounds
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
 from merbench.evaluation.tasks import TaskSpec, get_task
+from merbench.evaluation.transfer import TRANSFER
 from merbench.evaluation.verdicts import settle_tiers
 from merbench.results.protocols import protocol_columns, split_by_protocol, with_protocols
 from merbench.results.store import Store
@@ -211,6 +212,9 @@ def summarize(
             resampled t-test over folds.
         groups: each dataset's track groups (``split_groups``); a track without one is its own.
     """
+    cells = with_protocols(cells) if not cells.empty else cells
+    if not cells.empty:  # transfer pairs are not datasets: they have a matrix of their own
+        cells = cells[cells["split"] != TRANSFER]
     if cells.empty:
         return pd.DataFrame()
     primary, other = split_by_protocol(cells)

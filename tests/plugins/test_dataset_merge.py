@@ -19,7 +19,7 @@ from layouts import (
 )
 
 from merbench.cli import main
-from merbench.data.matching import match_songs, near_misses, overlap_line
+from merbench.data.matching import near_misses, overlap_line, shared_songs
 from merbench.errors import ConfigError, DatasetError
 from merbench.evaluation.cv import official_folds
 from merbench.evaluation.tasks import get_task
@@ -156,7 +156,7 @@ def test_literature_is_the_published_bimodal_f1():
 def test_merge_songs_are_matched_against_the_real_4q_metadata(layout):
     fourq_table = fourq.read_annotations(reference("4Q"))
     table = merge.load(layout.root)
-    pairs = match_songs(table, fourq_table)
+    pairs = shared_songs(table, fourq_table)
     assert dict(pairs) == MERGE_MATCHES_4Q
     misses = {(m.a, m.b) for m in near_misses(table, fourq_table)}
     assert set(MERGE_NEAR_4Q.items()) <= misses

@@ -379,3 +379,18 @@ def test_hook_yields_a_valid_spec():
         if p.kind is p.KEYWORD_ONLY
     }
     assert dict(spec.options) == defaults
+
+
+def test_house_gives_a_set_one_studio_and_leaves_its_songs_and_labels_alone(cache, monkeypatch):
+    monkeypatch.setenv("MERBENCH_CACHE", str(cache))
+    assert synth.SynthOptions(**TINY).key == synth.SynthOptions(**TINY, house=0.0).key
+    assert synth.SynthOptions(**TINY).key != synth.SynthOptions(**TINY, house=1.0).key
+    plain = synth.load(None, **TINY)
+    housed = synth.load(None, **TINY, house=1.0)
+    columns = ["track_id", "group", "arousal", "valence", "tempo", "mode"]
+    pd.testing.assert_frame_equal(plain[columns], housed[columns])
+    for a, b in zip(plain["audio_path"], housed["audio_path"], strict=True):
+        x, y = soundfile.read(a)[0], soundfile.read(b)[0]
+        assert not np.allclose(x, y, atol=1e-3)  # the same song, mixed in another studio
+    with pytest.raises(ConfigError, match=r"option 'house' is 1\.5, outside 0\.\.1"):
+        synth.load(None, **TINY, house=1.5)

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from merbench_plugins.datasets._synth_music import (
     make_artists,
     render_clip,
 )
+from merbench_plugins.datasets._synth_studio import house_style
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,11 +70,16 @@ class SynthOptions:
     seed: int = 0
     noise: float = 0.5
     n_artists: int = 12
+    house: float = 0.0
 
     @property
     def key(self) -> str:
-        """Return a short hash of the options and the generator version."""
-        content = json.dumps({"generator": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        """Return a short hash of the options and the generator version (``house`` only when
+        set, so sets made before it existed keep their cache folders)."""
+        values = asdict(self)
+        if not values["house"]:
+            del values["house"]
+        content = json.dumps({"generator": GENERATOR_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:16]
 
     @property
@@ -115,6 +121,9 @@ def generate(folder: Path, options: SynthOptions) -> None:
     seeds = np.random.SeedSequence(options.seed).spawn(options.n_clips + 1)
     rng = np.random.default_rng(seeds[0])
     artists = make_artists(options.n_artists, rng)
+    if options.house:
+        styled = house_style([a.production for a in artists], options.house, options.seed)
+        artists = [replace(a, production=p) for a, p in zip(artists, styled, strict=True)]
     which, latent = _latents(artists, options.n_clips, rng)
     true = 5 + 4 * latent  # -1..1 onto the 1..9 scale
     rated = np.clip(true + rng.normal(0, options.noise, true.shape), SCALE.low, SCALE.high)
@@ -211,7 +220,13 @@ def _options(**options: Any) -> SynthOptions:
         seed=int(options["seed"]),
         noise=float(options["noise"]),
         n_artists=int(options["n_artists"]),
+        house=float(options.get("house", 0.0)),
     )
+    if not 0.0 <= settings.house <= 1.0:
+        raise ConfigError(
+            f"synth: option 'house' is {settings.house}, outside 0..1. Set house to a strength "
+            "between 0 (no shared studio) and 1 in [datasets.synth.options]."
+        )
     limits = {"n_clips": 1, "seconds": 0.5, "sample_rate": 8000, "noise": 0.0, "n_artists": 1}
     for name, low in limits.items():
         if getattr(settings, name) < low:
@@ -231,6 +246,7 @@ def load(
     seed: int = 0,
     noise: float = 0.5,
     n_artists: int = 12,
+    house: float = 0.0,
 ) -> pd.DataFrame:
     """Return the track table of a synth set, generating its clips on first use.
 
@@ -242,6 +258,9 @@ def load(
         seed: generator seed; the same options give the same bytes.
         noise: standard deviation of the rater-like label noise, on the 1..9 scale.
         n_artists: number of synthetic artists (the ``group`` of each clip).
+        house: strength (0..1) of a production style every artist of the set shares on top of
+            its own (EQ, room, noise floor; ``_synth_studio.house_style``): two sets of other
+            seeds and ``house = 1`` sound like two studios, for the transfer protocol.
 
     Returns:
         One row per clip: ``track_id``, ``group``, ``audio_path`` (absolute), ``arousal`` and
@@ -259,6 +278,7 @@ def load(
         seed=seed,
         noise=noise,
         n_artists=n_artists,
+        house=house,
     )
     folder = cache_folder(options)
     for removed in remove_abandoned(folder.parent):
