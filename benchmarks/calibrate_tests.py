@@ -45,7 +45,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from merbench.evaluation.bootstrap import Paired, resample, summarize_resamples
+from merbench.evaluation.bootstrap import (
+    Paired,
+    draw,
+    permutation_p,
+    summarize_draws,
+    weighted_scores,
+)
 from merbench.evaluation.stats import corrected_resampled_ttest
 from merbench.evaluation.tasks import get_task
 
@@ -117,23 +123,75 @@ def _score(y: np.ndarray, p: np.ndarray, task: str) -> float:
     return float(np.mean(1.0 - sse / sst))
 
 
+TESTS = (
+    "permutation",
+    "permutation z",
+    "bootstrap z",
+    "percentiles",
+    "null-centred",
+    "BCa",
+    "corrected t-test",
+)
+"""The tests compared; ``permutation`` makes the tiers (``paired_group_test``)."""
+
+
 def p_values(data: Dataset, task: str, n_boot: int, seed: int) -> dict[str, float]:
-    """Each test's two-sided p-value for one dataset."""
+    """Each test's two-sided p-value for one dataset (``TESTS``)."""
     metric = "macro_f1" if task == "quadrant" else "r2_mean"
     paired = Paired(
         task=get_task(task), y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups
     )
-    observed, (a, b), n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
-    boot = summarize_resamples(metric, observed, (a, b), n_groups).p_value  # group_bootstrap
-    tail = min(np.sum(a - b <= 0), np.sum(a - b >= 0))
-    percentile = min(1.0, 2 * (1 + tail) / (n_boot + 1))
+    draws = draw(paired, metric, n_boot=n_boot, n_perm=n_boot, seed=seed)
+    tested = summarize_draws(metric, draws)
+    d, resampled = tested.diff, draws.resampled[0] - draws.resampled[1]
+    jackknife = np.subtract(*weighted_scores(paired, metric, 1.0 - np.eye(draws.n_groups)))
     per_fold = [
         (_score(data.y[m], data.a[m], task), _score(data.y[m], data.b[m], task))
         for m in (data.folds == f for f in range(N_FOLDS))
     ]
     first, second = zip(*per_fold, strict=True)
-    _, ttest = corrected_resampled_ttest(first, second, 1 / (N_FOLDS - 1))
-    return {"bootstrap": boot, "percentiles": percentile, "corrected t-test": ttest}
+    return {
+        "permutation": tested.p_value,
+        "permutation z": _normal_p(d, tested.se_null),
+        "bootstrap z": _normal_p(d, tested.se),
+        "percentiles": _percentile_p(resampled),
+        "null-centred": permutation_p(d, resampled - d),
+        "BCa": _bca_p(d, resampled, jackknife),
+        "corrected t-test": corrected_resampled_ttest(first, second, 1 / (N_FOLDS - 1))[1],
+    }
+
+
+def _normal_p(diff: float, se: float) -> float:
+    """``2 Φ(-|diff| / se)``; 1 for no difference with no spread."""
+    if se > 0.0:
+        return min(1.0, 2.0 * float(sps.norm.sf(abs(diff) / se)))
+    return 1.0 if diff == 0.0 else 0.0
+
+
+def _percentile_p(resampled: np.ndarray) -> float:
+    """``2 min(share of d* <= 0, share of d* >= 0)``: the percentile interval, inverted."""
+    tail = min(np.sum(resampled <= 0), np.sum(resampled >= 0))
+    return min(1.0, 2 * (1 + tail) / (len(resampled) + 1))
+
+
+def _bca_p(diff: float, resampled: np.ndarray, jackknife: np.ndarray) -> float:
+    """The level at which the BCa interval (Efron 1987) has 0 as an end, two-sided.
+
+    Bias correction ``z0`` from the share of ``d*`` below ``d``, acceleration from the
+    jackknife (leave one group out); the BCa end at level ``q`` is the percentile
+    ``Φ(z0 + (z0 + z_q) / (1 - a (z0 + z_q)))`` of ``d*``, solved for the ``q`` that puts it at 0.
+    """
+    n = len(resampled)
+    if np.ptp(resampled) == 0.0:
+        return 1.0 if diff == 0.0 else 0.0
+    below = (np.sum(resampled < diff) + 0.5 * np.sum(resampled == diff)) / n
+    z0 = float(sps.norm.ppf(np.clip(below, 1 / (n + 1), n / (n + 1))))
+    spread = jackknife.mean() - jackknife
+    acceleration = float(np.sum(spread**3) / (6.0 * np.sum(spread**2) ** 1.5))
+    share = (np.sum(resampled < 0) + 0.5 * np.sum(resampled == 0)) / n
+    w = float(sps.norm.ppf(np.clip(share, 1 / (n + 1), n / (n + 1)))) - z0
+    z_alpha = w / (1.0 + acceleration * w) - z0
+    return min(1.0, 2.0 * float(sps.norm.cdf(-abs(z_alpha))))
 
 
 def rejection_rates(
@@ -141,7 +199,7 @@ def rejection_rates(
 ) -> dict[str, tuple[int, int]]:
     """How many of ``n_sims`` datasets each test rejects at ``ALPHA``: ``test -> (k, n)``."""
     rng = np.random.default_rng(seed)
-    rejected = {"bootstrap": 0, "percentiles": 0, "corrected t-test": 0}
+    rejected = dict.fromkeys(TESTS, 0)
     for i in range(n_sims):
         for test, p in p_values(simulate(rng, scenario), scenario.task, n_boot, seed=i).items():
             rejected[test] += p < ALPHA
@@ -231,7 +289,10 @@ def time_tiers() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=2000, help="datasets per scenario")
+    parser.add_argument(
+        "--sims", type=int, default=None, help="datasets per scenario (2000; --quick: 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated datasets")
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--timing", action="store_true", help="time the tiers instead")
     parser.add_argument("--only", default="", help="only the scenarios whose name starts so")
@@ -245,13 +306,13 @@ def main() -> None:
     chosen = [s for s in SCENARIOS if s.name.startswith(args.only)]
     if args.quick:
         chosen = [s for s in chosen if s.name in QUICK]
-        args.sims = min(args.sims, 1000)
+    sims = args.sims or (1000 if args.quick else 2000)
     print(f"{'scenario':<24}{'test':<18}{'rejected':>10}{'rate':>8}   95 % interval")
     for scenario in chosen:
         started = time.perf_counter()
         gap, tracks = mean_gap(scenario, 200)
         print(f"{scenario.name:<24}(mean score gap {gap:.3f}, {tracks:.0f} tracks)", flush=True)
-        for test, (k, n) in rejection_rates(scenario, args.sims, args.boot).items():
+        for test, (k, n) in rejection_rates(scenario, sims, args.boot, args.seed).items():
             low, high = clopper_pearson(k, n)
             rate = f"{k:>6}/{n:<4}{k / n:>7.3f}   [{low:.3f}, {high:.3f}]"
             print(f"{scenario.name:<24}{test:<18}{rate}", flush=True)
