@@ -5,7 +5,7 @@ Run from the repository root (the figures in docs/protocol.md come from the defa
     python benchmarks/calibrate_tests.py                  # 2000 datasets per scenario
     python benchmarks/calibrate_tests.py --sims 500 --boot 1000
     python benchmarks/calibrate_tests.py --only quadrant  # the scenarios named quadrant ...
-    python benchmarks/calibrate_tests.py --timing         # seconds of the tiers at real sizes
+    python benchmarks/calibrate_tests.py --timing         # seconds of a comparison, of the tiers
     python benchmarks/calibrate_tests.py --quick --boot 1000  # 900 tracks / 600 artists only
 
 The ``600 artists`` scenarios have 600 groups of 1 or 2 tracks (about 900 tracks) and score
@@ -19,21 +19,31 @@ track's label is a group effect plus a track effect. Two candidates predict ever
 label plus an error shared by both (group and track parts: both models miss the same songs) plus
 an error of their own (group and track parts). Under the null both candidates' own errors have
 the same spread; under the alternative the second candidate's are ``--effect`` times wider.
-Groups are dealt to 5 outer folds. Each dataset is tested twice:
+Groups are dealt to 5 outer folds. Each dataset is tested by every test of ``TESTS`` on the
+pooled score (mean R², or macro-F1 of quadrants), all from the same draws:
 
-- the paired group bootstrap of the pooled mean R²
-  (``merbench.evaluation.bootstrap.group_bootstrap``);
-- the same resamples read by their percentiles (``p = 2 min(share of d* <= 0, share >= 0)``),
-  the variant the bootstrap does not use;
-- the corrected resampled t-test on the 5 per-fold mean R² (``merbench.evaluation.stats``).
+- ``permutation``, the tier test: the paired permutation test over groups, each group's
+  predictions swapped between the candidates at random
+  (``merbench.evaluation.bootstrap.paired_group_test``), ``p = (1 + k) / (1 + B)``;
+- ``permutation z``: the same permuted differences as a normal null, ``2 Φ(-|d| / se_null)``;
+- ``bootstrap z``: the paired group bootstrap's ``z = d / se`` (what made the tiers before);
+- ``percentiles``: the bootstrap's percentile interval inverted,
+  ``p = 2 min(share of d* <= 0, share >= 0)``;
+- ``null-centred``: the bootstrap distribution shifted by ``d`` as the null,
+  ``p = (1 + #{|d* - d| >= |d|}) / (1 + B)``;
+- ``BCa``: the level at which the bias-corrected and accelerated interval (acceleration from
+  the jackknife over groups) has 0 as an end;
+- ``corrected t-test``: the corrected resampled t-test on the 5 per-fold scores
+  (``merbench.evaluation.stats``).
 
 The ``fold-noise`` scenarios add to every prediction of a candidate in a fold an offset drawn
 once per fold and candidate, what a model fitted on that fold's training part shares across its
-test tracks; the bootstrap conditions on the fitted models, so this is where it is optimistic.
-The ``quadrant`` scenario checks the bootstrap on macro-F1 of 4 classes.
+test tracks; the pooled tests condition on the fitted models, so this is where they are
+optimistic. The ``quadrant`` scenarios check the tests on macro-F1 of 4 classes.
 
 Prints one line per scenario and test: the rejection rate at alpha = 0.05 with its exact 95 %
-binomial (Clopper-Pearson) interval.
+binomial (Clopper-Pearson) interval. ``--timing`` prints the cost of one comparison, the
+bootstrap alone against the tier test, and of a page of tiers.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from scipy import stats as sps
 from merbench.evaluation.bootstrap import (
     Paired,
     draw,
+    paired_group_test,
     permutation_p,
     summarize_draws,
     weighted_scores,
@@ -287,6 +298,32 @@ def time_tiers() -> None:
         print(f"{900:>7}{n_groups:>8}{15:>12}{repeats:>9}{plain:>10.2f}{tiers:>9.2f}", flush=True)
 
 
+def time_comparison(n_draws: int = 2000, rounds: int = 20) -> None:
+    """Print the seconds of one comparison of two candidates on 900 tracks and 600 artists: the
+    bootstrap alone (what made the tiers before) and the tier test (bootstrap and permutations).
+    """
+    print(f"{'task':<16}{'bootstrap ms':>14}{'tier test ms':>14}{'ratio':>8}")
+    for task in ("quadrant", "av-regression"):
+        scenario = Scenario(task, task=task, n_groups=600, sizes=(1, 2))
+        data = simulate(np.random.default_rng(0), scenario)
+        paired = Paired(
+            task=get_task(task), y_true=data.y, pred_a=data.a, pred_b=data.b, groups=data.groups
+        )
+        metric = get_task(task).primary
+        counts = np.random.default_rng(0).multinomial(600, np.full(600, 1 / 600), n_draws)
+        seconds = []
+        for compare in (
+            lambda: weighted_scores(paired, metric, counts.astype(float)),
+            lambda: paired_group_test(paired, metric, n_boot=n_draws, n_perm=n_draws),
+        ):
+            started = time.perf_counter()
+            for _ in range(rounds):
+                compare()
+            seconds.append((time.perf_counter() - started) / rounds)
+        ratio = seconds[1] / seconds[0]
+        print(f"{task:<16}{1e3 * seconds[0]:>14.1f}{1e3 * seconds[1]:>14.1f}{ratio:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -301,6 +338,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.timing:
+        time_comparison()
         time_tiers()
         return
     chosen = [s for s in SCENARIOS if s.name.startswith(args.only)]
