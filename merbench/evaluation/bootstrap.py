@@ -257,8 +257,10 @@ def _draws(n_groups: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _swaps(n_groups: int, n_perm: int, seed: int) -> np.ndarray:
-    """``[n_perm, n_groups]`` of 0 and 1: which groups each permutation swaps."""
-    return np.random.default_rng((seed, 1)).integers(0, 2, (n_perm, n_groups)).astype(float)
+    """``[n_perm, n_groups]`` of 0 and 1: which groups each permutation swaps, each with
+    probability 1/2 (the bits of random bytes: a bit a group, not an integer)."""
+    packed = np.random.default_rng((seed, 1)).integers(0, 256, (n_perm, -(-n_groups // 8)))
+    return np.unpackbits(packed.astype(np.uint8), axis=1, count=n_groups).astype(float)
 
 
 Scores = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
