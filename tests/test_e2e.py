@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -50,8 +51,9 @@ def test_python_api_returns_a_run_result(tiny_config, tmp_path, monkeypatch):
     assert list(result.summaries) == ["grouped", "random"]
     for protocol, summary in result.summaries.items():
         assert set(summary["candidate"]) == {"mean", "ridge@handcrafted"}, protocol
-        assert summary["rank"].min() == 1
-    assert result.summary is result.summaries["grouped"]
+    assert result.summaries["grouped"]["rank"].min() == 1
+    assert result.summaries["random"]["rank"].isna().all()  # ranked under grouped folds only
+    pd.testing.assert_frame_equal(result.summary, result.summaries["grouped"])
     assert {"track_id", "target", "y_true", "y_pred", "split"} <= set(result.predictions.columns)
     assert result.run_dir == tmp_path / "run" and result.store_url.startswith("sqlite:///")
     assert result.site == tmp_path / "run" / "leaderboard" / "index.html" and result.site.exists()

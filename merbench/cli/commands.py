@@ -175,8 +175,8 @@ def _rank_line(group: pd.DataFrame, primary: str) -> str:
     """One line saying what the rank and the tier of a summary table are."""
     if (group["rank_by"] == "pooled").any():
         return (
-            f"rank: pooled out-of-fold {primary}; tier: paired artist bootstrap of it against "
-            "the leader, Holm-corrected, never above a better-ranked candidate's"
+            f"rank: pooled out-of-fold {primary}; tier: paired permutation test over artists "
+            "against the leader, Holm-corrected, never above a better-ranked candidate's"
         )
     return (
         f"rank: mean {primary} over folds; tier: corrected resampled t-test against the "

@@ -1,21 +1,33 @@
-"""Paired group bootstrap of a metric difference between two candidates' test predictions.
+"""Paired comparison of two candidates' pooled test predictions, over whole groups (artists).
 
 Two candidates of a run predict the same tracks: every track once per repeat, in the outer test
 fold that holds it. Pooling those out-of-fold predictions gives one score per candidate and
-repeat; the bootstrap resamples whole groups (artists) with replacement, the same groups for both
-candidates and every repeat, and recomputes the difference of the scores each time. Resampling
-groups rather than tracks keeps the dependence between an artist's tracks, which the grouped
-folds were made for; the difference is paired because both candidates see the same resample.
+repeat. ``paired_group_test`` compares the two scores in two ways that both keep an artist's
+tracks together (they share production and labelling and err together, which the grouped folds
+were made for):
+
+- **The verdict: a paired permutation test over groups.** If the two candidates are
+  exchangeable (identical models, up to noise), swapping their predictions for all of an
+  artist's tracks changes nothing in distribution. Each permutation swaps every group with
+  probability 1/2, the same groups in every repeat, and recomputes the difference of the pooled
+  scores; the p-value is the share of permuted differences at least as far from 0 as the
+  observed one, ``(1 + k) / (1 + B)``. It is exact for any metric, ratio-type ones such as
+  macro-F1 included, and its null distribution is symmetric about 0 by construction (swapping
+  the complement negates a difference).
+- **The interval: a paired group bootstrap.** Resampling groups with replacement, the same
+  groups for both candidates and every repeat, gives the spread of the observed difference and
+  its interval ``d ± z se``.
 
 It is fast because every metric that ranks candidates is a function of per-group sums: moments
 (``n``, sums of ``y``, ``y²``, ``ŷ``, ``ŷ²``, ``yŷ`` per target) for R², RMSE, CCC and Pearson r,
 confusion counts for accuracy, balanced accuracy, macro-F1 and MCC
-(``merbench.evaluation.closed_forms``). A resample is a vector of group counts, so all resamples
-are one matrix product. Any other metric falls back to
-``merbench.evaluation.metrics.compute_metrics`` on each resample (correct, slower).
+(``merbench.evaluation.closed_forms``). A resample is a vector of group counts and a permutation
+a vector of swapped groups, so all of them are one matrix product each. Any other metric falls
+back to ``merbench.evaluation.metrics.compute_metrics`` on each draw (correct, slower).
 
 References:
     B. Efron, R. Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall.
+    P. Good (2005). Permutation, Parametric, and Bootstrap Tests of Hypotheses. Springer.
     A. C. Cameron, D. L. Miller (2015). A practitioner's guide to cluster-robust inference.
     Journal of Human Resources 50.
 """
@@ -60,20 +72,23 @@ class Paired:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class BootstrapResult:
-    """A paired group bootstrap of ``metric(a) - metric(b)``.
+class PairedTest:
+    """A paired comparison of ``metric(a) - metric(b)`` over groups.
 
     Attributes:
         metric: the metric column compared (e.g. ``r2_mean``, ``macro_f1``).
         value_a: the first candidate's pooled score (mean over repeats).
         value_b: the second candidate's pooled score.
         diff: ``value_a - value_b``.
-        se: its bootstrap standard error.
-        ci_low: lower end of its interval (``diff - z se``).
+        se: its bootstrap standard error (the spread of the observed difference).
+        ci_low: lower end of its bootstrap interval (``diff - z se``).
         ci_high: upper end.
-        p_value: two-sided p-value of ``diff = 0`` (see ``group_bootstrap``).
-        n_groups: groups resampled.
-        n_boot: resamples drawn.
+        p_value: two-sided p-value of the permutation test of no difference.
+        se_null: the spread of the permuted differences (root mean square; the null
+            distribution is centred on 0), what the test's critical value scales with.
+        n_groups: groups resampled and swapped.
+        n_boot: bootstrap resamples drawn.
+        n_perm: permutations drawn.
     """
 
     metric: str
@@ -84,103 +99,137 @@ class BootstrapResult:
     ci_low: float
     ci_high: float
     p_value: float
+    se_null: float
     n_groups: int
     n_boot: int
+    n_perm: int
 
 
-def group_bootstrap(
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Draws:
+    """What ``paired_group_test`` summarises.
+
+    Attributes:
+        observed: both candidates' pooled scores.
+        resampled: both candidates' scores on each bootstrap resample, two ``[n_boot]`` arrays.
+        permuted: the difference of the scores under each permutation, ``[n_perm]``.
+        n_groups: ``G``, the groups resampled and swapped.
+    """
+
+    observed: tuple[float, float]
+    resampled: tuple[np.ndarray, np.ndarray]
+    permuted: np.ndarray
+    n_groups: int
+
+
+def paired_group_test(
     paired: Paired,
     metric: str,
     *,
     n_boot: int = 2000,
+    n_perm: int | None = None,
     seed: int = 0,
     confidence: float = 0.95,
-) -> BootstrapResult:
-    """Compare two candidates' pooled scores by resampling whole groups, paired.
+) -> PairedTest:
+    """Compare two candidates' pooled scores: a permutation test and a bootstrap interval.
 
-    Each resample draws as many groups as there are, with replacement, and scores both
-    candidates on the tracks of the drawn groups (a group drawn twice counts twice), in every
-    repeat; a candidate's score is the mean over repeats of the pooled score of that repeat.
-    The standard error of the observed difference ``d`` is the spread of the resampled ones,
-    ``se = sd(d*) sqrt(G / (G - 1))`` over ``G`` groups (the factor undoes the bootstrap's
-    shrinkage of a variance over clusters, as in cluster-robust standard errors). The test is
-    ``z = d / se`` against the standard normal, two-sided, and the interval is
-    ``d ± z_{(1+confidence)/2} se``, so ``p < 1 - confidence`` exactly when it excludes 0.
-    This keeps the level in simulations where reading the percentiles of ``d*`` does not
-    (``docs/protocol.md`` gives both). Identical predictions give ``d = 0``, ``se = 0`` and
-    ``p = 1``.
+    The p-value is the paired permutation test over groups (see the module docstring): with
+    ``k`` of ``B`` permuted differences at least as far from 0 as the observed ``d``,
+    ``p = (1 + k) / (1 + B)``, exact at every level ``(1 + k) / (1 + B)`` can reach; the
+    smallest p-value is ``1 / (1 + B)``, so ``B`` must grow with the number of comparisons a
+    multiplicity correction divides the level by. The interval is the bootstrap's
+    ``d ± z_{(1+confidence)/2} se``, ``se = sd(d*) sqrt(G / (G - 1))`` over ``G`` groups (the
+    factor undoes the bootstrap's shrinkage of a variance over clusters, as in cluster-robust
+    standard errors). The two can disagree near the level; the p-value decides.
+    Identical predictions give ``d = 0``, ``se = 0`` and ``p = 1``.
 
     Args:
         paired: the predictions, groups and repeats.
         metric: a scalar metric column of the task (``r2_mean``, ``rmse_valence``, ``macro_f1``).
-        n_boot: resamples, at least 100.
-        seed: seed of the resamples (the same seed draws the same groups for every pair).
+        n_boot: bootstrap resamples, at least 100.
+        n_perm: permutations, at least 100; ``None``: ``n_boot``.
+        seed: seed of the draws (the same seed draws the same groups for every pair).
         confidence: coverage of the interval, in (0, 1).
 
     Raises:
-        ValueError: shapes that differ, no rows, fewer than 2 groups, a bad ``n_boot`` or
-            ``confidence``, or a metric the task does not report.
+        ValueError: shapes that differ, no rows, fewer than 2 groups, a bad ``n_boot``,
+            ``n_perm`` or ``confidence``, or a metric the task does not report.
     """
-    if n_boot < 100 or not 0.0 < confidence < 1.0:
+    n_perm = n_boot if n_perm is None else n_perm
+    if min(n_boot, n_perm) < 100 or not 0.0 < confidence < 1.0:
         raise ValueError(
-            f"n_boot must be >= 100 and confidence in (0, 1), got {n_boot} and {confidence}."
+            "n_boot and n_perm must be >= 100 and confidence in (0, 1), "
+            f"got {n_boot}, {n_perm} and {confidence}."
         )
-    observed, resampled, n_groups = resample(paired, metric, n_boot=n_boot, seed=seed)
-    return summarize_resamples(metric, observed, resampled, n_groups, confidence=confidence)
+    return summarize_draws(
+        metric, draw(paired, metric, n_boot=n_boot, n_perm=n_perm, seed=seed), confidence
+    )
 
 
-def summarize_resamples(
-    metric: str,
-    observed: tuple[float, float],
-    resampled: tuple[np.ndarray, np.ndarray],
-    n_groups: int,
-    *,
-    confidence: float = 0.95,
-) -> BootstrapResult:
-    """The difference, standard error, interval and p-value of ``resample``'s output."""
-    diff = observed[0] - observed[1]
-    spread = float(np.std(resampled[0] - resampled[1], ddof=1))
-    se = spread * math.sqrt(n_groups / (n_groups - 1))
+def summarize_draws(metric: str, draws: Draws, confidence: float = 0.95) -> PairedTest:
+    """The difference, its bootstrap interval and the permutation p-value of ``draw``'s output."""
+    diff = draws.observed[0] - draws.observed[1]
+    se = bootstrap_se(draws)
     half = float(sps.norm.ppf((1.0 + confidence) / 2.0)) * se
-    return BootstrapResult(
+    return PairedTest(
         metric=metric,
-        value_a=observed[0],
-        value_b=observed[1],
+        value_a=draws.observed[0],
+        value_b=draws.observed[1],
         diff=diff,
         se=se,
         ci_low=diff - half,
         ci_high=diff + half,
-        p_value=_two_sided(diff, se),
-        n_groups=n_groups,
-        n_boot=len(resampled[0]),
+        p_value=permutation_p(diff, draws.permuted),
+        se_null=float(np.sqrt(np.mean(draws.permuted**2))),
+        n_groups=draws.n_groups,
+        n_boot=len(draws.resampled[0]),
+        n_perm=len(draws.permuted),
     )
 
 
-def resample(
-    paired: Paired, metric: str, *, n_boot: int, seed: int
-) -> tuple[tuple[float, float], tuple[np.ndarray, np.ndarray], int]:
-    """Both candidates' observed scores, their scores on ``n_boot`` group resamples, and ``G``.
+def bootstrap_se(draws: Draws) -> float:
+    """``sd(d*) sqrt(G / (G - 1))``: the bootstrap standard error of the difference."""
+    spread = float(np.std(draws.resampled[0] - draws.resampled[1], ddof=1))
+    return spread * math.sqrt(draws.n_groups / (draws.n_groups - 1))
 
-    What ``group_bootstrap`` summarises; the resampled scores are ``[n_boot]`` arrays.
+
+def permutation_p(diff: float, permuted: np.ndarray) -> float:
+    """``(1 + k) / (1 + B)``: ``k`` of the ``B`` permuted differences as far from 0 as ``diff``.
+
+    Differences equal to ``|diff|`` up to rounding count as far (ties go to the null).
+    """
+    tolerance = 1e-12 * max(1.0, abs(diff))
+    k = int(np.count_nonzero(np.abs(permuted) >= abs(diff) - tolerance))
+    return (1.0 + k) / (1.0 + len(permuted))
+
+
+def draw(paired: Paired, metric: str, *, n_boot: int, n_perm: int, seed: int) -> Draws:
+    """Both candidates' observed scores, ``n_boot`` bootstrap resamples and ``n_perm`` swaps.
 
     Raises:
-        ValueError: as ``group_bootstrap``.
+        ValueError: as ``paired_group_test``.
     """
     group_index, repeat_index, n_groups = _indices(paired)
-    score = _scorer(paired, metric, group_index, repeat_index, n_groups)
-    observed_a, observed_b = score(np.ones((1, n_groups)))
-    return (
-        (float(observed_a[0]), float(observed_b[0])),
-        score(_draws(n_groups, n_boot, seed)),
-        n_groups,
+    scorer = _scorer(paired, metric, group_index, repeat_index, n_groups)
+    observed_a, observed_b = scorer.weighted(np.ones((1, n_groups)))
+    swapped_a, swapped_b = scorer.swapped(_swaps(n_groups, n_perm, seed))
+    return Draws(
+        observed=(float(observed_a[0]), float(observed_b[0])),
+        resampled=scorer.weighted(_draws(n_groups, n_boot, seed)),
+        permuted=swapped_a - swapped_b,
+        n_groups=n_groups,
     )
 
 
-def _two_sided(diff: float, se: float) -> float:
-    """``2 Φ(-|diff| / se)``; with no spread, 1 for no difference and 0 for any other."""
-    if se > 0.0:
-        return min(1.0, 2.0 * float(sps.norm.sf(abs(diff) / se)))
-    return 1.0 if diff == 0.0 else 0.0
+def weighted_scores(
+    paired: Paired, metric: str, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both candidates' scores ``[B]`` under group weights ``[B, G]`` (groups in sorted order).
+
+    A bootstrap resample is a vector of counts; a jackknife leaves one group out.
+    """
+    group_index, repeat_index, n_groups = _indices(paired)
+    return _scorer(paired, metric, group_index, repeat_index, n_groups).weighted(weights)
 
 
 def _indices(paired: Paired) -> tuple[np.ndarray, np.ndarray, int]:
@@ -196,7 +245,7 @@ def _indices(paired: Paired) -> tuple[np.ndarray, np.ndarray, int]:
     _, repeat_index = np.unique(repeats.ravel(), return_inverse=True)
     n_groups = int(group_index.max()) + 1
     if n_groups < 2:
-        raise ValueError("the bootstrap needs at least 2 groups.")
+        raise ValueError("the comparison needs at least 2 groups.")
     return group_index, repeat_index, n_groups
 
 
@@ -207,20 +256,35 @@ def _draws(n_groups: int, n_boot: int, seed: int) -> np.ndarray:
     return np.bincount(flat, minlength=n_boot * n_groups).reshape(n_boot, n_groups).astype(float)
 
 
-Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""Group weights ``[B, G]`` -> both candidates' scores ``[B]``."""
+def _swaps(n_groups: int, n_perm: int, seed: int) -> np.ndarray:
+    """``[n_perm, n_groups]`` of 0 and 1: which groups each permutation swaps, each with
+    probability 1/2 (the bits of random bytes: a bit a group, not an integer)."""
+    packed = np.random.default_rng((seed, 1)).integers(0, 256, (n_perm, -(-n_groups // 8)))
+    return np.unpackbits(packed.astype(np.uint8), axis=1, count=n_groups).astype(float)
+
+
+Scores = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``[B, G]`` group weights or swaps -> both candidates' scores ``[B]``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Scorer:
+    weighted: Scores
+    """Scores with each group's tracks counted as often as its weight."""
+    swapped: Scores
+    """Scores with the candidates' predictions exchanged on the groups marked 1."""
 
 
 def _scorer(
     paired: Paired, metric: str, group_index: np.ndarray, repeat_index: np.ndarray, n_groups: int
-) -> Scorer:
-    """Score both candidates under group weights, by sums when the metric allows it."""
+) -> _Scorer:
+    """Score both candidates under group weights or swaps, by sums when the metric allows it."""
     if metric not in paired.task.metric_names():
         raise ValueError(f"task '{paired.task.name}' does not report '{metric}'.")
     found = find_metric(metric)
     form = None if found is None else from_sums(found, metric, paired.task)
     if form is None:
-        log.info("no closed form for %s: scoring each resample (slower)", metric)
+        log.info("no closed form for %s: scoring each draw (slower)", metric)
         return _slow_scorer(paired, metric, group_index, repeat_index)
     cells = repeat_index * n_groups + group_index
     n_repeats = int(repeat_index.max()) + 1
@@ -232,25 +296,33 @@ def _scorer(
         return total.reshape(n_repeats, n_groups, -1)
 
     sums_a, sums_b = sums(paired.pred_a), sums(paired.pred_b)
+    totals_a, totals_b = sums_a.sum(axis=1, keepdims=True), sums_b.sum(axis=1, keepdims=True)
+    exchange = sums_b - sums_a
 
-    def score(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def weighted(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # [R, B, K] sums of each resample, scored, then averaged over repeats.
         a = form(np.matmul(weights[None], sums_a)).mean(axis=0)
         b = form(np.matmul(weights[None], sums_b)).mean(axis=0)
         return a, b
 
-    return score
+    def swapped(swaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # What a swapped group moves from one candidate's sums to the other's, [R, B, K].
+        moved = np.matmul(swaps[None], exchange)
+        return form(totals_a + moved).mean(axis=0), form(totals_b - moved).mean(axis=0)
+
+    return _Scorer(weighted, swapped)
 
 
 def _slow_scorer(
     paired: Paired, metric: str, group_index: np.ndarray, repeat_index: np.ndarray
-) -> Scorer:
-    """Score each resample with ``compute_metrics`` (any metric; one call per resample)."""
+) -> _Scorer:
+    """Score each draw with ``compute_metrics`` (any metric; one call per draw)."""
     true = np.asarray(paired.y_true)
+    pred_a, pred_b = np.asarray(paired.pred_a), np.asarray(paired.pred_b)
     by_group = [np.flatnonzero(group_index == g) for g in range(int(group_index.max()) + 1)]
+    every = np.arange(len(true))
 
-    def one(weights: np.ndarray, pred: np.ndarray) -> float:
-        rows = np.concatenate([np.repeat(by_group[g], int(w)) for g, w in enumerate(weights)])
+    def one(rows: np.ndarray, pred: np.ndarray) -> float:
         values = []
         for picked in (rows[repeat_index[rows] == r] for r in np.unique(repeat_index)):
             scores = compute_metrics(paired.task, true[picked], pred[picked]) if picked.size else {}
@@ -259,9 +331,18 @@ def _slow_scorer(
             values.append(float(scores[metric]))
         return float(np.mean(values))
 
-    def score(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a = np.array([one(w, np.asarray(paired.pred_a)) for w in weights])
-        b = np.array([one(w, np.asarray(paired.pred_b)) for w in weights])
-        return a, b
+    def weighted(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        picks = [
+            np.concatenate([np.repeat(by_group[g], int(w)) for g, w in enumerate(row)])
+            for row in weights
+        ]
+        return np.array([one(p, pred_a) for p in picks]), np.array([one(p, pred_b) for p in picks])
 
-    return score
+    def swapped(swaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shape = (-1,) + (1,) * (pred_a.ndim - 1)
+        masks = [(row[group_index] > 0).reshape(shape) for row in swaps]
+        a = [one(every, np.where(mask, pred_b, pred_a)) for mask in masks]
+        b = [one(every, np.where(mask, pred_a, pred_b)) for mask in masks]
+        return np.array(a), np.array(b)
+
+    return _Scorer(weighted, swapped)

@@ -5,9 +5,10 @@ t-test over folds is too eager to call a difference significant. merbench uses t
 resampled t-test of Nadeau & Bengio (2003), as recommended by Bouckaert & Frank (2004), whose
 variance term grows by the test/train size ratio; the same correction widens the confidence
 intervals of ``significance_tiers``. Where the per-track predictions are at hand,
-``bootstrap_tiers`` makes the tiers from the paired group bootstrap of
-``merbench.evaluation.bootstrap`` instead (much more power on 5 folds; ``docs/protocol.md`` says
-what each test conditions on) and keeps the t-test's p-value beside it. Comparisons against the
+``bootstrap_tiers`` makes the tiers from the paired permutation test over artists of
+``merbench.evaluation.bootstrap`` instead, with the paired group bootstrap's interval beside it
+(much more power on 5 folds; ``docs/protocol.md`` says what each test conditions on), and keeps
+the t-test's p-value beside it. Comparisons against the
 leader are Holm-corrected.
 
 References:
@@ -28,7 +29,7 @@ import pandas as pd
 from scipy import stats as sps
 
 if TYPE_CHECKING:
-    from merbench.evaluation.bootstrap import BootstrapResult
+    from merbench.evaluation.bootstrap import PairedTest
 
 SCORE_COLUMNS = ("candidate", "fold", "value")
 TIER_COLUMNS = (
@@ -52,6 +53,7 @@ BOOTSTRAP_COLUMNS = (
     "diff_low_uncorrected",
     "diff_high_uncorrected",
     "boot_groups",
+    "se_null_vs_leader",
 )
 """What ``bootstrap_tiers`` adds to ``TIER_COLUMNS``."""
 
@@ -294,45 +296,52 @@ def significance_tiers(
 
 def bootstrap_tiers(
     tiers: pd.DataFrame,
-    tests: Mapping[str, BootstrapResult],
+    tests: Mapping[str, PairedTest],
     *,
     metric_direction: Literal["maximize", "minimize"],
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Remake the tiers of ``significance_tiers`` from paired bootstraps against the leader.
+    """Remake the tiers of ``significance_tiers`` from paired tests against the leader.
 
-    A candidate with a bootstrap (``tests``: its difference to the leader, ``candidate -
-    leader``) is tested by it; one without keeps the corrected resampled t-test. The p-values of
-    the tests made are Holm-corrected together (``p_holm``, ``p_vs_leader`` the raw ones). A
-    candidate is ``"worse"`` when its Holm p-value is below ``alpha`` and its difference goes
-    the leader's way; else ``"best"``. The leader and rank stay those of ``significance_tiers``:
-    give it the pooled out-of-fold scores as ``ranking``, so the test and the ranks read the same
-    estimate. The t-test's own Holm p-value stays as ``p_ttest_holm``; ``se_vs_leader`` becomes
-    the bootstrap's standard error where the bootstrap made the tier.
+    A candidate with a paired test (``tests``: its difference to the leader, ``candidate -
+    leader``) is tested by its permutation p-value; one without keeps the corrected resampled
+    t-test. The p-values of the tests made are Holm-corrected together (``p_holm``,
+    ``p_vs_leader`` the raw ones). A candidate is ``"worse"`` when its Holm p-value is below
+    ``alpha`` and its difference goes the leader's way; else ``"best"``. The leader and rank
+    stay those of ``significance_tiers``: give it the pooled out-of-fold scores as ``ranking``,
+    so the test and the ranks read the same estimate. The t-test's own Holm p-value stays as
+    ``p_ttest_holm``; ``se_vs_leader`` becomes the bootstrap's standard error where the
+    permutation test made the tier, and ``se_null_vs_leader`` the spread of the permuted
+    differences (the test's null).
 
     Args:
         tiers: the table ``significance_tiers`` returned.
-        tests: ``group_bootstrap`` of each non-leader (first) against the leader (second).
+        tests: ``paired_group_test`` of each non-leader (first) against the leader (second).
         metric_direction: ``"maximize"`` or ``"minimize"``.
         alpha: family-wise significance level.
 
     Returns:
-        ``tiers`` with the columns ``BOOTSTRAP_COLUMNS`` added: ``tier_test`` (``bootstrap`` or
+        ``tiers`` with the columns ``BOOTSTRAP_COLUMNS`` added: ``tier_test`` (``permutation`` or
         ``t-test``; null for the leader), ``p_ttest_holm``, ``diff_vs_leader``,
         ``diff_low_uncorrected``, ``diff_high_uncorrected`` (its 95 % interval, not corrected
-        for the multiple comparisons the Holm tiers are) and ``boot_groups`` (groups resampled).
+        for the multiple comparisons the Holm tiers are), ``boot_groups`` (groups resampled and
+        swapped) and ``se_null_vs_leader``.
     """
     table = tiers.copy()
     table["p_ttest_holm"] = table["p_holm"]
     is_tested = table["candidate"].isin(list(tests)) & ~table["is_leader"]
-    table["tier_test"] = np.where(is_tested, "bootstrap", "t-test")
+    table["tier_test"] = np.where(is_tested, "permutation", "t-test")
     table.loc[table["is_leader"], "tier_test"] = None
     columns = {
         "diff_vs_leader": "diff",
         "diff_low_uncorrected": "ci_low",
         "diff_high_uncorrected": "ci_high",
     }
-    for column, field in [*columns.items(), ("boot_groups", "n_groups")]:
+    for column, field in [
+        *columns.items(),
+        ("boot_groups", "n_groups"),
+        ("se_null_vs_leader", "se_null"),
+    ]:
         values = {name: getattr(result, field) for name, result in tests.items()}
         table[column] = table["candidate"].map(values).where(is_tested).astype(float)
     errors = table["candidate"].map({name: result.se for name, result in tests.items()})

@@ -49,26 +49,36 @@ def ordered_tiers(ranks: Sequence[int], tiers: Sequence[str]) -> list[bool]:
 
 
 def detectable_difference(
-    se: float, *, n_tests: int, alpha: float = 0.05, power: float = POWER, df: int | None = None
+    se: float,
+    *,
+    n_tests: int,
+    alpha: float = 0.05,
+    power: float = POWER,
+    df: int | None = None,
+    se_null: float | None = None,
 ) -> float:
     """The smallest true difference a two-sided test of standard error ``se`` finds at ``power``.
 
-    ``(q_{1 - a/2} + q_{power}) se`` with ``a = alpha / n_tests``, the level of the first step of
-    Holm's procedure over ``n_tests`` comparisons (a bound that holds whatever the others show),
-    and ``q`` standard normal quantiles, or Student t with ``df`` degrees of freedom (the
-    corrected resampled t-test). For one test at 5 % and 80 % power the factor is 2.80.
+    ``q_{1 - a/2} se_null + q_{power} se`` with ``a = alpha / n_tests``, the level of the first
+    step of Holm's procedure over ``n_tests`` comparisons (a bound that holds whatever the others
+    show), and ``q`` standard normal quantiles, or Student t with ``df`` degrees of freedom (the
+    corrected resampled t-test). The test rejects past ``q_{1 - a/2} se_null``, the critical
+    value of its null distribution (the permuted differences' spread for the permutation test;
+    ``se`` when not given), and the observed difference spreads by ``se`` about the true one.
+    For one test at 5 % and 80 % power with ``se_null = se`` the factor is 2.80.
 
     Returns:
-        The difference, NaN when ``se`` is not a finite number.
+        The difference, NaN when ``se`` or ``se_null`` is not a finite number.
     """
-    if not np.isfinite(se):
+    null = se if se_null is None else se_null
+    if not (np.isfinite(se) and np.isfinite(null)):
         return math.nan
     level = alpha / max(n_tests, 1)
     if df is None:
-        factor = sps.norm.ppf(1.0 - level / 2.0) + sps.norm.ppf(power)
+        critical, margin = sps.norm.ppf(1.0 - level / 2.0), sps.norm.ppf(power)
     else:
-        factor = sps.t.ppf(1.0 - level / 2.0, df) + sps.t.ppf(power, df)
-    return float(factor * se)
+        critical, margin = sps.t.ppf(1.0 - level / 2.0, df), sps.t.ppf(power, df)
+    return float(critical * null + margin * se)
 
 
 def settle_tiers(table: pd.DataFrame, baselines: Collection[str]) -> pd.DataFrame:
@@ -108,5 +118,7 @@ def _baseline_detectable(table: pd.DataFrame, baselines: Collection[str]) -> flo
     row = others.iloc[0]
     is_ttest = row.get("tier_test") in (None, "t-test") or pd.isna(row.get("tier_test"))
     df = int(row["n_folds"]) - 1 if is_ttest and row["n_folds"] >= 2 else None
+    se_null = None if is_ttest else float(row["se_null_vs_leader"])
     n_tests = int(table["p_vs_leader"].notna().sum())
-    return detectable_difference(float(row["se_vs_leader"]), n_tests=n_tests, df=df)
+    se = float(row["se_vs_leader"])
+    return detectable_difference(se, n_tests=n_tests, df=df, se_null=se_null)

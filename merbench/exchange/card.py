@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from merbench import markdown as md
 from merbench.errors import RunError
 from merbench.evaluation.scoring import is_chance_level, metric_label
 from merbench.evaluation.tasks import get_task
@@ -35,7 +36,6 @@ PROTOCOL_TEXT = {
     "random": "ungrouped (random) k-fold cross-validation",
     "official": "the dataset's official split",
 }
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~$<>&])")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -143,9 +143,9 @@ class _Facts:
     def body(self) -> str:
         spec = get_task(self.task)
         parts = [
-            f"# {_md(self.candidate)}: {_md(self.task)} on {_md(self.dataset)}",
+            f"# {md.text(self.candidate)}: {md.text(self.task)} on {md.text(self.dataset)}",
             f"A music emotion recognition model made with [merbench]({HOMEPAGE}): "
-            f"{_md(spec.summary)} It predicts from audio files with `merbench predict`:",
+            f"{md.text(spec.summary)} It predicts from audio files with `merbench predict`:",
             "```console\npip install merbench\nmerbench predict . song.mp3 --out predictions.csv"
             "\n```",
             "## Evaluation",
@@ -179,7 +179,7 @@ class _Facts:
             f"{tuned} on an inner artist-grouped validation split, then the model was refitted "
             "and scored on the outer test fold it never saw. Values are means over the outer "
             "test folds with 95 % confidence intervals (the corrected resampled t interval), "
-            f"self-reported. Folds manifest SHA-256: `{_md(self.split.get('hash', 'unknown'))}`."
+            f"self-reported. Folds manifest SHA-256: {md.code(self.split.get('hash', 'unknown'))}."
         )
 
     def results_table(self) -> str:
@@ -190,7 +190,7 @@ class _Facts:
         for m in metrics:
             args = m.get("args") or {}
             ci = f"[{args['ci_low']:.3f}, {args['ci_high']:.3f}]" if "ci_low" in args else ""
-            lines.append(f"| {_md(m['name'])} | {m['value']:.3f} | {ci} |")
+            lines.append(f"| {md.text(m['name'])} | {m['value']:.3f} | {ci} |")
         return "\n".join(lines)
 
     def references(self) -> str:
@@ -198,17 +198,15 @@ class _Facts:
         row, lines = self.row or {}, []
         for column, value in row.items():
             if is_chance_level(str(column)) and isinstance(value, float) and value == value:
-                lines.append(f"- {_md(metric_label(str(column)))}: {value:.3f} (chance level)")
+                lines.append(f"- {md.text(metric_label(str(column)))}: {value:.3f} (chance level)")
         primary = get_task(self.task).primary
         if "is_baseline" in self.rows:
             baselines = self.rows[self.rows["is_baseline"].fillna(False).astype(bool)]
             for base in baselines.to_dict("records"):
                 value = base.get(primary)
                 if isinstance(value, float) and value == value:
-                    lines.append(
-                        f"- baseline `{_md(base['candidate'])}`: {_md(metric_label(primary))} "
-                        f"{value:.3f} on the same folds"
-                    )
+                    name, label = md.code(base["candidate"]), md.text(metric_label(primary))
+                    lines.append(f"- baseline {name}: {label} {value:.3f} on the same folds")
         intro = (
             "What predicting without listening scores under the same protocol. These are "
             "references, not results of this model, and are left out of its metadata."
@@ -223,11 +221,12 @@ class _Facts:
             "best-fold": "the best parameters of the fold cell with the best validation value",
         }.get(str(method), str(method))
         n_tracks = self.manifest["dataset"].get("n_tracks")
-        params = ", ".join(f"`{_md(k)}={_md(v)}`" for k, v in self.manifest["params"].items())
+        params = ", ".join(md.code(f"{k}={v}") for k, v in self.manifest["params"].items())
         return (
-            f"These weights were trained on all {n_tracks} tracks of {_md(self.dataset)} "
-            f"(`--params {_md(method)}`: {how}), so no track of the dataset is unseen by them; "
-            f"the numbers above measure the procedure. Parameters: {params or 'the defaults'}. "
+            f"These weights were trained on all {n_tracks} tracks of {md.text(self.dataset)} "
+            f"({md.code(f'--params {method}')}: {how}), so no track of the dataset is unseen "
+            "by them; the numbers above measure the procedure. "
+            f"Parameters: {params or 'the defaults'}. "
             "`model.json` holds the full recipe and provenance; `check.csv` the model's "
             "predictions of the dataset's own tracks."
         )
@@ -235,8 +234,8 @@ class _Facts:
     def licence_text(self) -> str:
         licence = str(self.dataset_meta.get("license") or "").strip()
         lines = [
-            f"- The training data, {_md(self.dataset)}: "
-            + (_md(licence) if licence else "its licence was not recorded by its plugin")
+            f"- The training data, {md.text(self.dataset)}: "
+            + (md.text(licence) if licence else "its licence was not recorded by its plugin")
             + ". Weights trained on it are subject to its terms."
         ]
         for weights in self.weights:
@@ -245,13 +244,9 @@ class _Facts:
             link = f"<https://huggingface.co/{model_id}>"
             where = link if _HUB_ID.fullmatch(model_id) else "its model card"
             lines.append(
-                f"- Pretrained encoder `{_md(model_id)}` (revision `{_md(revision)}`), frozen "
+                f"- Pretrained encoder {md.code(model_id)} (revision {md.code(revision)}), "
+                "frozen "
                 f"inside this model: its licence applies to any use of this model; see {where}."
             )
         lines.append("- merbench, the code that trains and runs the model: MIT.")
         return "\n".join(lines)
-
-
-def _md(value: Any) -> str:
-    """Text that Markdown renders as itself: HTML and Markdown syntax escaped, one line."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))

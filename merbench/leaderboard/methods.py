@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from merbench import markdown as md
 from merbench.evaluation.scoring import metric_label
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci
 from merbench.evaluation.tasks import TASK_SPECS
@@ -46,20 +46,14 @@ AUDIO_LABELS = {
     "sample_rate": "Sample rate (Hz)", "window_s": "Window (s)", "hop_s": "Hop (s)",
     "max_seconds": "Seconds per track", "windowing": "Windows", "aggregation": "Track prediction",
 }  # fmt: skip
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~$])")
-"""Characters that start Markdown syntax inside a line (links need ``[``, so ``(`` is safe)."""
 
 
 def markdown_text(value: Any) -> Markup:
-    """``value`` as Markdown text that renders as itself: HTML and Markdown syntax escaped.
-
-    ``<``, ``>`` and ``&`` become entities; Markdown's punctuation gets a backslash; line breaks
-    become spaces, so a value cannot end a table row. Markup (a macro's output) passes as it is.
-    """
+    """``value`` as Markdown text that renders as itself (``merbench.markdown.text``): HTML and
+    Markdown syntax escaped, one line. Markup (a macro's output) passes as it is."""
     if isinstance(value, Markup):
         return value
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return Markup(_MARKDOWN.sub(r"\\\1", " ".join(text.split())))
+    return Markup(md.text(value))
 
 
 def markdown_environment() -> Environment:

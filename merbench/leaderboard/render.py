@@ -30,7 +30,7 @@ from merbench.leaderboard.collect import Collected, collect
 from merbench.leaderboard.dataset import dataset_pages
 from merbench.leaderboard.figures.plots import rank_plot
 from merbench.leaderboard.figures.svg import Plot
-from merbench.leaderboard.leakage import protocol_table, summaries_by_split
+from merbench.leaderboard.leakage import protocol_table
 from merbench.leaderboard.methods import write_methods
 from merbench.leaderboard.pages import (
     METRIC_LABELS,
@@ -44,6 +44,7 @@ from merbench.leaderboard.sitefiles import staged
 from merbench.leaderboard.transfer import separate, transfer_page
 from merbench.leaderboard.values import as_float, is_missing, records
 from merbench.results.protocols import split_by_protocol
+from merbench.results.run_result import summaries_by_split
 from merbench.results.summaries import cells_frame, predictions_frame, split_groups, summarize
 from merbench.version import __version__
 

@@ -5,9 +5,10 @@ fold manifests must be the same (their SHA-256); then for every candidate finish
 difference ``B - A`` of the task's primary metric is paired fold by fold: its mean over the
 folds both have, with the corrected resampled t interval and test of the leaderboard's tiers
 (``merbench.evaluation.stats``: Nadeau & Bengio's correction for K-fold's overlapping training
-sets), and, where both runs stored per-track predictions, the paired group bootstrap of the
-pooled score (``merbench.evaluation.bootstrap``: whole artists resampled, the same resample for
-both runs).
+sets), and, where both runs stored per-track predictions, the pooled score compared as the
+tiers compare it (``merbench.evaluation.bootstrap.paired_group_test``: the bootstrap's interval
+and the permutation test's p-value, whole artists resampled or swapped, the same draws for both
+runs).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from merbench.errors import RunError
-from merbench.evaluation.bootstrap import BootstrapResult, group_bootstrap
+from merbench.evaluation.bootstrap import PairedTest, paired_group_test
 from merbench.evaluation.metrics import metric_direction
 from merbench.evaluation.stats import corrected_resampled_ttest, mean_ci
 from merbench.evaluation.tasks import get_task
@@ -51,7 +52,7 @@ class Difference:
         diff, ci_low, ci_high, p_value: the mean paired difference ``B - A``, its 95 %
             corrected resampled t interval and two-sided p-value (NaN with fewer than 2 folds).
         pooled_a, pooled_b, pooled_diff, pooled_low, pooled_high, pooled_p: the same from the
-            pooled per-track predictions by the paired group bootstrap (NaN without them).
+            pooled per-track predictions by ``paired_group_test`` (NaN without them).
     """
 
     dataset: str
@@ -192,8 +193,8 @@ def _pooled(
     split: SplitKey,
     candidate: str,
     groups: dict[str, str],
-) -> BootstrapResult | None:
-    """The paired group bootstrap of the pooled per-track score, ``B - A`` (``None`` without
+) -> PairedTest | None:
+    """``paired_group_test`` of the pooled per-track score, ``B - A`` (``None`` without
     predictions in both runs)."""
     dataset, task, protocol = split
     spec = get_task(task)
@@ -208,10 +209,10 @@ def _pooled(
     paired = paired_predictions(tables[1], tables[0], spec, groups)  # pred_a is run B's
     if paired is None:
         return None
-    return group_bootstrap(paired, spec.primary, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return paired_group_test(paired, spec.primary, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
 
 
-def _with_pooled(found: Difference, pooled: BootstrapResult) -> Difference:
+def _with_pooled(found: Difference, pooled: PairedTest) -> Difference:
     values = {
         "pooled_a": pooled.value_b,
         "pooled_b": pooled.value_a,

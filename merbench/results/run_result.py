@@ -1,8 +1,11 @@
 """A run's results as one record: what ``merbench.run()`` and ``merbench.load_results()`` return.
 
 ``read_run`` reads a store once: its per-cell rows (``cells_frame``), its per-track test
-predictions (``predictions_frame``) and, per split protocol, the ranked summary table the
-leaderboard shows (``summarize``, each protocol ranked on its own).
+predictions (``predictions_frame``) and, per split protocol, the summary rows of
+``summaries_by_split``: the rows ``results.csv`` and ``results.json`` hold, so every output
+ranks the same candidates under the same protocol. Candidates are ranked under each dataset and
+task's primary protocol only (``merbench.results.protocols``); another protocol's rows give its
+metrics and leave the ranking columns empty.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 import pandas as pd
 
 from merbench.evaluation.transfer import TRANSFER
-from merbench.results.protocols import PRECEDENCE, with_protocols
+from merbench.results.protocols import PRECEDENCE, split_by_protocol, with_protocols
 from merbench.results.schema import DEFAULT_SPLIT
 from merbench.results.summaries import (
+    TIER_FIELDS,
+    TrackGroups,
     cells_frame,
     predictions_frame,
     read_tables,
@@ -27,6 +32,9 @@ from merbench.results.summaries import (
 )
 from merbench.results.transfer import transfer_matrix
 from merbench.results.urls import display_url, sqlite_path
+
+RANKING = ("rank", "tier", "is_leader", "p_holm", "boot_groups", *TIER_FIELDS)
+"""Columns that rank candidates: filled under the primary protocol only."""
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -48,8 +56,10 @@ class RunResult:
     """The leaderboard's index page; ``None`` when no site was rendered."""
     summaries: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     """Per split protocol (``grouped``, ``random``, ``official``): one row per dataset, task and
-    candidate, ranked (``rank``, ``tier``), metrics with their 95 % confidence intervals. Under
-    ``transfer``: the transfer matrix (``merbench.results.transfer.transfer_matrix``)."""
+    candidate, metrics with their 95 % confidence intervals; ranked (``rank``, ``tier``) where
+    the protocol is its dataset and task's primary one (``is_primary_split``), else with the
+    ranking columns empty, as in ``results.csv`` (``summaries_by_split``). Under ``transfer``:
+    the transfer matrix (``merbench.results.transfer.transfer_matrix``)."""
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per cell (dataset, task, candidate, repeat, fold, split): status and metrics."""
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -61,11 +71,16 @@ class RunResult:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """The ranked table of the protocol that ranks (grouped, else official, else random)."""
-        for protocol in (*PRECEDENCE, *self.summaries):
-            if protocol in self.summaries:
-                return self.summaries[protocol]
-        return pd.DataFrame()
+        """The ranked rows: every dataset and task under its primary protocol (grouped, else
+        official, else random), as ``results.json``'s ``summary``."""
+        ranked = [
+            t[t["is_primary_split"].astype(bool)]
+            for protocol, t in self.summaries.items()
+            if protocol != TRANSFER  # a matrix, not ranked rows
+        ]
+        if not ranked:
+            return pd.DataFrame()
+        return pd.concat(ranked, ignore_index=True)
 
     def __repr__(self) -> str:
         if self.plan is not None:
@@ -116,12 +131,13 @@ def read_run(url: str, *, run_dir: Path | None = None, site: Path | None = None)
     summaries: dict[str, pd.DataFrame] = {}
     if not cells.empty:
         cells = with_protocols(cells)
-        for protocol in sorted(set(cells["split"]), key=_protocol_order):
-            mine = predictions[predictions["split"] == protocol] if len(predictions) else None
-            if protocol == TRANSFER:  # the matrix, diagonal from the grouped cells
-                summaries[protocol] = transfer_matrix(cells, predictions, _audits(splits))
-                continue
-            summaries[protocol] = summarize(cells[cells["split"] == protocol], mine, groups)
+        summary = summarize(cells, predictions if len(predictions) else None, groups)
+        by_split = summaries_by_split(summary, cells, groups)
+        for protocol in sorted(set(by_split["split"]), key=_protocol_order):
+            rows = by_split[by_split["split"] == protocol]
+            summaries[protocol] = rows.reset_index(drop=True)
+        if (cells["split"] == TRANSFER).any():  # the matrix, diagonal from the grouped cells
+            summaries[TRANSFER] = transfer_matrix(cells, predictions, _audits(splits))
     names = list(dict.fromkeys(str(n) for n in tables["runs"].get("name", [])))
     database = sqlite_path(url)
     return RunResult(
@@ -146,3 +162,39 @@ def _audits(splits: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
 
 def _protocol_order(protocol: str) -> tuple[int, str]:
     return (PRECEDENCE.index(protocol) if protocol in PRECEDENCE else len(PRECEDENCE), protocol)
+
+
+def summaries_by_split(
+    summary: pd.DataFrame,
+    cells: pd.DataFrame,
+    groups: TrackGroups | None = None,
+) -> pd.DataFrame:
+    """One summary row per dataset, task, split protocol and candidate.
+
+    What ``RunResult.summaries``, ``results.csv`` and ``results.json`` hold. The primary
+    protocol's rows (``is_primary_split``) are ``summary``: ranked, with the other protocols'
+    scores and the leakage gaps. Every other protocol's rows summarise its own cells alone, with
+    the same metrics and intervals, and leave the ranking columns (``RANKING``) empty:
+    candidates are ranked under the primary protocol only (so those rows' tiers, which are
+    dropped, are not tested).
+
+    Args:
+        summary: ``summarize`` of ``cells``.
+        cells: ``cells_frame`` rows of every protocol.
+        groups: each dataset's track groups, as given to ``summarize``.
+    """
+    if summary.empty:
+        return summary.assign(split=pd.Series(dtype=str))
+    primary, other = split_by_protocol(cells)
+    protocol = primary.groupby(["dataset", "task"])["split"].first()
+    keys = list(zip(summary["dataset"], summary["task"], strict=True))
+    splits = [protocol.get(k, DEFAULT_SPLIT) for k in keys]
+    parts = [summary.assign(split=splits, is_primary_split=True)]
+    for name, mine in other.groupby("split", sort=True):
+        rows = summarize(mine.reset_index(drop=True), None, groups)
+        if not rows.empty:
+            blank = {c: None for c in RANKING}
+            parts.append(rows.assign(split=str(name), is_primary_split=False, **blank))
+    out = pd.concat(parts, ignore_index=True)
+    front = ["dataset", "task", "split", "candidate"]
+    return out[front + [c for c in out.columns if c not in front]]

@@ -2,9 +2,10 @@
 
 This is what the leaderboard, ``merbench status`` and the Python API (``load_results``) read.
 Summaries give the mean and a 95 % confidence interval of each metric over outer folds, and the
-significance tier of each candidate against the leader: the paired group bootstrap of the
-pooled out-of-fold primary metric when the per-track predictions are given, else the corrected
-resampled t-test over folds; either way Holm-corrected
+significance tier of each candidate against the leader: the paired permutation test over
+artists of the pooled out-of-fold primary metric when the per-track predictions are given (with
+the paired group bootstrap's interval of the difference), else the corrected resampled t-test
+over folds; either way Holm-corrected
 (``merbench.evaluation.stats.bootstrap_tiers``).
 
 Groups (artists) come from the split audit, ``audit["groups"]`` (``{track_id: group}``); a
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from merbench.errors import ConfigError
-from merbench.evaluation.bootstrap import BootstrapResult, Paired, group_bootstrap
+from merbench.evaluation.bootstrap import Paired, PairedTest, paired_group_test
 from merbench.evaluation.metrics import compute_metrics, metric_direction
 from merbench.evaluation.scoring import find_metric, metric_bounds
 from merbench.evaluation.stats import bootstrap_tiers, mean_ci, significance_tiers
@@ -43,7 +44,11 @@ CELL_KEY = ["dataset", "task", "candidate", "repeat", "fold", "split"]
 PREDICTION_COLUMNS = ["track_id", "target", "y_true", "y_pred"]
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
-"""The tiers' bootstrap draws the same groups for every candidate and every rendering."""
+"""The tiers' bootstrap and permutations draw the same groups for every candidate and
+every rendering."""
+PERMUTATIONS_PER_TEST = 100
+"""Permutations per comparison of a table, at least ``BOOTSTRAP_RESAMPLES``: Holm's first step
+tests at ``0.05 / m``, and the permutation p-value cannot fall below ``1 / (1 + B)``."""
 TIER_FIELDS = (
     "tier_test",
     "p_ttest_holm",
@@ -315,8 +320,8 @@ def _tiers(
 ) -> dict[str, dict[str, Any]]:
     """Each candidate's rank, tier and tests against the leader, by name.
 
-    One estimate ranks and tiers: the pooled out-of-fold primary metric, which the bootstrap
-    resamples, when every candidate has stored predictions; else the mean over folds, which the
+    One estimate ranks and tiers: the pooled out-of-fold primary metric, which the permutation
+    test compares, when every candidate has stored predictions; else the mean over folds, which the
     corrected resampled t-test compares. ``verdicts.settle_tiers`` then keeps the tiers in rank
     order and says "cannot tell" when the leader is not told apart from a baseline.
     """
@@ -382,7 +387,7 @@ def _wide_predictions(
 
 def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
     """The primary metric of all of a candidate's out-of-fold predictions at once, per repeat,
-    averaged over repeats: the score ``group_bootstrap`` resamples."""
+    averaged over repeats: the score ``paired_group_test`` compares."""
     n_targets = len(task.targets) or 1
     values = []
     for _, rows in wide.groupby(level="repeat"):
@@ -399,20 +404,27 @@ def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
 
 def _bootstraps(
     wide: Mapping[str, pd.DataFrame], leader: str, task: TaskSpec, groups: Mapping[str, str]
-) -> dict[str, BootstrapResult]:
-    """``group_bootstrap`` of every other candidate against the leader on their common tracks."""
+) -> dict[str, PairedTest]:
+    """``paired_group_test`` of every other candidate against the leader on their common tracks,
+    with ``PERMUTATIONS_PER_TEST`` permutations per comparison (at least
+    ``BOOTSTRAP_RESAMPLES``)."""
     if leader not in wide:
         return {}
     if not groups:
-        log.info("no track groups stored: the tier bootstrap resamples single tracks")
+        log.info("no track groups stored: the tier test resamples and swaps single tracks")
+    n_perm = max(BOOTSTRAP_RESAMPLES, PERMUTATIONS_PER_TEST * (len(wide) - 1))
     out = {}
     for candidate, frame in wide.items():
         paired = (
             None if candidate == leader else paired_predictions(frame, wide[leader], task, groups)
         )
         if paired is not None:
-            out[candidate] = group_bootstrap(
-                paired, task.primary, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
+            out[candidate] = paired_group_test(
+                paired,
+                task.primary,
+                n_boot=BOOTSTRAP_RESAMPLES,
+                n_perm=n_perm,
+                seed=BOOTSTRAP_SEED,
             )
     return out
 

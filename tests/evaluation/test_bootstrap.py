@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from merbench.evaluation import bootstrap, closed_forms
-from merbench.evaluation.bootstrap import Paired, group_bootstrap
+from merbench.evaluation.bootstrap import Paired, paired_group_test
 from merbench.evaluation.metrics import compute_metrics
 from merbench.evaluation.scoring import find_metric
 from merbench.evaluation.tasks import TASK_SPECS, get_task
@@ -70,19 +70,20 @@ def test_identical_predictions_are_no_difference():
         task=paired.task, y_true=paired.y_true, pred_a=paired.pred_a, pred_b=paired.pred_a,
         groups=paired.groups,
     )  # fmt: skip
-    result = group_bootstrap(same, "r2_mean", n_boot=200)
-    assert (result.diff, result.se, result.p_value) == (0.0, 0.0, 1.0)
+    result = paired_group_test(same, "r2_mean", n_boot=200)
+    assert (result.diff, result.se, result.p_value, result.se_null) == (0.0, 0.0, 1.0, 0.0)
     assert (result.ci_low, result.ci_high) == (0.0, 0.0)
 
 
 def test_observed_values_are_the_pooled_metrics():
     paired = _regression()
-    result = group_bootstrap(paired, "r2_mean", n_boot=200)
+    result = paired_group_test(paired, "r2_mean", n_boot=200)
     expected_a = compute_metrics(paired.task, paired.y_true, paired.pred_a)["r2_mean"]
     expected_b = compute_metrics(paired.task, paired.y_true, paired.pred_b)["r2_mean"]
     assert result.value_a == pytest.approx(expected_a)
     assert result.diff == pytest.approx(expected_a - expected_b)
     assert result.n_groups == len(np.unique(paired.groups)) and result.n_boot == 200
+    assert result.n_perm == 200
 
 
 def test_swapping_the_candidates_mirrors_the_result():
@@ -91,29 +92,67 @@ def test_swapping_the_candidates_mirrors_the_result():
         task=paired.task, y_true=paired.y_true, pred_a=paired.pred_b, pred_b=paired.pred_a,
         groups=paired.groups,
     )  # fmt: skip
-    one = group_bootstrap(paired, "macro_f1", n_boot=500, seed=4)
-    other = group_bootstrap(swapped, "macro_f1", n_boot=500, seed=4)
+    one = paired_group_test(paired, "macro_f1", n_boot=500, seed=4)
+    other = paired_group_test(swapped, "macro_f1", n_boot=500, seed=4)
     assert other.diff == pytest.approx(-one.diff)
     assert (other.ci_low, other.ci_high) == pytest.approx((-one.ci_high, -one.ci_low))
     assert other.p_value == one.p_value
-    assert group_bootstrap(paired, "macro_f1", n_boot=500, seed=4) == one  # seeded
+    assert paired_group_test(paired, "macro_f1", n_boot=500, seed=4) == one  # seeded
 
 
-def test_p_value_and_interval_agree():
-    clear = group_bootstrap(_regression(spread_b=2.0), "r2_mean", n_boot=999)
+def test_a_clear_difference_is_found_by_both_the_test_and_the_interval():
+    clear = paired_group_test(_regression(spread_b=2.0), "r2_mean", n_boot=999)
     assert clear.ci_high < 0.0 or clear.ci_low > 0.0
-    assert clear.p_value < 1e-3
+    assert clear.p_value == 1 / 1000  # no permuted difference as large: the smallest p-value
     assert clear.ci_high - clear.diff == pytest.approx(1.959963984540054 * clear.se)
-    for seed in range(6):
-        vague = group_bootstrap(_regression(spread_b=1.05, seed=seed), "r2_mean", n_boot=300)
-        assert (vague.ci_low < 0.0 < vague.ci_high) == (vague.p_value >= 0.05)
+    assert paired_group_test(_regression(spread_b=2.0), "r2_mean", n_perm=4999).p_value == 1 / 5000
+
+
+def test_the_p_value_counts_the_permuted_differences_as_far_from_zero():
+    paired = _regression(spread_b=1.1)
+    result = paired_group_test(paired, "r2_mean", n_boot=300, seed=5)
+    draws = bootstrap.draw(paired, "r2_mean", n_boot=300, n_perm=300, seed=5)
+    far = np.sum(np.abs(draws.permuted) >= abs(result.diff))
+    assert result.p_value == pytest.approx((1 + far) / 301)
+    assert 0.0 < result.p_value < 1.0
+    assert result.se_null == pytest.approx(np.sqrt(np.mean(draws.permuted**2)))
+
+
+@pytest.mark.parametrize("metric", ["r2_mean", "ccc_mean", "macro_f1"])
+def test_a_permutation_swaps_the_candidates_on_whole_groups(metric):
+    paired = _quadrants(seed=3) if metric == "macro_f1" else _regression(seed=3)
+    group_index, repeat_index, n_groups = bootstrap._indices(paired)
+    scorer = bootstrap._scorer(paired, metric, group_index, repeat_index, n_groups)
+    swaps = np.random.default_rng(0).integers(0, 2, (3, n_groups)).astype(float)
+    a, b = scorer.swapped(swaps)
+    for row, score_a, score_b in zip(swaps, a, b, strict=True):
+        mask = (row[group_index] > 0).reshape((-1,) + (1,) * (paired.y_true.ndim - 1))
+        pred_a = np.where(mask, paired.pred_b, paired.pred_a)
+        pred_b = np.where(mask, paired.pred_a, paired.pred_b)
+        assert score_a == pytest.approx(compute_metrics(paired.task, paired.y_true, pred_a)[metric])
+        assert score_b == pytest.approx(compute_metrics(paired.task, paired.y_true, pred_b)[metric])
+    everything = scorer.swapped(np.ones((1, n_groups)))
+    assert everything[0] == pytest.approx(scorer.weighted(np.ones((1, n_groups)))[1])
+
+
+def test_the_permutation_test_keeps_its_level_on_exchangeable_candidates():
+    rejected = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        groups = rng.integers(0, 25, 80)
+        y = rng.integers(1, 5, 80)
+        a, b = (np.where(rng.random(80) < 0.5, y, rng.integers(1, 5, 80)) for _ in range(2))
+        paired = Paired(task=get_task("quadrant"), y_true=y, pred_a=a, pred_b=b, groups=groups)
+        rejected += paired_group_test(paired, "macro_f1", n_boot=100, n_perm=199).p_value < 0.05
+    assert rejected <= 17  # 5 % of 200 is 10; 17 is past the 97.5 % binomial quantile
 
 
 def test_standard_error_is_the_spread_of_the_resamples():
     paired = _regression()
-    result = group_bootstrap(paired, "r2_mean", n_boot=400, seed=9)
-    observed, (a, b), n_groups = bootstrap.resample(paired, "r2_mean", n_boot=400, seed=9)
-    assert observed[0] - observed[1] == result.diff
+    result = paired_group_test(paired, "r2_mean", n_boot=400, seed=9)
+    draws = bootstrap.draw(paired, "r2_mean", n_boot=400, n_perm=100, seed=9)
+    (a, b), n_groups = draws.resampled, draws.n_groups
+    assert draws.observed[0] - draws.observed[1] == result.diff
     factor = np.sqrt(n_groups / (n_groups - 1))
     assert result.se == pytest.approx(np.std(a - b, ddof=1) * factor)
 
@@ -124,9 +163,9 @@ def test_groups_widen_the_interval_when_errors_follow_the_artist():
     y = rng.normal(0, 1, (240, 2))
     a = y + rng.normal(0, 0.8, (30, 2))[groups]  # the error is the artist's, not the track's
     b = y + rng.normal(0, 0.8, (30, 2))[groups]
-    by_group = group_bootstrap(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
+    by_group = paired_group_test(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
                                       groups=groups), "r2_mean", n_boot=500)  # fmt: skip
-    by_track = group_bootstrap(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
+    by_track = paired_group_test(Paired(task=REGRESSION, y_true=y, pred_a=a, pred_b=b,
                                       groups=np.arange(240)), "r2_mean", n_boot=500)  # fmt: skip
     assert by_group.ci_high - by_group.ci_low > 2 * (by_track.ci_high - by_track.ci_low)
 
@@ -139,35 +178,37 @@ def test_repeats_average_the_pooled_scores():
         pred_b=np.concatenate([paired.pred_b, paired.pred_b]),
         groups=np.tile(paired.groups, 2), repeats=np.repeat([0, 1], len(paired.groups)),
     )  # fmt: skip
-    result = group_bootstrap(twice, "r2_mean", n_boot=200)
-    single = group_bootstrap(paired, "r2_mean", n_boot=200)
+    result = paired_group_test(twice, "r2_mean", n_boot=200)
+    single = paired_group_test(paired, "r2_mean", n_boot=200)
     assert result.diff == pytest.approx(single.diff / 2)  # repeat 1 has no difference
 
 
 def test_metrics_without_a_closed_form_are_scored_per_resample(monkeypatch):
     paired = _quadrants(n=60)
-    fast = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
+    fast = paired_group_test(paired, "mcc", n_boot=100, seed=2)
     monkeypatch.delitem(closed_forms._CLASSIFICATION, "mcc")
-    slow = group_bootstrap(paired, "mcc", n_boot=100, seed=2)
+    slow = paired_group_test(paired, "mcc", n_boot=100, seed=2)
     assert slow.diff == pytest.approx(fast.diff)
-    assert (slow.ci_low, slow.ci_high, slow.p_value) == pytest.approx(
-        (fast.ci_low, fast.ci_high, fast.p_value)
+    assert (slow.ci_low, slow.ci_high, slow.p_value, slow.se_null) == pytest.approx(
+        (fast.ci_low, fast.ci_high, fast.p_value, fast.se_null)
     )
     with pytest.raises(ValueError, match="from predictions alone"):
-        group_bootstrap(paired, "majority_chance", n_boot=100)
+        paired_group_test(paired, "majority_chance", n_boot=100)
 
 
 def test_bad_input_is_refused():
     paired = _regression()
     with pytest.raises(ValueError, match="n_boot"):
-        group_bootstrap(paired, "r2_mean", n_boot=10)
+        paired_group_test(paired, "r2_mean", n_boot=10)
+    with pytest.raises(ValueError, match="n_perm"):
+        paired_group_test(paired, "r2_mean", n_perm=10)
     with pytest.raises(ValueError, match="does not report"):
-        group_bootstrap(paired, "macro_f1")
+        paired_group_test(paired, "macro_f1")
     short = Paired(task=REGRESSION, y_true=paired.y_true, pred_a=paired.pred_a[:5],
                    pred_b=paired.pred_b, groups=paired.groups)  # fmt: skip
     with pytest.raises(ValueError, match="must match"):
-        group_bootstrap(short, "r2_mean")
+        paired_group_test(short, "r2_mean")
     one_group = Paired(task=REGRESSION, y_true=paired.y_true, pred_a=paired.pred_a,
                        pred_b=paired.pred_b, groups=np.zeros(len(paired.groups)))  # fmt: skip
     with pytest.raises(ValueError, match="at least 2 groups"):
-        group_bootstrap(one_group, "r2_mean")
+        paired_group_test(one_group, "r2_mean")

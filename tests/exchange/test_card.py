@@ -89,7 +89,7 @@ def test_the_card_names_each_pretrained_encoder_and_its_licence_source():
     facts = _Facts(manifest, run)
     assert facts.base_models == ["m-a-p/MERT-v0"]
     text = facts.licence_text()
-    assert "CC BY-NC-SA 4.0 \\<i\\>" in text  # plugin text stays text
+    assert "CC BY-NC-SA 4.0 &lt;i&gt;" in text  # plugin text stays text
     assert "`m-a-p/MERT-v0` (revision `abc`)" in text
     assert "<https://huggingface.co/m-a-p/MERT-v0>" in text
 

@@ -143,7 +143,7 @@ def test_an_external_entry_takes_part_in_the_paired_tiers(cli, run_dir, tmp_path
     summary = summarize_store(sqlite_url(run_dir))
     rows = summary[summary["task"] == REGRESSION].set_index("candidate")
     twin, mean = rows.loc["baseline twin"], rows.loc["mean"]
-    assert twin["tier_test"] == "bootstrap" and twin["tier"] == mean["tier"] == "worse"
+    assert twin["tier_test"] == "permutation" and twin["tier"] == mean["tier"] == "worse"
     for field in ("diff_vs_leader", "diff_low_uncorrected", "diff_high_uncorrected", "boot_groups"):
         assert twin[field] == mean[field], field
 

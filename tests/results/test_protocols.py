@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from merbench.api import load_results
 from merbench.errors import RunError
 from merbench.leaderboard.render import render_site
 from merbench.pipeline.runner import run
@@ -106,6 +107,37 @@ def test_every_protocol_is_in_results_csv_json_and_the_terminal_summary(
     assert {r["split"] for r in data["summary"]} == {"grouped"}
     prior = {r["split"]: r for r in table[table["candidate"] == "artist-prior"].to_dict("records")}
     assert prior["random"]["r2_mean"] == pytest.approx(prior["grouped"]["r2_mean_random"])
+    _the_run_result_ranks_as_the_files_do(tmp_path / "run", table, data)
+
+
+def _the_run_result_ranks_as_the_files_do(run_dir, table, data):
+    """``RunResult.summaries``, ``results.csv`` and ``results.json`` rank the same candidates
+    under the same protocol: grouped ranks, random is summarised beside it, unranked."""
+    result = load_results(run_dir)
+    assert list(result.summaries) == ["grouped", "random"]
+    columns = ["candidate", "rank", "tier", "is_leader", "tier_test", "r2_mean"]
+    for split, summary in result.summaries.items():
+        ours = summary[columns].sort_values("candidate").reset_index(drop=True)
+        csv = table.loc[table["split"] == split, columns].sort_values("candidate")
+        json_rows = pd.DataFrame(data["summary_by_split"][split])[columns]
+        for theirs in (csv, json_rows.sort_values("candidate")):
+            theirs = theirs.reset_index(drop=True)
+            assert ours["candidate"].tolist() == theirs["candidate"].tolist(), split
+            for column in ("rank", "tier", "is_leader", "tier_test"):
+                mine, other = ours[column].tolist(), theirs[column].tolist()
+                assert [_plain(v) for v in mine] == [_plain(v) for v in other], (split, column)
+            assert ours["r2_mean"].to_numpy() == pytest.approx(theirs["r2_mean"].to_numpy())
+    assert result.summaries["random"]["rank"].isna().all()
+    assert result.summaries["grouped"]["rank"].notna().all()
+    ranked = pd.DataFrame(data["summary"])
+    assert sorted(result.summary["candidate"]) == sorted(ranked["candidate"])
+
+
+def _plain(value):
+    """A cell as one comparable value: missing is None, numbers are floats."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value if isinstance(value, str) else float(value)
 
 
 def test_a_run_made_with_its_datasets_own_split_takes_the_random_protocol_beside_it(

@@ -74,7 +74,7 @@ def test_predictions_make_the_tiers_and_the_ttest_stays_beside(tmp_path):
     leader = summary.index[summary["is_leader"].astype(bool)][0]
     assert leader in ("good", "twin")
     assert summary.loc["bad", "tier"] == "worse"
-    assert summary.loc["bad", "tier_test"] == "bootstrap"
+    assert summary.loc["bad", "tier_test"] == "permutation"
     assert summary.loc["bad", "p_ttest_holm"] > 0.05  # five folds alone do not show it
     assert (
         summary.loc["bad", "diff_high_uncorrected"] < 0
@@ -114,7 +114,7 @@ def test_without_stored_groups_each_track_is_a_group(tmp_path):
     url = _store(tmp_path / "a", {"good": 0.6, "bad": 0.9}, with_groups=False)
     summary = summarize_store(url).set_index("candidate")
     assert summary.loc["bad", "boot_groups"] == N_GROUPS * PER_GROUP
-    assert summary.loc["bad", "tier_test"] == "bootstrap"
+    assert summary.loc["bad", "tier_test"] == "permutation"
 
 
 def test_merged_stores_join_predictions_on_uid():
@@ -145,12 +145,12 @@ def test_pages_name_the_tier_test_and_keep_the_groups_out(tmp_path):
     render.render_site([url], tmp_path / "site")
     page = (tmp_path / "site" / "d-av-regression.html").read_text()
     assert "rank by the R² (mean) of all out-of-fold test predictions pooled" in page
-    assert "tier by a paired bootstrap of that score" in page
+    assert "tier by a paired permutation test of that score" in page
     assert "artist0" not in page
     data = json.loads((tmp_path / "site" / "results.json").read_text())
     assert "groups" not in data["pages"][0]["audit"]
     bad = next(row for row in data["summary"] if row["candidate"] == "bad")
-    assert bad["tier_test"] == "bootstrap" and bad["diff_vs_leader"] < 0
+    assert bad["tier_test"] == "permutation" and bad["diff_vs_leader"] < 0
     header = list(pd.read_csv(tmp_path / "site" / "results.csv").columns)
     assert {
         "tier_test",

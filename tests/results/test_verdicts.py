@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from merbench.evaluation.metrics import compute_metrics
@@ -146,6 +147,12 @@ def test_order_rule_and_detectable_difference():
     )
     assert detectable_difference(0.01, n_tests=3) > detectable_difference(0.01, n_tests=1)
     assert detectable_difference(0.01, n_tests=1, df=4) > detectable_difference(0.01, n_tests=1)
+    # The permutation test's critical value scales with its null's spread, power with the se.
+    wider_null = detectable_difference(0.01, n_tests=1, se_null=0.02)
+    assert wider_null == pytest.approx(1.959964 * 0.02 + 0.841621 * 0.01, abs=1e-6)
+    same = detectable_difference(0.01, n_tests=1, se_null=0.01)
+    assert same == detectable_difference(0.01, n_tests=1)
+    assert np.isnan(detectable_difference(0.01, n_tests=1, se_null=float("nan")))
 
 
 def test_a_run_too_small_to_separate_the_baseline_says_cannot_tell(tmp_path, capsys):
