@@ -6,9 +6,9 @@ are scored on the common label range with the scale-free scores. The **drop** of
 off-diagonal entry is the tested-on dataset's in-domain score minus the transferred one, on the
 tracks both predicted (the dataset's tracks less the songs the training set shares), with a 95 %
 interval from a paired bootstrap over the tested-on dataset's artists
-(``merbench.evaluation.bootstrap.group_bootstrap``). **Tiers per column**: tier 1 holds the
-column's best entry and every entry not significantly worse than it (paired group bootstrap,
-Holm-corrected over the column, 5 %), tier 2 the others.
+(``merbench.evaluation.bootstrap.paired_group_test``). **Tiers per column**: tier 1 holds the
+column's best entry and every entry not significantly worse than it (the paired permutation test
+over artists, Holm-corrected over the column, 5 %), tier 2 the others.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merbench.evaluation.bootstrap import Paired, group_bootstrap
+from merbench.evaluation.bootstrap import Paired, paired_group_test
 from merbench.evaluation.stats import holm
 from merbench.evaluation.tasks import TaskSpec, get_task
 from merbench.evaluation.transfer import (
@@ -33,6 +33,7 @@ from merbench.evaluation.transfer import (
 )
 from merbench.results.protocols import with_protocols
 from merbench.results.schema import DEFAULT_SPLIT
+from merbench.results.summaries import PERMUTATIONS_PER_TEST
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def _drop(
     paired = _paired(task, own, transferred, groups)
     if paired is None:
         return {"drop": math.nan, "drop_low": math.nan, "drop_high": math.nan}
-    result = group_bootstrap(
+    result = paired_group_test(
         paired, matrix_metric(task), n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
     )
     return {
@@ -246,11 +247,13 @@ def _tiers(
         return
     best = max(scored, key=lambda s: scored[s])
     pvalues: dict[str, float] = {}
+    # enough permutations that Holm's first step, at ALPHA / comparisons, can be reached
+    n_perm = max(BOOTSTRAP_RESAMPLES, PERMUTATIONS_PER_TEST * (len(scored) - 1))
     for source in scored:
         paired = None if source == best else _paired(task, frames[best], frames[source], groups)
         if paired is not None:
-            result = group_bootstrap(
-                paired, metric, n_boot=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
+            result = paired_group_test(
+                paired, metric, n_boot=BOOTSTRAP_RESAMPLES, n_perm=n_perm, seed=BOOTSTRAP_SEED
             )
             pvalues[source] = result.p_value
     adjusted = holm(pvalues)
