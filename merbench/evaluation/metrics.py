@@ -6,9 +6,10 @@ task reports, how each is computed, its direction and its range are records in
 predictions and applies them. Regression is scored per dimension (R², RMSE, Lin's CCC, Pearson r)
 and on the mean over dimensions; classification by accuracy, balanced accuracy, macro-F1 and the
 confusion matrix; multi-label tagging per tag (ROC-AUC, PR-AUC, the tag's prevalence) and on the
-macro mean over the tags the fold can score. Results are plain Python floats and lists, ready for the results store, and never
-NaN: the degenerate cases (constant predictions, a class missing from a test fold) have documented
-values and raise no warnings.
+macro mean over the tags the fold can score. Results are plain Python floats and lists, ready for
+the results store, and never NaN: the degenerate cases (constant predictions, a class missing from
+a test fold, a tag no test track has, which is left out) have documented values and raise no
+warnings; only a fold that can score no tag at all has a NaN macro mean.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 A ``TaskSpec`` says what a task predicts (regression targets, classes with their names and how
 they follow from arousal and valence, or tags), which label columns can give it, and which metric
-ranks candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data loading,
-scoring, training, results, the contract kit and the leaderboard read these records, so a task is
-added here, with its test, and nowhere else. The names agree with ``merbench.plugin.specs.TASKS``.
+ranks candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data
+loading, scoring, training, results, the contract kit and the leaderboard read these records, so
+a task is added here, with its test, and nowhere else. The names agree with ``merbench.plugin.specs.TASKS``.
 
 Functions take the record, not the name: ``get_task`` turns a name into its record where a name
 is read (a run's settings and cell keys, stored rows, an exported model's ``model.json``, the
@@ -174,7 +174,7 @@ class TaskSpec:
             f"{m.name}_{d}"
             for m in self.metrics
             if m.per == "dimensions" and m.shown_each in levels
-            for d in self._dimensions(present)
+            for d in self.dimensions(present)
         ]
         if columns is None:
             return [*heads, *each]
@@ -182,9 +182,9 @@ class TaskSpec:
         tops = sorted(c for c in present if any(m.part(c) is not None for m in templated))
         return [c for c in [*heads, *each] if c in present] + tops
 
-    def _dimensions(self, columns: Sequence[str]) -> tuple[str, ...]:
+    def dimensions(self, columns: Sequence[str]) -> tuple[str, ...]:
         """The targets, or for a multilabel task without its tags the tags its metric columns
-        name (``roc_auc_<tag>``): stored rows name their tags that way."""
+        among ``columns`` name (``roc_auc_<tag>``): stored cells name their tags that way."""
         if self.targets or not self.is_multilabel:
             return self.targets
         prefix = f"{self.primary.removesuffix('_mean')}_"

@@ -222,9 +222,24 @@ def summarize(
             mine = with_protocols(predictions[mask])
             mine = mine[mine["split"] == group["split"].iloc[0]]
         track_groups = (groups or {}).get(str(dataset), {})
-        spec = get_task(str(task))  # the stored rows name their task
+        spec = stored_task(str(task), group.columns, mine)  # the stored rows name their task
         parts.append(_summarize_task(str(dataset), spec, group, mine, track_groups))
     return clip_intervals(protocol_columns(pd.concat(parts, ignore_index=True), primary, other))
+
+
+def stored_task(name: str, columns: Sequence[str], predictions: pd.DataFrame | None) -> TaskSpec:
+    """The record of a stored task; a multilabel task with the tags its stored predictions
+    (else its cells' per-tag metric columns) name."""
+    spec = get_task(name)
+    if not spec.is_multilabel:
+        return spec
+    has_predictions = predictions is not None and not predictions.empty
+    tags = (
+        predictions["target"].astype(str).unique().tolist()
+        if predictions is not None and has_predictions
+        else spec.dimensions(list(map(str, columns)))
+    )
+    return spec.with_tags(tags) if tags else spec
 
 
 INTERVAL_ENDS = ("_low", "_high", "_low_uncorrected", "_high_uncorrected")
@@ -384,7 +399,7 @@ def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
     for _, rows in wide.groupby(level="repeat"):
         array = rows.to_numpy(dtype=float)
         true, pred = array[:, :n_targets], array[:, n_targets:]
-        if not task.is_regression:
+        if task.is_classification:
             true, pred = true.ravel().astype(int), pred.ravel().astype(int)
         try:
             values.append(float(compute_metrics(task, true, pred)[task.primary]))

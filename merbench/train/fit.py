@@ -209,7 +209,9 @@ def fit_sklearn(
         # One-vs-rest says so when a tag is on no (or every) training track; it then predicts
         # that constant, which is the right answer and no reason to stop.
         warnings.filterwarnings("ignore", message="Label .* is present in all training")
-        estimator.fit(_as_matrix(inputs, len(y)), target.astype(np.int64) if problem.is_multilabel else target)
+        estimator.fit(
+            _as_matrix(inputs, len(y)), target.astype(np.int64) if problem.is_multilabel else target
+        )
 
     def predict(test_inputs: Inputs, n: int) -> np.ndarray:
         x = _as_matrix(test_inputs, n)
