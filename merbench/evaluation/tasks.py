@@ -4,7 +4,8 @@ A ``TaskSpec`` says what a task predicts (regression targets, classes with their
 they follow from arousal and valence, or tags), which label columns can give it, and which metric
 ranks candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data
 loading, scoring, training, results, the contract kit and the leaderboard read these records, so
-a task is added here, with its test, and nowhere else. The names agree with ``merbench.plugin.specs.TASKS``.
+a task is added here, with its test, and nowhere else. The names agree with
+``merbench.plugin.specs.TASKS``.
 
 Functions take the record, not the name: ``get_task`` turns a name into its record where a name
 is read (a run's settings and cell keys, stored rows, an exported model's ``model.json``, the
@@ -88,6 +89,17 @@ class TaskSpec:
     def is_classification(self) -> bool:
         """Whether the task predicts one class per track."""
         return self.kind == "classification"
+
+    @property
+    def pools_folds(self) -> bool:
+        """Whether a candidate's out-of-fold predictions are scored as one pool per repeat.
+
+        Not for a multilabel task: ROC-AUC and PR-AUC rank one model's scores, and each fold's
+        model scores on its own scale (a tag-prior predicts a different constant per fold, so
+        its pooled ROC-AUC falls below 0.5). Its pooled score is the mean of its folds' scores,
+        and the bootstrap resamples artists within each fold.
+        """
+        return not self.is_multilabel
 
     def with_tags(self, tags: Iterable[str]) -> TaskSpec:
         """This multilabel task with its tag vocabulary: ``targets`` = ``tags``, sorted.

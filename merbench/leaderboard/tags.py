@@ -14,6 +14,7 @@ from typing import Any
 
 from merbench.evaluation.tasks import TASK_SPECS
 from merbench.leaderboard.values import as_float
+from merbench.results.summaries import INTERVAL_ENDS
 
 SCORES = ("roc_auc", "pr_auc")
 """The per-tag scores of the table, as metric names (``roc_auc_<tag>``)."""
@@ -25,7 +26,8 @@ def tag_names(task: str, row: Mapping[str, Any]) -> tuple[str, ...]:
     spec = TASK_SPECS.get(task)
     if spec is None or not spec.is_multilabel:
         return ()
-    tags = spec.dimensions([str(k) for k in row])
+    values = [str(k) for k in row if not str(k).endswith(INTERVAL_ENDS)]
+    tags = spec.dimensions(values)
     return tuple(t for t in tags if as_float(row.get(f"{SCORES[0]}_{t}")) is not None)
 
 

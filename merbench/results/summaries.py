@@ -393,10 +393,11 @@ def _wide_predictions(
 
 def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
     """The primary metric of all of a candidate's out-of-fold predictions at once, per repeat,
-    averaged over repeats: the score ``group_bootstrap`` resamples."""
+    averaged over repeats: the score ``group_bootstrap`` resamples (per repeat and fold for a
+    task that does not pool folds, ``TaskSpec.pools_folds``)."""
     n_targets = len(task.targets) or 1
     values = []
-    for _, rows in wide.groupby(level="repeat"):
+    for _, rows in wide.groupby(level="repeat" if task.pools_folds else ["repeat", "fold"]):
         array = rows.to_numpy(dtype=float)
         true, pred = array[:, :n_targets], array[:, n_targets:]
         if task.is_classification:
@@ -461,8 +462,18 @@ def paired_predictions(
         pred_a=values[:, n_targets : 2 * n_targets].reshape(shape),
         pred_b=values[:, 3 * n_targets :].reshape(shape),
         groups=track_groups,
-        repeats=both.index.get_level_values("repeat").to_numpy(),
+        repeats=_strata(both.index, task),
     )
+
+
+def _strata(index: pd.Index, task: TaskSpec) -> np.ndarray:
+    """What the bootstrap scores apart and averages: each row's repeat, or its (repeat, fold)
+    for a task that does not pool folds (``TaskSpec.pools_folds``)."""
+    repeats = index.get_level_values("repeat").to_numpy()
+    if task.pools_folds:
+        return repeats
+    folds = index.get_level_values("fold").to_numpy()
+    return np.unique(np.stack([repeats, folds], axis=1), axis=0, return_inverse=True)[1].ravel()
 
 
 def _tuning_gain(group: pd.DataFrame, metric: str) -> dict[str, Any]:
