@@ -29,6 +29,7 @@ from merbench.evaluation.scoring import (
     metrics_of,
 )
 
+_INTERVAL_ENDS = ("_low", "_high", "_low_uncorrected", "_high_uncorrected")
 TAG_PREFIX = "tag:"
 """The prefix of a multilabel task's label columns: ``tag:happy`` holds 0 or 1 per track."""
 
@@ -200,8 +201,12 @@ class TaskSpec:
         if self.targets or not self.is_multilabel:
             return self.targets
         prefix = f"{self.primary.removesuffix('_mean')}_"
-        found = (c.removeprefix(prefix) for c in columns if c.startswith(prefix))
-        return tuple(sorted(t for t in found if t and t != "mean"))
+        found = {c.removeprefix(prefix) for c in columns if c.startswith(prefix)} - {"", "mean"}
+        # A summary's interval ends (``roc_auc_sad_low``) name no tag of their own.
+        ends = {f"{t}{end}" for t in found for end in _INTERVAL_ENDS} | {
+            f"mean{end}" for end in _INTERVAL_ENDS
+        }
+        return tuple(sorted(found - ends))
 
     def classes_from(self, columns: Mapping[str, np.ndarray], midpoint: float) -> np.ndarray:
         """Derive the ``[N]`` int64 classes from label columns: arousal and valence, or quadrant.
