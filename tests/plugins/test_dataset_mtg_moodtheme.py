@@ -144,3 +144,37 @@ def test_official_split_gives_one_fold_of_train_and_validation_against_test(pris
     groups = tracks.table["group"].to_numpy()
     for f in grouped:
         assert not set(groups[f.train]) & set(groups[f.test])
+
+
+@pytest.mark.slow
+def test_a_smoke_run_renders_per_tag_scores_beside_the_tag_prior(pristine, tmp_path):
+    import merbench
+
+    config = tmp_path / "datasets.toml"
+    config.write_text(f'[datasets.mtg]\nplugin = "mtg-moodtheme"\npath = "{pristine.root}"\n')
+    result = merbench.run(
+        ["ridge", "cnn2d@mel"], datasets="mtg", budget="smoke", config=config, out=tmp_path / "r"
+    )
+    cells = result.cells
+    assert set(cells["status"]) == {"done"} and set(cells["task"]) == {"mood-tags"}
+    assert {"ridge@handcrafted", "cnn2d@mel", "tag-prior"} <= set(cells["candidate"])
+    prior = cells[cells["candidate"] == "tag-prior"]
+    assert (prior["roc_auc_mean"] == 0.5).all()
+    np.testing.assert_allclose(prior["pr_auc_mean"], prior["prevalence_mean"])
+    summary = result.summary.set_index("candidate")
+    assert summary.loc["tag-prior", "rank_value"] == pytest.approx(0.5)  # folds are not pooled
+    predictions = result.predictions
+    assert set(predictions["target"]) == set(MTG_TAGS)
+    assert predictions["y_pred"].between(0, 1).all()
+    site = result.site.parent
+    page = (site / "mtg-mood-tags.html").read_text()
+    assert 'id="tags"' in page and "Prevalence (PR-AUC chance)" in page
+    for tag in MTG_TAGS:
+        assert f'data-sort="{tag}">{tag}</th>' in page
+    assert (
+        "tag-prior" in page and "CP-JKU 3_avg_ensemble" in (site / "dataset_mtg.html").read_text()
+    )
+    candidate = next(site.glob("mtg-mood-tags_ridge-handcrafted_*.html")).read_text()
+    assert "Per tag" in candidate and "ROC-AUC" in candidate
+    header = (site / "results.csv").read_text().splitlines()[0]
+    assert all(f'"roc_auc_{t}"' in header and f'"prevalence_{t}"' in header for t in MTG_TAGS)
