@@ -204,7 +204,9 @@ def _task_page(
     page["augmentations"] = augmentation_policies(everyone, known)
     page["plot"] = _ci_plot(page, cells) if done else None
     page["tuning"] = tuning_rows(done, primary)
-    page["tags"] = _tag_section(task, page["leader"], page["baseline"])
+    leader = next((r for r in done if r.get("is_leader")), None)
+    baseline = next((r for r in done if r.get("is_baseline")), None)
+    page["tags"] = _tag_section(task, leader, baseline)
     return page
 
 

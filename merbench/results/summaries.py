@@ -227,7 +227,7 @@ def summarize(
     return clip_intervals(protocol_columns(pd.concat(parts, ignore_index=True), primary, other))
 
 
-def stored_task(name: str, columns: Sequence[str], predictions: pd.DataFrame | None) -> TaskSpec:
+def stored_task(name: str, columns: Iterable[Any], predictions: pd.DataFrame | None) -> TaskSpec:
     """The record of a stored task; a multilabel task with the tags its stored predictions
     (else its cells' per-tag metric columns) name."""
     spec = get_task(name)
