@@ -178,3 +178,33 @@ def test_a_smoke_run_renders_per_tag_scores_beside_the_tag_prior(pristine, tmp_p
     assert "Per tag" in candidate and "ROC-AUC" in candidate
     header = (site / "results.csv").read_text().splitlines()[0]
     assert all(f'"roc_auc_{t}"' in header and f'"prevalence_{t}"' in header for t in MTG_TAGS)
+    _export_and_predict(result.run_dir, tmp_path, pristine)
+
+
+def _export_and_predict(run_dir, tmp_path, pristine):
+    """The exported ridge predicts each tag's probability, as check.csv has it."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import merbench
+    from merbench.cli import main
+
+    out = tmp_path / "ridge-export"
+    args = ["export", str(run_dir), "--candidate", "ridge@handcrafted", "--params", "best-fold"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["task"]["kind"] == "multilabel"
+    assert manifest["task"]["targets"] == list(MTG_TAGS)
+    check = pd.read_csv(out / "check.csv").set_index("track_id")
+    assert list(check.columns) == ["file", *MTG_TAGS]
+    model = merbench.load_model(out)
+    assert model.is_multilabel and model.targets == MTG_TAGS
+    tracks = ["track_0001000", "track_0001037"]
+    predicted = model.predict([pristine.audio[t] for t in tracks])
+    assert predicted.shape == (2, len(MTG_TAGS)) and ((predicted >= 0) & (predicted <= 1)).all()
+    np.testing.assert_allclose(predicted, check.loc[tracks, list(MTG_TAGS)], atol=1e-6)
+    with pytest.raises(AttributeError, match="multilabel model; predict gives each tag"):
+        model.predict_proba([pristine.audio[tracks[0]]])
