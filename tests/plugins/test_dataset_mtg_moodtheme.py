@@ -179,6 +179,7 @@ def test_a_smoke_run_renders_per_tag_scores_beside_the_tag_prior(pristine, tmp_p
     header = (site / "results.csv").read_text().splitlines()[0]
     assert all(f'"roc_auc_{t}"' in header and f'"prevalence_{t}"' in header for t in MTG_TAGS)
     _export_and_predict(result.run_dir, tmp_path, pristine)
+    _score_outside_predictions(result.run_dir, tmp_path)
 
 
 def _export_and_predict(run_dir, tmp_path, pristine):
@@ -208,3 +209,31 @@ def _export_and_predict(run_dir, tmp_path, pristine):
     np.testing.assert_allclose(predicted, check.loc[tracks, list(MTG_TAGS)], atol=1e-6)
     with pytest.raises(AttributeError, match="multilabel model; predict gives each tag"):
         model.predict_proba([pristine.audio[tracks[0]]])
+
+
+def _score_outside_predictions(run_dir, tmp_path):
+    """``merbench score`` takes one score column per tag and scores it as the cells are."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import merbench
+    from merbench.cli import main
+
+    runner = CliRunner()
+    folds_csv, predictions = tmp_path / "folds.csv", tmp_path / "outside.csv"
+    result = runner.invoke(main, ["folds", str(run_dir), "--out", str(folds_csv)])
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(folds_csv)
+    rows = folds[folds["part"] == "test"][["track_id", "repeat", "fold"]].copy()
+    for tag in MTG_TAGS:
+        rows[tag] = 0.25  # a constant score: chance
+    rows.drop(columns=["sad"]).to_csv(predictions, index=False)
+    args = ["score", str(predictions), "--run", str(run_dir), "--name", "constant"]
+    refused = runner.invoke(main, args)
+    assert refused.exit_code != 0 and "no column 'sad'" in refused.output
+    rows.to_csv(predictions, index=False)
+    stored = runner.invoke(main, args)
+    assert stored.exit_code == 0, stored.output
+    cells = merbench.load_results(run_dir).cells
+    constant = cells[cells["candidate"] == "constant"]
+    assert len(constant) == 3 and (constant["roc_auc_mean"] == 0.5).all()
