@@ -98,8 +98,9 @@ def score(
 
     PREDICTIONS is a CSV with track_id, repeat, fold and arousal, valence (regression),
     class (classification, optionally proba_<label> per class) or one score per tag of the
-    dataset (mood-tags): one row per test track of every fold of 'merbench folds'. The entry is ranked and tiered beside the candidates.
-    An entry of the same name on the same folds is refused unless --replace is given.
+    dataset (mood-tags): one row per test track of every fold of 'merbench folds'. The entry
+    is ranked and tiered beside the candidates. An entry of the same name on the same folds
+    is refused unless --replace is given.
     """
     from merbench.cli.publish_commands import score_command
 

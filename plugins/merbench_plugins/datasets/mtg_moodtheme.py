@@ -294,8 +294,9 @@ def _result(
 
 
 _ME19 = (
-    "MediaEval 2019 Emotion and Theme Recognition in Music, results.md of "
-    "github.com/multimediaeval/2019-Emotion-and-Theme-Recognition-in-Music-Task"
+    "Bogdanov, Porter, Tovstogan and Won (2019), MediaEval 2019 Emotion and Theme Recognition "
+    "in Music, results.md of github.com/multimediaeval/2019-Emotion-and-Theme-Recognition-in-"
+    "Music-Task"
 )
 _SPLIT0 = "official split-0 test set (4,231 tracks), 56 tags"
 LITERATURE = (
@@ -308,7 +309,8 @@ LITERATURE = (
     _result("PR-AUC (macro)", 0.107734, "VGG-ish CNN on mel spectrograms (the task's baseline)",
             _ME19, _SPLIT0),
     _result("PR-AUC (macro)", 0.031924, "Popular-tag baseline (no audio)",
-            "results/mediaeval/baseline_popular_results.tsv of github.com/MTG/mtg-jamendo-dataset",
+            "Bogdanov et al. (2019), results/mediaeval/baseline_popular_results.tsv of "
+            "github.com/MTG/mtg-jamendo-dataset",
             f"{_SPLIT0}; its ROC-AUC is 0.5, the chance level"),
 )  # fmt: skip
 """Published results on the mood/theme subset (docs/datasets.md says where each comes from)."""
