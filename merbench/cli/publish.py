@@ -96,10 +96,11 @@ def score(
 ) -> None:
     """Score predictions made elsewhere on a run's folds; store them as an external entry.
 
-    PREDICTIONS is a CSV with track_id, repeat, fold and arousal, valence (regression) or
-    class (classification, optionally proba_<label> per class): one row per test track of
-    every fold of 'merbench folds'. The entry is ranked and tiered beside the candidates.
-    An entry of the same name on the same folds is refused unless --replace is given.
+    PREDICTIONS is a CSV with track_id, repeat, fold and arousal, valence (regression),
+    class (classification, optionally proba_<label> per class) or one score per tag of the
+    dataset (mood-tags): one row per test track of every fold of 'merbench folds'. The entry
+    is ranked and tiered beside the candidates. An entry of the same name on the same folds
+    is refused unless --replace is given.
     """
     from merbench.cli.publish_commands import score_command
 

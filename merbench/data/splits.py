@@ -102,7 +102,7 @@ def make_split(
     """
     table = tracks.table
     protocol = protocol or dataset.split
-    classes = None if task.is_regression else tracks.targets(task)
+    classes = tracks.targets(task) if task.is_classification else None
     if protocol == "random":
         folds = make_random_folds(
             len(table),

@@ -19,7 +19,7 @@ import numpy as np
 
 from merbench.data.config import DatasetConfig
 from merbench.errors import DatasetError, MerbenchError
-from merbench.evaluation.tasks import TASK_SPECS, TaskSpec
+from merbench.evaluation.tasks import TAG_PREFIX, TASK_SPECS, TaskSpec
 from merbench.plugin.specs import DatasetSpec, LabelScale
 
 if TYPE_CHECKING:
@@ -78,13 +78,14 @@ class Tracks:
         return value
 
     def targets(self, task: TaskSpec) -> np.ndarray:
-        """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``) or ``[N]`` int.
+        """Return the targets of ``task``: ``[N, D]`` float (``TaskSpec.targets``), ``[N, T]``
+        0/1 float (the ``tag:<name>`` columns, in tag order) or ``[N]`` int.
 
         They come from the first of the task's label sources the table has: classes from
         arousal and valence when present, else from quadrant labels.
         """
         columns = list(task.source(self.table.columns) or task.sources[0])
-        if task.is_regression:
+        if not task.is_classification:
             return self.table[columns].to_numpy(dtype=np.float64)
         values = {c: self.table[c].to_numpy(dtype=np.float64) for c in columns}
         return task.classes_from(values, self.scale.midpoint)
@@ -177,6 +178,13 @@ def check_variance(where: str, tracks: Tracks, task: TaskSpec) -> None:
     if task.source(tracks.table.columns) is None:
         return  # the task's labels are missing: checked with the columns
     targets = tracks.targets(task)
+    if task.is_multilabel:
+        if not (targets.min(axis=0) < targets.max(axis=0)).any():
+            raise DatasetError(
+                f"{where}: no tag varies over the usable tracks (each is on every track or on "
+                f"none), so task '{task.name}' has nothing to predict. Check the tag columns."
+            )
+        return
     if task.is_regression:
         columns = list(task.source(tracks.table.columns) or task.sources[0])
         for d, column in enumerate(columns[: targets.shape[1]]):
@@ -261,9 +269,10 @@ def _bad_tracks(
 ) -> dict[str, str]:
     read = {c for t in tasks for c in t.source(table.columns) or ()}
     label_columns = [c for c in LABEL_COLUMNS if c in read]
+    tag_problems = _tag_problems(table, sorted(c for c in read if c.startswith(TAG_PREFIX)))
     problems: dict[str, str] = {}
-    for row in table.itertuples(index=False):
-        reason = _label_problem(row, label_columns, scale)
+    for position, row in enumerate(table.itertuples(index=False)):
+        reason = tag_problems[position] or _label_problem(row, label_columns, scale)
         if not reason and check_audio is not None:
             try:
                 check_audio(str(row.audio_path))
@@ -272,6 +281,19 @@ def _bad_tracks(
         if reason:
             problems[str(row.track_id)] = reason
     return problems
+
+
+def _tag_problems(table: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Per row, what is wrong with its ``tag:<name>`` values (each must be 0 or 1), or ``""``."""
+    import pandas as pd
+
+    out = [""] * len(table)
+    for column in columns:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+        for position in np.flatnonzero(~np.isin(values, (0.0, 1.0))):
+            shown = "missing (NaN)" if np.isnan(values[position]) else f"{values[position]:g}"
+            out[position] = out[position] or f"tag '{column}' is {shown}; it must be 0 or 1"
+    return out
 
 
 def _label_problem(row: Any, columns: Sequence[str], scale: LabelScale | None) -> str:

@@ -5,9 +5,11 @@ task reports, how each is computed, its direction and its range are records in
 ``merbench.evaluation.scoring`` and ``merbench.evaluation.tasks``; this module checks the
 predictions and applies them. Regression is scored per dimension (R², RMSE, Lin's CCC, Pearson r)
 and on the mean over dimensions; classification by accuracy, balanced accuracy, macro-F1 and the
-confusion matrix. Results are plain Python floats and lists, ready for the results store, and never
-NaN: the degenerate cases (constant predictions, a class missing from a test fold) have documented
-values and raise no warnings.
+confusion matrix; multi-label tagging per tag (ROC-AUC, PR-AUC, the tag's prevalence) and on the
+macro mean over the tags the fold can score. Results are plain Python floats and lists, ready for
+the results store, and never NaN: the degenerate cases (constant predictions, a class missing from
+a test fold, a tag no test track has, which is left out) have documented values and raise no
+warnings; only a fold that can score no tag at all has a NaN macro mean.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ __all__ = [
     "derive_classes",
     "majority_chance",
     "metric_direction",
+    "multilabel_metrics",
     "regression_metrics",
 ]
 
 REGRESSION_DIMS: tuple[str, ...] = TASK_SPECS["av-regression"].targets
 
 TASK_LABELS: dict[str, tuple[int, ...]] = {
-    name: spec.labels for name, spec in TASK_SPECS.items() if not spec.is_regression
+    name: spec.labels for name, spec in TASK_SPECS.items() if spec.is_classification
 }
 """The class labels of each classification task (``TaskSpec.labels``), in the order of confusion
 matrices and of the columns of class probabilities."""
@@ -101,6 +104,37 @@ def regression_metrics(
     if true.shape != pred.shape:
         raise ValueError(f"y_true {true.shape} and y_pred {pred.shape} differ in shape.")
     return _apply("regression", Scoring(y_true=true, y_pred=pred, dims=tuple(dims)))
+
+
+def multilabel_metrics(
+    y_true: np.ndarray, y_score: np.ndarray, tags: Sequence[str]
+) -> dict[str, float]:
+    """Score per-tag probabilities (or any scores that rank tracks) of a multi-label task.
+
+    Args:
+        y_true: ``[N, T]`` 0/1, whether each track has each tag (``T = len(tags)``).
+        y_score: ``[N, T]`` scores, higher meaning more likely.
+        tags: the tag names, in column order.
+
+    Returns:
+        ``roc_auc_<tag>``, ``pr_auc_<tag>`` (average precision) and ``prevalence_<tag>`` (the
+        tag's share of positive test tracks: the PR-AUC of an uninformed score) for every tag
+        with both positive and negative test tracks; ``roc_auc_mean``, ``pr_auc_mean`` and
+        ``prevalence_mean``, the macro means over those tags (NaN when there is none). A tag no
+        test track (or every one) has is left out, so the tags a fold scored are those with a
+        ``roc_auc_<tag>`` value: its ROC-AUC is undefined.
+
+    Raises:
+        ValueError: shapes that do not match ``tags``, an empty fold, NaN/inf scores or truths
+            other than 0 and 1.
+    """
+    true = _as_columns(y_true, len(tags), "y_true")
+    score = _as_columns(y_score, len(tags), "y_score")
+    if true.shape != score.shape:
+        raise ValueError(f"y_true {true.shape} and y_score {score.shape} differ in shape.")
+    if not np.isin(true, (0.0, 1.0)).all() or not np.isfinite(score).all():
+        raise ValueError("y_true must hold 0 or 1 and y_score finite values.")
+    return _apply("multilabel", Scoring(y_true=true, y_pred=score, dims=tuple(tags)))
 
 
 def classification_metrics(
@@ -168,8 +202,8 @@ def compute_metrics(
 
     Args:
         task: the task.
-        y_true: ``[N, D]`` float targets (``TaskSpec.targets``) for regression, ``[N]`` int
-            classes else.
+        y_true: ``[N, D]`` float targets (``TaskSpec.targets``) for regression, ``[N, T]`` 0/1
+            tags for a multilabel task, ``[N]`` int classes else.
         y_pred: the same shape as ``y_true``.
         labels: classes of a classification task; ``TaskSpec.labels`` when omitted.
         proba: class probabilities ``[N, C]`` for top-k accuracy (classification only).
@@ -177,10 +211,14 @@ def compute_metrics(
         y_train: the training fold's targets, for chance levels that depend on it.
 
     Returns:
-        ``regression_metrics`` or ``classification_metrics`` of the predictions.
+        ``regression_metrics``, ``classification_metrics`` or ``multilabel_metrics`` (over the
+        task's tags, ``TaskSpec.with_tags``) of the predictions.
     """
     if task.is_regression:
         return dict(regression_metrics(y_true, y_pred, task.targets))
+    if task.is_multilabel:
+        tags = task.targets or tuple(f"tag{t}" for t in range(np.shape(y_true)[-1]))
+        return dict(multilabel_metrics(y_true, y_pred, tags))
     classes = task.labels if labels is None else labels
     return classification_metrics(
         y_true, y_pred, classes, proba=proba, top_k=top_k, y_train=y_train

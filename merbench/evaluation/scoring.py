@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 Direction = Literal["maximize", "minimize"]
-TaskKind = Literal["regression", "classification"]
+TaskKind = Literal["regression", "classification", "multilabel"]
 Shown = Literal["table", "files", "cells"]
 """Where a metric appears: page tables and results files, results files only, or per cell only."""
 Expansion = Literal["one", "dimensions", "top-k"]
@@ -33,9 +33,11 @@ class Scoring:
     """The predictions of one test fold and what the metrics may need beside them.
 
     Attributes:
-        y_true: ``[N, D]`` float targets (regression) or ``[N]`` int classes.
-        y_pred: predictions, the same shape.
-        dims: names of the ``D`` regression targets, e.g. ``("arousal", "valence")``.
+        y_true: ``[N, D]`` float targets (regression), ``[N]`` int classes, or ``[N, T]`` 0/1
+            tags (multilabel).
+        y_pred: predictions, the same shape (multilabel: each tag's probability or score).
+        dims: names of the ``D`` regression targets, e.g. ``("arousal", "valence")``, or of the
+            ``T`` tags of a multilabel task.
         labels: every class of a classification task, in order.
         proba: class scores ``[N, C]``, columns in ``labels`` order (top-k).
         top_k: the k of top-k accuracy, when asked for.
@@ -72,7 +74,9 @@ class MetricSpec:
         shown: where its value (or its mean over dimensions) appears.
         shown_each: where its per-dimension values appear (``dimensions`` only).
         chance: the score of an uninformed prediction: a constant, the name of the metric that
-            holds it per fold (``{k}`` replaced), or ``None`` when it depends on the data.
+            holds it per fold (``{k}`` replaced; per dimension, its column of the same
+            dimension: ``prevalence_<tag>`` for ``pr_auc_<tag>``), or ``None`` when it depends
+            on the data.
         hub_id: the Hugging Face Hub's id of the metric (``huggingface.co/metrics``), as model
             cards name it in ``model-index``; ``None`` where the Hub has none.
         hub_config: the Hub metric's configuration that gives this metric (``macro`` F1).
@@ -97,8 +101,12 @@ class MetricSpec:
         if value is None:
             return {}
         if isinstance(value, list):
-            out = {f"{self.name}_{d}": v for d, v in zip(scoring.dims, value, strict=True)}
-            out[f"{self.name}_mean"] = float(np.mean(value))
+            # NaN marks a dimension the fold cannot score (a tag with no positive test track):
+            # it is left out, and the mean is over the dimensions that were scored.
+            pairs = zip(scoring.dims, value, strict=True)
+            out = {f"{self.name}_{d}": v for d, v in pairs if not math.isnan(v)}
+            scored = [v for v in value if not math.isnan(v)]
+            out[f"{self.name}_mean"] = float(np.mean(scored)) if scored else math.nan
             return out
         return {self.name.format(k=scoring.top_k): value}
 
@@ -254,6 +262,37 @@ def _top_k_chance(s: Scoring) -> float | None:
     return None if s.top_k is None or s.proba is None else s.top_k / len(s.labels)
 
 
+def _tag_columns(s: Scoring) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per tag, its ``(truth, score)`` columns; ``None`` where the fold cannot score the tag
+    (every test track has it, or none has)."""
+    true = np.asarray(s.y_true, dtype=np.float64)
+    pred = np.asarray(s.y_pred, dtype=np.float64)
+    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for t in range(true.shape[1]):
+        positives = int(true[:, t].sum())
+        out.append(None if positives in (0, len(true)) else (true[:, t], pred[:, t]))
+    return out
+
+
+def _roc_auc(s: Scoring) -> list[float]:
+    """ROC-AUC per tag (NaN for a tag the fold cannot score); its mean is the macro ROC-AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    return [math.nan if c is None else float(roc_auc_score(*c)) for c in _tag_columns(s)]
+
+
+def _pr_auc(s: Scoring) -> list[float]:
+    """Average precision per tag (PR-AUC; NaN for a tag the fold cannot score)."""
+    from sklearn.metrics import average_precision_score
+
+    return [math.nan if c is None else float(average_precision_score(*c)) for c in _tag_columns(s)]
+
+
+def _tag_prevalence(s: Scoring) -> list[float]:
+    """Each scored tag's share of positive test tracks: the PR-AUC of an uninformed score."""
+    return [math.nan if c is None else float(c[0].mean()) for c in _tag_columns(s)]
+
+
 # --- the registries ---------------------------------------------------------------------------
 
 SHOWN_IN: dict[Shown, tuple[Shown, ...]] = {
@@ -294,6 +333,15 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
                chance="top{k}_chance"),
     MetricSpec(name="top{k}_chance", label="Top-{k} chance", direction="maximize",
                bounds=_UNIT, kinds=("classification",), compute=_top_k_chance, per="top-k"),
+    MetricSpec(name="roc_auc", label="ROC-AUC", direction="maximize", bounds=_UNIT,
+               kinds=("multilabel",), compute=_roc_auc, per="dimensions", shown_each="files",
+               chance=0.5, hub_id="roc_auc", hub_config="macro"),
+    MetricSpec(name="pr_auc", label="PR-AUC", direction="maximize", bounds=_UNIT,
+               kinds=("multilabel",), compute=_pr_auc, per="dimensions", shown_each="files",
+               chance="prevalence"),
+    MetricSpec(name="prevalence", label="Tag prevalence", direction="maximize", bounds=_UNIT,
+               kinds=("multilabel",), compute=_tag_prevalence, per="dimensions",
+               shown_each="files"),
 )  # fmt: skip
 """Every metric, in the order of results files and page tables. Chance levels (``*_chance``) are
 reference values, not scores; they sort like the scores they accompany."""

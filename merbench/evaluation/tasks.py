@@ -1,10 +1,11 @@
 """The task records: what each task predicts, from which labels, and how it is ranked.
 
-A ``TaskSpec`` says what a task predicts (regression targets, or classes with their names and how
-they follow from arousal and valence), which label columns can give it, and which metric ranks
-candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data loading,
-scoring, training, results, the contract kit and the leaderboard read these records, so a task is
-added here, with its test, and nowhere else. The names agree with ``merbench.plugin.specs.TASKS``.
+A ``TaskSpec`` says what a task predicts (regression targets, classes with their names and how
+they follow from arousal and valence, or tags), which label columns can give it, and which metric
+ranks candidates; it reports every metric of its kind (``merbench.evaluation.scoring``). Data
+loading, scoring, training, results, the contract kit and the leaderboard read these records, so
+a task is added here, with its test, and nowhere else. The names agree with
+``merbench.plugin.specs.TASKS``.
 
 Functions take the record, not the name: ``get_task`` turns a name into its record where a name
 is read (a run's settings and cell keys, stored rows, an exported model's ``model.json``, the
@@ -13,8 +14,8 @@ command line, a plugin's declared tasks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +29,10 @@ from merbench.evaluation.scoring import (
     metrics_of,
 )
 
+_INTERVAL_ENDS = ("_low", "_high", "_low_uncorrected", "_high_uncorrected")
+TAG_PREFIX = "tag:"
+"""The prefix of a multilabel task's label columns: ``tag:happy`` holds 0 or 1 per track."""
+
 ClassRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Classes ``[N]`` int64 from high arousal and high valence, two boolean ``[N]`` arrays."""
 
@@ -38,11 +43,14 @@ class TaskSpec:
 
     Attributes:
         name: the task's name (``merbench.plugin.specs.Task``).
-        kind: ``regression`` or ``classification``.
+        kind: ``regression``, ``classification`` or ``multilabel``.
         summary: one line for people.
         primary: the metric column that ranks candidates.
-        sources: label columns that give the targets, each group sufficient, preferred first.
-        targets: the regression targets, in the order of prediction columns.
+        sources: label columns that give the targets, each group sufficient, preferred first
+            (multilabel: every ``tag:<name>`` column a dataset has; the one group names them).
+        targets: the regression targets, in the order of prediction columns; for a multilabel
+            task, its tags, which a dataset gives: empty in ``TASK_SPECS``, filled by
+            ``with_tags`` once the dataset's tag columns (or a run's stored ones) are known.
         classes: ``(label, display name)`` of each class, in the order of confusion matrices
             and class-score columns.
         rule: how the classes follow from high/low arousal and valence.
@@ -74,6 +82,44 @@ class TaskSpec:
         return self.kind == "regression"
 
     @property
+    def is_multilabel(self) -> bool:
+        """Whether the task predicts, per tag, whether a track has it (``[N, T]`` 0/1)."""
+        return self.kind == "multilabel"
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task predicts one class per track."""
+        return self.kind == "classification"
+
+    @property
+    def pools_folds(self) -> bool:
+        """Whether a candidate's out-of-fold predictions are scored as one pool per repeat.
+
+        Not for a multilabel task: ROC-AUC and PR-AUC rank one model's scores, and each fold's
+        model scores on its own scale (a tag-prior predicts a different constant per fold, so
+        its pooled ROC-AUC falls below 0.5). Its pooled score is the mean of its folds' scores,
+        and the bootstrap resamples artists within each fold.
+        """
+        return not self.is_multilabel
+
+    def with_tags(self, tags: Iterable[str]) -> TaskSpec:
+        """This multilabel task with its tag vocabulary: ``targets`` = ``tags``, sorted.
+
+        Raises:
+            ValueError: the task is not multilabel, or no tag is given.
+        """
+        vocabulary = tuple(sorted(dict.fromkeys(str(t) for t in tags)))
+        if not self.is_multilabel or not vocabulary:
+            raise ValueError(f"task '{self.name}' takes no tags, or none were given.")
+        return replace(self, targets=vocabulary)
+
+    def bound_to(self, columns: Iterable[str]) -> TaskSpec:
+        """This task with the tags of a dataset's ``tag:<name>`` columns (multilabel, when the
+        columns have any); any other task unchanged."""
+        tags = tag_names(columns)
+        return self.with_tags(tags) if self.is_multilabel and tags else self
+
+    @property
     def labels(self) -> tuple[int, ...]:
         """The class labels in order (empty for regression)."""
         return tuple(label for label, _ in self.classes)
@@ -100,8 +146,8 @@ class TaskSpec:
 
     @property
     def n_outputs(self) -> int:
-        """Outputs of a model for this task: one per target or one score per class."""
-        return len(self.targets) if self.is_regression else len(self.classes)
+        """Outputs of a model for this task: one per target or tag, or one score per class."""
+        return len(self.classes) if self.is_classification else len(self.targets)
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
@@ -109,7 +155,14 @@ class TaskSpec:
         return metrics_of(self.kind)
 
     def source(self, columns: Iterable[str]) -> tuple[str, ...] | None:
-        """The first of ``sources`` whose columns are all in ``columns``, or ``None``."""
+        """The first of ``sources`` whose columns are all in ``columns``, or ``None``.
+
+        A multilabel task's source is every ``tag:<name>`` column, in tag order (``None``
+        without any).
+        """
+        if self.is_multilabel:
+            tags = tag_names(columns)
+            return tuple(f"{TAG_PREFIX}{t}" for t in tags) or None
         have = set(columns)
         return next((s for s in self.sources if set(s) <= have), None)
 
@@ -129,18 +182,31 @@ class TaskSpec:
             for m in self.metrics
             if m.per != "top-k" and m.shown in levels
         ]
+        present = [] if columns is None else list(dict.fromkeys(columns))
         each = [
             f"{m.name}_{d}"
             for m in self.metrics
             if m.per == "dimensions" and m.shown_each in levels
-            for d in self.targets
+            for d in self.dimensions(present)
         ]
         if columns is None:
             return [*heads, *each]
-        present = list(dict.fromkeys(columns))
         templated = [m for m in self.metrics if m.per == "top-k" and m.shown in levels]
         tops = sorted(c for c in present if any(m.part(c) is not None for m in templated))
         return [c for c in [*heads, *each] if c in present] + tops
+
+    def dimensions(self, columns: Sequence[str]) -> tuple[str, ...]:
+        """The targets, or for a multilabel task without its tags the tags its metric columns
+        among ``columns`` name (``roc_auc_<tag>``): stored cells name their tags that way."""
+        if self.targets or not self.is_multilabel:
+            return self.targets
+        prefix = f"{self.primary.removesuffix('_mean')}_"
+        found = {c.removeprefix(prefix) for c in columns if c.startswith(prefix)} - {"", "mean"}
+        # A summary's interval ends (``roc_auc_sad_low``) name no tag of their own.
+        ends = {f"{t}{end}" for t in found for end in _INTERVAL_ENDS} | {
+            f"mean{end}" for end in _INTERVAL_ENDS
+        }
+        return tuple(sorted(found - ends))
 
     def classes_from(self, columns: Mapping[str, np.ndarray], midpoint: float) -> np.ndarray:
         """Derive the ``[N]`` int64 classes from label columns: arousal and valence, or quadrant.
@@ -187,6 +253,13 @@ def _high_valence(high_arousal: np.ndarray, high_valence: np.ndarray) -> np.ndar
 
 _CLASSIFICATION_SOURCES = (_FROM_AROUSAL_VALENCE, ("quadrant",))
 
+
+def tag_names(columns: Iterable[str]) -> tuple[str, ...]:
+    """The tags of the ``tag:<name>`` columns among ``columns``, sorted (the vocabulary)."""
+    found = (str(c).removeprefix(TAG_PREFIX) for c in columns if str(c).startswith(TAG_PREFIX))
+    return tuple(sorted({t for t in found if t}))
+
+
 TASK_SPECS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -204,6 +277,9 @@ TASK_SPECS: dict[str, TaskSpec] = {
         TaskSpec(name="valence-binary", kind="classification", primary="macro_f1",
                  summary="High (1) or low (0) valence.", sources=_CLASSIFICATION_SOURCES,
                  rule=_high_valence, classes=((0, "low valence"), (1, "high valence"))),
+        TaskSpec(name="mood-tags", kind="multilabel", primary="roc_auc_mean",
+                 summary="Which of the dataset's mood and theme tags a track has (multi-label).",
+                 sources=((f"{TAG_PREFIX}<name>",),)),
     )
 }  # fmt: skip
 """Every task, by name; the names are ``merbench.plugin.specs.TASKS``."""

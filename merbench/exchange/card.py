@@ -23,11 +23,11 @@ import pandas as pd
 
 from merbench import markdown as md
 from merbench.errors import RunError
-from merbench.evaluation.scoring import is_chance_level, metric_label
+from merbench.evaluation.scoring import find_metric, is_chance_level, metric_label
 from merbench.evaluation.tasks import get_task
 from merbench.results.model_index import metric_entry, result_entry
 from merbench.results.store import Store
-from merbench.results.summaries import metric_columns, summarize_store
+from merbench.results.summaries import INTERVAL_ENDS, metric_columns, summarize_store
 
 CARD = "README.md"
 HOMEPAGE = "https://github.com/merbench/merbench"
@@ -197,7 +197,9 @@ class _Facts:
         """Chance levels and the trivial baselines of the same folds, in prose."""
         row, lines = self.row or {}, []
         for column, value in row.items():
-            if is_chance_level(str(column)) and isinstance(value, float) and value == value:
+            if not _is_reference(str(column)):
+                continue
+            if isinstance(value, float) and value == value:
                 lines.append(f"- {md.text(metric_label(str(column)))}: {value:.3f} (chance level)")
         primary = get_task(self.task).primary
         if "is_baseline" in self.rows:
@@ -250,3 +252,12 @@ class _Facts:
             )
         lines.append("- merbench, the code that trains and runs the model: MIT.")
         return "\n".join(lines)
+
+
+def _is_reference(column: str) -> bool:
+    """A chance-level column the card lists: not an interval's end, and of a per-tag chance
+    level (``prevalence_<tag>``) only the mean over tags."""
+    if not is_chance_level(column) or column.endswith(INTERVAL_ENDS):
+        return False
+    spec = find_metric(column)
+    return spec is None or spec.per != "dimensions" or spec.part(column) == "mean"

@@ -337,6 +337,10 @@ def _check_table(
         for d, target in enumerate(spec.targets):
             frame[target] = y_pred[:, d]
         return frame, None
+    if spec.is_multilabel:  # each tag's probability
+        for d, tag in enumerate(spec.targets):
+            frame[tag] = np.asarray(y_pred)[:, d]
+        return frame, "probabilities"
     assert fitted.scores is not None  # every classification fit gives class scores
     scores = fitted.scores(feed, len(rows))
     kind = family_of(plan.model).class_score_kind(fitted.model)

@@ -296,9 +296,12 @@ def score_external(store: Store, registry: Registry, request: ScoreRequest) -> E
     if not request.replace:
         check_new(store, request.name, split)
     spec = get_task(split.task)
+    # A multilabel task's prediction columns are the dataset's tags: load it first.
+    known = _labels(store, registry, split, spec, request.config) if spec.is_multilabel else None
+    spec = known.task if known is not None else spec
     frame = read_predictions(request.predictions, spec)
     check_against_folds(request.predictions, frame, split.folds, set(split.tracks))
-    labels = _labels(store, registry, split, spec, request.config)
+    labels = known or _labels(store, registry, split, spec, request.config)
     check_range(request.predictions, frame, spec, labels.y)
     info = {
         "external": True,
@@ -338,6 +341,8 @@ class Labels:
     """The task's targets, ``[N, D]`` float or ``[N]`` int."""
     top_k: int | None
     """The run's ``--top-k``."""
+    task: TaskSpec
+    """The task as the dataset gives it (a multilabel task with its tags)."""
 
 
 def _labels(
@@ -360,6 +365,7 @@ def _labels(
         ids=tracks.table["track_id"].astype(str).to_numpy(),
         y=tracks.targets(spec),
         top_k=stored.settings.top_k,
+        task=spec.bound_to(tracks.table.columns),
     )
 
 
@@ -383,9 +389,9 @@ def _score_fold(
     if proba is None or (top_k is not None and top_k >= len(spec.labels)):
         top_k = None  # as a cell: top-k needs scores, and k >= classes is no measurement
     y_pred: np.ndarray = (
-        rows[list(spec.targets)].to_numpy(dtype=np.float64)
-        if spec.is_regression
-        else rows["class"].to_numpy(dtype=np.int64)
+        rows["class"].to_numpy(dtype=np.int64)
+        if spec.is_classification
+        else rows[list(spec.targets)].to_numpy(dtype=np.float64)
     )
     metrics = compute_metrics(
         spec,
@@ -410,7 +416,7 @@ def _prediction_rows(
     spec: TaskSpec, tracks: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray
 ) -> list[tuple[str, str, float, float]]:
     """``(track_id, target, y_true, y_pred)`` rows, as ``merbench.pipeline.cell`` stores them."""
-    if spec.is_regression:
+    if not spec.is_classification:
         return [
             (str(track), target, float(y_true[n, d]), float(y_pred[n, d]))
             for n, track in enumerate(tracks)

@@ -52,13 +52,14 @@ class Predictor:
 
     @property
     def task(self) -> TaskSpec:
-        """The task the model predicts."""
-        return get_task(str(self.manifest["task"]["name"]))
+        """The task the model predicts (a multilabel task with the exported tags)."""
+        spec = get_task(str(self.manifest["task"]["name"]))
+        return spec.with_tags(self.manifest["task"]["targets"]) if spec.is_multilabel else spec
 
     def columns(self) -> list[str]:
         """The columns of a prediction row, after ``file``."""
         task = self.task
-        if task.is_regression:
+        if not task.is_classification:  # regression targets, or each tag's probability
             return list(task.targets)
         return [*bundle.score_columns(task, self.manifest.get("class_scores")), "class"]
 
@@ -88,6 +89,8 @@ class Predictor:
                     f"{weights}: predicted {column} = {value} for {path}; a model predicts finite "
                     "values. The model was changed after export; export it again."
                 )
+        if self.task.is_multilabel:
+            self._check_probabilities(path, weights, values)
         if not self.task.is_regression:
             return
         scale = self.manifest["dataset"]["label_scale"]
@@ -101,6 +104,20 @@ class Predictor:
                     f"outside the plausible range {lo:g}..{hi:g} (the label scale "
                     f"{low:g}..{high:g} widened by {PLAUSIBLE_WIDTHS} times its width). The "
                     "model or its model.json was changed after export; export it again."
+                )
+
+    def _check_probabilities(self, path: Path, weights: Path, values: Sequence[float]) -> None:
+        """Refuse a tag probability outside [0, 1] (a changed model, not a song).
+
+        Raises:
+            ConfigError: naming the weights file, the audio file, the tag and the value.
+        """
+        for column, value in zip(self.columns(), values, strict=True):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(
+                    f"{weights}: predicted {column} = {value:.6g} for {path}; a tag's "
+                    "probability is between 0 and 1. The model was changed after export; "
+                    "export it again."
                 )
 
     @property

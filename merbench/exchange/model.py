@@ -46,13 +46,19 @@ class ExportedModel:
 
     @property
     def is_regression(self) -> bool:
-        """Whether ``predict`` gives targets (else class labels)."""
+        """Whether ``predict`` gives targets (else class labels, or tag probabilities)."""
         return self.predictor.task.is_regression
 
     @property
+    def is_multilabel(self) -> bool:
+        """Whether ``predict`` gives each tag's probability."""
+        return self.predictor.task.is_multilabel
+
+    @property
     def targets(self) -> tuple[str, ...]:
-        """The regression targets, the columns of ``predict`` (empty for classification)."""
-        return tuple(self.predictor.task.targets) if self.is_regression else ()
+        """The regression targets or the tags, the columns of ``predict`` (empty for
+        classification)."""
+        return tuple(self.predictor.task.targets)
 
     @property
     def classes_(self) -> np.ndarray:
@@ -85,13 +91,16 @@ class ExportedModel:
 
         Returns:
             Regression: ``[N, targets]`` floats on the dataset's scale (``targets`` order).
+            Multilabel: ``[N, tags]`` probabilities (``targets`` order).
             Classification: ``[N]`` int class labels.
 
         Raises:
             DatasetError: a file cannot be decoded.
         """
         rows = self._rows(paths)
-        return rows if self.is_regression else rows[:, -1].astype(np.int64)
+        if not self.predictor.task.is_classification:
+            return rows
+        return rows[:, -1].astype(np.int64)
 
     def predict_proba(self, paths: Paths) -> np.ndarray:
         """Class probabilities ``[N, classes]`` (``classes_`` order).
@@ -100,6 +109,11 @@ class ExportedModel:
             AttributeError: a regression model, or one with decision scores, not probabilities.
             DatasetError: a file cannot be decoded.
         """
+        if self.is_multilabel:
+            raise AttributeError(
+                f"{self.folder}: {self.candidate} is a multilabel model; predict gives each "
+                "tag's probability."
+            )
         if not self.has_proba:
             kind = "a regression model" if self.is_regression else "its class scores are not"
             raise AttributeError(

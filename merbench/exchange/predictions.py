@@ -5,7 +5,9 @@ The file is a CSV with one row per test track of every outer fold: ``track_id``,
 per target, ``TaskSpec.targets``: ``arousal``, ``valence``) or, for classification, ``class`` (one
 of ``TaskSpec.labels``, or its class's name in any case: ``Q1`` or ``q1`` for quadrant 1, as the
 dataset's labels name it) and optionally a score per class (``proba_<label>``, higher is more
-likely; used for top-k accuracy). A file that does not match is refused with one line naming it,
+likely; used for top-k accuracy); for a multilabel task, one column per tag (``TaskSpec.targets``:
+the dataset's tags), each track's probability or any score that ranks tracks (higher is more
+likely). A file that does not match is refused with one line naming it,
 what is wrong, its first offending lines and the fix. Numbers are parsed by Python's ``float``,
 so a value written with ``repr`` reads back as the same double.
 """
@@ -34,8 +36,8 @@ Folds = Mapping[tuple[int, int], frozenset[str]]
 
 
 def value_columns(spec: TaskSpec) -> list[str]:
-    """The prediction columns a task needs: its regression targets, or ``class``."""
-    return list(spec.targets) if spec.is_regression else ["class"]
+    """The prediction columns a task needs: its regression targets or tags, or ``class``."""
+    return ["class"] if spec.is_classification else list(spec.targets)
 
 
 def proba_columns(spec: TaskSpec) -> list[str]:
@@ -135,7 +137,7 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFra
         _refuse(path, frame, fraction, f"values in '{column}' that are not whole numbers", column,
                 f"Write '{column}' as an integer.")  # fmt: skip
         out[column] = out[column].astype(np.int64)
-    if not spec.is_regression:
+    if spec.is_classification:
         out["class"] = _classes(path, frame, spec)
     return out
 

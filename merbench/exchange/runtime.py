@@ -23,6 +23,7 @@ from merbench.exchange.archive import skops_budget
 from merbench.plugin.specs import FrontEndSpec, ModelSpec
 from merbench.train.calibration import rescale
 from merbench.train.family import family_of
+from merbench.train.fit import tag_probabilities
 
 
 class Predictor(Protocol):
@@ -92,6 +93,8 @@ def _predict_torch(predictor: Predictor, inputs: Sequence[np.ndarray]) -> list[f
         scaler = predictor.manifest["target_scaler"]
         values = mean * np.asarray(scaler["std"]) + np.asarray(scaler["mean"])
         return _rescaled(values, predictor.manifest)
+    if task.is_multilabel:  # the mean of the windows' tag probabilities
+        return [float(v) for v in mean[0]]
     label = task.labels[int(mean[0].argmax())]
     return [*map(float, mean[0]), float(label)]
 
@@ -100,6 +103,9 @@ def _predict_sklearn(predictor: Predictor, inputs: Sequence[np.ndarray]) -> list
     """The estimator's prediction from the mean of the window inputs, as a cell predicts."""
     pooled = [x.astype(np.float64).reshape(len(x), -1).mean(axis=0) for x in inputs]
     matrix = np.concatenate(pooled)[None, :]
+    if predictor.task.is_multilabel:
+        n_tags = len(predictor.task.targets)
+        return [float(v) for v in tag_probabilities(predictor.fitted, matrix, n_tags)[0]]
     prediction = np.asarray(predictor.fitted.predict(matrix))
     task = predictor.task
     if task.is_regression:
@@ -135,7 +141,8 @@ def window_outputs(
     net: Any, inputs: Sequence[np.ndarray], task: TaskSpec, manifest: Mapping[str, Any], device: str
 ) -> np.ndarray:
     """The network's output for every window ``[W, n_outputs]`` (probabilities when
-    classifying), in the batches a run predicts with."""
+    classifying, each tag's probability for a multilabel task), in the batches a run predicts
+    with."""
     import torch
 
     from merbench.train.loop import PREDICT_BATCH, SPECTROGRAM_PREDICT_BATCH
@@ -157,7 +164,9 @@ def window_outputs(
                 t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch
             ]
             output = net(*batch).float()
-            if not task.is_regression:
+            if task.is_multilabel:
+                output = torch.sigmoid(output)
+            elif not task.is_regression:
                 output = torch.softmax(output, dim=1)
             outputs.append(output.cpu().numpy())
     return np.concatenate(outputs)

@@ -26,6 +26,9 @@ MAX_MANIFEST_BYTES = 1 << 20
 """The largest ``model.json`` read (an export's is a few kilobytes)."""
 
 _NAME: dict[str, Any] = {"type": "string", "maxLength": 64}
+MAX_TAGS = 512
+"""The most targets ``model.json`` may name: a multilabel task's tags (MTG-Jamendo has 56 mood
+and theme tags, 195 in all)."""
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": 1000}
 _SHA256: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _FINITE: dict[str, Any] = {"type": "number", "minimum": -1e9, "maximum": 1e9}
@@ -158,8 +161,8 @@ MANIFEST_SCHEMA: dict[str, Any] = _record(
         "task": _record(
             {
                 "name": _NAME,
-                "kind": {"enum": ["regression", "classification"]},
-                "targets": _array(_NAME, 16),
+                "kind": {"enum": ["regression", "classification", "multilabel"]},
+                "targets": _array(_NAME, MAX_TAGS),
                 "classes": _array(
                     {
                         "type": "array",
@@ -357,6 +360,8 @@ def check_manifest(manifest: Mapping[str, Any], where: str) -> None:
     spec = TASK_SPECS.get(name)
     if spec is None:
         _refuse(where, "task.name", f"must be one of {', '.join(TASK_SPECS)}", name)
+    if spec.is_multilabel and not manifest["task"]["targets"]:
+        _refuse(where, "task.targets", f"must name the tags of {name}", None, shown=False)
     if spec.is_regression:
         if manifest["target_scaler"] is None:
             _refuse(where, "target_scaler", "must be given for a regression task", None,

@@ -2,7 +2,8 @@
 
 Per outer fold it shows the scores, costs and best hyperparameters; where the cells' time went
 (``merbench.train.timing``); then the Optuna tuning curve of every fold, and predicted-against-true
-scatter plots (regression) or the confusion matrix summed over folds (classification).
+scatter plots (regression), the confusion matrix summed over folds (classification) or the
+scores of each tag (multilabel).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from merbench.leaderboard.pages import (
     providers,
     split_candidate,
 )
+from merbench.leaderboard.tags import tag_rows
 from merbench.leaderboard.values import is_missing, records, run_label
 from merbench.train.timing import PHASES
 
@@ -77,10 +79,17 @@ def _candidate_page(
         "tuning": _tuning(collected.trials, uids, folds, stem, page["primary"]),
         "scatter": _scatter(collected, uids, folds, stem, page),
         "confusion": _confusion(raw, page["task"]),
+        "tags": _tags(page["task"], candidate, row),
         "time": time_breakdown(raw),
         "study": study_section(collected.trials, raw, folds, stem, metric_label(page["primary"])),
         "default": _default_column(folds, page["primary"]),
     }
+
+
+def _tags(task: str, candidate: str, row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The candidate's per-tag scores (multilabel tasks)."""
+    rows = tag_rows(task, row)
+    return {"candidates": [candidate], "rows": rows} if rows else None
 
 
 def _default_column(folds: Sequence[Mapping[str, Any]], primary: str) -> str | None:

@@ -20,6 +20,7 @@ from merbench.evaluation.verdicts import CANNOT_TELL, CANNOT_TELL_TEXT
 from merbench.leaderboard.collect import Collected
 from merbench.leaderboard.figures.plots import CiRow, ci_plot, score_bar
 from merbench.leaderboard.figures.svg import Plot
+from merbench.leaderboard.tags import tag_rows
 from merbench.leaderboard.values import (
     TIER_INPUTS,
     as_float,
@@ -203,7 +204,23 @@ def _task_page(
     page["augmentations"] = augmentation_policies(everyone, known)
     page["plot"] = _ci_plot(page, cells) if done else None
     page["tuning"] = tuning_rows(done, primary)
+    leader = next((r for r in done if r.get("is_leader")), None)
+    baseline = next((r for r in done if r.get("is_baseline")), None)
+    page["tags"] = _tag_section(task, leader, baseline)
     return page
+
+
+def _tag_section(
+    task: str, leader: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The per-tag table of a multilabel task: the leader's and the trivial baseline's scores."""
+    shown = [r for r in (leader, baseline) if r is not None]
+    if len(shown) == 2 and shown[0]["candidate"] == shown[1]["candidate"]:
+        shown = shown[:1]
+    rows = tag_rows(task, *shown)
+    if not rows:
+        return None
+    return {"candidates": [str(r["candidate"]) for r in shown], "rows": rows}
 
 
 def tuning_rows(rows: Sequence[Mapping[str, Any]], primary: str) -> list[dict[str, Any]]:

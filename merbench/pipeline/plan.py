@@ -274,7 +274,10 @@ def cell_keys(
 
 
 def make_problem(task: TaskSpec, budget: Budget, settings: RunSettings) -> Problem:
-    """What every cell of one dataset and task shares: labels, budget, sample rate, options."""
+    """What every cell of one dataset and task shares: labels, budget, sample rate, options.
+
+    ``task`` is the record a dataset's tracks give (``TaskSpec.bound_to``: a multilabel task
+    with the dataset's tags)."""
     return Problem(
         task=task,
         labels=task.labels,
@@ -406,7 +409,9 @@ class CellBuilder:
             model=registry.model(candidate.model),
             frontends=tuple(registry.frontend(f) for f in candidate.frontends),
             fold=fold,
-            problem=make_problem(get_task(key.task), self.budget, self.settings),
+            problem=make_problem(
+                get_task(key.task).bound_to(tracks.table.columns), self.budget, self.settings
+            ),
             seed=cell_seed(self.settings.seed, key),
             augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
             augment_mode=self.settings.augment_mode,

@@ -200,7 +200,7 @@ def _probe_plan(
         model=registry.model(candidate.model),
         frontends=tuple(registry.frontend(f) for f in candidate.frontends),
         fold=Fold(repeat=0, fold=0, train=np.arange(cut), test=np.arange(cut, n)),
-        problem=make_problem(get_task(key.task), budget, probe.settings),
+        problem=make_problem(get_task(key.task).bound_to(table.columns), budget, probe.settings),
         seed=cell_seed(probe.settings.seed, key),
         augmentations=tuple(registry.augmentation(a) for a in candidate.augmentations),
         augment_mode=probe.settings.augment_mode,

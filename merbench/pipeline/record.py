@@ -100,10 +100,10 @@ def augmentation_info(plan: CellPlan) -> dict[str, Any]:
 def prediction_rows(
     plan: CellPlan, y: np.ndarray, y_pred: np.ndarray, test: np.ndarray
 ) -> list[tuple[str, str, float, float]]:
-    """``(track, target, truth, prediction)`` of every test track and target (``class`` for a
-    classification task)."""
+    """``(track, target, truth, prediction)`` of every test track and target (each tag, with its
+    predicted probability, for a multilabel task; ``class`` for a classification task)."""
     ids: Sequence[str] = plan.tracks.table["track_id"].to_numpy()[test].tolist()
-    if plan.problem.is_regression:
+    if not plan.problem.task.is_classification:
         return [
             (track, target, float(y[i, d]), float(y_pred[n, d]))
             for n, (track, i) in enumerate(zip(ids, test, strict=True))

@@ -24,7 +24,7 @@ InputKind = Literal["waveform", "spectrogram", "sequence", "vector"]
 """What a front-end produces and a model accepts: ``waveform`` [B, C, T], ``spectrogram``
 [B, C, F, T], ``sequence`` [B, T, D], ``vector`` [B, D]."""
 
-Task = Literal["av-regression", "quadrant", "arousal-binary", "valence-binary"]
+Task = Literal["av-regression", "quadrant", "arousal-binary", "valence-binary", "mood-tags"]
 Family = Literal["torch", "sklearn"]
 Stage = Literal["waveform", "spectrogram", "batch"]
 LabelEffect = Literal["preserve", "mix"]

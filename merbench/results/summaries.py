@@ -231,9 +231,24 @@ def summarize(
             mine = with_protocols(predictions[mask])
             mine = mine[mine["split"] == group["split"].iloc[0]]
         track_groups = (groups or {}).get(str(dataset), {})
-        spec = get_task(str(task))  # the stored rows name their task
+        spec = stored_task(str(task), group.columns, mine)  # the stored rows name their task
         parts.append(_summarize_task(str(dataset), spec, group, mine, track_groups))
     return clip_intervals(protocol_columns(pd.concat(parts, ignore_index=True), primary, other))
+
+
+def stored_task(name: str, columns: Iterable[Any], predictions: pd.DataFrame | None) -> TaskSpec:
+    """The record of a stored task; a multilabel task with the tags its stored predictions
+    (else its cells' per-tag metric columns) name."""
+    spec = get_task(name)
+    if not spec.is_multilabel:
+        return spec
+    has_predictions = predictions is not None and not predictions.empty
+    tags = (
+        predictions["target"].astype(str).unique().tolist()
+        if predictions is not None and has_predictions
+        else spec.dimensions(list(map(str, columns)))
+    )
+    return spec.with_tags(tags) if tags else spec
 
 
 INTERVAL_ENDS = ("_low", "_high", "_low_uncorrected", "_high_uncorrected")
@@ -387,13 +402,14 @@ def _wide_predictions(
 
 def _pooled_score(wide: pd.DataFrame, task: TaskSpec) -> float:
     """The primary metric of all of a candidate's out-of-fold predictions at once, per repeat,
-    averaged over repeats: the score ``paired_group_test`` compares."""
+    averaged over repeats: the score ``paired_group_test`` compares (per repeat and fold for a
+    task that does not pool folds, ``TaskSpec.pools_folds``)."""
     n_targets = len(task.targets) or 1
     values = []
-    for _, rows in wide.groupby(level="repeat"):
+    for _, rows in wide.groupby(level="repeat" if task.pools_folds else ["repeat", "fold"]):
         array = rows.to_numpy(dtype=float)
         true, pred = array[:, :n_targets], array[:, n_targets:]
-        if not task.is_regression:
+        if task.is_classification:
             true, pred = true.ravel().astype(int), pred.ravel().astype(int)
         try:
             values.append(float(compute_metrics(task, true, pred)[task.primary]))
@@ -462,8 +478,18 @@ def paired_predictions(
         pred_a=values[:, n_targets : 2 * n_targets].reshape(shape),
         pred_b=values[:, 3 * n_targets :].reshape(shape),
         groups=track_groups,
-        repeats=both.index.get_level_values("repeat").to_numpy(),
+        repeats=_strata(both.index, task),
     )
+
+
+def _strata(index: pd.Index, task: TaskSpec) -> np.ndarray:
+    """What the bootstrap scores apart and averages: each row's repeat, or its (repeat, fold)
+    for a task that does not pool folds (``TaskSpec.pools_folds``)."""
+    repeats = index.get_level_values("repeat").to_numpy()
+    if task.pools_folds:
+        return repeats
+    folds = index.get_level_values("fold").to_numpy()
+    return np.unique(np.stack([repeats, folds], axis=1), axis=0, return_inverse=True)[1].ravel()
 
 
 def _tuning_gain(group: pd.DataFrame, metric: str) -> dict[str, Any]:

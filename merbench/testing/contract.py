@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from merbench.evaluation.budgets import BUDGETS
-from merbench.evaluation.tasks import TASK_SPECS, get_task
+from merbench.evaluation.tasks import TASK_SPECS, TaskSpec, get_task
 from merbench.plugin.torch_space import BUILD_CONTEXT_KEYS, build_context
 from merbench.space import optuna_space
 from merbench.train.family import family_of
@@ -62,6 +62,17 @@ def budget_windows() -> dict[float, tuple[str, ...]]:
 EXAMPLE_SECONDS = min(budget_windows())
 """The window of the kit's training step and choice checks: the shortest built-in budget's."""
 EXAMPLE_SHAPES = example_shapes(EXAMPLE_SECONDS)
+EXAMPLE_TAGS = ("calm", "dark", "epic", "happy", "sad")
+"""The tag vocabulary a multilabel task is checked with (a dataset gives the real one)."""
+
+
+def example_task(name: str) -> TaskSpec:
+    """The record of task ``name`` as a dataset would give it: a multilabel task with
+    ``EXAMPLE_TAGS``."""
+    spec = get_task(name)
+    return spec.with_tags(EXAMPLE_TAGS) if spec.is_multilabel else spec
+
+
 """Input shapes (without batch) the contract kit trains models on."""
 
 
@@ -168,7 +179,7 @@ def _forward_once(model: ModelSpec, params: dict[str, Any], seconds: float) -> s
     import torch
 
     torch.manual_seed(0)
-    n_outputs = get_task(model.tasks[0]).n_outputs
+    n_outputs = example_task(model.tasks[0]).n_outputs
     net, xs = _build_torch(model, n_outputs, params, seconds, batch=2)
     net.eval()
     with torch.no_grad():
@@ -187,9 +198,11 @@ def _fit_sklearn_once(model: ModelSpec, params: dict[str, Any]) -> str:
     n = 40
     inputs = [rng.normal(size=(n, *EXAMPLE_SHAPES[k])) for k in model.accepts]
     for task in model.tasks:
-        spec = get_task(task)
+        spec = example_task(task)
         labels = spec.labels
         y = rng.normal(size=(n, spec.n_outputs)) if not labels else np.resize(np.asarray(labels), n)
+        if spec.is_multilabel:
+            y = (rng.random((n, spec.n_outputs)) < 0.4).astype(np.float64)
         problem = Problem(
             task=spec, labels=labels, budget=BUDGETS["smoke"], sample_rate=KIT_SAMPLE_RATE
         )
@@ -221,7 +234,7 @@ def _train_torch_once(model: ModelSpec, params: dict[str, Any]) -> str:
     import torch
 
     torch.manual_seed(0)
-    for n_outputs in sorted({spec.n_outputs for spec in TASK_SPECS.values()}):
+    for n_outputs in sorted({example_task(name).n_outputs for name in TASK_SPECS}):
         net, xs = _build_torch(model, n_outputs, params, EXAMPLE_SECONDS, batch=3)
         net.train()
         output = net(*xs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,9 +50,14 @@ class Problem:
         return self.task.is_regression
 
     @property
+    def is_multilabel(self) -> bool:
+        """Whether the task predicts per-tag probabilities (``TaskSpec.is_multilabel``)."""
+        return self.task.is_multilabel
+
+    @property
     def n_outputs(self) -> int:
-        """One output per regression target, or one score per class of ``labels``."""
-        return len(self.task.targets) if self.is_regression else len(self.labels)
+        """One output per regression target or tag, or one score per class of ``labels``."""
+        return len(self.task.targets) if not self.task.is_classification else len(self.labels)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,9 +162,15 @@ def _as_matrix(inputs: Inputs, n: int) -> np.ndarray:
 
 
 def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Problem) -> Any:
-    """Build the model's estimator, standardised inputs first, one per target if needed."""
+    """Build the model's estimator, standardised inputs first, one per target if needed.
+
+    A multilabel task fits one binary classifier per tag (scikit-learn's one-vs-rest, which
+    predicts a constant for a tag the training part never or always has), unless the estimator
+    takes a ``[N, T]`` 0/1 target itself (a baseline declaring multi-output target tags).
+    """
     import inspect
 
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.multioutput import MultiOutputRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -167,8 +179,11 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], problem: Proble
     if "task" in inspect.signature(model.builder).parameters:
         kwargs["task"] = problem.task.name
     estimator = model.builder(**kwargs)
-    if problem.is_regression and not estimator.__sklearn_tags__().target_tags.multi_output:
+    multi_output = estimator.__sklearn_tags__().target_tags.multi_output
+    if problem.is_regression and not multi_output:
         estimator = MultiOutputRegressor(estimator)
+    if problem.is_multilabel and not multi_output:
+        estimator = OneVsRestClassifier(estimator)
     if model.accepts:
         return make_pipeline(StandardScaler(), estimator)
     return estimator
@@ -181,7 +196,8 @@ def fit_sklearn(
     y: np.ndarray,
     problem: Problem,
 ) -> Fitted:
-    """Fit a scikit-learn model on standardised targets (regression) or class labels.
+    """Fit a scikit-learn model on standardised targets (regression), class labels, or 0/1
+    tags (multilabel: it predicts each tag's probability).
 
     Each track is one sample: a ``Feed`` of windows is pooled into the mean of its windows'
     inputs, so the fit costs the same whatever the clips' length.
@@ -189,10 +205,19 @@ def fit_sklearn(
     estimator = build_estimator(model, params, problem)
     scaler = TargetScaler(y) if problem.is_regression else None
     target = scaler.forward(y) if scaler else y
-    estimator.fit(_as_matrix(inputs, len(y)), target)
+    with warnings.catch_warnings():
+        # One-vs-rest says so when a tag is on no (or every) training track; it then predicts
+        # that constant, which is the right answer and no reason to stop.
+        warnings.filterwarnings("ignore", message="Label .* is present in all training")
+        estimator.fit(
+            _as_matrix(inputs, len(y)), target.astype(np.int64) if problem.is_multilabel else target
+        )
 
     def predict(test_inputs: Inputs, n: int) -> np.ndarray:
-        prediction = np.asarray(estimator.predict(_as_matrix(test_inputs, n)))
+        x = _as_matrix(test_inputs, n)
+        if problem.is_multilabel:
+            return tag_probabilities(estimator, x, problem.n_outputs)
+        prediction = np.asarray(estimator.predict(x))
         return scaler.inverse(prediction) if scaler else prediction
 
     def scores(test_inputs: Inputs, n: int) -> np.ndarray:
@@ -203,10 +228,31 @@ def fit_sklearn(
         best_epoch=0,
         n_params=_count_sklearn(estimator),
         history=[],
-        scores=None if problem.is_regression else scores,
+        scores=scores if problem.task.is_classification else None,
         model=estimator,
         target_scaler=scaler,
     )
+
+
+def tag_probabilities(estimator: Any, x: np.ndarray, n_tags: int) -> np.ndarray:
+    """Each tag's probability ``[N, T]`` from a fitted multilabel estimator.
+
+    One-vs-rest gives ``[N, T]``; a multi-output classifier gives one ``[N, classes]`` array
+    per tag, whose class-1 column is taken (0 for a tag it never saw); an estimator without
+    ``predict_proba`` gives its ``[N, T]`` predictions.
+    """
+    if not hasattr(estimator, "predict_proba"):
+        return np.asarray(estimator.predict(x), dtype=np.float64).reshape(len(x), n_tags)
+    raw = estimator.predict_proba(x)
+    if not isinstance(raw, list):
+        return np.asarray(raw, dtype=np.float64).reshape(len(x), n_tags)
+    classes = getattr(estimator, "classes_", None)
+    classes = [[0, 1]] * n_tags if classes is None else classes
+    columns = []
+    for proba, seen in zip(raw, classes, strict=True):
+        known = np.asarray(seen).tolist()
+        columns.append(proba[:, known.index(1)] if 1 in known else np.zeros(len(x)))
+    return np.stack(columns, axis=1).astype(np.float64)
 
 
 def _class_scores(estimator: Any, x: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:

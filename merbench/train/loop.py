@@ -108,7 +108,9 @@ def fit_torch(
         valid_score=history[best_epoch - 1] if best_epoch and valid is not None else None,
         valid_windows=checked if best_epoch and problem.is_regression else None,
         predict=lambda xs, n: _predict(net, xs, scaler, problem, device),
-        scores=None if problem.is_regression else lambda xs, n: _scores(net, xs, problem, device),
+        scores=(lambda xs, n: _scores(net, xs, problem, device))
+        if problem.task.is_classification
+        else None,
         best_epoch=best_epoch,
         n_params=int(n_params),
         history=history,
@@ -189,7 +191,7 @@ def _tensors(inputs: Sequence[np.ndarray], device: str) -> list[torch.Tensor]:
 
 
 def _target_tensor(y: np.ndarray, problem: Problem, device: str) -> torch.Tensor:
-    if problem.is_regression:
+    if not problem.task.is_classification:  # regression targets, or 0/1 tags [N, T]
         return torch.as_tensor(y, dtype=torch.float32, device=device)
     index = {label: i for i, label in enumerate(problem.labels)}
     return torch.as_tensor([index[int(v)] for v in y], dtype=torch.long, device=device)
@@ -201,7 +203,7 @@ def _augmenter(
     """The builder of augmented training batches, when the candidate has a policy."""
     if augmentation is None or not augmentation.policy.steps:
         return None
-    n_classes = 0 if problem.is_regression else len(problem.labels)
+    n_classes = len(problem.labels) if problem.task.is_classification else 0
     return Augmenter(augmentation, n_classes, device)
 
 
@@ -250,6 +252,8 @@ class _Loop:
                 output = self.net.checked(output, len(windows)).float()
         if self.problem.is_regression:
             loss = torch.nn.functional.mse_loss(output, batch_target)
+        elif self.problem.is_multilabel:  # one logit per tag; 0/1 (or mixed) tag targets
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(output, batch_target)
         else:  # class indices, or soft labels [B, classes] after label-mixing augmentation
             loss = torch.nn.functional.cross_entropy(output, batch_target)
         if not torch.isfinite(loss):
@@ -271,7 +275,8 @@ def _window_outputs(
     """The network's output for every window of the tracks, batch by batch.
 
     Returns:
-        Outputs ``[M, n_outputs]`` (class probabilities for classification), the track
+        Outputs ``[M, n_outputs]`` (class probabilities for classification, each tag's
+        probability for a multilabel task), the track
         position of each window, and the number of tracks.
     """
     feed = as_feed(inputs)
@@ -284,7 +289,9 @@ def _window_outputs(
         for start in range(0, len(rows), size):
             batch = _tensors(feed.read(rows[start : start + size]), device)
             output = net(*(_layout(t) for t in batch)).float()
-            if not problem.is_regression:
+            if problem.is_multilabel:
+                output = torch.sigmoid(output)
+            elif not problem.is_regression:
                 output = torch.softmax(output, dim=1)
             outputs.append(output.cpu().numpy())
     width = problem.n_outputs
@@ -305,8 +312,8 @@ def _predict(
     problem: Problem,
     device: str,
 ) -> np.ndarray:
-    """Per track, the mean output of its windows (regression, on the dataset's scale), or the
-    class of the highest mean probability."""
+    """Per track, the mean output of its windows (regression, on the dataset's scale), the mean
+    probability of each tag (multilabel), or the class of the highest mean probability."""
     outputs, owner, n = _window_outputs(net, inputs, problem, device)
     return _tracks(aggregate(outputs, owner, n), scaler, problem)
 
@@ -315,6 +322,8 @@ def _tracks(mean: np.ndarray, scaler: TargetScaler | None, problem: Problem) -> 
     """Track predictions from their windows' mean outputs (``[N, n_outputs]``)."""
     if scaler is not None:
         return scaler.inverse(mean)
+    if problem.is_multilabel:
+        return mean
     return np.asarray(np.asarray(problem.labels)[mean.argmax(axis=1)])
 
 

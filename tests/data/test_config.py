@@ -552,7 +552,8 @@ def test_tasks_of_a_disabled_table_are_checked_by_name():
     fails(
         '[datasets.pmemo]\nenabled = false\ntasks = ["av-regresion"]\n',
         "datasets.toml [datasets.pmemo]: unknown task 'av-regresion'. Did you mean "
-        "'av-regression'? Tasks: av-regression, quadrant, arousal-binary, valence-binary.",
+        "'av-regression'? Tasks: av-regression, quadrant, arousal-binary, valence-binary, "
+        "mood-tags.",
     )
     assert parse('[datasets.pmemo]\nenabled = false\ntasks = "quadrant"\n').get("pmemo").tasks == (
         "quadrant",

@@ -58,10 +58,80 @@ def test_closed_forms_match_the_metric_records(name):
                 assert value == pytest.approx(expected[metric], abs=1e-10), metric
 
 
-def test_every_ranking_metric_has_a_closed_form():
+def _tags(seed=0, n=150, n_tags=4):
+    """Multi-label truths and two candidates' tag scores; the last tag is on no track."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, n_tags)) < 0.3).astype(float)
+    y[:, -1] = 0.0
+    a = y * 0.5 + rng.random((n, n_tags))
+    b = np.round(rng.random((n, n_tags)), 1)  # ties
+    task = get_task("mood-tags").with_tags([f"t{i}" for i in range(n_tags)])
+    return Paired(task=task, y_true=y, pred_a=a, pred_b=b, groups=rng.integers(0, 30, n))
+
+
+def _paired_for(task):
+    if task.is_multilabel:
+        return _tags()
+    if task.is_regression:
+        return _regression()
+    quadrants = _quadrants()
+    y = np.asarray(quadrants.y_true)
+    if task.name == "quadrant":
+        return quadrants
+    pick = {1: 1, 2: 1, 3: 0, 4: 0} if task.name == "arousal-binary" else {1: 1, 2: 0, 3: 0, 4: 1}
+    to = np.vectorize(pick.get)
+    return Paired(task=task, y_true=to(y), pred_a=to(quadrants.pred_a), pred_b=to(quadrants.pred_b),
+                  groups=quadrants.groups)  # fmt: skip
+
+
+def test_every_ranking_metric_is_scored_without_a_call_per_resample(monkeypatch):
+    def slow(*args):
+        raise AssertionError("the primary metric fell back to one compute_metrics per resample")
+
+    monkeypatch.setattr(bootstrap, "_slow_scorer", slow)
     for task in TASK_SPECS.values():
-        primary = task.primary
-        assert closed_forms.from_sums(find_metric(primary), primary, task) is not None
+        observed, resampled, _ = bootstrap.resample(
+            _paired_for(task), task.primary, n_boot=100, seed=0
+        )
+        assert np.isfinite(observed).all() and resampled[0].shape == (100,), task.name
+
+
+def test_macro_roc_auc_resamples_match_scikit_learn_with_sample_weights():
+    from sklearn.metrics import roc_auc_score
+
+    paired = _tags()
+    tags = paired.task.targets
+    observed, resampled, n_groups = bootstrap.resample(paired, "roc_auc_mean", n_boot=100, seed=4)
+    y, a = np.asarray(paired.y_true), np.asarray(paired.pred_a)
+    assert observed[0] == pytest.approx(compute_metrics(paired.task, y, a)["roc_auc_mean"])
+    _, group_index = np.unique(paired.groups, return_inverse=True)
+    counts = bootstrap._draws(n_groups, 100, 4)
+    for draw in (0, 57):
+        weights = counts[draw][group_index]
+        scored = [
+            roc_auc_score(y[:, t], a[:, t], sample_weight=weights)
+            for t in range(len(tags))
+            if 0 < weights[y[:, t] > 0].sum() < weights.sum()
+        ]
+        assert resampled[0][draw] == pytest.approx(np.mean(scored), abs=1e-12)
+
+
+def test_macro_roc_auc_strata_average_the_folds_scores():
+    paired = _tags()
+    folds = np.arange(len(paired.groups)) % 3
+    per_fold = Paired(
+        task=paired.task, y_true=paired.y_true, pred_a=paired.pred_a, pred_b=paired.pred_b,
+        groups=paired.groups, repeats=folds,
+    )  # fmt: skip
+    observed, _, _ = bootstrap.resample(per_fold, "roc_auc_mean", n_boot=100, seed=0)
+    y, b = np.asarray(paired.y_true), np.asarray(paired.pred_b)
+    expected = np.mean(
+        [
+            compute_metrics(paired.task, y[folds == f], b[folds == f])["roc_auc_mean"]
+            for f in range(3)
+        ]
+    )
+    assert observed[1] == pytest.approx(expected, abs=1e-12)
 
 
 def test_identical_predictions_are_no_difference():

@@ -217,3 +217,70 @@ def test_compute_metrics_adds_chance_levels_from_the_training_fold():
         get_task("av-regression"), np.ones((3, 2)), np.ones((3, 2)), y_train=None
     )
     assert "majority_chance" not in regression
+
+
+# --- multilabel -----------------------------------------------------------------------------------
+
+TAGS = ("calm", "epic", "sad")
+
+
+def test_multilabel_scores_each_tag_and_the_macro_mean_by_hand():
+    y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]], float)
+    score = np.array(
+        [[0.9, 0.1, 0.2], [0.8, 0.3, 0.1], [0.2, 0.7, 0.3], [0.1, 0.6, 0.9], [0.3, 0.2, 0.1]]
+    )
+    scores = compute_metrics(get_task("mood-tags").with_tags(TAGS), y, score)
+    # calm: both positives above every negative; epic: positives 0.3, 0.7 against 0.1, 0.6, 0.2
+    # (5 of 6 pairs won); sad: 0.9 wins its 3 pairs, 0.1 ties one and loses two (3.5 of 6).
+    assert scores["roc_auc_calm"] == 1.0
+    assert scores["roc_auc_epic"] == pytest.approx(5 / 6)
+    assert scores["roc_auc_sad"] == pytest.approx(3.5 / 6)
+    assert scores["roc_auc_mean"] == pytest.approx((1 + 5 / 6 + 3.5 / 6) / 3)
+    assert scores["pr_auc_calm"] == 1.0
+    assert scores["prevalence_epic"] == pytest.approx(0.4)
+    assert scores["prevalence_mean"] == pytest.approx(np.mean([0.4, 0.4, 0.4]))
+
+
+def test_a_tag_no_test_track_has_is_left_out_of_the_macro_mean():
+    y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], float)
+    score = np.array([[0.9, 0.5], [0.1, 0.4], [0.8, 0.2], [0.3, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's undefined-AUC warning never fires
+        scores = compute_metrics(get_task("mood-tags").with_tags(("calm", "epic")), y, score)
+    assert scores["roc_auc_mean"] == scores["roc_auc_calm"] == 1.0
+    assert "roc_auc_epic" not in scores and "pr_auc_epic" not in scores
+    assert "prevalence_epic" not in scores
+
+
+def test_constant_scores_are_at_the_chance_levels():
+    rng = np.random.default_rng(0)
+    y = (rng.random((50, 3)) < [0.1, 0.3, 0.5]).astype(float)
+    scores = compute_metrics(get_task("mood-tags").with_tags(TAGS), y, np.full((50, 3), 0.2))
+    assert scores["roc_auc_mean"] == 0.5
+    for tag in TAGS:
+        assert scores[f"pr_auc_{tag}"] == pytest.approx(scores[f"prevalence_{tag}"])
+
+
+def test_multilabel_input_is_checked():
+    spec = get_task("mood-tags").with_tags(TAGS)
+    with pytest.raises(ValueError, match="must hold 0 or 1"):
+        compute_metrics(spec, np.full((4, 3), 2.0), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"shape \[N, 3\]"):
+        compute_metrics(spec, np.zeros((4, 2)), np.zeros((4, 2)))
+
+
+def test_the_tags_of_a_multilabel_task_come_from_the_dataset_columns():
+    spec = get_task("mood-tags")
+    assert spec.targets == () and spec.n_outputs == 0
+    bound = spec.bound_to(["track_id", "tag:sad", "tag:calm", "arousal"])
+    assert bound.targets == ("calm", "sad") and bound.n_outputs == 2
+    assert bound.source(["tag:sad", "tag:calm"]) == ("tag:calm", "tag:sad")
+    assert spec.source(["arousal", "valence"]) is None
+    assert get_task("quadrant").bound_to(["tag:sad"]) is get_task("quadrant")
+    assert "roc_auc_sad" in bound.metric_names() and bound.primary == "roc_auc_mean"
+    assert spec.reported(["roc_auc_mean", "roc_auc_sad", "roc_auc_sad_low"], "files") == [
+        "roc_auc_mean",
+        "roc_auc_sad",
+    ]
+    with pytest.raises(ValueError, match="takes no tags"):
+        get_task("quadrant").with_tags(["sad"])

@@ -29,7 +29,7 @@ from merbench.results.summaries import cells_frame, metric_columns, read_tables,
 from merbench.train.fit import Problem
 from tests.helpers.stores import fake_store
 
-CLASSIFICATION = [name for name, spec in TASK_SPECS.items() if not spec.is_regression]
+CLASSIFICATION = [name for name, spec in TASK_SPECS.items() if spec.is_classification]
 
 
 def test_task_records_agree_with_the_task_literal():
@@ -105,7 +105,7 @@ def test_unknown_task_and_metric_suggest_close_names():
     with pytest.raises(
         ConfigError,
         match=r"^Unknown task 'quadrants'\. Did you mean 'quadrant'\? Choose one of: "
-        r"av-regression, quadrant, arousal-binary, valence-binary\.$",
+        r"av-regression, quadrant, arousal-binary, valence-binary, mood-tags\.$",
     ):
         get_task("quadrants")
     with pytest.raises(ConfigError, match=r"Unknown metric 'macro_f2'\. Did you mean 'macro_f1'"):

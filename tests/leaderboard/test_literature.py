@@ -14,7 +14,17 @@ from merbench.leaderboard.render import render_site
 from merbench.pipeline.provenance import _datasets
 from merbench.plugin.registry import load_registry
 from merbench.plugin.specs import SPLIT_PROTOCOLS, TASKS
-from merbench_plugins.datasets import deam, emomusic, folder, fourq, merge, merp, pmemo, synth
+from merbench_plugins.datasets import (
+    deam,
+    emomusic,
+    folder,
+    fourq,
+    merge,
+    merp,
+    mtg_moodtheme,
+    pmemo,
+    synth,
+)
 from tests.helpers.plugins import EVIL
 from tests.helpers.stores import fake_store
 
@@ -82,7 +92,7 @@ def test_a_wrong_literature_is_refused(literature, message):
     assert failure.message.endswith("Skipped.")
 
 
-FIRST_PARTY = (deam, emomusic, folder, fourq, merge, merp, pmemo, synth)
+FIRST_PARTY = (deam, emomusic, folder, fourq, merge, merp, mtg_moodtheme, pmemo, synth)
 
 
 def test_first_party_literature_is_well_formed():
@@ -93,9 +103,19 @@ def test_first_party_literature_is_well_formed():
             assert result.task in spec.tasks and result.protocol in SPLIT_PROTOCOLS
             assert result.task in TASKS and "(20" in result.source  # a year in the citation
     literature = {name: spec.literature for name, spec in registry.datasets.items()}
-    assert {name for name, results in literature.items() if results} == {"pmemo", "fourq", "merge"}
+    assert {name for name, results in literature.items() if results} == {
+        "pmemo",
+        "fourq",
+        "merge",
+        "mtg-moodtheme",
+    }
     assert sorted(r.score for r in literature["merge"]) == [0.7921, 0.8174]
     assert {(r.task, r.protocol) for r in literature["merge"]} == {("quadrant", "official")}
+    assert {(r.metric, r.score) for r in literature["mtg-moodtheme"][:2]} == {
+        ("ROC-AUC (macro)", 0.772913),
+        ("PR-AUC (macro)", 0.154609),
+    }
+    assert {r.protocol for r in literature["mtg-moodtheme"]} == {"official"}
     assert [r.score for r in literature["fourq"]] == [0.764]
     assert {r.protocol for r in literature["fourq"]} == {"random"}
     grouped = {r.metric: r.score for r in literature["pmemo"] if r.protocol == "grouped"}

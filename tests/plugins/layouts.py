@@ -509,3 +509,61 @@ def merp_layout(folder: Path, *, audio: bool = True, song_column: str = "song_id
     root.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(root / "annotations_filtered.parquet")
     return layout
+
+
+# --- MTG-Jamendo mood/theme ---------------------------------------------------------------------
+
+MTG_TAGS = ("calm", "energetic", "film", "happy", "sad")
+"""The fixture's split vocabulary; ``horror`` is in the subset file only, as the real splits drop
+three of the subset's tags."""
+MTG_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"
+
+
+def mtg_moodtheme_layout(folder: Path, *, n_tracks: int = 30, audio: bool = True) -> Layout:
+    """An MTG-Jamendo clone: ``data/autotagging_moodtheme.tsv``, ``data/splits/split-0/`` and
+    ``audio/NN/<id>.mp3`` (CRLF TSV files, tags as extra tab-separated fields).
+
+    Tracks of 10 artists; ``happy`` follows the tone's pitch and ``energetic`` its pulse, the
+    other tags are drawn at random; every track has at least one tag. Artists 0-5 train, 6-7
+    validate, 8-9 test, and one more track, tagged ``horror`` only, is in no split.
+    ``labels`` maps each track to its tags.
+    """
+    root = folder / "mtg-jamendo"
+    rng = np.random.default_rng(0)
+    layout = Layout(root=root, labels={})
+    lines: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
+    everything = []
+    for i in range(n_tracks):
+        number = 1000 + 37 * i
+        track_id, artist = f"track_{number:07d}", f"artist_{i % 10:06d}"
+        pitch, pulse = i % 3, (i // 3) % 2
+        tags = {t for t in ("calm", "film", "sad") if rng.random() < 0.35}
+        tags |= {"happy"} if pitch == 2 else set()
+        tags |= {"energetic"} if pulse else set()
+        tags = tags or {"calm"}
+        path = f"{number % 100:02d}/{number}.mp3"
+        fields = [track_id, artist, f"album_{i % 10:06d}", path, "2.0"]
+        line = "\t".join(fields + [f"mood/theme---{t}" for t in sorted(tags)])
+        part = "train" if i % 10 < 6 else "validation" if i % 10 < 8 else "test"
+        lines[part].append(line)
+        everything.append(line)
+        layout.labels[track_id] = tuple(sorted(tags))
+        layout.groups[track_id] = artist
+        if audio:
+            wave = tone(SECONDS, SAMPLE_RATE, frequency=220.0 * (1 + pitch), pulse_hz=4.0 * pulse)
+            target = root / "audio" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(target, wave, SAMPLE_RATE, format="MP3")
+            layout.audio[track_id] = target
+    everything.append(
+        "track_0000999\tartist_000099\talbum_000099\t99/999.mp3\t2.0\tmood/theme---horror"
+    )
+    _write_tsv(root / "data" / "autotagging_moodtheme.tsv", everything)
+    for part, rows in lines.items():
+        _write_tsv(root / "data" / "splits" / "split-0" / f"autotagging_moodtheme-{part}.tsv", rows)
+    return layout
+
+
+def _write_tsv(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\r\n".join([MTG_HEADER, *lines]) + "\r\n", encoding="utf-8", newline="")

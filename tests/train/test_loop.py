@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import merbench
+from merbench.evaluation.tasks import get_task
 from merbench.train.fit import NonFiniteLoss, pick_device
 from merbench.train.loop import fit_torch
 from tests.helpers.training import MODEL, _problem
@@ -161,3 +162,26 @@ def test_a_model_output_of_the_wrong_shape_fails_the_cell(task, labels, width, e
         y = np.digitize(y[:, 0], [1, 3, 5]).astype(np.int64) + 1
     with pytest.raises(merbench.CellError, match=f"model 'narrow': {expected} for task '{task}'"):
         fit_torch(model, {}, ([x], y), _problem(task, labels), seed=0, trainables=[None])
+
+
+def test_multilabel_trains_with_binary_cross_entropy_and_predicts_tag_probabilities():
+    x, _ = _data()
+    tags = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, np.zeros(len(x), bool)], axis=1).astype(float)
+    problem = dataclasses.replace(
+        _problem(epochs=30, patience=30),
+        task=get_task("mood-tags").with_tags(["calm", "epic", "never"]),
+    )
+    fitted = fit_torch(
+        MODEL,
+        {"lr": 1e-2},
+        ([x[:72]], tags[:72]),
+        problem,
+        seed=0,
+        trainables=[None],
+        valid=([x[72:]], tags[72:]),
+    )
+    probabilities = fitted.predict([x[72:]], 24)
+    assert probabilities.shape == (24, 3) and fitted.scores is None
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert probabilities[:, 2].max() < 0.5  # a tag no training track has
+    assert fitted.valid_score is not None and fitted.valid_score > 0.8  # macro ROC-AUC

@@ -123,6 +123,7 @@ MTG_MOODTHEME = merbench.DataSource(
     license=MTG_LICENSE,
     license_url=MTG_LICENSE_URL,
     size="about 46 GB (low-quality MP3 audio of 18,486 tracks)",
+    options={"audio": "low"},
     variants={
         "full": merbench.DataSource(
             kind="files",
@@ -130,6 +131,7 @@ MTG_MOODTHEME = merbench.DataSource(
             license=MTG_LICENSE,
             license_url=MTG_LICENSE_URL,
             size="about 152 GB (full-quality MP3 audio of 18,486 tracks)",
+            options={"audio": "full"},
         )
     },
 )

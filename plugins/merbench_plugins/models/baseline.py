@@ -1,8 +1,12 @@
-"""Baselines: ``mean``, ``majority`` (trivial) and ``artist-prior`` (what the artist is worth).
+"""Baselines: ``mean``, ``majority``, ``tag-prior`` (trivial) and ``artist-prior`` (what the
+artist is worth).
 
 Every leaderboard shows them beside the models: a candidate that does not beat them has learnt
 nothing from the audio. They declare no input and have nothing to tune; the core gives a model
 without inputs each track's group (artist) as an integer code in one column ``[N, 1]``.
+
+``tag-prior`` gives every track each tag's training prevalence: its ROC-AUC is 0.5 and its PR-AUC
+the tag's test prevalence, the chance levels of a multi-label task.
 
 ``artist-prior`` predicts the training mean (regression) or the most frequent class of the test
 track's artist, and falls back to the whole training part for an artist it has not seen. Under
@@ -37,11 +41,19 @@ def build_majority() -> object:
     return DummyClassifier(strategy="most_frequent")
 
 
+def build_tag_prior() -> object:
+    """Predict each tag's training prevalence as its probability, for every track."""
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier(strategy="prior")
+
+
 class ArtistPrior:
     """Predict from the track's group code (column 0 of ``X``) what its training tracks had.
 
     A scikit-learn-style estimator: ``y`` is ``[N, D]`` floats (regression: per-group means) or
-    ``[N]`` classes (classification: per-group class frequencies, for ``predict_proba``).
+    ``[N]`` classes (classification: per-group class frequencies, for ``predict_proba``); 0/1
+    tags ``[N, T]`` give per-group tag frequencies, each tag's probability.
     """
 
     def __init__(self) -> None:
@@ -103,6 +115,15 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
         tasks=("quadrant", "arousal-binary", "valence-binary"),
         is_baseline=True,
         summary="Predicts the most frequent training class (the trivial classification baseline).",
+    )
+    yield merbench.ModelSpec(
+        name="tag-prior",
+        accepts=(),
+        family="sklearn",
+        build=build_tag_prior,
+        tasks=("mood-tags",),
+        is_baseline=True,
+        summary="Predicts each tag's training prevalence (the trivial multi-label baseline).",
     )
     yield merbench.ModelSpec(
         name="artist-prior",

@@ -16,15 +16,21 @@ from merbench.space import FloatDistribution, IntDistribution
 MERBENCH_PLUGIN_API = 1
 
 REGRESSION = "av-regression"
-ALL_TASKS = ("av-regression", "quadrant", "arousal-binary", "valence-binary")
+MULTILABEL = "mood-tags"
+CLASS_TASKS = ("av-regression", "quadrant", "arousal-binary", "valence-binary")
+ALL_TASKS = (*CLASS_TASKS, MULTILABEL)
 
 
 def build_ridge(*, task: str = REGRESSION, alpha: float = 1.0) -> object:
-    """Ridge regression, or a ridge classifier for classification tasks."""
-    from sklearn.linear_model import Ridge, RidgeClassifier
+    """Ridge regression, a ridge classifier for classification tasks, or for tags (which need
+    probabilities) its probabilistic twin: L2-regularised logistic regression, ``C = 1 / alpha``
+    (the core fits one per tag)."""
+    from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 
     if task == REGRESSION:
         return Ridge(alpha=alpha)
+    if task == MULTILABEL:
+        return LogisticRegression(C=1.0 / alpha, class_weight="balanced", max_iter=1000)
     return RidgeClassifier(alpha=alpha, class_weight="balanced")
 
 
@@ -46,7 +52,8 @@ def build_random_forest(
     max_features: float = 0.3,
     min_samples_leaf: int = 2,
 ) -> object:
-    """A random forest; ``max_features`` is the share of features tried at each split."""
+    """A random forest; ``max_features`` is the share of features tried at each split (for
+    tags, one classifier per tag, fitted by the core)."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     common = {
@@ -84,7 +91,7 @@ def merbench_models() -> Iterator[merbench.ModelSpec]:
             "epsilon": FloatDistribution(1e-3, 1.0, log=True),
         },
         default_frontends=("handcrafted",),
-        tasks=ALL_TASKS,
+        tasks=CLASS_TASKS,  # no probabilities per tag without an inner Platt fit
         summary="Support vector machine with an RBF kernel (SVR for regression, SVC otherwise).",
     )
     yield merbench.ModelSpec(
