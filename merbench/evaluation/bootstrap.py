@@ -315,40 +315,76 @@ def _scorer(
     return _Scorer(weighted, swapped)
 
 
-def _roc_auc_scorer(paired: Paired, group_index: np.ndarray, repeat_index: np.ndarray) -> Scorer:
-    """Macro ROC-AUC under group weights, every resample at once (``roc_auc_score`` with
-    ``sample_weight`` gives the same values, one call per resample and tag).
+def _roc_auc_scorer(paired: Paired, group_index: np.ndarray, repeat_index: np.ndarray) -> _Scorer:
+    """Macro ROC-AUC under group weights or swaps, many draws at once (``roc_auc_score`` with
+    ``sample_weight`` gives the same values, one call per draw and tag).
 
     A tag's weighted AUC is ``sum_{i pos} w_i (W_neg(s < s_i) + W_neg(s = s_i) / 2) /
     (W_pos W_neg)``; with each tag's rows sorted once by score, the negative weights below and
-    at each score are cumulative sums. Tags a resample cannot score (no positive or no negative
-    weight) are left out of its macro mean, as ``compute_metrics`` leaves them out of a fold's.
+    at each score are cumulative sums. A swap changes the scores themselves, so each swapped
+    draw is ranked anew (average ranks for ties, the Mann-Whitney form). Tags a draw cannot score
+    (no positive or no negative weight) are left out of its macro mean, as ``compute_metrics``
+    leaves them out of a fold's.
     """
     true = np.asarray(paired.y_true, dtype=np.float64).reshape(len(group_index), -1)
     strata = [np.flatnonzero(repeat_index == r) for r in np.unique(repeat_index)]
+    pred_a = np.asarray(paired.pred_a, dtype=np.float64).reshape(true.shape)
+    pred_b = np.asarray(paired.pred_b, dtype=np.float64).reshape(true.shape)
+
+    def macro(aucs: list[np.ndarray]) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            stacked = np.stack(aucs, axis=1)  # [B, T]
+            counted = np.isfinite(stacked).sum(axis=1)
+            total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=1)
+            return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
 
     def one(pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
         per_stratum = []
         for rows in strata:
             w = weights[:, group_index[rows]]  # [B, n]
-            aucs = [_weighted_auc(true[rows, t], pred[rows, t], w) for t in range(true.shape[1])]
-            with np.errstate(invalid="ignore"):
-                stacked = np.stack(aucs, axis=1)  # [B, T]
-                counted = np.isfinite(stacked).sum(axis=1)
-                total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=1)
-                per_stratum.append(np.where(counted > 0, total / np.maximum(counted, 1), np.nan))
+            tags = range(true.shape[1])
+            per_stratum.append(
+                macro([_weighted_auc(true[rows, t], pred[rows, t], w) for t in tags])
+            )
         return np.asarray(np.mean(per_stratum, axis=0))
 
-    pred_a = np.asarray(paired.pred_a, dtype=np.float64).reshape(true.shape)
-    pred_b = np.asarray(paired.pred_b, dtype=np.float64).reshape(true.shape)
+    def one_swapped(first: np.ndarray, second: np.ndarray, swaps: np.ndarray) -> np.ndarray:
+        per_stratum = []
+        for rows in strata:
+            mask = swaps[:, group_index[rows]] > 0  # [B, n]: second's predictions there
+            aucs = [
+                _ranked_auc(true[rows, t], np.where(mask, second[rows, t], first[rows, t]))
+                for t in range(true.shape[1])
+            ]
+            per_stratum.append(macro(aucs))
+        return np.asarray(np.mean(per_stratum, axis=0))
 
-    def score(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        chunks = [weights[i : i + _AUC_CHUNK] for i in range(0, len(weights), _AUC_CHUNK)]
-        a = np.concatenate([one(pred_a, chunk) for chunk in chunks])
-        b = np.concatenate([one(pred_b, chunk) for chunk in chunks])
+    def chunks(draws: np.ndarray) -> list[np.ndarray]:
+        return [draws[i : i + _AUC_CHUNK] for i in range(0, len(draws), _AUC_CHUNK)]
+
+    def weighted(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = np.concatenate([one(pred_a, chunk) for chunk in chunks(weights)])
+        b = np.concatenate([one(pred_b, chunk) for chunk in chunks(weights)])
         return a, b
 
-    return score
+    def swapped(swaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = np.concatenate([one_swapped(pred_a, pred_b, chunk) for chunk in chunks(swaps)])
+        b = np.concatenate([one_swapped(pred_b, pred_a, chunk) for chunk in chunks(swaps)])
+        return a, b
+
+    return _Scorer(weighted, swapped)
+
+
+def _ranked_auc(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC-AUC of one tag for each row of ``scores`` ``[B, n]``: ``[B]``, NaN without a positive
+    or a negative (the Mann-Whitney U of the positives' average ranks)."""
+    positive = truth > 0.5
+    n_pos = int(positive.sum())
+    n_neg = len(truth) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.full(len(scores), np.nan)
+    ranks = sps.rankdata(scores, axis=1)
+    return (ranks[:, positive].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 _AUC_CHUNK = 50

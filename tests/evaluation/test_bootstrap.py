@@ -90,10 +90,9 @@ def test_every_ranking_metric_is_scored_without_a_call_per_resample(monkeypatch)
 
     monkeypatch.setattr(bootstrap, "_slow_scorer", slow)
     for task in TASK_SPECS.values():
-        observed, resampled, _ = bootstrap.resample(
-            _paired_for(task), task.primary, n_boot=100, seed=0
-        )
-        assert np.isfinite(observed).all() and resampled[0].shape == (100,), task.name
+        drawn = bootstrap.draw(_paired_for(task), task.primary, n_boot=100, n_perm=100, seed=0)
+        assert np.isfinite(drawn.observed).all() and drawn.resampled[0].shape == (100,), task.name
+        assert drawn.permuted.shape == (100,), task.name
 
 
 def test_macro_roc_auc_resamples_match_scikit_learn_with_sample_weights():
@@ -101,7 +100,8 @@ def test_macro_roc_auc_resamples_match_scikit_learn_with_sample_weights():
 
     paired = _tags()
     tags = paired.task.targets
-    observed, resampled, n_groups = bootstrap.resample(paired, "roc_auc_mean", n_boot=100, seed=4)
+    drawn = bootstrap.draw(paired, "roc_auc_mean", n_boot=100, n_perm=100, seed=4)
+    observed, resampled, n_groups = drawn.observed, drawn.resampled, drawn.n_groups
     y, a = np.asarray(paired.y_true), np.asarray(paired.pred_a)
     assert observed[0] == pytest.approx(compute_metrics(paired.task, y, a)["roc_auc_mean"])
     _, group_index = np.unique(paired.groups, return_inverse=True)
@@ -114,6 +114,15 @@ def test_macro_roc_auc_resamples_match_scikit_learn_with_sample_weights():
             if 0 < weights[y[:, t] > 0].sum() < weights.sum()
         ]
         assert resampled[0][draw] == pytest.approx(np.mean(scored), abs=1e-12)
+    b = np.asarray(paired.pred_b)
+    swaps = bootstrap._swaps(n_groups, 100, 4)
+    for draw in (0, 57):  # a swap exchanges the candidates' predictions on the groups marked 1
+        mask = (swaps[draw][group_index] > 0)[:, None]
+        first, second = np.where(mask, b, a), np.where(mask, a, b)
+        scored = [t for t in range(len(tags)) if 0 < y[:, t].sum() < len(y)]
+        difference = np.mean([roc_auc_score(y[:, t], first[:, t]) for t in scored])
+        difference -= np.mean([roc_auc_score(y[:, t], second[:, t]) for t in scored])
+        assert drawn.permuted[draw] == pytest.approx(difference, abs=1e-12)
 
 
 def test_macro_roc_auc_strata_average_the_folds_scores():
@@ -123,7 +132,7 @@ def test_macro_roc_auc_strata_average_the_folds_scores():
         task=paired.task, y_true=paired.y_true, pred_a=paired.pred_a, pred_b=paired.pred_b,
         groups=paired.groups, repeats=folds,
     )  # fmt: skip
-    observed, _, _ = bootstrap.resample(per_fold, "roc_auc_mean", n_boot=100, seed=0)
+    observed = bootstrap.draw(per_fold, "roc_auc_mean", n_boot=100, n_perm=100, seed=0).observed
     y, b = np.asarray(paired.y_true), np.asarray(paired.pred_b)
     expected = np.mean(
         [
