@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from merbench.evaluation.budgets import Budget
+from merbench.results.schema import CellKey
 
 TRAIN_PHASES = ("train", "augment", "fit")
 EVAL_PHASES = ("validate", "predict")
@@ -94,6 +95,8 @@ class Rates:
     once: float = 0.0
     """Seconds the candidate's first cell on a dataset pays beyond the others (a probe's
     estimate of computing its features over the whole dataset; stored cells include it)."""
+    tuned: bool = True
+    """Whether its cells run the budget's trials (with nothing to tune, a cell runs one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,7 +120,10 @@ class Line:
     cell_seconds: tuple[float, ...]
     """The estimated seconds of each cell (empty: no rates for this candidate)."""
     source: str
-    """``stored``, ``probe`` or why there is no estimate."""
+    """``stored``, ``probe``, ``static`` (neither: the coarse model of
+    ``merbench.pipeline.costs``) or why there is no estimate."""
+    keys: tuple[CellKey, ...] = ()
+    """The cells, in the order of ``cell_seconds``."""
 
     @property
     def seconds(self) -> float:
@@ -147,8 +153,23 @@ class RunEstimate:
 
     @property
     def unestimated(self) -> int:
-        """Cells with no estimate (their candidate has neither timings nor a probe)."""
+        """Cells with no estimate (their candidate's probe failed)."""
         return sum(line.cells for line in self.lines if not line.cell_seconds)
+
+    @property
+    def unmeasured(self) -> int:
+        """Cells with no estimate or only the static one (no timings, no probe)."""
+        return sum(
+            line.cells for line in self.lines if not line.cell_seconds or line.source == "static"
+        )
+
+    def cell_costs(self) -> dict[CellKey, float]:
+        """The estimated seconds of each cell with an estimate: the order the queue claims."""
+        return {
+            key: seconds
+            for line in self.lines
+            for key, seconds in zip(line.keys, line.cell_seconds, strict=False)
+        }
 
     def records(self) -> list[dict[str, Any]]:
         """One record per line: what ``merbench.run(plan=True)`` returns as a table."""
@@ -280,6 +301,7 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
         refit_fraction=sum(s.refit_epochs / s.epoch_cap for s in samples) / n,
         refits=sum(s.refits for s in samples) / n,
         source=source,
+        tuned=any(s.work.fits - s.refits > 1 for s in samples),
     )
 
 
@@ -290,9 +312,10 @@ def work_of(rates: Rates, budget: Budget, size: CellSize) -> Work:
     floor = min(cap, budget.patience + 1) if rates.network else 1
     refit = min(float(cap), max(float(floor), rates.refit_fraction * cap))
     n_valid = size.n_train * budget.valid_fraction
-    trial_epochs = budget.trials * trial
+    trials = budget.trials if rates.tuned else 1
+    trial_epochs = trials * trial
     return Work(
-        fits=budget.trials + rates.refits,
+        fits=trials + rates.refits,
         track_epochs=trial_epochs * (size.n_train - n_valid) + rates.refits * refit * size.n_train,
         windows=(trial_epochs * n_valid + rates.refits * size.n_test) * size.windows_per_track,
         clip_seconds=budget.clip_seconds,
@@ -358,7 +381,7 @@ def summary_lines(plan: RunEstimate) -> list[str]:
 
 def totals_line(plan: RunEstimate) -> str:
     """The plan's totals: cells, cell-hours and the wall time on N workers."""
-    if plan.unestimated == plan.cells:
+    if plan.unmeasured == plan.cells:
         return (
             f"Plan ({plan.budget} budget): {plan.cells} cells, no timings yet "
             "('merbench run --plan' probes them)."

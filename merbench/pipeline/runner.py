@@ -151,8 +151,8 @@ def run(
                 "rendered; fix the dataset and run again."
             )
         store.save_plan(stored_plan(plan, settings))
-        if not settings.enqueue_only:
-            outcome.estimate = _show_plan(plan, builder, keys, reporter)
+        if not settings.enqueue_only and outcome.estimate is not None:
+            _show_plan(outcome.estimate, reporter)
         reporter, tracker = track(
             reporter,
             store,
@@ -173,17 +173,12 @@ def run(
     return outcome
 
 
-def _show_plan(
-    plan: RunPlan, builder: CellBuilder, keys: list[CellKey], reporter: Reporter
-) -> RunEstimate:
+def _show_plan(estimate: RunEstimate, reporter: Reporter) -> None:
     """Report the run's cost plan as its first lines (``merbench.pipeline.estimate``)."""
-    jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
-    estimate = run_plan(plan, builder, max(1, min(jobs, len(keys))))
-    # A first run has no timings: one line instead of a table of question marks.
-    lines = summary_lines(estimate) if estimate.unestimated < estimate.cells else []
+    # A first run has no timings: one line instead of a table of static guesses.
+    lines = summary_lines(estimate) if estimate.unmeasured < estimate.cells else []
     for line in lines or [totals_line(estimate)]:
         reporter.message(line)
-    return estimate
 
 
 def _open_store(settings: RunSettings, plan: RunPlan) -> Store:
@@ -227,7 +222,8 @@ def _list_cells(
 ) -> list[CellKey]:
     """Load every dataset, store its folds, and add its cells to the store as pending.
 
-    Each cell gets an estimated cost, so that the queue hands out the longest cells first.
+    Each cell gets its estimated cost from the run's cost plan, so that the queue hands out
+    the longest cells first.
     """
     keys: list[CellKey] = []
     for dataset in plan.datasets:
@@ -250,7 +246,9 @@ def _list_cells(
                 folds = builder.folds(dataset.name, task, protocol)
                 keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
     builder.store.add_cells(keys)
-    outcome.costs = prioritise(builder, keys)
+    jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
+    outcome.estimate = run_plan(plan, builder, keys, max(1, min(jobs, len(keys))))
+    outcome.costs = prioritise(builder.store, outcome.estimate)
     return keys
 
 
