@@ -4,7 +4,8 @@ A cell's time is modelled as the sum of four parts, each a measured rate times t
 budget and the dataset give it:
 
 - per fit (``setup``: building the network and optimiser, and what a fit costs whatever its
-  tracks: first kernels, a scikit-learn ensemble's trees) x fits (trials and refits);
+  tracks: what its first epoch takes beyond the others, a scikit-learn ensemble's trees) x fits
+  (trials and refits);
 - per training track-epoch and second of clip (``train``, ``augment``, ``fit``) x the tracks
   each fit trains on times its epochs;
 - per predicted window and second of clip (``validate``, ``predict``) x the windows of the
@@ -73,6 +74,10 @@ class Sample:
     """Refits of the cell: the tuned one, and the default configuration's when it differs."""
     epoch_cap: int = 1
     """The budget's epochs when it was measured."""
+    first_epoch_s: float = 0.0
+    """Seconds of its fits' first epochs (timings ``tally_first_epoch_s``; 0: not recorded)."""
+    first_tracks: float = 0.0
+    """Training tracks of its fits' first epochs: one epoch of every fit."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +238,7 @@ def sample_of(
         windows=(sum(epochs) * n_valid + len(refit) * n_test) * per_track,
         clip_seconds=float(info.get("window_s") or 1.0),
     )
+    first = float(timings.get("tally_first_epoch_s") or 0.0) if network else 0.0
     return Sample(
         candidate=candidate,
         phases=phases,
@@ -242,6 +248,8 @@ def sample_of(
         refit_epochs=sum(refit) / len(refit),
         refits=len(refit),
         epoch_cap=epoch_cap if network else 1,
+        first_epoch_s=first,
+        first_tracks=sum(e > 0 for e in epochs) * (n_train - n_valid) + len(refit) * n_train,
     )
 
 
@@ -290,10 +298,12 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
     for phases, units in ((TRAIN_PHASES, track_units), (EVAL_PHASES, window_units)):
         if units <= 0:
             unplaced += sum(s.phases.get(p, 0.0) for s in samples for p in phases)
+    fits = sum(s.work.fits for s in samples)
+    per_epoch, once = first_epoch_split(samples, rate(TRAIN_PHASES, track_units))
     n = len(samples)
     return Rates(
-        per_fit=rate(FIT_PHASES, sum(s.work.fits for s in samples)),
-        per_track_epoch=rate(TRAIN_PHASES, track_units),
+        per_fit=rate(FIT_PHASES, fits) + (once / fits if fits > 0 else 0.0),
+        per_track_epoch=per_epoch,
         per_window=rate(EVAL_PHASES, window_units),
         per_cell=(fixed + unplaced) / n,
         network=samples[0].network,
@@ -303,6 +313,35 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
         source=source,
         tuned=any(s.work.fits - s.refits > 1 for s in samples),
     )
+
+
+def first_epoch_split(samples: Sequence[Sample], per_track_epoch: float) -> tuple[float, float]:
+    """The training seconds per track-epoch without each fit's first-epoch surcharge, and the
+    surcharge (seconds in all, paid once a fit).
+
+    A fit's first epoch costs more than the others: its kernels are chosen and its memory is
+    allocated in its first batches. Counted per track-epoch, that surcharge would grow with the
+    epochs: timings of two-epoch fits (a smoke run) would make 30-epoch fits cost 15 first
+    epochs. So the later epochs give the rate per track-epoch, and what the first epochs took
+    beyond it is a cost per fit. Without tallied first epochs or later epochs (one-epoch fits,
+    scikit-learn), or where the first epochs were no slower (noise), ``per_track_epoch`` stands.
+
+    Args:
+        samples: the measured cells of a candidate.
+        per_track_epoch: the rate over all epochs, first ones included.
+    """
+    first = sum(s.first_epoch_s for s in samples)
+    first_units = sum(s.first_tracks * s.work.clip_seconds for s in samples)
+    all_units = sum(s.work.track_epochs * s.work.clip_seconds for s in samples)
+    train = sum(s.phases.get(p, 0.0) for s in samples for p in TRAIN_PHASES)
+    later_units = all_units - first_units
+    if first <= 0 or first_units <= 0 or later_units <= 0:
+        return per_track_epoch, 0.0
+    later = (train - first) / later_units
+    surcharge = first - later * first_units
+    if later <= 0 or surcharge <= 0:
+        return per_track_epoch, 0.0
+    return later, surcharge
 
 
 def work_of(rates: Rates, budget: Budget, size: CellSize) -> Work:

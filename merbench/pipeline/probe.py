@@ -363,7 +363,7 @@ def _previous_samples(settings: RunSettings, plan: RunPlan) -> dict[str, list[Sa
 
 
 def run_plan(
-    plan: RunPlan, builder: CellBuilder, keys: Collection[CellKey], jobs: int
+    plan: RunPlan, builder: CellBuilder[Store], keys: Collection[CellKey], jobs: int
 ) -> RunEstimate:
     """The plan of a real run's listed cells, from the timings in its store (a resumed run's).
 

@@ -218,7 +218,7 @@ def _delete_results(run_dir: Path) -> None:
 
 
 def _list_cells(
-    plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
+    plan: RunPlan, builder: CellBuilder[Store], outcome: RunOutcome, reporter: Reporter
 ) -> list[CellKey]:
     """Load every dataset, store its folds, and add its cells to the store as pending.
 
@@ -253,7 +253,7 @@ def _list_cells(
 
 
 def _record_skipped(
-    builder: CellBuilder, dataset: DatasetConfig, skipped: Mapping[str, str]
+    builder: CellBuilder[Store], dataset: DatasetConfig, skipped: Mapping[str, str]
 ) -> None:
     """Store why tracks were left out, naming files relative to the dataset's folder.
 
@@ -285,7 +285,7 @@ def _fix_threads(store: Store) -> int:
 
 def _work(
     plan: RunPlan,
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     keys: list[CellKey],
     outcome: RunOutcome,
     reporter: Reporter,
@@ -330,7 +330,7 @@ def _work(
 
 
 def _work_on_dask(
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     among: frozenset[int],
     done: int,
     outcome: RunOutcome,
@@ -352,7 +352,7 @@ def _work_on_dask(
 
 
 def _work_here(
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     among: frozenset[int],
     done: int,
     reporter: Reporter,
