@@ -138,6 +138,33 @@ def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
     )
 
 
+def test_a_fits_first_epoch_surcharge_is_a_cost_per_fit_not_per_epoch():
+    # 2-epoch fits (a smoke run): 1 s per fit in its first epoch beyond 0.001 s per track-epoch
+    info = INFO | {"refit_epochs": 2, "default": {}}
+    trials, refits = [2, 2], 1
+    first_tracks = len(trials) * 160 + refits * 200
+    track_epochs = sum(trials) * 160 + 2 * refits * 200
+    fits = len(trials) + refits
+    per = 0.001 * 3.0  # seconds of one track-epoch of 3-s windows
+    timings = {
+        "phase_train_s": fits * 1.0 + track_epochs * per,
+        "phase_setup_s": 0.3,
+        "tally_first_epoch_s": fits * 1.0 + first_tracks * per,
+    }
+    smoke = sample_of("cnn", timings, info, trials, epoch_cap=2)
+    assert smoke is not None
+    rates = rates_of([smoke])
+    assert rates.per_track_epoch == pytest.approx(0.001)
+    assert rates.per_fit == pytest.approx((0.3 + fits * 1.0) / fits)
+    longer = replace(rates, trial_fraction=1.0, refit_fraction=1.0, refits=1)
+    seconds = cell_seconds(longer, work_of(longer, replace(DEFAULT, epochs=30), SIZE))
+    work = work_of(longer, replace(DEFAULT, epochs=30), SIZE)
+    assert seconds == pytest.approx(work.fits * (0.1 + 1.0) + work.track_epochs * per)
+    untallied = rates_of([replace(smoke, first_epoch_s=0.0)])  # older stores: all per epoch
+    assert untallied.per_track_epoch > rates.per_track_epoch
+    assert untallied.per_fit == pytest.approx(0.1)
+
+
 def test_a_cell_without_timings_or_info_gives_no_sample():
     assert sample_of("cnn", {}, INFO, [], epoch_cap=6) is None
     assert sample_of("cnn", TIMINGS, {}, [], epoch_cap=6) is None
