@@ -71,7 +71,10 @@ def test_the_queue_claims_in_the_order_of_the_plans_per_cell_seconds(tmp_path):
     worker = this_worker()
     claimed = [claim(store, worker) for _ in range(4)]
     assert [c.key for c in claimed if c] == [
-        _key("cnn", 0), _key("cnn", 1), _key("mean", 1), _key("mean", 0)
+        _key("cnn", 0),
+        _key("cnn", 1),
+        _key("mean", 1),
+        _key("mean", 0),
     ]
     store.close()
 

@@ -66,7 +66,8 @@ def test_the_pbs_recipe_submits_one_chunk_of_8_cores_and_a_gpu_with_the_shared_c
     assert "#PBS -q workq" in directives
     assert "#PBS -l walltime=04:00:00" in directives
     # PBS Pro reads one select: the whole chunk, GPU included, and only once
-    assert [d for d in directives if "select=" in d] == ["#PBS -l select=1:ncpus=8:ngpus=1:mem=32GB"]
+    selects = [d for d in directives if "select=" in d]
+    assert selects == ["#PBS -l select=1:ncpus=8:ngpus=1:mem=32GB"]
     body = [line.strip() for line in script.splitlines() if not line.startswith("#")]
     activate = body.index("source /shared/envs/mer/bin/activate")
     assert f"export MERBENCH_CACHE={CACHE}" in body
@@ -83,7 +84,8 @@ def _manifest() -> list[dict]:
 
 
 def _deployment(name: str) -> dict:
-    (found,) = [d for d in _manifest() if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+    deployments = [d for d in _manifest() if d["kind"] == "Deployment"]
+    (found,) = [d for d in deployments if d["metadata"]["name"] == name]
     return found
 
 
@@ -115,9 +117,10 @@ def test_the_kubernetes_commands_are_ones_the_installed_dask_accepts():
     port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "comm")
     assert parsed.params["scheduler"] == f"tcp://{service['metadata']['name']}:{port}"
     assert f"--port {port}" in " ".join(scheduler)
-    assert service["spec"]["selector"] == _deployment("mer-scheduler")["spec"]["selector"][
-        "matchLabels"
-    ]
+    assert (
+        service["spec"]["selector"]
+        == _deployment("mer-scheduler")["spec"]["selector"]["matchLabels"]
+    )
 
 
 def test_each_kubernetes_worker_has_one_gpu_and_the_shared_volume_with_data_and_cache():
