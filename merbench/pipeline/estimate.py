@@ -37,7 +37,8 @@ EVAL_PHASES = ("validate", "predict")
 FIT_PHASES = ("setup",)
 PRUNER_STARTUP, PRUNER_WARMUP = 2, 2
 """The median pruner's settings (``merbench.train.tuning.MEDIAN_PRUNER``): trials it never
-prunes, and epochs of every trial before it may prune one."""
+prunes, and the first epoch at which it may prune one (Optuna prunes from the step that equals
+``n_warmup_steps``; a trial reports its epochs from 1)."""
 WORKER_LINES = (8, 32, 128)
 """Worker counts the plan shows beside the run's own ``--jobs``."""
 
@@ -256,8 +257,8 @@ def sample_of(
 def prior_habits(budget: Budget, *, network: bool, tuned: bool) -> tuple[float, float, float]:
     """Trial and refit epochs (as shares of the cap) and refits of a cell never measured.
 
-    The first trials run to the cap; later ones are pruned about half the time, after the
-    pruner's warm-up. A refit trains between its floor (``patience + 1``) and the cap. A
+    The first trials run to the cap; later ones are pruned about half the time, at the end of
+    the pruner's warm-up. A refit trains between its floor (``patience + 1``) and the cap. A
     tuned candidate refits its default configuration too. Early stopping is left out, so the
     epochs are on the high side.
 
@@ -271,7 +272,7 @@ def prior_habits(budget: Budget, *, network: bool, tuned: bool) -> tuple[float, 
         return 1.0, 1.0, refits
     cap, trials = budget.epochs, budget.trials
     full = min(trials, PRUNER_STARTUP)
-    pruned_at = min(cap, PRUNER_WARMUP + 1)
+    pruned_at = min(cap, PRUNER_WARMUP)
     trial = (full * cap + (trials - full) * (cap + pruned_at) / 2) / trials
     refit = (min(cap, budget.patience + 1) + cap) / 2
     return trial / cap, refit / cap, refits

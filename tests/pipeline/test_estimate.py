@@ -103,8 +103,8 @@ def test_makespan_is_longest_first_to_the_least_loaded_worker():
 
 def test_probe_habits_come_from_the_budget():
     trial, refit, refits = prior_habits(DEFAULT, network=True, tuned=True)
-    # two full trials of 6 epochs, two pruned half the time after 3: 5.25 epochs a trial
-    assert trial * DEFAULT.epochs == pytest.approx(5.25)
+    # two full trials of 6 epochs, two pruned half the time at 2: 5 epochs a trial
+    assert trial * DEFAULT.epochs == pytest.approx(5.0)
     assert refit * DEFAULT.epochs == pytest.approx(4.5)  # between patience + 1 and the cap
     assert refits == 2
     assert prior_habits(DEFAULT, network=False, tuned=False) == (1.0, 1.0, 1.0)
@@ -114,7 +114,7 @@ def test_probe_habits_come_from_the_budget():
                     refits=refits)  # fmt: skip
     work = work_of(rates, DEFAULT, SIZE)
     assert work.fits == DEFAULT.trials + 2
-    assert work.track_epochs == pytest.approx(4 * 5.25 * 160 + 2 * 4.5 * 200)
+    assert work.track_epochs == pytest.approx(4 * 5.0 * 160 + 2 * 4.5 * 200)
 
 
 def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
@@ -165,6 +165,29 @@ def test_a_fits_first_epoch_surcharge_is_a_cost_per_fit_not_per_epoch():
     assert untallied.per_fit == pytest.approx(0.1)
 
 
+def test_the_plans_pruner_warm_up_is_the_first_epoch_optuna_prunes_at():
+    import optuna
+
+    from merbench.pipeline.estimate import PRUNER_STARTUP, PRUNER_WARMUP
+    from merbench.train.tuning import MEDIAN_PRUNER
+
+    assert MEDIAN_PRUNER == {"n_startup_trials": PRUNER_STARTUP, "n_warmup_steps": PRUNER_WARMUP}
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(**MEDIAN_PRUNER)
+    )
+    for _ in range(PRUNER_STARTUP):  # trials the pruner never prunes, scoring 1 at every epoch
+        trial = study.ask()
+        for epoch in range(1, 4):
+            trial.report(1.0, epoch)
+        study.tell(trial, 1.0)
+    worse = study.ask()
+    pruned = []
+    for epoch in range(1, 4):  # a trial reports its epochs from 1, as a cell's does
+        worse.report(0.0, epoch)
+        pruned.append(worse.should_prune())
+    assert pruned.index(True) + 1 == PRUNER_WARMUP
+
+
 def test_a_cell_without_timings_or_info_gives_no_sample():
     assert sample_of("cnn", {}, INFO, [], epoch_cap=6) is None
     assert sample_of("cnn", TIMINGS, {}, [], epoch_cap=6) is None
@@ -196,7 +219,7 @@ def test_stored_cells_give_their_habits_unless_their_epoch_cap_was_smaller():
     find = rate_finder({"cnn": [smoke], "other": [default]}, None, DEFAULT)
     from_smoke = find(None, None, parse_candidate("cnn"))  # type: ignore[arg-type]
     assert not isinstance(from_smoke, str)
-    assert from_smoke.trial_fraction == pytest.approx(5.25 / 6)  # the budget's, not 2 of 2
+    assert from_smoke.trial_fraction == pytest.approx(5.0 / 6)  # the budget's, not 2 of 2
     from_default = find(None, None, parse_candidate("other"))  # type: ignore[arg-type]
     assert not isinstance(from_default, str) and from_default.trial_fraction == pytest.approx(0.75)
     assert find(None, None, parse_candidate("new")) == "no timings"  # type: ignore[arg-type]
