@@ -302,7 +302,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=2000, help="Cells per configuration.")
     parser.add_argument("--cell-seconds", type=float, default=0.5, help="What a cell costs.")
-    parser.add_argument("--dask-workers", default="16,32,64", help="Dask cluster sizes.")
+    parser.add_argument(
+        "--dask-workers", default="16,32,64", help="Dask cluster sizes ('none': no Dask rows)."
+    )
     parser.add_argument("--store-workers", type=int, default=16, help="PostgreSQL workers.")
     parser.add_argument("--postgres", default="postgresql:///postgres", help="Server URL.")
     parser.add_argument("--predictions", type=int, default=300, help="Prediction rows a cell.")
@@ -320,6 +322,7 @@ def main() -> None:
     measures = [
         measure(args, "Dask (threads)", int(workers), dask_makespan)
         for workers in args.dask_workers.split(",")
+        if args.dask_workers != "none"
     ]
     problem = unreachable(args.postgres)
     if problem:

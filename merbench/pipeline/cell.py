@@ -59,11 +59,13 @@ def run_cell(
     """Tune, refit and test one cell; return what the store keeps.
 
     The cell's time is split into phases (``merbench.train.timing``), stored as timings
-    ``phase_<name>_s`` (``phase_total_s``: the whole cell).
+    ``phase_<name>_s`` (``phase_total_s``: the whole cell), beside its tallies
+    (``tally_<name>_s``: a torch fit's first epochs).
     """
     with measuring() as clock:
         result = _run_cell(plan, features, on_epoch)
     phases = {f"phase_{name}_s": seconds for name, seconds in clock.seconds.items()}
+    phases |= {f"tally_{name}_s": seconds for name, seconds in clock.tallies.items()}
     return replace(result, timings={**result.timings, **phases})
 
 

@@ -4,7 +4,8 @@ A cell's time is modelled as the sum of four parts, each a measured rate times t
 budget and the dataset give it:
 
 - per fit (``setup``: building the network and optimiser, and what a fit costs whatever its
-  tracks: first kernels, a scikit-learn ensemble's trees) x fits (trials and refits);
+  tracks: what its first epoch takes beyond the others, a scikit-learn ensemble's trees) x fits
+  (trials and refits);
 - per training track-epoch and second of clip (``train``, ``augment``, ``fit``) x the tracks
   each fit trains on times its epochs;
 - per predicted window and second of clip (``validate``, ``predict``) x the windows of the
@@ -29,13 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from merbench.evaluation.budgets import Budget
+from merbench.results.schema import CellKey
 
 TRAIN_PHASES = ("train", "augment", "fit")
 EVAL_PHASES = ("validate", "predict")
 FIT_PHASES = ("setup",)
 PRUNER_STARTUP, PRUNER_WARMUP = 2, 2
 """The median pruner's settings (``merbench.train.tuning.MEDIAN_PRUNER``): trials it never
-prunes, and epochs of every trial before it may prune one."""
+prunes, and the first epoch at which it may prune one (Optuna prunes from the step that equals
+``n_warmup_steps``; a trial reports its epochs from 1)."""
 WORKER_LINES = (8, 32, 128)
 """Worker counts the plan shows beside the run's own ``--jobs``."""
 
@@ -72,6 +75,10 @@ class Sample:
     """Refits of the cell: the tuned one, and the default configuration's when it differs."""
     epoch_cap: int = 1
     """The budget's epochs when it was measured."""
+    first_epoch_s: float = 0.0
+    """Seconds of its fits' first epochs (timings ``tally_first_epoch_s``; 0: not recorded)."""
+    first_tracks: float = 0.0
+    """Training tracks of its fits' first epochs: one epoch of every fit."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +101,8 @@ class Rates:
     once: float = 0.0
     """Seconds the candidate's first cell on a dataset pays beyond the others (a probe's
     estimate of computing its features over the whole dataset; stored cells include it)."""
+    tuned: bool = True
+    """Whether its cells run the budget's trials (with nothing to tune, a cell runs one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,7 +126,10 @@ class Line:
     cell_seconds: tuple[float, ...]
     """The estimated seconds of each cell (empty: no rates for this candidate)."""
     source: str
-    """``stored``, ``probe`` or why there is no estimate."""
+    """``stored``, ``probe``, ``static`` (neither: the coarse model of
+    ``merbench.pipeline.costs``) or why there is no estimate."""
+    keys: tuple[CellKey, ...] = ()
+    """The cells, in the order of ``cell_seconds``."""
 
     @property
     def seconds(self) -> float:
@@ -147,8 +159,23 @@ class RunEstimate:
 
     @property
     def unestimated(self) -> int:
-        """Cells with no estimate (their candidate has neither timings nor a probe)."""
+        """Cells with no estimate (their candidate's probe failed)."""
         return sum(line.cells for line in self.lines if not line.cell_seconds)
+
+    @property
+    def unmeasured(self) -> int:
+        """Cells with no estimate or only the static one (no timings, no probe)."""
+        return sum(
+            line.cells for line in self.lines if not line.cell_seconds or line.source == "static"
+        )
+
+    def cell_costs(self) -> dict[CellKey, float]:
+        """The estimated seconds of each cell with an estimate: the order the queue claims."""
+        return {
+            key: seconds
+            for line in self.lines
+            for key, seconds in zip(line.keys, line.cell_seconds, strict=False)
+        }
 
     def records(self) -> list[dict[str, Any]]:
         """One record per line: what ``merbench.run(plan=True)`` returns as a table."""
@@ -212,6 +239,7 @@ def sample_of(
         windows=(sum(epochs) * n_valid + len(refit) * n_test) * per_track,
         clip_seconds=float(info.get("window_s") or 1.0),
     )
+    first = float(timings.get("tally_first_epoch_s") or 0.0) if network else 0.0
     return Sample(
         candidate=candidate,
         phases=phases,
@@ -221,14 +249,16 @@ def sample_of(
         refit_epochs=sum(refit) / len(refit),
         refits=len(refit),
         epoch_cap=epoch_cap if network else 1,
+        first_epoch_s=first,
+        first_tracks=sum(e > 0 for e in epochs) * (n_train - n_valid) + len(refit) * n_train,
     )
 
 
 def prior_habits(budget: Budget, *, network: bool, tuned: bool) -> tuple[float, float, float]:
     """Trial and refit epochs (as shares of the cap) and refits of a cell never measured.
 
-    The first trials run to the cap; later ones are pruned about half the time, after the
-    pruner's warm-up. A refit trains between its floor (``patience + 1``) and the cap. A
+    The first trials run to the cap; later ones are pruned about half the time, at the end of
+    the pruner's warm-up. A refit trains between its floor (``patience + 1``) and the cap. A
     tuned candidate refits its default configuration too. Early stopping is left out, so the
     epochs are on the high side.
 
@@ -242,7 +272,7 @@ def prior_habits(budget: Budget, *, network: bool, tuned: bool) -> tuple[float, 
         return 1.0, 1.0, refits
     cap, trials = budget.epochs, budget.trials
     full = min(trials, PRUNER_STARTUP)
-    pruned_at = min(cap, PRUNER_WARMUP + 1)
+    pruned_at = min(cap, PRUNER_WARMUP)
     trial = (full * cap + (trials - full) * (cap + pruned_at) / 2) / trials
     refit = (min(cap, budget.patience + 1) + cap) / 2
     return trial / cap, refit / cap, refits
@@ -269,10 +299,12 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
     for phases, units in ((TRAIN_PHASES, track_units), (EVAL_PHASES, window_units)):
         if units <= 0:
             unplaced += sum(s.phases.get(p, 0.0) for s in samples for p in phases)
+    fits = sum(s.work.fits for s in samples)
+    per_epoch, once = first_epoch_split(samples, rate(TRAIN_PHASES, track_units))
     n = len(samples)
     return Rates(
-        per_fit=rate(FIT_PHASES, sum(s.work.fits for s in samples)),
-        per_track_epoch=rate(TRAIN_PHASES, track_units),
+        per_fit=rate(FIT_PHASES, fits) + (once / fits if fits > 0 else 0.0),
+        per_track_epoch=per_epoch,
         per_window=rate(EVAL_PHASES, window_units),
         per_cell=(fixed + unplaced) / n,
         network=samples[0].network,
@@ -280,7 +312,37 @@ def rates_of(samples: Sequence[Sample], *, source: str = "stored") -> Rates:
         refit_fraction=sum(s.refit_epochs / s.epoch_cap for s in samples) / n,
         refits=sum(s.refits for s in samples) / n,
         source=source,
+        tuned=any(s.work.fits - s.refits > 1 for s in samples),
     )
+
+
+def first_epoch_split(samples: Sequence[Sample], per_track_epoch: float) -> tuple[float, float]:
+    """The training seconds per track-epoch without each fit's first-epoch surcharge, and the
+    surcharge (seconds in all, paid once a fit).
+
+    A fit's first epoch costs more than the others: its kernels are chosen and its memory is
+    allocated in its first batches. Counted per track-epoch, that surcharge would grow with the
+    epochs: timings of two-epoch fits (a smoke run) would make 30-epoch fits cost 15 first
+    epochs. So the later epochs give the rate per track-epoch, and what the first epochs took
+    beyond it is a cost per fit. Without tallied first epochs or later epochs (one-epoch fits,
+    scikit-learn), or where the first epochs were no slower (noise), ``per_track_epoch`` stands.
+
+    Args:
+        samples: the measured cells of a candidate.
+        per_track_epoch: the rate over all epochs, first ones included.
+    """
+    first = sum(s.first_epoch_s for s in samples)
+    first_units = sum(s.first_tracks * s.work.clip_seconds for s in samples)
+    all_units = sum(s.work.track_epochs * s.work.clip_seconds for s in samples)
+    train = sum(s.phases.get(p, 0.0) for s in samples for p in TRAIN_PHASES)
+    later_units = all_units - first_units
+    if first <= 0 or first_units <= 0 or later_units <= 0:
+        return per_track_epoch, 0.0
+    later = (train - first) / later_units
+    surcharge = first - later * first_units
+    if later <= 0 or surcharge <= 0:
+        return per_track_epoch, 0.0
+    return later, surcharge
 
 
 def work_of(rates: Rates, budget: Budget, size: CellSize) -> Work:
@@ -290,9 +352,10 @@ def work_of(rates: Rates, budget: Budget, size: CellSize) -> Work:
     floor = min(cap, budget.patience + 1) if rates.network else 1
     refit = min(float(cap), max(float(floor), rates.refit_fraction * cap))
     n_valid = size.n_train * budget.valid_fraction
-    trial_epochs = budget.trials * trial
+    trials = budget.trials if rates.tuned else 1
+    trial_epochs = trials * trial
     return Work(
-        fits=budget.trials + rates.refits,
+        fits=trials + rates.refits,
         track_epochs=trial_epochs * (size.n_train - n_valid) + rates.refits * refit * size.n_train,
         windows=(trial_epochs * n_valid + rates.refits * size.n_test) * size.windows_per_track,
         clip_seconds=budget.clip_seconds,
@@ -358,7 +421,7 @@ def summary_lines(plan: RunEstimate) -> list[str]:
 
 def totals_line(plan: RunEstimate) -> str:
     """The plan's totals: cells, cell-hours and the wall time on N workers."""
-    if plan.unestimated == plan.cells:
+    if plan.unmeasured == plan.cells:
         return (
             f"Plan ({plan.budget} budget): {plan.cells} cells, no timings yet "
             "('merbench run --plan' probes them)."

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 from merbench.data.audio import SAMPLE_RATE, AudioSettings, AudioStore
 from merbench.data.config import (
@@ -56,7 +57,7 @@ from merbench.pipeline.cell import CellPlan, cell_seed
 from merbench.pipeline.settings import RunSettings
 from merbench.plugin.registry import Registry
 from merbench.plugin.specs import DatasetSpec
-from merbench.results.schema import CellKey
+from merbench.results.schema import DEFAULT_SPLIT, CellKey
 from merbench.results.store import Store
 from merbench.results.urls import display_url
 from merbench.train.family import family_of
@@ -299,12 +300,38 @@ def audio_settings(budget: Budget) -> AudioSettings:
     )
 
 
-class CellBuilder:
-    """Builds the plan of any cell of a run, loading each dataset and its folds once."""
+class SplitStore(Protocol):
+    """What ``CellBuilder`` needs of a store: to save a split and answer the stored hash.
+
+    ``Store`` is one; a Dask worker, which never opens the store, gives the run's stored
+    hashes instead (``merbench.pipeline.executors.dask_tasks.StoredSplits``).
+    """
+
+    def save_split(
+        self,
+        dataset: str,
+        task: str,
+        digest: str,
+        manifest: Any,
+        audit: Mapping[str, Any],
+        protocol: str = DEFAULT_SPLIT,
+    ) -> str:
+        """Store a split once (the first one wins); return the stored hash."""
+        ...
+
+
+S = TypeVar("S", bound=SplitStore)
+
+
+class CellBuilder(Generic[S]):
+    """Builds the plan of any cell of a run, loading each dataset and its folds once.
+
+    Its store (``S``) is the run's ``Store`` where one is open, else any ``SplitStore``.
+    """
 
     def __init__(
         self,
-        store: Store,
+        store: S,
         registry: Registry,
         settings: RunSettings,
         config: Config,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -31,6 +31,7 @@ from merbench.evaluation.tasks import get_task
 from merbench.evaluation.transfer import TRANSFER, pair_name, parse_pair
 from merbench.pipeline.candidates import Candidate
 from merbench.pipeline.cell import CellPlan, cell_seed, run_cell
+from merbench.pipeline.costs import static_rates
 from merbench.pipeline.estimate import (
     EVAL_PHASES,
     FIT_PHASES,
@@ -170,7 +171,9 @@ def probe_rates(probe: Probe, tracks: Tracks, key: CellKey, candidate: Candidate
     tuned = not large.model.is_baseline and (samples[1].network or any(spaces))
     trial, refit, refits = prior_habits(probe.budget, network=samples[1].network, tuned=tuned)
     rates = probe_rates_of(samples[0], samples[1])
-    return replace(rates, trial_fraction=trial, refit_fraction=refit, refits=refits, once=once)
+    return replace(
+        rates, trial_fraction=trial, refit_fraction=refit, refits=refits, once=once, tuned=tuned
+    )
 
 
 def _probe_sample(plan: CellPlan, probe: Probe) -> Sample:
@@ -303,6 +306,7 @@ def _line(
     key: CellKey, folds: Iterable[Fold], rates: Rates | str, budget: Budget, per_track: float
 ) -> Line:
     fold_list = list(folds)
+    keys = tuple(replace(key, repeat=f.repeat, fold=f.fold) for f in fold_list)
     seconds: tuple[float, ...] = ()
     if not isinstance(rates, str):
         sizes = [CellSize(n_train=len(f.train), n_test=len(f.test), windows_per_track=per_track)
@@ -312,14 +316,18 @@ def _line(
     return Line(
         dataset=key.dataset, task=key.task, split=key.split, candidate=key.candidate,
         cells=len(fold_list), cell_seconds=seconds,
-        source=rates if isinstance(rates, str) else rates.source,
+        source=rates if isinstance(rates, str) else rates.source, keys=keys,
     )  # fmt: skip
 
 
 def rate_finder(
-    stored: Mapping[str, Sequence[Sample]], probe: Probe | None, budget: Budget
+    stored: Mapping[str, Sequence[Sample]],
+    probe: Probe | None,
+    budget: Budget,
+    fallback: Callable[[Candidate], Rates] | None = None,
 ) -> Callable[[Tracks, CellKey, Candidate], Rates | str]:
-    """A candidate's rates: from its stored cells, else from a probe (when given), else why not.
+    """A candidate's rates: from its stored cells, else from a probe (when given), else from
+    ``fallback`` (the static rates of ``merbench.pipeline.costs``, when given), else why not.
 
     Cells stored under a smaller epoch cap than ``budget``'s cannot show how pruning and early
     stopping cut trials short (a smoke run's two epochs always run): their habits are the
@@ -335,7 +343,7 @@ def rate_finder(
             trial, refit, refits = prior_habits(budget, network=True, tuned=True)
             return replace(rates, trial_fraction=trial, refit_fraction=refit, refits=refits)
         if probe is None:
-            return "no timings"
+            return "no timings" if fallback is None else fallback(candidate)
         try:
             return probe_rates(probe, tracks, key, candidate)
         except Exception as exc:  # a probe that fails leaves the candidate unestimated
@@ -379,10 +387,22 @@ def _previous_samples(settings: RunSettings, plan: RunPlan) -> dict[str, list[Sa
         store.close()
 
 
-def run_plan(plan: RunPlan, builder: CellBuilder, jobs: int) -> RunEstimate:
-    """The plan a real run shows as it starts, from the timings in its store (a resumed run's).
+def run_plan(
+    plan: RunPlan, builder: CellBuilder[Store], keys: Collection[CellKey], jobs: int
+) -> RunEstimate:
+    """The plan of a real run's listed cells, from the timings in its store (a resumed run's).
 
-    A real run probes nothing: the time and the feature caches a probe takes are ``--plan``'s.
+    A real run probes nothing (the time and the feature caches a probe takes are ``--plan``'s):
+    a candidate without stored timings gets the static rates (``costs.static_rates``). The
+    plan's per-cell seconds are the order the queue claims the cells in (``costs.prioritise``).
     """
-    finder = rate_finder(stored_samples(builder.store), None, plan.budget)
-    return plan_cost(plan, builder.registry, builder, finder, jobs=jobs)
+    listed = {key.dataset for key in keys}
+    datasets = tuple(d for d in plan.datasets if d.name in listed)  # skipped ones left out
+    registry = builder.registry
+    finder = rate_finder(
+        stored_samples(builder.store),
+        None,
+        plan.budget,
+        fallback=lambda candidate: static_rates(candidate, registry),
+    )
+    return plan_cost(replace(plan, datasets=datasets), registry, builder, finder, jobs=jobs)

@@ -152,8 +152,8 @@ def run(
                 "rendered; fix the dataset and run again."
             )
         store.save_plan(stored_plan(plan, settings))
-        if not settings.enqueue_only:
-            outcome.estimate = _show_plan(plan, builder, keys, reporter)
+        if not settings.enqueue_only and outcome.estimate is not None:
+            _show_plan(outcome.estimate, reporter)
         reporter, tracker = track(
             reporter,
             store,
@@ -174,17 +174,12 @@ def run(
     return outcome
 
 
-def _show_plan(
-    plan: RunPlan, builder: CellBuilder, keys: list[CellKey], reporter: Reporter
-) -> RunEstimate:
+def _show_plan(estimate: RunEstimate, reporter: Reporter) -> None:
     """Report the run's cost plan as its first lines (``merbench.pipeline.estimate``)."""
-    jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
-    estimate = run_plan(plan, builder, max(1, min(jobs, len(keys))))
-    # A first run has no timings: one line instead of a table of question marks.
-    lines = summary_lines(estimate) if estimate.unestimated < estimate.cells else []
+    # A first run has no timings: one line instead of a table of static guesses.
+    lines = summary_lines(estimate) if estimate.unmeasured < estimate.cells else []
     for line in lines or [totals_line(estimate)]:
         reporter.message(line)
-    return estimate
 
 
 def _open_store(settings: RunSettings, plan: RunPlan) -> Store:
@@ -224,11 +219,12 @@ def _delete_results(run_dir: Path) -> None:
 
 
 def _list_cells(
-    plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
+    plan: RunPlan, builder: CellBuilder[Store], outcome: RunOutcome, reporter: Reporter
 ) -> list[CellKey]:
     """Load every dataset, store its folds, and add its cells to the store as pending.
 
-    Each cell gets an estimated cost, so that the queue hands out the longest cells first.
+    Each cell gets its estimated cost from the run's cost plan, so that the queue hands out
+    the longest cells first.
     """
     keys: list[CellKey] = []
     for dataset in plan.datasets:
@@ -252,7 +248,9 @@ def _list_cells(
                 keys += cell_keys(plan, builder.registry, dataset.name, task, folds, protocol)
     keys += _transfer_cells(plan, builder, outcome, reporter)
     builder.store.add_cells(keys)
-    outcome.costs = prioritise(builder, keys)
+    jobs = resolve_jobs(builder.settings.jobs, uses_torch=plan.uses_torch)
+    outcome.estimate = run_plan(plan, builder, keys, max(1, min(jobs, len(keys))))
+    outcome.costs = prioritise(builder.store, outcome.estimate)
     return keys
 
 
@@ -282,7 +280,7 @@ def _transfer_cells(
 
 
 def _record_skipped(
-    builder: CellBuilder, dataset: DatasetConfig, skipped: Mapping[str, str]
+    builder: CellBuilder[Store], dataset: DatasetConfig, skipped: Mapping[str, str]
 ) -> None:
     """Store why tracks were left out, naming files relative to the dataset's folder.
 
@@ -314,7 +312,7 @@ def _fix_threads(store: Store) -> int:
 
 def _work(
     plan: RunPlan,
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     keys: list[CellKey],
     outcome: RunOutcome,
     reporter: Reporter,
@@ -359,7 +357,7 @@ def _work(
 
 
 def _work_on_dask(
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     among: frozenset[int],
     done: int,
     outcome: RunOutcome,
@@ -381,7 +379,7 @@ def _work_on_dask(
 
 
 def _work_here(
-    builder: CellBuilder,
+    builder: CellBuilder[Store],
     among: frozenset[int],
     done: int,
     reporter: Reporter,

@@ -128,14 +128,26 @@ def engine_url(url: str) -> sa.URL:
     return parsed
 
 
-def make_engine(url: str, *, read_only: bool = False) -> sa.Engine:
-    """The engine of a store: SQLite tuned for parallel writers; a server database unpooled.
+POOL_SIZE = 1
+"""Connections a store keeps open on a server database between its transactions."""
+POOL_OVERFLOW = 1
+"""Connections it opens beyond them while its threads write at once (closed after)."""
+POOL_RECYCLE_S = 1800
+"""Seconds after which a kept connection is replaced (idle-connection timeouts of proxies
+and firewalls are often an hour)."""
 
-    On a server database (PostgreSQL) the store keeps no connection open between its
-    transactions (``NullPool``): a process uses the store a few times per cell and for a
-    heartbeat every few seconds, while its Optuna study keeps the one connection it holds
-    open (``merbench.train.tuning``). Many workers then fit under the server's
-    ``max_connections`` (docs/scale-out.md, Connections).
+
+def make_engine(url: str, *, read_only: bool = False) -> sa.Engine:
+    """The engine of a store: SQLite tuned for parallel writers; a server database's small pool.
+
+    On a server database (PostgreSQL) the store keeps one connection open between its
+    transactions and opens a second only while two of its threads (a cell's heartbeat beside
+    a claim or a result) write at once (``POOL_SIZE``, ``POOL_OVERFLOW``): opening a
+    connection per transaction cost more than the transaction. With the one its Optuna study
+    keeps (``merbench.train.tuning``), a worker holds two connections between its
+    transactions, three at most (docs/scale-out.md, Connections). A pooled connection is
+    checked before use (``pre_ping``: a server restart or a dropped idle connection costs a
+    reconnect, not a failed transaction) and replaced after ``POOL_RECYCLE_S``.
 
     Args:
         url: the store's URL.
@@ -148,7 +160,14 @@ def make_engine(url: str, *, read_only: bool = False) -> sa.Engine:
     parsed = engine_url(url)
     try:
         if parsed.get_backend_name() != "sqlite":
-            return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+            return sa.create_engine(
+                parsed,
+                poolclass=sa.pool.QueuePool,
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_OVERFLOW,
+                pool_pre_ping=True,
+                pool_recycle=POOL_RECYCLE_S,
+            )
         options: dict[str, Any] = {"json_deserializer": _json_reader(url)}
         if read_only and sqlite_path(url) is not None:
             options["creator"] = _read_only_connection(Path(str(parsed.database)))

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from merbench.train.fit import (
     pick_device,
     score,
 )
-from merbench.train.timing import phase
+from merbench.train.timing import phase, tally
 from merbench.train.torch_augment import Augmenter
 from merbench.train.torch_net import Joined, build_network
 
@@ -157,7 +158,8 @@ def _run_epochs(
     checked: tuple[np.ndarray, np.ndarray] | None = None
     checks = None if valid is None else dataclasses.replace(as_feed(valid[0]), spaced=True)
     for epoch in range(1, n_epochs + 1):
-        with phase("train"):
+        # The first epoch is also tallied: what it costs beyond the others is paid once a fit.
+        with tally("first_epoch") if epoch == 1 else nullcontext(), phase("train"):
             loop.epoch(epoch)
             schedule.step()
         if valid is None or checks is None:

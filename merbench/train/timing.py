@@ -14,6 +14,12 @@ waveforms), ``setup`` (building networks and optimisers, copying best weights), 
 (Optuna's own bookkeeping), ``fit`` (scikit-learn fits) and ``other`` (the rest of the cell).
 The store adds ``store`` (writing the predictions and trials) when it writes the cell
 (``merbench.results.store.write_result``).
+
+Beside the phases, a clock keeps tallies (``tally(name)``): the wall seconds of blocks that lie
+inside phases, counted again under their own name and left out of the total. The torch loop
+tallies each fit's first epoch (``first_epoch``), so that the cost plan can tell what a fit
+costs once (its first batches: kernels chosen, memory allocated) from what every epoch costs
+(``merbench.pipeline.estimate``). A cell stores them as timings ``tally_<name>_s``.
 """
 
 from __future__ import annotations
@@ -46,8 +52,14 @@ class Clock:
 
     def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.tallies: defaultdict[str, float] = defaultdict(float)
+        """Wall seconds of tallied blocks, by name (also counted in their phases)."""
         self._now = now
         self._inner: list[float] = []  # per open phase, the seconds of the phases inside it
+
+    def now(self) -> float:
+        """The clock's current reading, in seconds."""
+        return self._now()
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -67,6 +79,20 @@ def phase(name: str) -> AbstractContextManager[None]:
     """Count the block to phase ``name`` of the open clock (nothing when none is open)."""
     clock = _CLOCK.get()
     return nullcontext() if clock is None else clock.phase(name)
+
+
+@contextmanager
+def tally(name: str) -> Iterator[None]:
+    """Add the block's wall seconds to the open clock's tally ``name`` (none open: nothing)."""
+    clock = _CLOCK.get()
+    if clock is None:
+        yield
+        return
+    started = clock.now()
+    try:
+        yield
+    finally:
+        clock.tallies[name] += clock.now() - started
 
 
 @contextmanager

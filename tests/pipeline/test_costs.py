@@ -1,4 +1,4 @@
-"""Estimated cell costs: torch cells before scikit-learn ones before baselines, or as measured."""
+"""Estimated cell costs: the plan's per-cell seconds, torch before scikit-learn before baselines."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 
 from merbench.evaluation.budgets import BUDGETS
 from merbench.pipeline.candidates import parse_candidate
-from merbench.pipeline.costs import measured_costs, static_cost
+from merbench.pipeline.costs import prioritise, static_rates
+from merbench.pipeline.estimate import CellSize, Line, cell_seconds, estimate, work_of
+from merbench.pipeline.probe import rate_finder
 from merbench.plugin.registry import load_registry
-from merbench.results.queue import claim, finish, this_worker
-from merbench.results.schema import CellKey, CellResult
+from merbench.results.queue import claim, this_worker
+from merbench.results.schema import CellKey
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
 
@@ -22,7 +24,9 @@ def registry():
 
 
 def _cost(registry, name, budget=BUDGETS["smoke"], n_tracks=240):
-    return static_cost(parse_candidate(name), registry, budget, n_tracks)
+    rates = static_rates(parse_candidate(name), registry)
+    size = CellSize(n_train=n_tracks * 2 // 3, n_test=n_tracks // 3, windows_per_track=6.0)
+    return cell_seconds(rates, work_of(rates, budget, size))
 
 
 def test_torch_cells_cost_more_than_scikit_learn_cells_than_baselines(registry):
@@ -42,32 +46,43 @@ def test_costs_grow_with_the_budget_and_the_tracks(registry):
     assert _cost(registry, "cnn2d@mel", replace(smoke, epochs=4)) == pytest.approx(2 * base)
     assert _cost(registry, "cnn2d@mel", n_tracks=480) == pytest.approx(2 * base)
     assert _cost(registry, "cnn2d@mel", replace(smoke, clip_seconds=6.0)) == pytest.approx(2 * base)
-    ridge = _cost(registry, "ridge@handcrafted")
-    assert _cost(registry, "ridge@handcrafted", replace(smoke, trials=6)) == pytest.approx(
-        2 * ridge
-    )
+    ridge = [_cost(registry, "ridge@handcrafted", replace(smoke, trials=n)) for n in (2, 4, 6)]
+    assert ridge[2] - ridge[1] == pytest.approx(ridge[1] - ridge[0]) and ridge[1] > ridge[0]
+    mean = [_cost(registry, "mean", replace(smoke, trials=n)) for n in (2, 6)]
+    assert mean[0] == mean[1]  # nothing to tune: one fit whatever the trials
 
 
-def test_finished_cells_give_their_measured_seconds(tmp_path):
+def _key(candidate, fold):
+    return CellKey(dataset="d", task="av-regression", candidate=candidate, repeat=0, fold=fold)
+
+
+def test_the_queue_claims_in_the_order_of_the_plans_per_cell_seconds(tmp_path):
+    lines = [
+        Line(dataset="d", task="av-regression", split="grouped", candidate=candidate,
+             cells=2, cell_seconds=seconds, source="stored",
+             keys=(_key(candidate, 0), _key(candidate, 1)))
+        for candidate, seconds in (("mean", (1.0, 2.0)), ("cnn", (50.0, 40.0)))
+    ]  # fmt: skip
     store = Store(sqlite_url(tmp_path))
-    store.start_run("synth", {"budget": "smoke", "seed": 0}, {})
-    keys = [
-        CellKey(
-            dataset="synth", task="av-regression", candidate="ridge@handcrafted", repeat=0, fold=f
-        )
-        for f in range(3)
-    ]
-    store.add_cells(keys)
+    store.start_run("d", {"budget": "smoke", "seed": 0}, {})
+    store.add_cells([key for line in lines for key in line.keys])
+    costs = prioritise(store, estimate(lines, budget="smoke", jobs=1))
+    assert costs[_key("cnn", 0)] == 50.0 and costs[_key("mean", 0)] == 1.0
     worker = this_worker()
-    for seconds in (2.0, 4.0):
-        held = claim(store, worker)
-        result = CellResult(
-            metrics={}, best_params={}, timings={"total_s": seconds, "default_s": 1.0},
-            info={}, predictions=[], trials=[],
-        )  # fmt: skip
-        finish(store, held.key, result, worker=worker.name)
-    assert measured_costs(store) == {("synth", "ridge@handcrafted"): pytest.approx(4.0)}
+    claimed = [claim(store, worker) for _ in range(4)]
+    assert [c.key for c in claimed if c] == [
+        _key("cnn", 0),
+        _key("cnn", 1),
+        _key("mean", 1),
+        _key("mean", 0),
+    ]
     store.close()
+
+
+def test_a_candidate_without_timings_or_probe_gets_the_static_rates(registry):
+    find = rate_finder({}, None, BUDGETS["default"], lambda c: static_rates(c, registry))
+    found = find(None, None, parse_candidate("cnn2d@mel"))  # type: ignore[arg-type]
+    assert not isinstance(found, str) and found.source == "static" and found.network
 
 
 def test_a_run_lists_its_cells_with_their_costs(evil_run):

@@ -103,8 +103,8 @@ def test_makespan_is_longest_first_to_the_least_loaded_worker():
 
 def test_probe_habits_come_from_the_budget():
     trial, refit, refits = prior_habits(DEFAULT, network=True, tuned=True)
-    # two full trials of 6 epochs, two pruned half the time after 3: 5.25 epochs a trial
-    assert trial * DEFAULT.epochs == pytest.approx(5.25)
+    # two full trials of 6 epochs, two pruned half the time at 2: 5 epochs a trial
+    assert trial * DEFAULT.epochs == pytest.approx(5.0)
     assert refit * DEFAULT.epochs == pytest.approx(4.5)  # between patience + 1 and the cap
     assert refits == 2
     assert prior_habits(DEFAULT, network=False, tuned=False) == (1.0, 1.0, 1.0)
@@ -114,7 +114,7 @@ def test_probe_habits_come_from_the_budget():
                     refits=refits)  # fmt: skip
     work = work_of(rates, DEFAULT, SIZE)
     assert work.fits == DEFAULT.trials + 2
-    assert work.track_epochs == pytest.approx(4 * 5.25 * 160 + 2 * 4.5 * 200)
+    assert work.track_epochs == pytest.approx(4 * 5.0 * 160 + 2 * 4.5 * 200)
 
 
 def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
@@ -136,6 +136,56 @@ def test_the_plan_table_lists_every_candidate_and_the_wall_time_on_n_workers():
     assert summary_lines(unknown)[-1] == (
         "Plan (smoke budget): 3 cells, no timings yet ('merbench run --plan' probes them)."
     )
+
+
+def test_a_fits_first_epoch_surcharge_is_a_cost_per_fit_not_per_epoch():
+    # 2-epoch fits (a smoke run): 1 s per fit in its first epoch beyond 0.001 s per track-epoch
+    info = INFO | {"refit_epochs": 2, "default": {}}
+    trials, refits = [2, 2], 1
+    first_tracks = len(trials) * 160 + refits * 200
+    track_epochs = sum(trials) * 160 + 2 * refits * 200
+    fits = len(trials) + refits
+    per = 0.001 * 3.0  # seconds of one track-epoch of 3-s windows
+    timings = {
+        "phase_train_s": fits * 1.0 + track_epochs * per,
+        "phase_setup_s": 0.3,
+        "tally_first_epoch_s": fits * 1.0 + first_tracks * per,
+    }
+    smoke = sample_of("cnn", timings, info, trials, epoch_cap=2)
+    assert smoke is not None
+    rates = rates_of([smoke])
+    assert rates.per_track_epoch == pytest.approx(0.001)
+    assert rates.per_fit == pytest.approx((0.3 + fits * 1.0) / fits)
+    longer = replace(rates, trial_fraction=1.0, refit_fraction=1.0, refits=1)
+    seconds = cell_seconds(longer, work_of(longer, replace(DEFAULT, epochs=30), SIZE))
+    work = work_of(longer, replace(DEFAULT, epochs=30), SIZE)
+    assert seconds == pytest.approx(work.fits * (0.1 + 1.0) + work.track_epochs * per)
+    untallied = rates_of([replace(smoke, first_epoch_s=0.0)])  # older stores: all per epoch
+    assert untallied.per_track_epoch > rates.per_track_epoch
+    assert untallied.per_fit == pytest.approx(0.1)
+
+
+def test_the_plans_pruner_warm_up_is_the_first_epoch_optuna_prunes_at():
+    import optuna
+
+    from merbench.pipeline.estimate import PRUNER_STARTUP, PRUNER_WARMUP
+    from merbench.train.tuning import MEDIAN_PRUNER
+
+    assert MEDIAN_PRUNER == {"n_startup_trials": PRUNER_STARTUP, "n_warmup_steps": PRUNER_WARMUP}
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(**MEDIAN_PRUNER)
+    )
+    for _ in range(PRUNER_STARTUP):  # trials the pruner never prunes, scoring 1 at every epoch
+        trial = study.ask()
+        for epoch in range(1, 4):
+            trial.report(1.0, epoch)
+        study.tell(trial, 1.0)
+    worse = study.ask()
+    pruned = []
+    for epoch in range(1, 4):  # a trial reports its epochs from 1, as a cell's does
+        worse.report(0.0, epoch)
+        pruned.append(worse.should_prune())
+    assert pruned.index(True) + 1 == PRUNER_WARMUP
 
 
 def test_a_cell_without_timings_or_info_gives_no_sample():
@@ -169,7 +219,7 @@ def test_stored_cells_give_their_habits_unless_their_epoch_cap_was_smaller():
     find = rate_finder({"cnn": [smoke], "other": [default]}, None, DEFAULT)
     from_smoke = find(None, None, parse_candidate("cnn"))  # type: ignore[arg-type]
     assert not isinstance(from_smoke, str)
-    assert from_smoke.trial_fraction == pytest.approx(5.25 / 6)  # the budget's, not 2 of 2
+    assert from_smoke.trial_fraction == pytest.approx(5.0 / 6)  # the budget's, not 2 of 2
     from_default = find(None, None, parse_candidate("other"))  # type: ignore[arg-type]
     assert not isinstance(from_default, str) and from_default.trial_fraction == pytest.approx(0.75)
     assert find(None, None, parse_candidate("new")) == "no timings"  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from merbench.leaderboard.pages import candidate_file
 from merbench.leaderboard.render import render_site
 from merbench.results.store import Store
 from merbench.results.urls import sqlite_url
-from merbench.train.timing import measuring, phase, shares
+from merbench.train.timing import measuring, phase, shares, tally
 
 
 class FakeTime:
@@ -71,6 +71,21 @@ def test_a_phase_left_by_an_exception_still_counts() -> None:
             time.advance(4.0)
             raise ValueError("fit failed")
     assert dict(clock.seconds) == {"fit": 4.0, "other": 0.0, "total": 4.0}
+
+
+def test_a_tally_counts_its_block_again_beside_the_phases_and_not_in_the_total() -> None:
+    time = FakeTime()
+    with measuring(time) as clock:
+        for epoch, seconds in ((1, 3.0), (2, 1.0), (3, 1.0)):
+            with tally("first_epoch") if epoch == 1 else phase("train"), phase("train"):
+                time.advance(seconds)
+                with phase("augment"):
+                    time.advance(0.5)
+    assert dict(clock.tallies) == {"first_epoch": 3.5}  # wall time, nested phases included
+    assert clock.seconds["train"] == 5.0 and clock.seconds["total"] == 6.5
+    with tally("first_epoch"):  # no clock open: nothing
+        time.advance(1.0)
+    assert dict(clock.tallies) == {"first_epoch": 3.5}
 
 
 def test_phase_without_an_open_clock_measures_nothing() -> None:

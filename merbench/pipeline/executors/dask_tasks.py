@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from merbench.data.config import load_config
 from merbench.errors import RunError
@@ -130,8 +130,9 @@ def version_problem(expected: Mapping[str, str]) -> str:
 class StoredSplits:
     """The split hashes a run stored, in place of the store a Dask worker never opens.
 
-    ``CellBuilder.folds`` asks its store to save a split and compares the hash it gets back;
-    on a worker the run's stored hash answers, so a dataset that differs there is refused.
+    ``CellBuilder.folds`` asks its store to save a split and compares the hash it gets back
+    (``plan.SplitStore``, all a builder needs of a store); on a worker the run's stored hash
+    answers, so a dataset that differs there is refused.
     """
 
     def __init__(self, digests: Mapping[SplitId, str]) -> None:
@@ -150,13 +151,13 @@ class StoredSplits:
         return self.digests.get((dataset, task, protocol), digest)
 
 
-_built: dict[str, CellBuilder] = {}
+_built: dict[str, CellBuilder[StoredSplits]] = {}
 _building = threading.Lock()
 KEPT_RUNS = 2
 """The runs whose builders (and loaded datasets) a worker keeps: runs may share a cluster."""
 
 
-def _builder(run: DaskRun) -> CellBuilder:
+def _builder(run: DaskRun) -> CellBuilder[StoredSplits]:
     """This worker's builder of the run's cells, made on its first cell (datasets load once)."""
     with _building:
         if run.token not in _built:
@@ -164,8 +165,7 @@ def _builder(run: DaskRun) -> CellBuilder:
                 _built.pop(next(iter(_built)))
             registry = load_registry()
             config = load_config(Path(run.config) if run.config else None, registry.datasets)
-            # The builder only saves (checks) splits through its store, which StoredSplits does.
-            splits = cast(Store, StoredSplits(run.splits))
+            splits = StoredSplits(run.splits)  # a builder only saves (checks) splits
             settings = RunSettings.from_stored(run.settings)
             budget = budget_from_record(run.budget)
             _built[run.token] = CellBuilder(splits, registry, settings, config, run.tasks, budget)
