@@ -383,8 +383,9 @@ def _ranked_auc(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
     n_neg = len(truth) - n_pos
     if n_pos == 0 or n_neg == 0:
         return np.full(len(scores), np.nan)
-    ranks = sps.rankdata(scores, axis=1)
-    return (ranks[:, positive].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    ranks = np.asarray(sps.rankdata(scores, axis=1), dtype=np.float64)
+    wins: np.ndarray = ranks[:, positive].sum(axis=1) - n_pos * (n_pos + 1) / 2
+    return wins / (n_pos * n_neg)
 
 
 _AUC_CHUNK = 50

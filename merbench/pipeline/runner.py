@@ -255,7 +255,7 @@ def _list_cells(
 
 
 def _transfer_cells(
-    plan: RunPlan, builder: CellBuilder, outcome: RunOutcome, reporter: Reporter
+    plan: RunPlan, builder: CellBuilder[Store], outcome: RunOutcome, reporter: Reporter
 ) -> list[CellKey]:
     """The cells of every transfer pair whose datasets loaded (``--split transfer``)."""
     keys: list[CellKey] = []
