@@ -33,12 +33,14 @@ from merbench.evaluation.transfer import (
 )
 from merbench.results.protocols import with_protocols
 from merbench.results.schema import DEFAULT_SPLIT
-from merbench.results.summaries import PERMUTATIONS_PER_TEST
+from merbench.results.summaries import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    PERMUTATIONS_PER_TEST,
+)
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
 ALPHA = 0.05
 
 Audits = Mapping[tuple[str, str], Mapping[str, Any]]
