@@ -85,6 +85,9 @@ def test_transfer_matrix_shows_the_studio_drop_and_removes_the_planted_song(tmp_
     assert (
         "studio-a -> studio-b: left out 1 track(s) of studio-b that are songs of studio-a" in said
     )
+    # the terminal shows each candidate's matrix beside the page's
+    assert "transfer / av-regression / ridge@handcrafted" in said
+    assert "drop = in-domain - transferred" in said and said.count("in-domain") >= 4
     site = tmp_path / "runs" / "studios" / "leaderboard"
     data = json.loads((site / "results.json").read_text())
     matrix = {(r["candidate"], r["source"], r["target"]): r for r in data["transfer"]}

@@ -137,6 +137,7 @@ def print_leaders(url: str) -> None:
             )
             console.print(f"{dataset} / {task}: {CANNOT_TELL_TEXT}{smallest}.")
         _print_protocols(f"{dataset} / {task}", group, primary)
+    _print_transfer(url)
 
 
 def _print_protocols(title: str, group: Any, primary: str) -> None:
@@ -153,6 +154,35 @@ def _print_protocols(title: str, group: Any, primary: str) -> None:
                 escape(str(row["candidate"])),
                 _interval(row, f"{primary}_{protocol}", bounds=False),
                 _interval(row, f"leakage_gap_{protocol}", sign="+"),
+            )
+        console.print(table)
+
+
+def _print_transfer(url: str) -> None:
+    """With ``--split transfer``: each pair's score beside the tested-on dataset's in-domain
+    score, the drop with its interval and the column's tier, as ``transfer.html`` shows them."""
+    from merbench.evaluation.tasks import get_task
+    from merbench.evaluation.transfer import matrix_metric
+    from merbench.results.run_result import read_transfer
+
+    matrix = read_transfer(url)
+    if matrix.empty:
+        return
+    for (task, candidate), group in matrix.groupby(["task", "candidate"], sort=True):
+        metric = matrix_metric(get_task(str(task)))
+        table = Table(
+            title=f"transfer / {task} / {candidate}: {metric}, drop = in-domain - transferred"
+        )
+        for column in ("trained on", "tested on", metric, "drop [95% CI]", "tier"):
+            table.add_column(column, justify="left" if column.endswith(" on") else "right")
+        for row in group.to_dict("records"):
+            own = bool(row.get("is_diagonal"))
+            table.add_row(
+                escape(str(row["source"])),
+                escape(str(row["target"])),
+                f"{row[metric]:.3f}" if _is_number(row.get(metric)) else "-",
+                "in-domain" if own else _interval(row, "drop"),
+                str(row.get("tier", "")),
             )
         console.print(table)
 

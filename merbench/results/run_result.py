@@ -151,6 +151,18 @@ def read_run(url: str, *, run_dir: Path | None = None, site: Path | None = None)
     )
 
 
+def read_transfer(url: str) -> pd.DataFrame:
+    """The transfer matrix of a store (``transfer_matrix``); empty, with only its cells read,
+    when the store has no transfer cells."""
+    stored = read_tables([url], names=("cells",))["cells"]
+    cells = cells_frame(stored)
+    if cells.empty or not (with_protocols(cells)["split"] == TRANSFER).any():
+        return pd.DataFrame()
+    tables = read_tables([url], names=("splits", "predictions"))
+    predictions = predictions_frame(stored, tables["predictions"])
+    return transfer_matrix(cells, predictions, _audits(tables["splits"]))
+
+
 def _audits(splits: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
     """The transfer pairs' split audits and the grouped ones of the datasets (the diagonal)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
