@@ -236,3 +236,28 @@ def test_the_api_returns_the_plan_and_writes_nothing(install_tones, tmp_path):
     assert set(table["source"]) == {"probe"} and table["cells"].sum() == 6
     assert (table["seconds_per_cell"] >= 0).all() and table.attrs["wall_s"][8] >= 0
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_probe_times_the_defaults_and_several_drawn_configurations(
+    install_tones, monkeypatch
+):
+    # A configuration's cost can differ tenfold from another's (a network's width, a
+    # spectrogram's hop): rates from the defaults and one or two draws miss the search
+    # space's expensive part, so every probe cell tries PROBE_TRIALS configurations.
+    from merbench import api
+    from merbench.pipeline import probe
+
+    tried: list[list[str]] = []
+    run_cell = probe.run_cell
+
+    def recorded(plan, features):
+        result = run_cell(plan, features)
+        tried.append([repr(sorted(t["params"].items())) for t in result.trials])
+        return result
+
+    monkeypatch.setattr(probe, "run_cell", recorded)
+    api.run("ridge", baselines=False, budget="smoke", config=install_tones(), plan=True)
+    assert len(tried) == 3  # paying the features, then on fewer and on more tracks
+    assert all(len(params) == probe.PROBE_TRIALS for params in tried)
+    assert len(set(tried[0])) == probe.PROBE_TRIALS  # the defaults and distinct draws
+    assert tried[1] == tried[2]  # the same configurations on both sizes
