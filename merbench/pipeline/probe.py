@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -165,26 +165,58 @@ def probe_rates(probe: Probe, tracks: Tracks, key: CellKey, candidate: Candidate
     large = _probe_plan(probe, tracks, key, candidate, PROBE_TRACKS)
     small = _probe_plan(probe, tracks, key, candidate, PROBE_TRACKS // 4)
     warm = run_cell(large, probe.features)
-    samples = [_probe_sample(plan, probe) for plan in (small, large)]
+    (small_sample, _), (large_sample, trials) = (_probe_sample(p, probe) for p in (small, large))
     features = probe.features
     share = len(features.windows(tracks)) / max(len(features.windows(large.tracks)), 1)
     once = float(warm.timings.get("phase_frontends_s", 0.0)) * share
     spaces = [large.model.search_space, *(f.search_space for f in large.frontends)]
-    tuned = not large.model.is_baseline and (samples[1].network or any(spaces))
-    trial, refit, refits = prior_habits(probe.budget, network=samples[1].network, tuned=tuned)
-    rates = probe_rates_of(samples[0], samples[1])
+    tuned = not large.model.is_baseline and (large_sample.network or any(spaces))
+    network = large_sample.network
+    trial, refit, refits = prior_habits(probe.budget, network=network, tuned=tuned)
+    rates = probe_rates_of(small_sample, large_sample)
+    defaults = refits / (probe.budget.trials + refits) if tuned else 1.0
+    scale = defaults_weighted(trials, defaults)
     return replace(
-        rates, trial_fraction=trial, refit_fraction=refit, refits=refits, once=once, tuned=tuned
+        rates,
+        per_fit=rates.per_fit * scale,
+        per_track_epoch=rates.per_track_epoch * scale,
+        per_window=rates.per_window * scale,
+        trial_fraction=trial,
+        refit_fraction=refit,
+        refits=refits,
+        once=once,
+        tuned=tuned,
     )
 
 
-def _probe_sample(plan: CellPlan, probe: Probe) -> Sample:
+def defaults_weighted(trials: Sequence[Mapping[str, Any]], share: float) -> float:
+    """The probe's mean fit cost, scaled to a cell where ``share`` of the fits train the defaults.
+
+    A probe tries the plugins' defaults (its first trial) once among ``PROBE_TRIALS``
+    configurations, but a cell trains them more often: its first trial and, when tuned, the
+    default configuration's own refit (two fits of ``trials + 2``: a third of a default cell's,
+    a sixteenth of a full one's). The defaults are often far cheaper, or dearer, than the mean
+    draw, so the probe's rates are scaled by the cell's mix over the probe's.
+
+    Args:
+        trials: the probe cell's trial records (``duration_s``; the defaults first).
+        share: the share of a cell's fits that train the defaults.
+    """
+    seconds = [float(t.get("duration_s") or 0.0) for t in trials]
+    if len(seconds) < 2 or sum(seconds) <= 0:
+        return 1.0
+    drawn = sum(seconds[1:]) / (len(seconds) - 1)
+    return (share * seconds[0] + (1 - share) * drawn) / (sum(seconds) / len(seconds))
+
+
+def _probe_sample(plan: CellPlan, probe: Probe) -> tuple[Sample, list[dict[str, Any]]]:
+    """A probe cell's sample and its trial records."""
     result = run_cell(plan, probe.features)
     trial_epochs = [t.get("epochs") for t in result.trials]
     sample = sample_of(plan.key.candidate, result.timings, result.info, trial_epochs, epoch_cap=1)
     if sample is None:
         raise ValueError(f"the probe of {plan.key.candidate} recorded no timings")
-    return sample
+    return sample, [dict(t) for t in result.trials]
 
 
 def _probe_plan(

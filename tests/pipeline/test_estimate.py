@@ -20,7 +20,7 @@ from merbench.pipeline.estimate import (
     summary_lines,
     work_of,
 )
-from merbench.pipeline.probe import probe_rates_of, rate_finder
+from merbench.pipeline.probe import defaults_weighted, probe_rates_of, rate_finder
 
 DEFAULT = BUDGETS["default"]  # 4 trials, 6 epochs, patience 2, 3 s windows, 20 % validation
 SIZE = CellSize(n_train=200, n_test=50, windows_per_track=6.0)
@@ -238,9 +238,7 @@ def test_the_api_returns_the_plan_and_writes_nothing(install_tones, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_probe_times_the_defaults_and_several_drawn_configurations(
-    install_tones, monkeypatch
-):
+def test_a_probe_times_the_defaults_and_several_drawn_configurations(install_tones, monkeypatch):
     # A configuration's cost can differ tenfold from another's (a network's width, a
     # spectrogram's hop): rates from the defaults and one or two draws miss the search
     # space's expensive part, so every probe cell tries PROBE_TRIALS configurations.
@@ -261,3 +259,14 @@ def test_a_probe_times_the_defaults_and_several_drawn_configurations(
     assert all(len(params) == probe.PROBE_TRIALS for params in tried)
     assert len(set(tried[0])) == probe.PROBE_TRIALS  # the defaults and distinct draws
     assert tried[1] == tried[2]  # the same configurations on both sizes
+
+
+def test_a_probes_defaults_weigh_as_often_as_a_cell_trains_them():
+    # The probe tries the defaults once in eight; a default-budget cell trains them in two of
+    # its six fits (the first trial, the default refit). Cheap defaults lower the cell's mean.
+    trials = [{"duration_s": 1.0}] + [{"duration_s": 5.0}] * 7  # mean 4.5 s
+    assert defaults_weighted(trials, 1 / 8) == pytest.approx(1.0)  # the probe's own mix
+    assert defaults_weighted(trials, 1 / 3) == pytest.approx((1 / 3 + 10 / 3) / 4.5)
+    assert defaults_weighted(trials, 1.0) == pytest.approx(1 / 4.5)
+    assert defaults_weighted([{"duration_s": 2.0}], 1 / 3) == 1.0  # nothing to weigh
+    assert defaults_weighted([{"duration_s": 0.0}] * 3, 1 / 3) == 1.0
