@@ -228,7 +228,12 @@ def requeue_dead(store: Store, worker: WorkerId, timeout_s: float) -> int:
                 cells.c.status == "running", cells.c.worker_host == worker.host
             )
         ).all()
+        overdue = conn.execute(
+            sa.select(cells.c.id).where(cells.c.status == "running", stale).limit(1)
+        ).first()
     dead = [(i, pid) for i, pid in local if pid is not None and not _is_alive(int(pid))]
+    if overdue is None and not dead:  # the usual case: no write transaction at all
+        return 0
 
     def requeue(conn: sa.Connection) -> int:
         running = cells.c.status == "running"

@@ -379,16 +379,12 @@ def write_result(conn: sa.Connection, cell_id: int, result: CellResult) -> None:
     started = time.perf_counter()
     conn.execute(predictions.delete().where(predictions.c.cell_id == cell_id))
     conn.execute(trials.delete().where(trials.c.cell_id == cell_id))
-    if result.predictions:
-        conn.execute(
-            predictions.insert(),
-            [
-                {"cell_id": cell_id, "track_id": t, "target": g, "y_true": a, "y_pred": b}
-                for t, g, a, b in result.predictions
-            ],
-        )
-    if result.trials:
-        conn.execute(trials.insert(), [{"cell_id": cell_id, **t} for t in result.trials])
+    rows = [
+        {"cell_id": cell_id, "track_id": t, "target": g, "y_true": a, "y_pred": b}
+        for t, g, a, b in result.predictions
+    ]
+    insert_rows(conn, predictions, rows)
+    insert_rows(conn, trials, [{"cell_id": cell_id, **t} for t in result.trials])
     timings = {**result.timings, "phase_store_s": time.perf_counter() - started}
     conn.execute(
         cells.update()
@@ -404,6 +400,43 @@ def write_result(conn: sa.Connection, cell_id: int, result: CellResult) -> None:
             heartbeat_at=None,
         )
     )
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``: on PostgreSQL with ``COPY``, elsewhere ``executemany``.
+
+    A cell's result is hundreds to hundreds of thousands of prediction rows. ``executemany``
+    sends PostgreSQL one statement per row (psycopg pipelines them, but each is still parsed,
+    bound and executed); ``COPY`` streams them as one, which is what PostgreSQL's manual
+    recommends for loading many rows ("Populating a Database"). SQLite's ``executemany`` runs
+    in the driver's C loop and is fast as it is.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    columns = [c for c in table.columns if c.name in rows[0]]
+    quote = conn.dialect.identifier_preparer
+    names = ", ".join(quote.quote(c.name) for c in columns)
+    command = f"COPY {quote.format_table(table)} ({names}) FROM STDIN"
+    driver: Any = conn.connection.driver_connection  # psycopg's Connection
+    with driver.cursor() as cursor, cursor.copy(command) as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row.get(c.name), c.type) for c in columns])
+
+
+def _copy_value(value: Any, kind: sa.types.TypeEngine[Any]) -> Any:
+    """A value as ``COPY`` takes it: JSON as its text, numbers (numpy's too) as Python's."""
+    if value is None:
+        return None
+    if isinstance(kind, sa.JSON):
+        return json.dumps(jsonable(value), allow_nan=True)
+    if isinstance(kind, sa.Float):
+        return float(value)
+    if isinstance(kind, sa.Integer):
+        return int(value)
+    return str(value)
 
 
 def jsonable(value: Any) -> Any:
