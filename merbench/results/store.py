@@ -403,7 +403,7 @@ def write_result(conn: sa.Connection, cell_id: int, result: CellResult) -> None:
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` into ``table``: on PostgreSQL with ``COPY``, elsewhere ``executemany``.
+    """Insert ``rows`` into ``table``: on PostgreSQL (psycopg) with ``COPY``, else ``executemany``.
 
     A cell's result is hundreds to hundreds of thousands of prediction rows. ``executemany``
     sends PostgreSQL one statement per row (psycopg pipelines them, but each is still parsed,
@@ -413,8 +413,8 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     """
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), rows)
+    if (conn.dialect.name, conn.dialect.driver) != ("postgresql", "psycopg"):
+        conn.execute(table.insert(), rows)  # SQLite, or another PostgreSQL driver
         return
     columns = [c for c in table.columns if c.name in rows[0]]
     quote = conn.dialect.identifier_preparer
