@@ -223,17 +223,18 @@ def requeue_dead(store: Store, worker: WorkerId, timeout_s: float) -> int:
         cells.c.heartbeat_at.is_(None), cells.c.heartbeat_at < db_clock(store.dialect) - timeout_s
     )
     with store.reader.connect() as conn:
-        local = conn.execute(
-            sa.select(cells.c.id, cells.c.worker_pid).where(
-                cells.c.status == "running", cells.c.worker_host == worker.host
-            )
+        rows = conn.execute(
+            sa.select(
+                cells.c.id, cells.c.worker_pid, cells.c.worker_host, stale.label("stale")
+            ).where(cells.c.status == "running", sa.or_(cells.c.worker_host == worker.host, stale))
         ).all()
-        overdue = conn.execute(
-            sa.select(cells.c.id).where(cells.c.status == "running", stale).limit(1)
-        ).first()
-    dead = [(i, pid) for i, pid in local if pid is not None and not _is_alive(int(pid))]
-    if overdue is None and not dead:  # the usual case: no write transaction at all
-        return 0
+    dead = [
+        (i, pid)
+        for i, pid, host, _ in rows
+        if host == worker.host and pid is not None and not _is_alive(int(pid))
+    ]
+    if not dead and not any(overdue for *_, overdue in rows):
+        return 0  # the usual case: no write transaction at all
 
     def requeue(conn: sa.Connection) -> int:
         running = cells.c.status == "running"

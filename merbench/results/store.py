@@ -431,7 +431,7 @@ def _copy_value(value: Any, kind: sa.types.TypeEngine[Any]) -> Any:
     if value is None:
         return None
     if isinstance(kind, sa.JSON):
-        return json.dumps(jsonable(value), allow_nan=True)
+        return json.dumps(value, default=_json_default, allow_nan=True)
     if isinstance(kind, sa.Float):
         return float(value)
     if isinstance(kind, sa.Integer):

@@ -51,7 +51,7 @@ def _stored(url: str, n: int) -> tuple[list[tuple], list[tuple]]:
 
 
 def test_postgresql_stores_a_cells_rows_as_sqlite_does(pg_url, tmp_path):
-    n = 2501  # more rows than one batch of anything
+    n = 2501
     on_sqlite, on_postgres = _stored(sqlite_url(tmp_path), n), _stored(pg_url, n)
     assert len(on_postgres[0]) == n and len(on_postgres[1]) == 2
     assert on_postgres[0] == on_sqlite[0]
