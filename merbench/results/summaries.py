@@ -49,6 +49,13 @@ every rendering."""
 PERMUTATIONS_PER_TEST = 100
 """Permutations per comparison of a table, at least ``BOOTSTRAP_RESAMPLES``: Holm's first step
 tests at ``0.05 / m``, and the permutation p-value cannot fall below ``1 / (1 + B)``."""
+
+
+def permutations_for(comparisons: int) -> int:
+    """Permutations of each test in a table of ``comparisons`` tests against one entry."""
+    return max(BOOTSTRAP_RESAMPLES, PERMUTATIONS_PER_TEST * comparisons)
+
+
 TIER_FIELDS = (
     "tier_test",
     "p_ttest_holm",
@@ -428,7 +435,7 @@ def _bootstraps(
         return {}
     if not groups:
         log.info("no track groups stored: the tier test resamples and swaps single tracks")
-    n_perm = max(BOOTSTRAP_RESAMPLES, PERMUTATIONS_PER_TEST * (len(wide) - 1))
+    n_perm = permutations_for(len(wide) - 1)
     out = {}
     for candidate, frame in wide.items():
         paired = (

@@ -36,7 +36,7 @@ from merbench.results.schema import DEFAULT_SPLIT
 from merbench.results.summaries import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
-    PERMUTATIONS_PER_TEST,
+    permutations_for,
 )
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def _tiers(
     best = max(scored, key=lambda s: scored[s])
     pvalues: dict[str, float] = {}
     # enough permutations that Holm's first step, at ALPHA / comparisons, can be reached
-    n_perm = max(BOOTSTRAP_RESAMPLES, PERMUTATIONS_PER_TEST * (len(scored) - 1))
+    n_perm = permutations_for(len(scored) - 1)
     for source in scored:
         paired = None if source == best else _paired(task, frames[best], frames[source], groups)
         if paired is not None:
