@@ -10,8 +10,8 @@ parallel processes on one machine queue for it instead of failing with "database
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from merbench.errors import RunError
+from merbench.results.jsontext import dump_json, load_json
 from merbench.results.schema import (
     DEFAULT_SPLIT,
     KEY_COLUMNS,
@@ -427,24 +428,21 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
 
 
 def _copy_value(value: Any, kind: sa.types.TypeEngine[Any]) -> Any:
-    """A value as ``COPY`` takes it: JSON as its text, numbers (numpy's too) as Python's."""
+    """A value as ``COPY`` takes it: JSON as its text, numbers (numpy's too) as Python's, a
+    NaN float as NULL (which is how SQLite stores it)."""
     if value is None:
         return None
     if isinstance(kind, sa.JSON):
-        return json.dumps(value, default=_json_default, allow_nan=True)
+        return dump_json(value)
     if isinstance(kind, sa.Float):
-        return float(value)
+        number = float(value)
+        return None if math.isnan(number) else number
     if isinstance(kind, sa.Integer):
         return int(value)
     return str(value)
 
 
 def jsonable(value: Any) -> Any:
-    """Round-trip through JSON so numpy scalars and tuples are stored as plain values."""
-    return json.loads(json.dumps(value, default=_json_default, allow_nan=True))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    """Round-trip through the store's JSON, so a value is kept as the store reads it back:
+    numpy scalars and tuples as plain values, other objects as their text."""
+    return load_json(dump_json(value))

@@ -6,7 +6,6 @@ A store is any SQLAlchemy URL. Anything shown to a person (pages, logs, messages
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from merbench.errors import ConfigError, RunError
+from merbench.results.jsontext import dump_json, load_json
 
 
 def sqlite_url(run_dir: Path) -> str:
@@ -167,8 +167,13 @@ def make_engine(url: str, *, read_only: bool = False) -> sa.Engine:
                 max_overflow=POOL_OVERFLOW,
                 pool_pre_ping=True,
                 pool_recycle=POOL_RECYCLE_S,
+                json_serializer=dump_json,
+                json_deserializer=load_json,
             )
-        options: dict[str, Any] = {"json_deserializer": _json_reader(url)}
+        options: dict[str, Any] = {
+            "json_serializer": dump_json,
+            "json_deserializer": _json_reader(url),
+        }
         if read_only and sqlite_path(url) is not None:
             options["creator"] = _read_only_connection(Path(str(parsed.database)))
         engine = sa.create_engine(parsed, connect_args={"timeout": 60}, **options)
@@ -242,12 +247,12 @@ def _read_only_connection(path: Path) -> Any:
 
 
 def _json_reader(url: str) -> Any:
-    """``json.loads`` for stored values; a value that is not JSON is a damaged store."""
+    """The store's JSON reader (``load_json``); a value that is not JSON is a damaged store."""
     where = sqlite_path(url) or display_url(url)
 
     def read(text: str) -> Any:
         try:
-            return json.loads(text)
+            return load_json(text)
         except ValueError as exc:
             raise RunError(
                 f"{where}: a stored value is not valid JSON ({exc}), so this results store is "

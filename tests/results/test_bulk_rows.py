@@ -3,6 +3,8 @@ as from SQLite, which inserts them with ``executemany``."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from merbench.results.queue import finish
@@ -69,3 +71,38 @@ def test_a_result_written_twice_leaves_one_set_of_rows(pg_url):
     assert finish(store, KEY, _result(10)) and finish(store, KEY, _result(4))
     assert len(store.table("predictions")) == 4 and len(store.table("trials")) == 2
     store.close()
+
+
+def _non_finite_stored(url: str) -> tuple[dict, list[tuple]]:
+    store = Store(url)
+    store.start_run("synth", {"budget": "smoke", "seed": 0}, {"note": np.float32("nan")})
+    store.add_cells([KEY])
+    trials = [
+        {"number": 0, "state": "complete", "value": math.nan, "duration_s": 1.0, "epochs": 1,
+         "params": {"lr": math.inf, "name": "NaN", "drop": [np.float64("-inf"), 0.5]}},
+    ]  # fmt: skip
+    result = CellResult(
+        metrics={"r2_mean": math.nan, "f1_macro": 0.25}, best_params={"lr": -math.inf},
+        timings={}, info={"per_tag": np.array([0.5, np.nan])}, predictions=[], trials=trials,
+    )  # fmt: skip
+    assert finish(store, KEY, result)
+    [cell] = store.table("cells")
+    [trial] = store.table("trials")
+    run = store.read_run()
+    store.close()
+    assert run is not None
+    return (
+        {k: cell[k] for k in ("metrics", "best_params", "info")} | {"run": run["provenance"]},
+        [(repr(trial["value"]), repr(trial["params"]))],
+    )
+
+
+def test_non_finite_values_are_stored_on_postgresql_and_read_back_as_on_sqlite(pg_url, tmp_path):
+    on_sqlite, on_postgres = _non_finite_stored(sqlite_url(tmp_path)), _non_finite_stored(pg_url)
+    assert repr(on_postgres) == repr(on_sqlite)
+    cell = on_postgres[0]
+    assert math.isnan(cell["metrics"]["r2_mean"]) and cell["metrics"]["f1_macro"] == 0.25
+    assert cell["best_params"] == {"lr": -math.inf}
+    assert cell["info"]["per_tag"][0] == 0.5 and math.isnan(cell["info"]["per_tag"][1])
+    params = {"lr": math.inf, "name": "NaN", "drop": [-math.inf, 0.5]}
+    assert on_postgres[1] == [("None", repr(params))]  # a NaN trial value is NULL, as on SQLite
