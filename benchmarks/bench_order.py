@@ -14,9 +14,7 @@ faster), and the processes' busy share: the seconds spent in cells over ``jobs``
 from the first cell's start to the last one's end (below 100 %: an idle tail). The busy share
 does not depend on how fast the machine is, so it also reads true on a machine shared with
 other work, where wall times drift from run to run. Last, it compares the per-track predictions
-of both orders cell by cell: they must be bit-identical, a cell being seeded from its identity
-(``random-forest`` sums its trees' outputs in threads, ``n_jobs=-1``, so its last bits differ
-between any two runs, in one order or two).
+of both orders cell by cell: they must be bit-identical, a cell being seeded from its identity.
 """
 
 from __future__ import annotations

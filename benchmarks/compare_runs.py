@@ -11,11 +11,11 @@ before and after a change to the core:
         --out /tmp/b --no-leaderboard
     python benchmarks/compare_runs.py /tmp/a /tmp/b
 
-``--jobs 2`` on two cores gives each cell one torch thread, so torch cells are bit-identical
-whichever process runs them. Cells are matched by dataset, task, candidate, repeat, fold and
-split; a cell or a prediction present in one run only is reported. Candidates whose estimator
-sums in parallel (``random-forest``, ``n_jobs=-1``) may differ in the last bit between two runs
-of the same code: compare such a pair of runs of one commit to see the floor.
+``--jobs 2`` on two cores gives each cell one thread, so cells are bit-identical whichever
+process runs them. Cells are matched by dataset, task, candidate, repeat, fold and split; a cell
+or a prediction present in one run only is reported. A third-party candidate whose estimator
+sums in threads of its own (an explicit ``n_jobs=-1``) may differ in the last bit between two
+runs of the same code: compare such a pair of runs of one commit to see the floor.
 
 Whether a change moved the scores by more than the folds' noise is ``merbench compare RUN_A
 RUN_B`` (docs/compare.md): paired differences with 95 % intervals. This script asks only

@@ -202,10 +202,16 @@ def fit_sklearn(
     Each track is one sample: a ``Feed`` of windows is pooled into the mean of its windows'
     inputs, so the fit costs the same whatever the clips' length.
     """
+    from joblib import parallel_config
+
     estimator = build_estimator(model, params, problem)
     scaler = TargetScaler(y) if problem.is_regression else None
     target = scaler.forward(y) if scaler else y
-    with warnings.catch_warnings():
+    # An estimator left at n_jobs=None (random-forest's trees, one-vs-rest's tags) fits in the
+    # cell's threads; what it fits does not depend on their number. Predictions run in one
+    # thread: a forest's threads add their trees' outputs in the order they finish, so its
+    # last bits would differ from one run to the next.
+    with warnings.catch_warnings(), parallel_config("threading", n_jobs=thread_count()):
         # One-vs-rest says so when a tag is on no (or every) training track; it then predicts
         # that constant, which is the right answer and no reason to stop.
         warnings.filterwarnings("ignore", message="Label .* is present in all training")
@@ -215,13 +221,15 @@ def fit_sklearn(
 
     def predict(test_inputs: Inputs, n: int) -> np.ndarray:
         x = _as_matrix(test_inputs, n)
-        if problem.is_multilabel:
-            return tag_probabilities(estimator, x, problem.n_outputs)
-        prediction = np.asarray(estimator.predict(x))
+        with parallel_config(n_jobs=1):
+            if problem.is_multilabel:
+                return tag_probabilities(estimator, x, problem.n_outputs)
+            prediction = np.asarray(estimator.predict(x))
         return scaler.inverse(prediction) if scaler else prediction
 
     def scores(test_inputs: Inputs, n: int) -> np.ndarray:
-        return _class_scores(estimator, _as_matrix(test_inputs, n), problem.labels)
+        with parallel_config(n_jobs=1):
+            return _class_scores(estimator, _as_matrix(test_inputs, n), problem.labels)
 
     return Fitted(
         predict=predict,
@@ -232,6 +240,17 @@ def fit_sklearn(
         model=estimator,
         target_scaler=scaler,
     )
+
+
+def thread_count() -> int:
+    """The threads a cell computes with: the run's stored count (``MERBENCH_THREADS``), else
+    ``OMP_NUM_THREADS``, else every core this process may use."""
+    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return max(1, int(value))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def tag_probabilities(estimator: Any, x: np.ndarray, n_tags: int) -> np.ndarray:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from merbench.train.fit import (
     Trainable,
     pick_device,
     score,
+    thread_count,
 )
 from merbench.train.timing import phase, tally
 from merbench.train.torch_augment import Augmenter
@@ -330,17 +330,11 @@ def _tracks(mean: np.ndarray, scaler: TargetScaler | None, problem: Problem) -> 
 
 
 def set_threads() -> None:
-    """Set torch's intra-op threads: the run's count, else ``OMP_NUM_THREADS``, else every core.
+    """Set torch's intra-op threads to the cell's count (``merbench.train.fit.thread_count``).
 
     A run stores its torch threads per cell and every process running its cells exports them as
     ``MERBENCH_THREADS`` (``merbench.pipeline.executors.jobs.cell_threads``): CPU convolutions give
     slightly different sums with another thread count, so a cell's numbers must not depend on which
     process ran it. Outside a run, ``OMP_NUM_THREADS`` (or ``taskset``) splits the cores.
     """
-    for name in ("MERBENCH_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit():
-            torch.set_num_threads(max(1, int(value)))
-            return
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(max(1, threads or 1))
+    torch.set_num_threads(thread_count())

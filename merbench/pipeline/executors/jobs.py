@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 JOBS_ENV = "MERBENCH_JOBS"
 THREADS_ENV = "MERBENCH_THREADS"
 """Torch intra-op threads per cell: chosen when a run starts, stored with it, used by every
-process that runs one of its cells (``torch_train.set_threads`` reads it)."""
+process that runs one of its cells (``merbench.train.loop.set_threads`` reads it)."""
 DEFAULT_THREADS = 1
 """One thread per cell; ``--jobs`` puts the other cores to work on other cells. On 2 cores a
 ``cnn2d@mel`` smoke run took 96 s with ``--jobs 2`` and 1 thread, 187 s with ``--jobs 1`` and 1
@@ -116,7 +116,7 @@ def resolve_threads() -> int:
 def cell_threads(threads: int | None) -> Iterator[None]:
     """Make everything torch computes in this process use ``threads`` threads while open.
 
-    Cells (``torch_train.set_threads`` reads ``MERBENCH_THREADS``) and the fixed front-end
+    Cells (``merbench.train.loop.set_threads`` reads ``MERBENCH_THREADS``) and the fixed front-end
     features they compute and cache both depend on it: torch is set now when already imported,
     and ``OMP_NUM_THREADS`` sets it when torch is imported later; the BLAS and OpenMP thread
     pools already loaded are limited through threadpoolctl. ``None`` (a run stored before

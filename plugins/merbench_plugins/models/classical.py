@@ -61,7 +61,8 @@ def build_random_forest(
         "max_features": max_features,
         "min_samples_leaf": min_samples_leaf,
         "random_state": 0,
-        "n_jobs": -1,
+        # n_jobs=None: the core fits the trees in the cell's threads and predicts in one, so a
+        # forest's predictions are the same in every run (merbench.train.fit.fit_sklearn).
     }
     if task == REGRESSION:
         return RandomForestRegressor(**common)
