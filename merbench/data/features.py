@@ -33,6 +33,7 @@ import numpy as np
 from merbench.data.audio import ArrayWriter, AudioStore
 from merbench.data.tracks import Tracks
 from merbench.data.windows import Windows, place_window
+from merbench.evaluation.transfer import parse_pair
 from merbench.paths import cache_dir, cache_lock, write_atomically
 from merbench.plugin.specs import FrontEndSpec
 
@@ -68,17 +69,41 @@ class FeatureStore:
         self.computed = 0
         self.loaded = 0
 
+    def caps(self, tracks: Tracks) -> dict[str, float | None]:
+        """The seconds used per track at most (``None``: whole clips), per dataset of ``tracks``.
+
+        A transfer pair's tracks (``A>B``) keep each side's own cap, so that A's tracks are cut
+        into the same windows in the pair's cells as in A's own cross-validation.
+        """
+        default = self.audio.settings.max_seconds
+        pair = parse_pair(tracks.name)
+        names = pair if pair is not None else (tracks.name,)
+        return {name: self.max_seconds.get(name, default) for name in names}
+
     def cap(self, tracks: Tracks) -> float | None:
-        """The seconds used per track of this dataset at most (``None``: whole clips)."""
-        return self.max_seconds.get(tracks.name, self.audio.settings.max_seconds)
+        """The seconds used per track of this dataset at most (``None``: whole clips); for a
+        transfer pair whose sides differ, the longer of their caps."""
+        caps = list(self.caps(tracks).values())
+        return None if None in caps else max(c for c in caps if c is not None)
+
+    def _limits(self, tracks: Tracks, rate: int) -> list[int | None]:
+        """Each track's cap in samples at ``rate`` (``None``: the whole clip)."""
+        caps = self.caps(tracks)
+        if len(caps) == 1:
+            owners = [tracks.name] * len(tracks.table)
+        else:  # a pair's table names each track's dataset (merbench.data.transfer)
+            owners = tracks.table["dataset"].astype(str).tolist()
+        limits = {name: None if cap is None else round(cap * rate) for name, cap in caps.items()}
+        return [limits[owner] for owner in owners]
 
     def windows(self, tracks: Tracks) -> Windows:
         """The windows of every track (built from the decoded lengths; kept in memory)."""
         key = self.window_key(tracks)
         if key not in self._windows:
-            settings, cap = self.audio.settings, self.cap(tracks)
-            limit = None if cap is None else round(cap * settings.sample_rate)
-            lengths = [self._length(p, limit) for p in self._paths(tracks)]
+            settings = self.audio.settings
+            limits = self._limits(tracks, settings.sample_rate)
+            paths = self._paths(tracks)
+            lengths = [self._length(p, lim) for p, lim in zip(paths, limits, strict=True)]
             self._windows[key] = Windows.build(
                 lengths,
                 settings.n_samples,
@@ -93,6 +118,9 @@ class FeatureStore:
         s = self.audio.settings
         content = [tracks.fingerprint(), s.sample_rate, s.seconds, s.crop, s.mono]
         content += [s.hop_fraction, s.windowing, self.cap(tracks)]
+        caps = self.caps(tracks)
+        if len(caps) > 1:
+            content.append(sorted(caps.items()))
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
 
     def waveforms(self, tracks: Tracks) -> np.ndarray:
@@ -120,15 +148,16 @@ class FeatureStore:
         run_rate = self.audio.settings.sample_rate
         rate = run_rate if sample_rate is None else int(sample_rate)
         store = self._store(rate)
-        size, cap = store.settings.n_samples, self.cap(tracks)
-        limit = None if cap is None else round(cap * rate)
+        size, limits = store.settings.n_samples, self._limits(tracks, rate)
         out: np.ndarray | None = None
         for b, row in enumerate(np.asarray(window_rows)):
-            audio = store.load(paths[int(windows.track[row])])
+            track = int(windows.track[row])
+            audio = store.load(paths[track])
             audio = audio[np.newaxis] if audio.ndim == 1 else audio
             if out is None:
                 out = np.zeros((len(window_rows), audio.shape[0], size), dtype=np.float32)
-            place_window(out[b], audio, int(windows.start[row]), scale=rate / run_rate, limit=limit)
+            start, scale = int(windows.start[row]), rate / run_rate
+            place_window(out[b], audio, start, scale=scale, limit=limits[track])
             del audio
         return out if out is not None else np.zeros((0, 1, size), dtype=np.float32)
 

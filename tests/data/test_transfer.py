@@ -95,3 +95,30 @@ def test_a_pair_whose_test_songs_are_all_shared_is_refused(tmp_path):
     pair = make_pair(_tracks("one", a), _tracks("two", b), fingerprint=False)
     with pytest.raises(DatasetError, match="every track of 'two' is also in 'one'"):
         make_transfer_split(pair, get_task("av-regression"))
+
+
+def test_each_side_of_a_pair_keeps_its_own_datasets_cap(tmp_path):
+    """A's tracks are cut into the same windows in the pair's cells as in A's own folds."""
+    from merbench.data.audio import AudioSettings, AudioStore
+    from merbench.data.features import FeatureStore
+
+    source = _tracks("long", _table(tmp_path / "a", "a", 3, range(3)))  # 6-s clips
+    target = _tracks("open", _table(tmp_path / "b", "b", 2, [10, 11]))
+    pair = make_pair(source, target, fingerprint=False)
+    audio = AudioStore(AudioSettings(sample_rate=RATE, seconds=1.0), tmp_path / "audio")
+    store = FeatureStore(audio, tmp_path / "features", max_seconds={"long": 2.0})
+    own, whole = np.diff(store.windows(source).offsets), np.diff(store.windows(target).offsets)
+    assert own.max() < whole.min()  # 2 s of A's 6-s clips; all of B's
+    windows = store.windows(pair.tracks)
+    assert np.diff(windows.offsets).tolist() == [*own, *whole]
+    assert store.caps(pair.tracks) == {"long": 2.0, "open": None}
+    assert store.cap(pair.tracks) is None  # the longer of the two: whole clips
+    waves = store.waveforms(pair.tracks)
+    n = int(own.sum())
+    assert np.array_equal(waves[:n], store.waveforms(source))
+    assert np.array_equal(waves[n:], store.waveforms(target))
+    # Another cap for one side gives the pair other windows, under another cache key
+    other = FeatureStore(audio, tmp_path / "features", max_seconds={"long": 3.0})
+    assert other.window_key(pair.tracks) != store.window_key(pair.tracks)
+    longer = np.diff(other.windows(pair.tracks).offsets).tolist()
+    assert longer[:3] > own.tolist() and longer[3:] == whole.tolist()
