@@ -13,6 +13,9 @@ sees the run's windows decoded at that rate: the same windows, as many per track
 at the same second (``start * rate / run_rate``, rounded to a sample), so its rows line up with
 every other input's row for row; the audio store caches each file once per rate.
 
+A transfer pair's entry (``A>B``) is its two datasets' entries one after the other, copied
+from theirs (computed first when not cached), not computed again.
+
 An entry is computed under its lock (``merbench.paths.cache_lock``): processes sharing the cache
 folder compute it once, the others wait and then read it; it is written to a temporary file and
 moved into place, so nobody reads half of one.
@@ -33,7 +36,6 @@ import numpy as np
 from merbench.data.audio import ArrayWriter, AudioStore
 from merbench.data.tracks import Tracks
 from merbench.data.windows import Windows, place_window
-from merbench.evaluation.transfer import parse_pair
 from merbench.paths import cache_dir, cache_lock, write_atomically
 from merbench.plugin.specs import FrontEndSpec
 
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 FEATURE_CACHE_VERSION = 2
 BATCH = 16
+STACK_ROWS = 1024
+"""Rows copied at a time into a transfer pair's entry from its datasets' entries."""
 
 
 class FeatureStore:
@@ -76,8 +80,7 @@ class FeatureStore:
         into the same windows in the pair's cells as in A's own cross-validation.
         """
         default = self.audio.settings.max_seconds
-        pair = parse_pair(tracks.name)
-        names = pair if pair is not None else (tracks.name,)
+        names = [part.name for part in tracks.parts] or [tracks.name]
         return {name: self.max_seconds.get(name, default) for name in names}
 
     def cap(self, tracks: Tracks) -> float | None:
@@ -88,13 +91,12 @@ class FeatureStore:
 
     def _limits(self, tracks: Tracks, rate: int) -> list[int | None]:
         """Each track's cap in samples at ``rate`` (``None``: the whole clip)."""
-        caps = self.caps(tracks)
-        if len(caps) == 1:
-            owners = [tracks.name] * len(tracks.table)
-        else:  # a pair's table names each track's dataset (merbench.data.transfer)
-            owners = tracks.table["dataset"].astype(str).tolist()
-        limits = {name: None if cap is None else round(cap * rate) for name, cap in caps.items()}
-        return [limits[owner] for owner in owners]
+        limits = {
+            name: None if cap is None else round(cap * rate)
+            for name, cap in self.caps(tracks).items()
+        }
+        parts = tracks.parts or (tracks,)
+        return [limits[part.name] for part in parts for _ in range(len(part.table))]
 
     def windows(self, tracks: Tracks) -> Windows:
         """The windows of every track (built from the decoded lengths; kept in memory)."""
@@ -125,14 +127,21 @@ class FeatureStore:
 
     def waveforms(self, tracks: Tracks) -> np.ndarray:
         """Every window's samples ``[M, C, T]`` float32, memory-mapped from the cache."""
-        return self._cached(f"waveforms-{self.window_key(tracks)}", tracks, None)
+        return self._cached(self._entry(tracks, None), tracks, None)
 
     def features(
         self, tracks: Tracks, frontend: FrontEndSpec, params: Mapping[str, Any]
     ) -> np.ndarray:
         """``frontend``'s output for every window ``[M, ...]`` float32, memory-mapped, cached."""
-        key = f"{frontend.name}-{self._key(tracks, frontend, params)}"
-        return self._cached(key, tracks, (frontend, params))
+        return self._cached(self._entry(tracks, (frontend, params)), tracks, (frontend, params))
+
+    def _entry(
+        self, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> str:
+        """The cache entry's name: window waveforms, or a front-end's output."""
+        if frontend is None:
+            return f"waveforms-{self.window_key(tracks)}"
+        return f"{frontend[0].name}-{self._key(tracks, *frontend)}"
 
     def cut(
         self, tracks: Tracks, window_rows: np.ndarray, sample_rate: int | None = None
@@ -219,7 +228,11 @@ class FeatureStore:
     def _compute(
         self, path: Path, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
     ) -> None:
-        """Write every window's waveform, or front-end output, batch by batch."""
+        """Write every window's waveform, or front-end output, batch by batch; a transfer
+        pair's, from its two datasets' own entries."""
+        if tracks.parts:
+            self._stack(path, tracks, frontend)
+            return
         import torch
 
         module, rate = None, self.audio.settings.sample_rate
@@ -238,6 +251,23 @@ class FeatureStore:
         if frontend is not None and frontend[0].describe is not None:
             described = json.dumps(dict(frontend[0].describe()), indent=1, default=str)
             write_atomically(path.with_suffix(".json"), (described + "\n").encode())
+
+    def _stack(
+        self, path: Path, tracks: Tracks, frontend: tuple[FrontEndSpec, Mapping[str, Any]] | None
+    ) -> None:
+        """Write a pair's entry as its datasets' entries one after the other (computing those
+        that are not cached yet), instead of running the front-end on every track again.
+
+        A pair's windows are its datasets' windows in order (each side keeps its own cap), so
+        its rows are theirs: a dataset's own cells and its pairs' cells read the same features,
+        bit for bit, and a run over N datasets runs each front-end over each dataset once, not
+        once more for each of its 2 (N - 1) pairs.
+        """
+        parts = [self._cached(self._entry(part, frontend), part, frontend) for part in tracks.parts]
+        with ArrayWriter(path, len(self.windows(tracks))) as out:
+            for part in parts:
+                for start in range(0, len(part), STACK_ROWS):
+                    out.write(part[start : start + STACK_ROWS])
 
     def _batches(self, tracks: Tracks, rate: int) -> Iterator[np.ndarray]:
         rows = np.arange(len(self.windows(tracks)))

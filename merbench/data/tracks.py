@@ -46,12 +46,15 @@ class Tracks:
         spec: the dataset plugin's record.
         table: one row per usable track (``track_id``, ``group``, ``audio_path``, labels).
         skipped: ``track_id -> reason`` for every track left out.
+        parts: for a transfer pair's tracks (``merbench.data.transfer``), the two datasets'
+            own tracks its table stacks, in order; empty for one dataset.
     """
 
     name: str
     spec: DatasetSpec
     table: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
+    parts: tuple[Tracks, ...] = ()
 
     @property
     def scale(self) -> LabelScale:

@@ -92,7 +92,7 @@ def make_pair(
     return TransferPair(
         source=source.name,
         target=target.name,
-        tracks=Tracks(name=name, spec=spec, table=table),
+        tracks=Tracks(name=name, spec=spec, table=table, parts=(source, target)),
         n_source=len(source.table),
         removed=removed,
         fingerprints=finder is not None,

@@ -122,3 +122,37 @@ def test_each_side_of_a_pair_keeps_its_own_datasets_cap(tmp_path):
     assert other.window_key(pair.tracks) != store.window_key(pair.tracks)
     longer = np.diff(other.windows(pair.tracks).offsets).tolist()
     assert longer[:3] > own.tolist() and longer[3:] == whole.tolist()
+
+
+def test_a_pairs_features_are_its_datasets_features_not_computed_again(tmp_path):
+    import merbench
+    from merbench.data.audio import AudioSettings, AudioStore
+    from merbench.data.features import FeatureStore
+
+    seen: list[int] = []
+
+    def build(sample_rate):
+        def summarise(batch):
+            seen.append(len(batch))
+            return np.stack([batch.mean(axis=(1, 2)), batch.std(axis=(1, 2))], axis=1)
+
+        return summarise
+
+    spec = merbench.FrontEndSpec(name="summary", output="vector", build=build)
+    source = _tracks("long", _table(tmp_path / "a", "a", 3, range(3)))
+    target = _tracks("open", _table(tmp_path / "b", "b", 2, [10, 11]))
+    pair = make_pair(source, target, fingerprint=False)
+    audio = AudioStore(AudioSettings(sample_rate=RATE, seconds=1.0), tmp_path / "audio")
+    cold = FeatureStore(audio, tmp_path / "cold", max_seconds={"long": 2.0})
+    stacked = np.array(cold.features(pair.tracks, spec, {}))  # the pair first, on a cold cache
+    n_source, n_target = len(cold.windows(source)), len(cold.windows(target))
+    assert sum(seen) == n_source + n_target  # each dataset's windows once
+    assert stacked.shape == (n_source + n_target, 2)
+    assert np.array_equal(stacked[:n_source], cold.features(source, spec, {}))
+    assert np.array_equal(stacked[n_source:], cold.features(target, spec, {}))
+    assert sum(seen) == n_source + n_target  # the datasets' own entries were cached
+
+    # Another process finds the pair's entry cached
+    seen.clear()
+    warm = FeatureStore(audio, tmp_path / "cold", max_seconds={"long": 2.0})
+    assert np.array_equal(warm.features(pair.tracks, spec, {}), stacked) and not seen
