@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 FEATURE_CACHE_VERSION = 2
 BATCH = 16
-STACK_ROWS = 1024
-"""Rows copied at a time into a transfer pair's entry from its datasets' entries."""
+STACK_BYTES = 64 * 2**20
+"""Bytes copied at a time (whole rows, at least one) into a transfer pair's entry from its
+datasets' entries."""
 
 
 class FeatureStore:
@@ -266,8 +267,9 @@ class FeatureStore:
         parts = [self._cached(self._entry(part, frontend), part, frontend) for part in tracks.parts]
         with ArrayWriter(path, len(self.windows(tracks))) as out:
             for part in parts:
-                for start in range(0, len(part), STACK_ROWS):
-                    out.write(part[start : start + STACK_ROWS])
+                step = max(1, STACK_BYTES // max(1, part[:1].nbytes))
+                for start in range(0, len(part), step):
+                    out.write(part[start : start + step])
 
     def _batches(self, tracks: Tracks, rate: int) -> Iterator[np.ndarray]:
         rows = np.arange(len(self.windows(tracks)))

@@ -124,10 +124,13 @@ def test_each_side_of_a_pair_keeps_its_own_datasets_cap(tmp_path):
     assert longer[:3] > own.tolist() and longer[3:] == whole.tolist()
 
 
-def test_a_pairs_features_are_its_datasets_features_not_computed_again(tmp_path):
+def test_a_pairs_features_are_its_datasets_features_not_computed_again(tmp_path, monkeypatch):
     import merbench
+    from merbench.data import features
     from merbench.data.audio import AudioSettings, AudioStore
     from merbench.data.features import FeatureStore
+
+    monkeypatch.setattr(features, "STACK_BYTES", 20)  # rows of 8 bytes: copied 2 at a time
 
     seen: list[int] = []
 
