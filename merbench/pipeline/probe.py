@@ -170,8 +170,8 @@ def probe_rates(probe: Probe, tracks: Tracks, key: CellKey, candidate: Candidate
     share = len(features.windows(tracks)) / max(len(features.windows(large.tracks)), 1)
     once = float(warm.timings.get("phase_frontends_s", 0.0)) * share
     spaces = [large.model.search_space, *(f.search_space for f in large.frontends)]
-    tuned = not large.model.is_baseline and (large_sample.network or any(spaces))
     network = large_sample.network
+    tuned = not large.model.is_baseline and (network or any(spaces))
     trial, refit, refits = prior_habits(probe.budget, network=network, tuned=tuned)
     rates = probe_rates_of(small_sample, large_sample)
     defaults = refits / (probe.budget.trials + refits) if tuned else 1.0

@@ -30,25 +30,16 @@ def load_json(text: str | bytes) -> Any:
     return json.loads(text, object_hook=_untag)
 
 
-def plain(value: Any) -> Any:
-    """Python's ``float``, ``list`` and ``dict`` for numpy scalars and arrays, tuples and
-    mappings (recursively): the values the store reads back; other objects as they are."""
-    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
-        value = value.tolist()
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 def _tagged(value: Any) -> Any:
-    value = plain(value)
+    """``value`` with Python's lists and dicts for numpy arrays, tuples and mappings and the
+    tag for each non-finite float, in one pass."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        value = value.tolist()  # numpy scalars and arrays, as Python's numbers and lists
     if isinstance(value, float) and not math.isfinite(value):
         return {FLOAT_KEY: repr(value)}  # 'nan', 'inf', '-inf'
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _tagged(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_tagged(v) for v in value]
     return value
 
